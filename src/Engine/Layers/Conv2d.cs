@@ -1,0 +1,56 @@
+using CnnCluster.Engine.Kernels;
+using CnnCluster.Engine.Tensors;
+
+namespace CnnCluster.Engine.Layers;
+
+/// <summary>
+/// 2-D convolution (cross-correlation, as in every framework): y = x ⋆ w + b.
+/// Parameters: w (K, C, k, k) then b (K).
+/// </summary>
+public sealed class Conv2d : Layer
+{
+    private readonly ConvGeometry _g;
+    private readonly WeightInit _init;
+
+    public Conv2d(Shape3 input, int outChannels, int kernel, int stride = 1, int pad = 0, WeightInit init = WeightInit.He)
+        : base(input, OutputShape(input, outChannels, kernel, stride, pad))
+    {
+        _g = new ConvGeometry(input.C, input.H, input.W, outChannels, kernel, stride, pad);
+        _init = init;
+    }
+
+    public ConvGeometry Geometry => _g;
+
+    public override string Kind => "conv2d";
+
+    public override int ParameterCount => _g.WeightCount + _g.K;
+
+    public override int ScratchSize(int n) => ConvIm2Col.ScratchSize(_g);
+
+    public static Shape3 OutputShape(Shape3 input, int outChannels, int kernel, int stride, int pad)
+    {
+        int h = (input.H + 2 * pad - kernel) / stride + 1;
+        int w = (input.W + 2 * pad - kernel) / stride + 1;
+        return new Shape3(outChannels, h, w);
+    }
+
+    public override void Initialize(Span<float> p, Rng rng)
+    {
+        Initializers.Fill(p[.._g.WeightCount], _init, _g.Patch, _g.K * _g.Kernel * _g.Kernel, rng);
+        p[_g.WeightCount..].Clear();
+    }
+
+    // x is (n, C, H, W), w is (K, C, k, k), y is (n, K, Ho, Wo)
+    public override void Forward(int n, ReadOnlySpan<float> x, Span<float> y, ReadOnlySpan<float> p, Span<float> scratch)
+    {
+        ConvIm2Col.Forward(_g, n, x, p[.._g.WeightCount], p[_g.WeightCount..], y, scratch);
+    }
+
+    // backward of: y = x ⋆ w + b
+    public override void Backward(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, ReadOnlySpan<float> p, Span<float> g, Span<float> scratch)
+    {
+        ConvIm2Col.Backward(_g, n, x, dy, dx, p[.._g.WeightCount], g[.._g.WeightCount], g[_g.WeightCount..], scratch);
+    }
+
+    public override string Describe() => $"conv2d {_g.C}->{_g.K} k{_g.Kernel} s{_g.Stride} p{_g.Pad}";
+}

@@ -1,0 +1,203 @@
+using CnnCluster.Engine.Kernels;
+using CnnCluster.Engine.Tensors;
+
+namespace CnnCluster.Engine.Layers;
+
+/// <summary>
+/// Bouvrie's learned combination of feature maps: output map j = Σᵢ αᵢⱼ (xᵢ ⋆ kᵢⱼ) + bⱼ with
+/// αᵢⱼ = softmax over i of cᵢⱼ, and an optional sparsity penalty Ω = λ Σᵢⱼ |αᵢⱼ| whose gradient flows to c.
+/// The forward pass is a convolution with effective weights W[j, i] = αᵢⱼ · kᵢⱼ, so it runs on the same
+/// kernels as <see cref="Conv2d"/>. Parameters: k (out, in, k, k), then c (out, in), then b (out).
+/// </summary>
+public sealed class MapCombination : Layer
+{
+    private readonly ConvGeometry _g;
+    private readonly WeightInit _init;
+    private readonly int _in;
+    private readonly int _out;
+
+    public MapCombination(Shape3 input, int outMaps, int kernel, int pad = 0, float sparsity = 0f, WeightInit init = WeightInit.Glorot)
+        : base(input, Conv2d.OutputShape(input, outMaps, kernel, 1, pad))
+    {
+        _g = new ConvGeometry(input.C, input.H, input.W, outMaps, kernel, 1, pad);
+        _in = input.C;
+        _out = outMaps;
+        _init = init;
+        Sparsity = sparsity;
+    }
+
+    /// <summary>λ of the L1 penalty on α.</summary>
+    public float Sparsity { get; }
+
+    public override string Kind => "mapcombination";
+
+    public override int ParameterCount => _g.WeightCount + _out * _in + _out;
+
+    private int AlphaCount => _out * _in;
+
+    // conv scratch, then W_eff and dW_eff, then α and dα
+    public override int ScratchSize(int n) => ConvIm2Col.ScratchSize(_g) + 2 * _g.WeightCount + 2 * AlphaCount;
+
+    public override void Initialize(Span<float> p, Rng rng)
+    {
+        // α starts uniform (c = 0), so W_eff = k / in: draw k in units of the effective weight
+        Span<float> k = p[.._g.WeightCount];
+        Initializers.Fill(k, _init, _g.Patch, _g.K * _g.Kernel * _g.Kernel, rng);
+        for (int i = 0; i < k.Length; i++)
+        {
+            k[i] *= _in;
+        }
+
+        p[_g.WeightCount..].Clear();
+    }
+
+    // x is (n, in, H, W), k is (out, in, k, k), c is (out, in), y is (n, out, Ho, Wo)
+    public override void Forward(int n, ReadOnlySpan<float> x, Span<float> y, ReadOnlySpan<float> p, Span<float> scratch)
+    {
+        Split(p, out ReadOnlySpan<float> k, out ReadOnlySpan<float> c, out ReadOnlySpan<float> b);
+        Scratch(scratch, out Span<float> conv, out Span<float> wEff, out _, out Span<float> alpha, out _);
+        Alphas(c, alpha);
+
+        // W_eff[j, i] = α[j, i] · k[j, i]
+        int kk = _g.Kernel * _g.Kernel;
+        for (int ji = 0; ji < AlphaCount; ji++)
+        {
+            for (int t = 0; t < kk; t++)
+            {
+                wEff[ji * kk + t] = alpha[ji] * k[ji * kk + t];
+            }
+        }
+
+        ConvIm2Col.Forward(_g, n, x, wEff, b, y, conv);
+    }
+
+    // backward of: y = x ⋆ W_eff + b with W_eff = α ∘ k, α = softmax(c)
+    //   dk = α ∘ dW_eff,  dα[j,i] = Σ k[j,i] ∘ dW_eff[j,i],  dc[j,i] = α[j,i] (dα[j,i] − Σ_i' α[j,i'] dα[j,i'])
+    public override void Backward(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, ReadOnlySpan<float> p, Span<float> g, Span<float> scratch)
+    {
+        Split(p, out ReadOnlySpan<float> k, out _, out _);
+        Scratch(scratch, out Span<float> conv, out Span<float> wEff, out Span<float> dwEff, out Span<float> alpha, out Span<float> dAlpha);
+        Span<float> gk = g[.._g.WeightCount];
+        Span<float> gc = g.Slice(_g.WeightCount, AlphaCount);
+        Span<float> gb = g[(_g.WeightCount + AlphaCount)..];
+
+        dwEff.Clear();
+        ConvIm2Col.Backward(_g, n, x, dy, dx, wEff, dwEff, gb, conv);
+
+        int kk = _g.Kernel * _g.Kernel;
+        for (int ji = 0; ji < AlphaCount; ji++)
+        {
+            float da = 0f;
+            for (int t = 0; t < kk; t++)
+            {
+                gk[ji * kk + t] += alpha[ji] * dwEff[ji * kk + t];
+                da += k[ji * kk + t] * dwEff[ji * kk + t];
+            }
+
+            dAlpha[ji] = da;
+        }
+
+        SoftmaxBackward(alpha, dAlpha, gc);
+    }
+
+    /// <summary>
+    /// Ω = λ Σ|α|, with Bouvrie's gradient ∂Ω/∂cᵢ = λ(|αᵢ| − αᵢ Σₖ|αₖ|). Because a softmax is positive and
+    /// sums to one, Σᵢ|αᵢⱼ| = 1 for every output map: the penalty is the constant λ·out and its gradient is
+    /// zero up to rounding. Kept literal, as the article states it.
+    /// </summary>
+    public override double Regularize(ReadOnlySpan<float> p, Span<float> g)
+    {
+        if (Sparsity == 0f)
+        {
+            return 0;
+        }
+
+        Split(p, out _, out ReadOnlySpan<float> c, out _);
+        Span<float> alpha = new float[AlphaCount];
+        Alphas(c, alpha);
+        Span<float> gc = g.Slice(_g.WeightCount, AlphaCount);
+        double penalty = 0;
+        for (int j = 0; j < _out; j++)
+        {
+            Span<float> a = alpha.Slice(j * _in, _in);
+            float l1 = 0f;
+            for (int i = 0; i < _in; i++)
+            {
+                l1 += MathF.Abs(a[i]);
+            }
+
+            for (int i = 0; i < _in; i++)
+            {
+                gc[j * _in + i] += Sparsity * (MathF.Abs(a[i]) - a[i] * l1);
+            }
+
+            penalty += Sparsity * l1;
+        }
+
+        return penalty;
+    }
+
+    /// <summary>α[j, ·] = softmax(c[j, ·]) over the input maps of output map j.</summary>
+    public void Alphas(ReadOnlySpan<float> c, Span<float> alpha)
+    {
+        for (int j = 0; j < _out; j++)
+        {
+            ReadOnlySpan<float> cj = c.Slice(j * _in, _in);
+            Span<float> aj = alpha.Slice(j * _in, _in);
+            float max = float.NegativeInfinity;
+            for (int i = 0; i < _in; i++)
+            {
+                max = MathF.Max(max, cj[i]);
+            }
+
+            float sum = 0f;
+            for (int i = 0; i < _in; i++)
+            {
+                aj[i] = MathF.Exp(cj[i] - max);
+                sum += aj[i];
+            }
+
+            for (int i = 0; i < _in; i++)
+            {
+                aj[i] /= sum;
+            }
+        }
+    }
+
+    public override string Describe() => $"mapcombination {_in}->{_out} k{_g.Kernel} p{_g.Pad} λ{Sparsity}";
+
+    // dc[j,i] += α[j,i] (dα[j,i] − Σ_i' α[j,i'] dα[j,i'])
+    private void SoftmaxBackward(ReadOnlySpan<float> alpha, ReadOnlySpan<float> dAlpha, Span<float> gc)
+    {
+        for (int j = 0; j < _out; j++)
+        {
+            float dot = 0f;
+            for (int i = 0; i < _in; i++)
+            {
+                dot += alpha[j * _in + i] * dAlpha[j * _in + i];
+            }
+
+            for (int i = 0; i < _in; i++)
+            {
+                gc[j * _in + i] += alpha[j * _in + i] * (dAlpha[j * _in + i] - dot);
+            }
+        }
+    }
+
+    private void Split(ReadOnlySpan<float> p, out ReadOnlySpan<float> k, out ReadOnlySpan<float> c, out ReadOnlySpan<float> b)
+    {
+        k = p[.._g.WeightCount];
+        c = p.Slice(_g.WeightCount, AlphaCount);
+        b = p.Slice(_g.WeightCount + AlphaCount, _out);
+    }
+
+    private void Scratch(Span<float> s, out Span<float> conv, out Span<float> wEff, out Span<float> dwEff, out Span<float> alpha, out Span<float> dAlpha)
+    {
+        int convSize = ConvIm2Col.ScratchSize(_g);
+        conv = s[..convSize];
+        wEff = s.Slice(convSize, _g.WeightCount);
+        dwEff = s.Slice(convSize + _g.WeightCount, _g.WeightCount);
+        alpha = s.Slice(convSize + 2 * _g.WeightCount, AlphaCount);
+        dAlpha = s.Slice(convSize + 2 * _g.WeightCount + AlphaCount, AlphaCount);
+    }
+}

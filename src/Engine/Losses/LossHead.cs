@@ -1,0 +1,148 @@
+namespace CnnCluster.Engine.Losses;
+
+/// <summary>
+/// The output head: turns the last layer's output (n, classes) and integer labels into a summed loss and
+/// the delta ∂L/∂output. Losses are sums over samples; the trainer divides by the batch size once.
+/// </summary>
+public interface ILossHead
+{
+    string Name { get; }
+
+    /// <summary>Returns Σ loss over the n samples and writes the delta into <paramref name="delta"/>.</summary>
+    double Forward(int n, int classes, ReadOnlySpan<float> output, ReadOnlySpan<int> labels, Span<float> delta);
+
+    /// <summary>Σ loss without a delta (evaluation).</summary>
+    double Loss(int n, int classes, ReadOnlySpan<float> output, ReadOnlySpan<int> labels);
+}
+
+public static class LossHeads
+{
+    public static ILossHead Create(string name) => name switch
+    {
+        SoftmaxCrossEntropy.SpecName => new SoftmaxCrossEntropy(),
+        MeanSquaredError.SpecName => new MeanSquaredError(),
+        _ => throw new ArgumentException($"unknown loss '{name}'; valid: {SoftmaxCrossEntropy.SpecName}, {MeanSquaredError.SpecName}"),
+    };
+
+    /// <summary>Index of the largest output (first one on ties).</summary>
+    public static int ArgMax(ReadOnlySpan<float> row)
+    {
+        int best = 0;
+        for (int i = 1; i < row.Length; i++)
+        {
+            if (row[i] > row[best])
+            {
+                best = i;
+            }
+        }
+
+        return best;
+    }
+}
+
+/// <summary>a = softmax(z), L = −Σ log a[label]; the delta is the article's a − y.</summary>
+public sealed class SoftmaxCrossEntropy : ILossHead
+{
+    public const string SpecName = "softmax_cross_entropy";
+
+    public string Name => SpecName;
+
+    public double Forward(int n, int classes, ReadOnlySpan<float> output, ReadOnlySpan<int> labels, Span<float> delta)
+    {
+        double loss = 0;
+        for (int s = 0; s < n; s++)
+        {
+            ReadOnlySpan<float> z = output.Slice(s * classes, classes);
+            Span<float> d = delta.Slice(s * classes, classes);
+            float max = Max(z);
+            float sum = 0f;
+            for (int i = 0; i < classes; i++)
+            {
+                d[i] = MathF.Exp(z[i] - max);
+                sum += d[i];
+            }
+
+            for (int i = 0; i < classes; i++)
+            {
+                d[i] /= sum;
+            }
+
+            // L = −log a[y] = log Σ exp(z − max) − (z[y] − max)
+            loss += Math.Log(sum) - (z[labels[s]] - max);
+
+            // δ = a − y
+            d[labels[s]] -= 1f;
+        }
+
+        return loss;
+    }
+
+    public double Loss(int n, int classes, ReadOnlySpan<float> output, ReadOnlySpan<int> labels)
+    {
+        double loss = 0;
+        for (int s = 0; s < n; s++)
+        {
+            ReadOnlySpan<float> z = output.Slice(s * classes, classes);
+            float max = Max(z);
+            double sum = 0;
+            for (int i = 0; i < classes; i++)
+            {
+                sum += Math.Exp(z[i] - max);
+            }
+
+            loss += Math.Log(sum) - (z[labels[s]] - max);
+        }
+
+        return loss;
+    }
+
+    private static float Max(ReadOnlySpan<float> z)
+    {
+        float max = float.NegativeInfinity;
+        foreach (float v in z)
+        {
+            max = MathF.Max(max, v);
+        }
+
+        return max;
+    }
+}
+
+/// <summary>L = ½ Σ (y − t)² against one-hot targets t; the delta is y − t.</summary>
+public sealed class MeanSquaredError : ILossHead
+{
+    public const string SpecName = "mean_squared_error";
+
+    public string Name => SpecName;
+
+    public double Forward(int n, int classes, ReadOnlySpan<float> output, ReadOnlySpan<int> labels, Span<float> delta)
+    {
+        double loss = 0;
+        for (int s = 0; s < n; s++)
+        {
+            for (int i = 0; i < classes; i++)
+            {
+                float diff = output[s * classes + i] - (i == labels[s] ? 1f : 0f);
+                delta[s * classes + i] = diff;
+                loss += 0.5 * diff * diff;
+            }
+        }
+
+        return loss;
+    }
+
+    public double Loss(int n, int classes, ReadOnlySpan<float> output, ReadOnlySpan<int> labels)
+    {
+        double loss = 0;
+        for (int s = 0; s < n; s++)
+        {
+            for (int i = 0; i < classes; i++)
+            {
+                double diff = output[s * classes + i] - (i == labels[s] ? 1.0 : 0.0);
+                loss += 0.5 * diff * diff;
+            }
+        }
+
+        return loss;
+    }
+}

@@ -1,0 +1,57 @@
+using CnnCluster.Engine.Tensors;
+
+namespace CnnCluster.Engine.Models;
+
+/// <summary>The built-in networks, for 1×28×28 inputs and 10 classes (MNIST / Fashion-MNIST).</summary>
+public static class Presets
+{
+    public static IReadOnlyList<string> Names { get; } = ["lenet5", "bouvrie"];
+
+    /// <summary>
+    /// LeNet-5 with ReLU and max pooling: conv 1→6 k5 p2, ReLU, maxpool 2, conv 6→16 k5, ReLU, maxpool 2,
+    /// dense 400→120, ReLU, dense 120→84, ReLU, dense 84→10, softmax cross-entropy. 61,706 parameters.
+    /// </summary>
+    public static ModelSpec LeNet5 { get; } = new(
+        "lenet5",
+        new Shape3(1, 28, 28),
+        10,
+        [
+            new("conv2d") { Out = 6, Kernel = 5, Pad = 2 },
+            new("relu"),
+            new("maxpool2d") { Size = 2 },
+            new("conv2d") { Out = 16, Kernel = 5 },
+            new("relu"),
+            new("maxpool2d") { Size = 2 },
+            new("flatten"),
+            new("dense") { Out = 120 },
+            new("relu"),
+            new("dense") { Out = 84 },
+            new("relu"),
+            new("dense") { Out = 10 },
+        ]);
+
+    /// <summary>
+    /// The article's network: conv → tanh → subsampling (β, b, tanh) → MapCombination conv with an L1
+    /// sparsity penalty on α → tanh → subsampling (β, b, tanh) → dense → softmax cross-entropy.
+    /// </summary>
+    public static ModelSpec Bouvrie { get; } = new(
+        "bouvrie",
+        new Shape3(1, 28, 28),
+        10,
+        [
+            new("conv2d") { Out = 8, Kernel = 5, Pad = 2, Init = "glorot" },
+            new("tanh"),
+            new("subsampling") { Size = 2, Mode = "mean", Activation = "tanh" },
+            new("mapcombination") { Out = 16, Kernel = 5, Sparsity = 1e-3f, Init = "glorot" },
+            new("tanh"),
+            new("subsampling") { Size = 2, Mode = "mean", Activation = "tanh" },
+            new("dense") { Out = 10, Init = "glorot" },
+        ]);
+
+    public static ModelSpec? Find(string name) => name.ToLowerInvariant() switch
+    {
+        "lenet5" => LeNet5,
+        "bouvrie" => Bouvrie,
+        _ => null,
+    };
+}

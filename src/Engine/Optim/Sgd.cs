@@ -1,0 +1,49 @@
+using CnnCluster.Engine.Models;
+
+namespace CnnCluster.Engine.Optim;
+
+/// <summary>Hyperparameters of SGD; PyTorch's conventions (dampening 0).</summary>
+public sealed record SgdOptions(double Momentum = 0.9, bool Nesterov = false, double WeightDecay = 0);
+
+/// <summary>
+/// Stochastic gradient descent with momentum (heavy-ball or Nesterov), L2 weight decay and per-layer
+/// learning-rate multipliers, over the one flat parameter buffer:
+///   g ← g + wd·p;  v ← μ·v + g;  p ← p − η·m_l·(nesterov ? g + μ·v : v)
+/// </summary>
+public sealed class Sgd
+{
+    private readonly (int Offset, int Count, float Multiplier)[] _groups;
+
+    public Sgd(Network network, SgdOptions options)
+    {
+        Options = options;
+        Velocity = new float[network.ParameterCount];
+        _groups = network.Layers
+            .Where(l => l.ParameterCount > 0)
+            .Select(l => (l.ParameterOffset, l.ParameterCount, l.LearningRateMultiplier))
+            .ToArray();
+    }
+
+    public SgdOptions Options { get; }
+
+    /// <summary>The momentum buffer: optimizer state that snapshots carry.</summary>
+    public float[] Velocity { get; }
+
+    /// <summary>One update with the mean gradient <paramref name="gradient"/> (modified in place).</summary>
+    public void Step(float[] parameters, float[] gradient, double learningRate)
+    {
+        float mu = (float)Options.Momentum, wd = (float)Options.WeightDecay;
+        float[] v = Velocity;
+        foreach ((int offset, int count, float multiplier) in _groups)
+        {
+            float lr = (float)(learningRate * multiplier);
+            for (int i = offset; i < offset + count; i++)
+            {
+                float g = gradient[i] + wd * parameters[i];
+                float vi = mu * v[i] + g;
+                v[i] = vi;
+                parameters[i] -= lr * (Options.Nesterov ? g + mu * vi : vi);
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+namespace CnnCluster.Engine.Training;
+
+/// <summary>After each committed step.</summary>
+public sealed record StepReport(long Step, long TotalSteps, int Epoch, double Loss, double LearningRate, long Images, double TrainSeconds);
+
+/// <summary>After each epoch (or the last, partial one): test metrics and the epoch's mean training loss.</summary>
+public sealed record EpochReport(int Epoch, long Step, double TrainLoss, double TestLoss, double TestAccuracy, double TrainSeconds, double ImagesPerSecond);
+
+/// <summary>Receives progress from <see cref="Trainer"/>; called on the training thread.</summary>
+public interface ITrainingObserver
+{
+    void OnStep(StepReport report);
+
+    void OnEpoch(EpochReport report);
+}
+
+/// <summary>The loss became NaN or infinite: the message says at which step and what to change.</summary>
+public sealed class TrainingDivergedException(long step, double loss, double learningRate)
+    : Exception($"training diverged at step {step}: loss is {loss}; lower the learning rate (now {learningRate:G4}) or raise the batch size")
+{
+    public long Step { get; } = step;
+}

@@ -1,0 +1,126 @@
+using CnnCluster.Engine.Data;
+using CnnCluster.Engine.Layers;
+using CnnCluster.Engine.Models;
+
+namespace CnnCluster.Engine.Training;
+
+/// <summary>
+/// One thread's memory for forward and backward passes of up to <see cref="Capacity"/> samples:
+/// activations at every layer boundary, two delta buffers, per-layer scratch, labels. Allocated once,
+/// reused for every micro-shard, so a training step allocates nothing.
+/// </summary>
+public sealed class Workspace
+{
+    private readonly float[][] _activations;
+    private readonly float[][] _scratch;
+    private readonly float[] _deltaA;
+    private readonly float[] _deltaB;
+    private readonly int[] _labels;
+    private readonly int[] _indices;
+
+    public Workspace(Network network, int capacity)
+    {
+        Network = network;
+        Capacity = capacity;
+        IReadOnlyList<Layer> layers = network.Layers;
+        _activations = new float[layers.Count + 1][];
+        _activations[0] = new float[capacity * network.Input.Size];
+        int maxSize = network.Input.Size;
+        for (int i = 0; i < layers.Count; i++)
+        {
+            _activations[i + 1] = new float[capacity * layers[i].Output.Size];
+            maxSize = Math.Max(maxSize, layers[i].Output.Size);
+        }
+
+        _scratch = layers.Select(l => new float[l.ScratchSize(capacity)]).ToArray();
+        _deltaA = new float[capacity * maxSize];
+        _deltaB = new float[capacity * maxSize];
+        _labels = new int[capacity];
+        _indices = new int[capacity];
+    }
+
+    public Network Network { get; }
+
+    public int Capacity { get; }
+
+    /// <summary>The network's output (n, classes) after <see cref="Forward"/>.</summary>
+    public ReadOnlySpan<float> Output(int n) => _activations[^1].AsSpan(0, n * Network.Classes);
+
+    public ReadOnlySpan<int> Labels(int n) => _labels.AsSpan(0, n);
+
+    /// <summary>Loads samples into the input buffer.</summary>
+    public void Load(LabeledImages data, ReadOnlySpan<int> indices)
+    {
+        data.Load(indices, _activations[0].AsSpan(0, indices.Length * Network.Input.Size), _labels);
+    }
+
+    /// <summary>Loads samples first..first+n of the set (in order), e.g. for evaluation.</summary>
+    public void LoadRange(LabeledImages data, int first, int n)
+    {
+        for (int i = 0; i < n; i++)
+        {
+            _indices[i] = first + i;
+        }
+
+        Load(data, _indices.AsSpan(0, n));
+    }
+
+    /// <summary>Sets the input directly (tests, gradient checks): x is (n, C, H, W).</summary>
+    public void SetInput(ReadOnlySpan<float> x, ReadOnlySpan<int> labels)
+    {
+        x.CopyTo(_activations[0]);
+        labels.CopyTo(_labels);
+    }
+
+    public void Forward(ReadOnlySpan<float> parameters, int n)
+    {
+        IReadOnlyList<Layer> layers = Network.Layers;
+        for (int i = 0; i < layers.Count; i++)
+        {
+            Layer l = layers[i];
+            l.Forward(
+                n,
+                _activations[i].AsSpan(0, n * l.Input.Size),
+                _activations[i + 1].AsSpan(0, n * l.Output.Size),
+                parameters.Slice(l.ParameterOffset, l.ParameterCount),
+                _scratch[i]);
+        }
+    }
+
+    /// <summary>Σ loss of the loaded samples, without gradients.</summary>
+    public double Loss(ReadOnlySpan<float> parameters, int n)
+    {
+        Forward(parameters, n);
+        return Network.Head.Loss(n, Network.Classes, Output(n), Labels(n));
+    }
+
+    /// <summary>
+    /// Forward and backward over the n loaded samples: adds ∂(Σ loss)/∂p into <paramref name="gradient"/>
+    /// and returns Σ loss. Data terms only: penalties are added once per step by the trainer.
+    /// </summary>
+    public double ForwardBackward(ReadOnlySpan<float> parameters, Span<float> gradient, int n)
+    {
+        Forward(parameters, n);
+        IReadOnlyList<Layer> layers = Network.Layers;
+        Span<float> delta = _deltaA.AsSpan(0, n * Network.Classes);
+        double loss = Network.Head.Forward(n, Network.Classes, Output(n), Labels(n), delta);
+        float[] dy = _deltaA, dx = _deltaB;
+        for (int i = layers.Count - 1; i >= 0; i--)
+        {
+            Layer l = layers[i];
+            Span<float> dxSpan = i == 0 ? Span<float>.Empty : dx.AsSpan(0, n * l.Input.Size);
+            l.Backward(
+                n,
+                _activations[i].AsSpan(0, n * l.Input.Size),
+                _activations[i + 1].AsSpan(0, n * l.Output.Size),
+                dy.AsSpan(0, n * l.Output.Size),
+                dxSpan,
+                parameters.Slice(l.ParameterOffset, l.ParameterCount),
+                gradient.Slice(l.ParameterOffset, l.ParameterCount),
+                _scratch[i]);
+            (dy, dx) = (dx, dy);
+        }
+
+        return loss;
+    }
+}

@@ -1,0 +1,91 @@
+using CnnCluster.Engine.Kernels;
+using CnnCluster.Engine.Tensors;
+using Xunit;
+
+namespace CnnCluster.Engine.Tests;
+
+/// <summary>The production convolution (im2col + GEMM) agrees with the literal Bouvrie form.</summary>
+public sealed class ConvAgreementTests
+{
+    public static TheoryData<int, int, int, int, int, int, int> Shapes => new()
+    {
+        { 1, 28, 28, 6, 5, 1, 2 },
+        { 6, 14, 14, 16, 5, 1, 0 },
+        { 3, 9, 7, 4, 3, 2, 1 },
+        { 2, 11, 13, 3, 4, 3, 2 },
+        { 4, 5, 5, 2, 1, 1, 0 },
+        { 2, 6, 8, 3, 3, 2, 0 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void ForwardAndBackwardMatchTheReference(int c, int h, int w, int k, int kernel, int stride, int pad)
+    {
+        var g = new ConvGeometry(c, h, w, k, kernel, stride, pad);
+        const int n = 3;
+        var rng = new Rng((ulong)(c * 1000 + h * 10 + kernel));
+        float[] x = Random(rng, n * g.InSize);
+        float[] wt = Random(rng, g.WeightCount);
+        float[] b = Random(rng, g.K);
+        float[] dy = Random(rng, n * g.OutSize);
+
+        var yFast = new float[n * g.OutSize];
+        var yRef = new float[n * g.OutSize];
+        ConvIm2Col.Forward(g, n, x, wt, b, yFast, new float[ConvIm2Col.ScratchSize(g)]);
+        ConvReference.Forward(g, n, x, wt, b, yRef);
+        AssertClose(yRef, yFast, "y");
+
+        var dxFast = new float[x.Length];
+        var dwFast = new float[wt.Length];
+        var dbFast = new float[b.Length];
+        var dxRef = new float[x.Length];
+        var dwRef = new float[wt.Length];
+        var dbRef = new float[b.Length];
+        ConvIm2Col.Backward(g, n, x, dy, dxFast, wt, dwFast, dbFast, new float[ConvIm2Col.ScratchSize(g)]);
+        ConvReference.Backward(g, n, x, dy, dxRef, dwRef, dbRef, wt);
+        AssertClose(dxRef, dxFast, "dx");
+        AssertClose(dwRef, dwFast, "dw");
+        AssertClose(dbRef, dbFast, "db");
+    }
+
+    [Fact]
+    public void TheReferenceBackwardIsTheLiteralFullConvolution()
+    {
+        // one channel, stride 1, no padding, by hand: dx = full_conv(dy, rot180(w))
+        var g = new ConvGeometry(1, 3, 3, 1, 2, 1, 0);
+        float[] x = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+        float[] w = [1, 2, 3, 4];
+        float[] dy = [1, 0, 0, 1];
+        var dx = new float[9];
+        var dw = new float[4];
+        var db = new float[1];
+        ConvReference.Backward(g, 1, x, dy, dx, dw, db, w);
+
+        // dy(0,0) spreads w onto x(0..1, 0..1); dy(1,1) spreads w onto x(1..2, 1..2)
+        Assert.Equal(new float[] { 1, 2, 0, 3, 4 + 1, 2, 0, 3, 4 }, dx);
+
+        // dw = valid_corr(x, dy) = x(i, j) + x(i + 1, j + 1)
+        Assert.Equal(new float[] { 1 + 5, 2 + 6, 4 + 8, 5 + 9 }, dw);
+        Assert.Equal(2f, db[0]);
+    }
+
+    private static float[] Random(Rng rng, int n)
+    {
+        var a = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            a[i] = (float)rng.NextGaussian();
+        }
+
+        return a;
+    }
+
+    private static void AssertClose(float[] expected, float[] actual, string what)
+    {
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double tol = 1e-4 * Math.Max(1, Math.Abs(expected[i]));
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= tol, $"{what}[{i}]: reference {expected[i]}, fast {actual[i]}");
+        }
+    }
+}
