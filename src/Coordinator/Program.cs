@@ -1,5 +1,39 @@
-var plt = new ScottPlot.Plot();
-plt.Add.Scatter(new double[]{1,2,3}, new double[]{1,4,9});
-plt.Title("test");
-plt.SavePng("/tmp/p.png", 600, 400);
-System.Console.WriteLine("ok");
+using System.CommandLine;
+using CnnCluster.Coordinator.Cli;
+using CnnCluster.Engine.Data;
+using CnnCluster.Engine.Models;
+using CnnCluster.Engine.Training;
+
+namespace CnnCluster.Coordinator;
+
+public static class Program
+{
+    /// <summary>Exit codes: 0 success, 2 bad command line, 3 bad model or data, 4 training diverged.</summary>
+    public static int Main(string[] args)
+    {
+        var root = new RootCommand("CnnCluster coordinator: train CNNs by synchronous data-parallel SGD");
+        root.Subcommands.Add(TrainCommand.Create());
+
+        ParseResult parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            Console.Error.WriteLine($"error: {parse.Errors[0].Message} (see --help)");
+            return 2;
+        }
+
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e) when (e is DatasetException or ModelSpecException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 3;
+        }
+        catch (TrainingDivergedException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 4;
+        }
+    }
+}

@@ -1,0 +1,85 @@
+using System.CommandLine;
+using System.Text.RegularExpressions;
+using CnnCluster.Coordinator.Local;
+using CnnCluster.Engine.Optim;
+using CnnCluster.Engine.Training;
+
+namespace CnnCluster.Coordinator.Cli;
+
+/// <summary>
+/// `train`: one run on this machine with the embedded default (one process, in-process threads).
+/// Its last line on stdout is the JSON summary.
+/// </summary>
+internal static partial class TrainCommand
+{
+    private static readonly Option<string> Model = new("--model", "-m") { Description = "lenet5, bouvrie, or a JSON model spec FILE.json", DefaultValueFactory = _ => "lenet5" };
+    private static readonly Option<int> Epochs = new Option<int>("--epochs", "-e") { Description = "passes over the training set", DefaultValueFactory = _ => 3 }.Require(v => v >= 1, "at least 1");
+    private static readonly Option<long?> Steps = new Option<long?>("--steps") { Description = "stop after this many steps (overrides --epochs when smaller)" }.Require(v => v >= 1, "at least 1");
+    private static readonly Option<int> BatchSize = new Option<int>("--batch-size", "-b") { Description = "minibatch size B", DefaultValueFactory = _ => 64 }.Require(v => v is >= 1 and <= 65536, "1 to 65536");
+    private static readonly Option<double> LearningRate = new Option<double>("--lr", "-l") { Description = "base learning rate", DefaultValueFactory = _ => 0.03 }.Require(v => v > 0 && v <= 10 && double.IsFinite(v), "a number in (0, 10]");
+    private static readonly Option<double> Momentum = new Option<double>("--momentum") { Description = "SGD momentum", DefaultValueFactory = _ => 0.9 }.Require(v => v is >= 0 and < 1, "in [0, 1)");
+    private static readonly Option<bool> Nesterov = new("--nesterov") { Description = "Nesterov momentum" };
+    private static readonly Option<double> WeightDecay = new Option<double>("--weight-decay") { Description = "L2 weight decay", DefaultValueFactory = _ => 5e-4 }.Require(v => v is >= 0 and < 1, "in [0, 1)");
+    private static readonly Option<string> Schedule = new("--schedule") { Description = "learning-rate schedule: constant, cosine, step:EPOCHS:GAMMA", DefaultValueFactory = _ => "cosine" };
+    private static readonly Option<int> Warmup = new Option<int>("--warmup-steps") { Description = "linear learning-rate warm-up steps", DefaultValueFactory = _ => 100 }.Require(v => v >= 0, "0 or more");
+    private static readonly Option<ulong> Seed = new("--seed") { Description = "seed of initialization and data order", DefaultValueFactory = _ => 1UL };
+    private static readonly Option<int> ShardSize = new Option<int>("--shard-size") { Description = "samples per micro-shard S", DefaultValueFactory = _ => 8 }.Require(v => v is >= 1 and <= 4096, "1 to 4096");
+    private static readonly Option<int> Threads = new Option<int>("--threads", "-t") { Description = "threads of this process (never changes the result)", DefaultValueFactory = _ => Environment.ProcessorCount }.Require(v => v is >= 1 and <= 256, "1 to 256");
+    private static readonly Option<int?> Limit = new Option<int?>("--limit") { Description = "use only the first N training and test images" }.Require(v => v >= 1, "at least 1");
+    private static readonly Option<string?> Data = new("--data") { Description = $"directory of the IDX files (default $CNN_DATA, then {Engine.Data.MnistFormat.DefaultDirectory})" };
+    private static readonly Option<string> Out = new("--out") { Description = "where runs/<id>/ goes", DefaultValueFactory = _ => "runs" };
+    private static readonly Option<string?> RunId = new Option<string?>("--run-id") { Description = "name of the run (default: model-time-random)" }.Require(v => v is null || RunIdPattern().IsMatch(v), "letters, digits, '.', '_' or '-', up to 64");
+
+    public static Command Create()
+    {
+        var command = new Command("train", "train a model on this machine (embedded default: one process, in-process threads)");
+        foreach (Option option in new Option[] { Model, Epochs, Steps, BatchSize, LearningRate, Momentum, Nesterov, WeightDecay, Schedule, Warmup, Seed, ShardSize, Threads, Limit, Data, Out, RunId })
+        {
+            command.Options.Add(option);
+        }
+
+        Schedule.Validators.Add(result =>
+        {
+            string? text = result.GetValueOrDefault<string>();
+            try
+            {
+                LearningRateSchedule.Parse(text ?? string.Empty);
+            }
+            catch (FormatException e)
+            {
+                result.AddError($"--schedule: {e.Message}");
+            }
+        });
+
+        command.SetAction(parse =>
+        {
+            TrainRequest request = ToRequest(parse);
+            var summary = LocalTraining.Run(request, Console.Out);
+            Console.Out.WriteLine(summary.ToJsonLine());
+            return 0;
+        });
+        return command;
+    }
+
+    private static TrainRequest ToRequest(ParseResult p)
+    {
+        string model = p.GetValue(Model)!;
+        var training = new TrainingOptions
+        {
+            Epochs = p.GetValue(Epochs),
+            MaxSteps = p.GetValue(Steps),
+            BatchSize = p.GetValue(BatchSize),
+            LearningRate = p.GetValue(LearningRate),
+            Sgd = new SgdOptions(p.GetValue(Momentum), p.GetValue(Nesterov), p.GetValue(WeightDecay)),
+            Schedule = LearningRateSchedule.Parse(p.GetValue(Schedule)!, p.GetValue(Warmup)),
+            Seed = p.GetValue(Seed),
+            ShardSize = p.GetValue(ShardSize),
+            Threads = p.GetValue(Threads),
+        };
+        string runId = p.GetValue(RunId) ?? $"{Path.GetFileNameWithoutExtension(model)}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Random.Shared.Next(0x10000):x4}";
+        return new TrainRequest(model, training, p.GetValue(Limit), p.GetValue(Data), p.GetValue(Out)!, runId);
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9._-]{1,64}$")]
+    private static partial Regex RunIdPattern();
+}

@@ -1,0 +1,53 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace CnnCluster.Coordinator.Reporting;
+
+/// <summary>The one-line JSON object that ends every `train` run (DESIGN §6).</summary>
+public sealed record RunSummary
+{
+    [JsonPropertyName("run")]
+    public required string Run { get; init; }
+
+    [JsonPropertyName("model")]
+    public required string Model { get; init; }
+
+    [JsonPropertyName("parameters")]
+    public required int Parameters { get; init; }
+
+    [JsonPropertyName("epochs")]
+    public required int Epochs { get; init; }
+
+    [JsonPropertyName("steps")]
+    public required long Steps { get; init; }
+
+    [JsonPropertyName("batch_size")]
+    public required int BatchSize { get; init; }
+
+    [JsonPropertyName("threads")]
+    public required int Threads { get; init; }
+
+    [JsonPropertyName("train_loss")]
+    public required double TrainLoss { get; init; }
+
+    [JsonPropertyName("test_loss")]
+    public required double TestLoss { get; init; }
+
+    [JsonPropertyName("test_accuracy")]
+    public required double TestAccuracy { get; init; }
+
+    /// <summary>Training images per second of the training loop alone (no evaluation, no I/O).</summary>
+    [JsonPropertyName("images_per_sec")]
+    public required double ImagesPerSecond { get; init; }
+
+    [JsonPropertyName("wall_seconds")]
+    public required double WallSeconds { get; init; }
+
+    [JsonPropertyName("param_sha256")]
+    public required string ParamSha256 { get; init; }
+
+    [JsonPropertyName("out")]
+    public required string OutputDirectory { get; init; }
+
+    public string ToJsonLine() => JsonSerializer.Serialize(this);
+}
