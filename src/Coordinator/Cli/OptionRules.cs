@@ -11,7 +11,16 @@ internal static class OptionRules
     {
         option.Validators.Add(result =>
         {
-            T? value = result.GetValueOrDefault<T>();
+            T? value;
+            try
+            {
+                value = result.GetValueOrDefault<T>();
+            }
+            catch (InvalidOperationException)
+            {
+                return; // not parseable: the parser reports that error itself
+            }
+
             if (value is not null && !valid(value))
             {
                 result.AddError($"{option.Name} {Convert.ToString(value, CultureInfo.InvariantCulture)} is out of range: {expectation}");

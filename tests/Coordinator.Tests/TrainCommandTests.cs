@@ -1,0 +1,104 @@
+using System.Text.Json;
+using Xunit;
+
+namespace CnnCluster.Coordinator.Tests;
+
+/// <summary>The `train` command as a user runs it: a real process, the real Fashion-MNIST files.</summary>
+public sealed class TrainCommandTests : IDisposable
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(3);
+    private readonly string _out = Directory.CreateTempSubdirectory("train-").FullName;
+
+    public void Dispose() => Directory.Delete(_out, recursive: true);
+
+    [Fact]
+    public void ASmallRunEndsWithTheJsonSummaryAndWritesItsFiles()
+    {
+        var (code, stdout, stderr) = ProcessRunner.Run(Timeout, "train", "--steps", "6", "--limit", "512", "--out", _out, "--run-id", "small");
+        Assert.True(code == 0, stderr);
+        string last = stdout.TrimEnd().Split('\n')[^1];
+        using JsonDocument json = JsonDocument.Parse(last);
+        JsonElement r = json.RootElement;
+        Assert.Equal("small", r.GetProperty("run").GetString());
+        Assert.Equal("lenet5", r.GetProperty("model").GetString());
+        Assert.Equal(6, r.GetProperty("steps").GetInt64());
+        Assert.Equal(61706, r.GetProperty("parameters").GetInt32());
+        foreach (string key in new[] { "epochs", "train_loss", "test_accuracy", "images_per_sec" })
+        {
+            Assert.True(r.TryGetProperty(key, out _), $"summary lacks {key}: {last}");
+        }
+
+        Assert.Matches("^[0-9a-f]{64}$", r.GetProperty("param_sha256").GetString());
+        Assert.Contains("step 6/6", stdout);
+
+        string dir = Path.Combine(_out, "small");
+        string[] metrics = File.ReadAllLines(Path.Combine(dir, "metrics.csv"));
+        Assert.Equal("epoch,step,train_loss,test_loss,test_accuracy,train_seconds,images_per_sec", metrics[0]);
+        Assert.Equal(2, metrics.Length);
+        Assert.Equal(7, File.ReadAllLines(Path.Combine(dir, "steps.csv")).Length);
+        byte[] png = File.ReadAllBytes(Path.Combine(dir, "metrics.png"));
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
+        Assert.True(File.Exists(Path.Combine(dir, "model.json")));
+    }
+
+    [Fact]
+    public void OneAndTwoThreadsGiveTheSameHash()
+    {
+        string Hash(string threads)
+        {
+            var (code, stdout, stderr) = ProcessRunner.Run(Timeout, "train", "--steps", "8", "--limit", "1024", "--threads", threads, "--out", _out, "--model", "bouvrie");
+            Assert.True(code == 0, stderr);
+            using JsonDocument json = JsonDocument.Parse(stdout.TrimEnd().Split('\n')[^1]);
+            return json.RootElement.GetProperty("param_sha256").GetString()!;
+        }
+
+        Assert.Equal(Hash("1"), Hash("2"));
+    }
+
+    [Theory]
+    [InlineData("--epochs 0", "--epochs 0 is out of range")]
+    [InlineData("--lr abc", "abc")]
+    [InlineData("--lr -1", "--lr -1 is out of range")]
+    [InlineData("--batch-size 0", "--batch-size 0 is out of range")]
+    [InlineData("--momentum 1.5", "--momentum 1.5 is out of range")]
+    [InlineData("--schedule linear", "schedule 'linear' is not one of")]
+    [InlineData("--model nosuchnet", "unknown model 'nosuchnet'; use one of lenet5, bouvrie")]
+    [InlineData("--model /nonexistent/net.json", "'/nonexistent/net.json' does not exist")]
+    [InlineData("--data /nonexistent/dir", "/nonexistent/dir (--data)")]
+    [InlineData("--run-id a/b", "--run-id a/b is out of range")]
+    [InlineData("--frobnicate", "--frobnicate")]
+    public void BadInputExitsNonZeroWithOneLineNamingIt(string args, string expected)
+    {
+        var (code, stdout, stderr) = ProcessRunner.Run(Timeout, ["train", .. args.Split(' '), "--out", _out]);
+        Assert.NotEqual(0, code);
+        string[] lines = stderr.Trim().Split('\n');
+        Assert.True(lines.Length == 1, $"expected one error line, got: {stderr}");
+        Assert.StartsWith("error: ", lines[0]);
+        Assert.Contains(expected, lines[0]);
+        Assert.DoesNotContain("Exception", stderr + stdout);
+    }
+
+    [Fact]
+    public void ABadModelSpecNamesTheLayer()
+    {
+        string spec = Path.Combine(_out, "bad.json");
+        File.WriteAllText(spec, """{ "layers": [ { "type": "conv2d", "out": 4, "kernel": 3 }, { "type": "dense", "in": 7, "out": 10 } ] }""");
+        var (code, _, stderr) = ProcessRunner.Run(Timeout, "train", "--model", spec, "--out", _out);
+        Assert.Equal(3, code);
+        Assert.Contains("layer 1 (dense): declares in=7 but the previous layer gives 2704", stderr);
+    }
+
+    [Fact]
+    public void ADivergingRunStopsWithAClearErrorAndKeepsItsMetrics()
+    {
+        // a linear least-squares model with a far too large step grows geometrically to infinity
+        string spec = Path.Combine(_out, "linear.json");
+        File.WriteAllText(spec, """{ "loss": "mean_squared_error", "layers": [ { "type": "dense", "out": 10 } ] }""");
+        var (code, _, stderr) = ProcessRunner.Run(
+            Timeout, "train", "--model", spec, "--lr", "10", "--warmup-steps", "0", "--schedule", "constant", "--limit", "2048", "--epochs", "1", "--out", _out, "--run-id", "boom");
+        Assert.Equal(4, code);
+        Assert.Contains("training diverged at step", stderr);
+        Assert.Contains("lower the learning rate", stderr);
+        Assert.True(File.Exists(Path.Combine(_out, "boom", "steps.csv")));
+    }
+}
