@@ -8,11 +8,11 @@ public interface ILossHead
 {
     string Name { get; }
 
-    /// <summary>Returns Σ loss over the n samples and writes the delta into <paramref name="delta"/>.</summary>
+    /// <summary>
+    /// Returns Σ loss over the n samples and writes the delta into <paramref name="delta"/>; an empty
+    /// delta span asks for the loss alone (evaluation).
+    /// </summary>
     double Forward(int n, int classes, ReadOnlySpan<float> output, ReadOnlySpan<int> labels, Span<float> delta);
-
-    /// <summary>Σ loss without a delta (evaluation).</summary>
-    double Loss(int n, int classes, ReadOnlySpan<float> output, ReadOnlySpan<int> labels);
 }
 
 public static class LossHeads
@@ -50,61 +50,42 @@ public sealed class SoftmaxCrossEntropy : ILossHead
     public double Forward(int n, int classes, ReadOnlySpan<float> output, ReadOnlySpan<int> labels, Span<float> delta)
     {
         double loss = 0;
+        Span<double> a = classes <= 256 ? stackalloc double[classes] : new double[classes];
         for (int s = 0; s < n; s++)
         {
             ReadOnlySpan<float> z = output.Slice(s * classes, classes);
-            Span<float> d = delta.Slice(s * classes, classes);
-            float max = Max(z);
-            float sum = 0f;
-            for (int i = 0; i < classes; i++)
+            float max = float.NegativeInfinity;
+            foreach (float v in z)
             {
-                d[i] = MathF.Exp(z[i] - max);
-                sum += d[i];
+                max = MathF.Max(max, v);
             }
 
+            // in double: the loss is what gradient checks difference, and it costs 10 exps a sample
+            double sum = 0;
             for (int i = 0; i < classes; i++)
             {
-                d[i] /= sum;
+                a[i] = Math.Exp(z[i] - (double)max);
+                sum += a[i];
             }
 
             // L = −log a[y] = log Σ exp(z − max) − (z[y] − max)
-            loss += Math.Log(sum) - (z[labels[s]] - max);
+            loss += Math.Log(sum) - (z[labels[s]] - (double)max);
+            if (delta.IsEmpty)
+            {
+                continue;
+            }
 
             // δ = a − y
+            Span<float> d = delta.Slice(s * classes, classes);
+            for (int i = 0; i < classes; i++)
+            {
+                d[i] = (float)(a[i] / sum);
+            }
+
             d[labels[s]] -= 1f;
         }
 
         return loss;
-    }
-
-    public double Loss(int n, int classes, ReadOnlySpan<float> output, ReadOnlySpan<int> labels)
-    {
-        double loss = 0;
-        for (int s = 0; s < n; s++)
-        {
-            ReadOnlySpan<float> z = output.Slice(s * classes, classes);
-            float max = Max(z);
-            double sum = 0;
-            for (int i = 0; i < classes; i++)
-            {
-                sum += Math.Exp(z[i] - max);
-            }
-
-            loss += Math.Log(sum) - (z[labels[s]] - max);
-        }
-
-        return loss;
-    }
-
-    private static float Max(ReadOnlySpan<float> z)
-    {
-        float max = float.NegativeInfinity;
-        foreach (float v in z)
-        {
-            max = MathF.Max(max, v);
-        }
-
-        return max;
     }
 }
 
@@ -123,23 +104,11 @@ public sealed class MeanSquaredError : ILossHead
             for (int i = 0; i < classes; i++)
             {
                 float diff = output[s * classes + i] - (i == labels[s] ? 1f : 0f);
-                delta[s * classes + i] = diff;
                 loss += 0.5 * diff * diff;
-            }
-        }
-
-        return loss;
-    }
-
-    public double Loss(int n, int classes, ReadOnlySpan<float> output, ReadOnlySpan<int> labels)
-    {
-        double loss = 0;
-        for (int s = 0; s < n; s++)
-        {
-            for (int i = 0; i < classes; i++)
-            {
-                double diff = output[s * classes + i] - (i == labels[s] ? 1.0 : 0.0);
-                loss += 0.5 * diff * diff;
+                if (!delta.IsEmpty)
+                {
+                    delta[s * classes + i] = diff;
+                }
             }
         }
 

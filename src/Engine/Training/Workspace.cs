@@ -91,7 +91,7 @@ public sealed class Workspace
     public double Loss(ReadOnlySpan<float> parameters, int n)
     {
         Forward(parameters, n);
-        return Network.Head.Loss(n, Network.Classes, Output(n), Labels(n));
+        return Network.Head.Forward(n, Network.Classes, Output(n), Labels(n), Span<float>.Empty);
     }
 
     /// <summary>

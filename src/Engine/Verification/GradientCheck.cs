@@ -57,7 +57,9 @@ public static class GradientCheck
             }
 
             checkedCount++;
-            double error = Math.Abs(a - wide) / Math.Max(Math.Max(Math.Abs(a), Math.Abs(wide)), options.Floor);
+            // both steps estimate the same derivative; the analytic value must match one of them (a
+            // kink just outside the kink band can still bend one estimate by a few percent)
+            double error = Math.Min(Math.Abs(a - wide), Math.Abs(a - narrow)) / Math.Max(Math.Max(Math.Abs(a), Math.Abs(wide)), options.Floor);
             if (error > options.RelativeTolerance)
             {
                 failed++;
