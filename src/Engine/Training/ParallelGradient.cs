@@ -4,9 +4,10 @@ using CnnCluster.Engine.Models;
 namespace CnnCluster.Engine.Training;
 
 /// <summary>
-/// The whole-batch gradient on T threads of this process: the batch's micro-shards are cut into aligned
-/// blocks (about 2T of them), threads take blocks as they free up, and the block sums are combined along
-/// the same tree. Which thread computed which block cannot change a bit of the result.
+/// Gradients on T threads of this process: a block of the reduction tree (or the whole batch, the root
+/// block) is cut into aligned sub-blocks (about 2T of them), threads take sub-blocks as they free up,
+/// and the sub-block sums are combined along the same tree. Which thread computed which sub-block
+/// cannot change a bit of the result.
 /// </summary>
 public sealed class ParallelGradient
 {
@@ -30,37 +31,54 @@ public sealed class ParallelGradient
 
     public int ShardSize { get; }
 
+    public int Threads => _threads;
+
     /// <summary>Writes Σ over the batch of ∂loss/∂p into <paramref name="gradient"/>; returns Σ loss.</summary>
     public double Compute(float[] parameters, LabeledImages data, ArraySegment<int> batch, float[] gradient)
     {
         var plan = new ShardPlan(batch.Count, ShardSize);
-        int level = plan.LevelFor(_threads == 1 ? 1 : 2 * _threads);
-        int blocks = plan.BlockCount(level);
-        var results = new (float[] Gradient, double Loss)[blocks];
+        return ComputeBlock(parameters, data, batch, plan, plan.LevelFor(1), 0, gradient);
+    }
+
+    /// <summary>Writes the sum of block (level, block) of the batch's tree into <paramref name="gradient"/>; returns its Σ loss.</summary>
+    public double ComputeBlock(float[] parameters, LabeledImages data, ArraySegment<int> batch, ShardPlan plan, int level, int block, float[] gradient)
+    {
+        (int firstShard, int shards) = plan.Block(level, block);
+
+        // sub-blocks of the block: the same tree, one level of granularity for the threads
+        int subLevel = 0;
+        while (subLevel < level && ((shards + (1 << subLevel) - 1) >> subLevel) > (_threads == 1 ? 1 : 2 * _threads))
+        {
+            subLevel++;
+        }
+
+        int firstSub = firstShard >> subLevel;
+        int subBlocks = (shards + (1 << subLevel) - 1) >> subLevel;
+        var results = new (float[] Gradient, double Loss)[subBlocks];
         int next = -1;
 
         void Run(int t)
         {
             BlockGradient worker = _perThread[t];
             int b;
-            while ((b = Interlocked.Increment(ref next)) < blocks)
+            while ((b = Interlocked.Increment(ref next)) < subBlocks)
             {
-                results[b] = worker.Compute(parameters, data, batch, plan, level, b);
+                results[b] = worker.Compute(parameters, data, batch, plan, subLevel, firstSub + b);
             }
         }
 
-        if (_threads == 1 || blocks == 1)
+        if (_threads == 1 || subBlocks == 1)
         {
             Run(0);
         }
         else
         {
-            Parallel.For(0, Math.Min(_threads, blocks), new ParallelOptions { MaxDegreeOfParallelism = _threads }, Run);
+            Parallel.For(0, Math.Min(_threads, subBlocks), new ParallelOptions { MaxDegreeOfParallelism = _threads }, Run);
         }
 
-        for (int b = 0; b < blocks; b++)
+        for (int b = 0; b < subBlocks; b++)
         {
-            _root.Push(b << level, level, results[b].Gradient, results[b].Loss);
+            _root.Push((firstSub + b) << subLevel, subLevel, results[b].Gradient, results[b].Loss);
         }
 
         (float[] sum, double total) = _root.Finish();

@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using CnnCluster.Engine.Data;
+using CnnCluster.Engine.Models;
+using CnnCluster.Engine.Optim;
+
+namespace CnnCluster.Engine.Training;
+
+/// <summary>
+/// A run's state and its step-by-step rules, apart from who computes gradients: the parameters, the
+/// optimizer state, the position in the data (step → epoch, batch), the update, epoch metrics.
+/// <see cref="Trainer"/> drives it with this process's threads; the cluster's run actor drives it with
+/// gradients from workers. Both commit bit-identical steps.
+/// </summary>
+public sealed class TrainingSession
+{
+    private readonly LabeledImages _train;
+    private readonly LabeledImages? _test;
+    private readonly Evaluator? _evaluator;
+    private readonly Stopwatch _clock = new();
+    private int[]? _order;
+    private int _orderEpoch = -1;
+    private double _epochLossSum;
+    private long _epochImages;
+
+    public TrainingSession(Network network, TrainingOptions options, LabeledImages train, LabeledImages? test, int evaluationThreads = 1)
+    {
+        Network = network;
+        Options = options;
+        _train = train;
+        _test = test;
+        Parameters = network.InitialParameters(options.Seed);
+        Optimizer = new Sgd(network, options.Sgd);
+        _evaluator = test is null ? null : new Evaluator(network, evaluationThreads);
+        StepsPerEpoch = options.StepsPerEpoch(train.Count);
+        TotalSteps = options.TotalSteps(train.Count);
+    }
+
+    public Network Network { get; }
+
+    public TrainingOptions Options { get; }
+
+    public float[] Parameters { get; }
+
+    public Sgd Optimizer { get; }
+
+    /// <summary>Steps committed so far; also the version of <see cref="Parameters"/>.</summary>
+    public long Step { get; private set; }
+
+    public int StepsPerEpoch { get; }
+
+    public long TotalSteps { get; }
+
+    public bool Finished => Step >= TotalSteps;
+
+    public int Epoch => (int)(Step / StepsPerEpoch);
+
+    /// <summary>Images trained on so far and the time spent in steps (not evaluation).</summary>
+    public long Images { get; private set; }
+
+    public double TrainSeconds => _clock.Elapsed.TotalSeconds;
+
+    /// <summary>The learning rate of the next step.</summary>
+    public double LearningRate => Options.Schedule.At(Options.LearningRate, Step, TotalSteps, StepsPerEpoch);
+
+    public LabeledImages TrainingData => _train;
+
+    /// <summary>The sample indices of the next step's minibatch, and starts the step clock.</summary>
+    public ArraySegment<int> BeginStep()
+    {
+        if (Finished)
+        {
+            throw new InvalidOperationException($"the run is finished ({TotalSteps} steps)");
+        }
+
+        int epoch = Epoch;
+        if (_orderEpoch != epoch)
+        {
+            _order = EpochOrder.For(Options.Seed, epoch, _train.Count);
+            _orderEpoch = epoch;
+        }
+
+        int first = (int)(Step % StepsPerEpoch) * Options.BatchSize;
+        _clock.Start();
+        return new ArraySegment<int>(_order!, first, Math.Min(Options.BatchSize, _order!.Length - first));
+    }
+
+    /// <summary>
+    /// Commits the step begun by <see cref="BeginStep"/> with the batch's summed gradient (modified in
+    /// place) and summed loss: divide by B, add penalties, one SGD update.
+    /// </summary>
+    public StepReport Commit(float[] gradientSum, double lossSum, int batchSize)
+    {
+        double rate = LearningRate;
+        double loss = lossSum / batchSize;
+        if (!double.IsFinite(loss))
+        {
+            _clock.Stop();
+            throw new TrainingDivergedException(Step, loss, rate);
+        }
+
+        System.Numerics.Tensors.TensorPrimitives.Multiply(gradientSum, 1f / batchSize, gradientSum);
+        Network.Regularize(Parameters, gradientSum);
+        Optimizer.Step(Parameters, gradientSum, rate);
+        _clock.Stop();
+        int epoch = Epoch;
+        Step++;
+        Images += batchSize;
+        _epochImages += batchSize;
+        _epochLossSum += lossSum;
+        return new StepReport(Step, TotalSteps, epoch, loss, rate, Images, TrainSeconds);
+    }
+
+    /// <summary>True right after the last step of an epoch (or of the run).</summary>
+    public bool AtEpochEnd => Step > 0 && (Step % StepsPerEpoch == 0 || Finished);
+
+    /// <summary>Test metrics of the current parameters and the epoch's mean training loss; resets the epoch sums.</summary>
+    public EpochReport EndEpoch()
+    {
+        (double testLoss, double accuracy) = _evaluator is null ? (double.NaN, double.NaN) : _evaluator.Evaluate(Parameters, _test!);
+        var report = new EpochReport((int)((Step - 1) / StepsPerEpoch), Step, _epochLossSum / Math.Max(1, _epochImages), testLoss, accuracy, TrainSeconds, Images / Math.Max(1e-9, TrainSeconds));
+        _epochLossSum = 0;
+        _epochImages = 0;
+        return report;
+    }
+}
