@@ -13,6 +13,7 @@ public static class Program
     {
         var root = new RootCommand("CnnCluster coordinator: train CNNs by synchronous data-parallel SGD");
         root.Subcommands.Add(TrainCommand.Create());
+        root.Subcommands.Add(ServeCommand.Create());
 
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)
@@ -25,12 +26,12 @@ public static class Program
         {
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is DatasetException or ModelSpecException)
+        catch (Exception e) when (e is DatasetException or ModelSpecException or Cluster.RunRejectedException or ArgumentException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 3;
         }
-        catch (TrainingDivergedException e)
+        catch (Exception e) when (e is TrainingDivergedException or Cluster.RunFailedException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 4;

@@ -28,12 +28,16 @@ internal static partial class TrainCommand
     private static readonly Option<int?> Limit = new Option<int?>("--limit") { Description = "use only the first N training and test images" }.Require(v => v >= 1, "at least 1");
     private static readonly Option<string?> Data = new("--data") { Description = $"directory of the IDX files (default $CNN_DATA, then {Engine.Data.MnistFormat.DefaultDirectory})" };
     private static readonly Option<string> Out = new("--out") { Description = "where runs/<id>/ goes", DefaultValueFactory = _ => "runs" };
+    private static readonly Option<int?> Workers = new Option<int?>("--workers") { Description = "train through the cluster with N worker actors in this process" }.Require(v => v is null or >= 0 and <= 64, "0 to 64");
+    private static readonly Option<int?> WorkerProcesses = new Option<int?>("--worker-processes") { Description = "train through the cluster with N worker processes joining over 127.0.0.1" }.Require(v => v is null or >= 0 and <= 32, "0 to 32");
+    private static readonly Option<int?> WorkerThreads = new Option<int?>("--worker-threads") { Description = "threads of each worker (default: the cores shared among the workers)" }.Require(v => v is null or >= 1 and <= 256, "1 to 256");
+    private static readonly Option<int> ClusterPort = new Option<int>("--cluster-port") { Description = "this node's cluster port on 127.0.0.1, for more workers to join (0: any free port)", DefaultValueFactory = _ => 0 }.Require(v => v is >= 0 and <= 65535, "0 to 65535");
     private static readonly Option<string?> RunId = new Option<string?>("--run-id") { Description = "name of the run (default: model-time-random)" }.Require(v => v is null || RunIdPattern().IsMatch(v), "letters, digits, '.', '_' or '-', up to 64");
 
     public static Command Create()
     {
         var command = new Command("train", "train a model on this machine (embedded default: one process, in-process threads)");
-        foreach (Option option in new Option[] { Model, Epochs, Steps, BatchSize, LearningRate, Momentum, Nesterov, WeightDecay, Schedule, Warmup, Seed, ShardSize, Threads, Limit, Data, Out, RunId })
+        foreach (Option option in new Option[] { Model, Epochs, Steps, BatchSize, LearningRate, Momentum, Nesterov, WeightDecay, Schedule, Warmup, Seed, ShardSize, Threads, Limit, Data, Out, RunId, Workers, WorkerProcesses, WorkerThreads, ClusterPort })
         {
             command.Options.Add(option);
         }
@@ -77,7 +81,15 @@ internal static partial class TrainCommand
             Threads = p.GetValue(Threads),
         };
         string runId = p.GetValue(RunId) ?? $"{Path.GetFileNameWithoutExtension(model)}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Random.Shared.Next(0x10000):x4}";
-        return new TrainRequest(model, training, p.GetValue(Limit), p.GetValue(Data), p.GetValue(Out)!, runId);
+        ClusterMode? cluster = null;
+        if (p.GetValue(Workers) is not null || p.GetValue(WorkerProcesses) is not null)
+        {
+            int workers = p.GetValue(Workers) ?? 0, processes = p.GetValue(WorkerProcesses) ?? 0;
+            int threads = p.GetValue(WorkerThreads) ?? Math.Max(1, Environment.ProcessorCount / Math.Max(1, workers + processes));
+            cluster = new ClusterMode(workers, processes, threads, p.GetValue(ClusterPort));
+        }
+
+        return new TrainRequest(model, training, p.GetValue(Limit), p.GetValue(Data), p.GetValue(Out)!, runId, cluster);
     }
 
     [GeneratedRegex("^[A-Za-z0-9._-]{1,64}$")]

@@ -1,14 +1,15 @@
 using System.Diagnostics;
+using CnnCluster.Coordinator.Cluster;
 using CnnCluster.Coordinator.Reporting;
-using CnnCluster.Engine.Data;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Training;
 
 namespace CnnCluster.Coordinator.Local;
 
 /// <summary>
-/// The embedded single-machine run: load the data, build the model, train on this process's threads,
-/// write runs/&lt;id&gt;/ (metrics.csv, steps.csv, metrics.png, model.json) and return the summary.
+/// A `train` run on this machine: resolve the model and data, run it on the chosen backend (the engine
+/// alone, or the embedded cluster), write runs/&lt;id&gt;/ (metrics.csv, steps.csv, metrics.png,
+/// model.json) and return the summary.
 /// </summary>
 public static class LocalTraining
 {
@@ -17,56 +18,66 @@ public static class LocalTraining
         var wall = Stopwatch.StartNew();
         ModelSpec spec = ModelCatalog.Resolve(request.Model);
         Network network = Network.Build(spec);
-        DatasetSplits data = MnistFormat.Load(request.DataDirectory);
+        RunData data = RunData.For(request.DataDirectory, request.Limit);
         CheckCompatible(spec, data);
-        LabeledImages train = request.Limit is int n ? data.Train.Take(n) : data.Train;
-        LabeledImages test = request.Limit is int m ? data.Test.Take(m) : data.Test;
 
         TrainingOptions options = request.Training;
-        var trainer = new Trainer(network, options, train, test);
+        int stepsPerEpoch = options.StepsPerEpoch(data.Train.Count);
+        long totalSteps = options.TotalSteps(data.Train.Count);
         string runDirectory = Path.Combine(request.OutputDirectory, request.RunId);
         Directory.CreateDirectory(runDirectory);
         File.WriteAllText(Path.Combine(runDirectory, "model.json"), ModelSpecJson.Write(spec));
 
         output.WriteLine($"run {request.RunId}: {network.Describe()}");
         output.WriteLine(
-            $"data {data.Directory}: {train.Count} training / {test.Count} test images; batch {options.BatchSize}, shard {options.ShardSize}, " +
-            $"{trainer.TotalSteps} steps, lr {options.LearningRate} ({options.Schedule}), momentum {options.Sgd.Momentum}{(options.Sgd.Nesterov ? " nesterov" : string.Empty)}, " +
-            $"weight decay {options.Sgd.WeightDecay}, seed {options.Seed}, {options.Threads} thread(s)");
+            $"data {data.Directory}: {data.Train.Count} training / {data.Test.Count} test images; batch {options.BatchSize}, shard {options.ShardSize}, " +
+            $"{totalSteps} steps, lr {options.LearningRate} ({options.Schedule}), momentum {options.Sgd.Momentum}{(options.Sgd.Nesterov ? " nesterov" : string.Empty)}, " +
+            $"weight decay {options.Sgd.WeightDecay}, seed {options.Seed}, {Describe(request)}");
 
+        ITrainingBackend backend = request.Cluster is null ? new EngineBackend() : new ClusterBackend(runDirectory);
         var metrics = new MetricsFiles(runDirectory);
-        var progress = new ConsoleProgress(metrics, (int)Math.Ceiling((double)trainer.TotalSteps / trainer.StepsPerEpoch), output);
-        EpochReport last;
+        var progress = new ConsoleProgress(metrics, (int)Math.Ceiling((double)totalSteps / stepsPerEpoch), output);
+        BackendResult result;
         try
         {
-            last = progress.Run(trainer.StepsPerEpoch, trainer.TotalSteps, observer => trainer.Run(observer, cancellation));
+            result = progress.Run(stepsPerEpoch, totalSteps, observer => backend.Train(request, spec, data, observer, output, cancellation));
         }
         finally
         {
             // a diverged or cancelled run still leaves its figures behind
-            metrics.Write(trainer.StepsPerEpoch);
+            metrics.Write(stepsPerEpoch);
         }
 
+        EpochReport last = metrics.Epochs[^1];
         return new RunSummary
         {
             Run = request.RunId,
             Model = spec.Name,
             Parameters = network.ParameterCount,
             Epochs = metrics.Epochs.Count,
-            Steps = trainer.Step,
+            Steps = result.Steps,
             BatchSize = options.BatchSize,
             Threads = options.Threads,
             TrainLoss = Math.Round(last.TrainLoss, 6),
             TestLoss = Math.Round(last.TestLoss, 6),
             TestAccuracy = Math.Round(last.TestAccuracy, 6),
-            ImagesPerSecond = Math.Round(last.ImagesPerSecond, 1),
+            ImagesPerSecond = Math.Round(result.ImagesPerSecond, 1),
             WallSeconds = Math.Round(wall.Elapsed.TotalSeconds, 2),
-            ParamSha256 = ParameterHash.Of(trainer.Parameters),
+            ParamSha256 = result.ParamSha256,
             OutputDirectory = runDirectory,
+            Mode = request.Cluster is null ? "engine" : "cluster",
+            Workers = request.Cluster is null ? null : result.Workers,
+            WireBytesPerStep = result.Traffic is { } t && result.Steps > 0 ? (t.ParameterBytesSent + t.GradientBytesReceived) / result.Steps : null,
+            Reassigned = result.Traffic?.Reassigned,
+            Speculative = result.Traffic?.Speculative,
         };
     }
 
-    private static void CheckCompatible(ModelSpec spec, DatasetSplits data)
+    private static string Describe(TrainRequest r) => r.Cluster is { } c
+        ? $"cluster: {c.Workers} in-process worker(s), {c.WorkerProcesses} worker process(es), {c.WorkerThreads} thread(s) each"
+        : $"engine alone, {r.Training.Threads} thread(s)";
+
+    private static void CheckCompatible(ModelSpec spec, RunData data)
     {
         if (spec.Input != data.Train.Shape)
         {

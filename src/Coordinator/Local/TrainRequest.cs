@@ -9,4 +9,13 @@ public sealed record TrainRequest(
     int? Limit,
     string? DataDirectory,
     string OutputDirectory,
-    string RunId);
+    string RunId,
+    ClusterMode? Cluster = null);
+
+/// <summary>
+/// Train through the actor cluster instead of the engine alone: <see cref="Workers"/> worker actors in
+/// this process and <see cref="WorkerProcesses"/> real worker processes joining over 127.0.0.1, each
+/// with <see cref="WorkerThreads"/> threads; this node listens on 127.0.0.1:<see cref="ClusterPort"/>
+/// (0: any free port) so more workers can join.
+/// </summary>
+public sealed record ClusterMode(int Workers, int WorkerProcesses, int WorkerThreads, int ClusterPort);

@@ -49,5 +49,26 @@ public sealed record RunSummary
     [JsonPropertyName("out")]
     public required string OutputDirectory { get; init; }
 
+    /// <summary>"engine" (this process's threads) or "cluster" (coordinator and worker actors).</summary>
+    [JsonPropertyName("mode")]
+    public required string Mode { get; init; }
+
+    [JsonPropertyName("workers")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Workers { get; init; }
+
+    /// <summary>Serialized parameter bytes out plus gradient bytes in, per step (cluster mode).</summary>
+    [JsonPropertyName("wire_bytes_per_step")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? WireBytesPerStep { get; init; }
+
+    [JsonPropertyName("reassigned_nodes")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? Reassigned { get; init; }
+
+    [JsonPropertyName("speculative_nodes")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? Speculative { get; init; }
+
     public string ToJsonLine() => JsonSerializer.Serialize(this);
 }

@@ -24,7 +24,7 @@ public sealed class ParallelGradient
 
         ShardSize = shardSize;
         _threads = threads;
-        var buffers = new GradientBuffers(network.ParameterCount);
+        var buffers = GradientBuffers.Shared(network.ParameterCount);
         _perThread = Enumerable.Range(0, threads).Select(_ => new BlockGradient(network, shardSize, buffers)).ToArray();
         _root = new TreeReducer(buffers);
     }
@@ -33,15 +33,15 @@ public sealed class ParallelGradient
 
     public int Threads => _threads;
 
-    /// <summary>Writes Σ over the batch of ∂loss/∂p into <paramref name="gradient"/>; returns Σ loss.</summary>
-    public double Compute(float[] parameters, LabeledImages data, ArraySegment<int> batch, float[] gradient)
+    /// <summary>Σ over the batch of ∂loss/∂p (a buffer of the shared pool, the caller returns it) and Σ loss.</summary>
+    public (float[] Gradient, double Loss) Compute(float[] parameters, LabeledImages data, ArraySegment<int> batch)
     {
         var plan = new ShardPlan(batch.Count, ShardSize);
-        return ComputeBlock(parameters, data, batch, plan, plan.LevelFor(1), 0, gradient);
+        return ComputeBlock(parameters, data, batch, plan, plan.LevelFor(1), 0);
     }
 
-    /// <summary>Writes the sum of block (level, block) of the batch's tree into <paramref name="gradient"/>; returns its Σ loss.</summary>
-    public double ComputeBlock(float[] parameters, LabeledImages data, ArraySegment<int> batch, ShardPlan plan, int level, int block, float[] gradient)
+    /// <summary>The sum of block (level, block) of the batch's tree (a buffer of the shared pool) and its Σ loss.</summary>
+    public (float[] Gradient, double Loss) ComputeBlock(float[] parameters, LabeledImages data, ArraySegment<int> batch, ShardPlan plan, int level, int block)
     {
         (int firstShard, int shards) = plan.Block(level, block);
 
@@ -81,9 +81,6 @@ public sealed class ParallelGradient
             _root.Push((firstSub + b) << subLevel, subLevel, results[b].Gradient, results[b].Loss);
         }
 
-        (float[] sum, double total) = _root.Finish();
-        Array.Copy(sum, gradient, gradient.Length);
-        _root.Buffers.Return(sum);
-        return total;
+        return _root.Finish();
     }
 }

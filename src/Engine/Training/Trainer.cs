@@ -12,13 +12,13 @@ namespace CnnCluster.Engine.Training;
 public sealed class Trainer
 {
     private readonly ParallelGradient _gradient;
-    private readonly float[] _gradientBuffer;
+    private readonly GradientBuffers _buffers;
 
     public Trainer(Network network, TrainingOptions options, LabeledImages train, LabeledImages test)
     {
         Session = new TrainingSession(network, options, train, test, options.Threads);
         _gradient = new ParallelGradient(network, options.ShardSize, options.Threads);
-        _gradientBuffer = new float[network.ParameterCount];
+        _buffers = GradientBuffers.Shared(network.ParameterCount);
     }
 
     public TrainingSession Session { get; }
@@ -39,8 +39,9 @@ public sealed class Trainer
         {
             cancellation.ThrowIfCancellationRequested();
             ArraySegment<int> batch = Session.BeginStep();
-            double lossSum = _gradient.Compute(Session.Parameters, Session.TrainingData, batch, _gradientBuffer);
-            StepReport step = Session.Commit(_gradientBuffer, lossSum, batch.Count);
+            (float[] gradient, double lossSum) = _gradient.Compute(Session.Parameters, Session.TrainingData, batch);
+            StepReport step = Session.Commit(gradient, lossSum, batch.Count);
+            _buffers.Return(gradient);
             observer?.OnStep(step);
             if (Session.AtEpochEnd)
             {

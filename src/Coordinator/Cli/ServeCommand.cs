@@ -1,0 +1,61 @@
+using System.CommandLine;
+using Akka.Actor;
+using CnnCluster.Coordinator.Cluster;
+using CnnCluster.Coordinator.Local;
+using CnnCluster.Shared.Hosting;
+using CnnCluster.Worker;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace CnnCluster.Coordinator.Cli;
+
+/// <summary>
+/// `serve`: a coordinator node (the run registry singleton on role `coordinator`), configured by
+/// CLUSTER_HOSTNAME, CLUSTER_BIND, CLUSTER_PORT (default 4053), CLUSTER_SEEDS (default: itself) and
+/// CNN_DATA; with --workers N it also hosts N worker actors, so one process is a whole cluster.
+/// Runs until SIGTERM / Ctrl+C, then leaves the cluster gracefully.
+/// </summary>
+internal static class ServeCommand
+{
+    private static readonly Option<int> Workers = new Option<int>("--workers") { Description = "worker actors in this process", DefaultValueFactory = _ => 0 }.Require(v => v is >= 0 and <= 64, "0 to 64");
+    private static readonly Option<int?> WorkerThreads = new Option<int?>("--worker-threads") { Description = "threads of each in-process worker" }.Require(v => v is null or >= 1 and <= 256, "1 to 256");
+    private static readonly Option<string?> Data = new("--data") { Description = "directory of the IDX files (default $CNN_DATA, then the Debian package's)" };
+
+    public static Command Create()
+    {
+        var command = new Command("serve", "run a coordinator node (configured by CLUSTER_* environment variables)");
+        command.Options.Add(Workers);
+        command.Options.Add(WorkerThreads);
+        command.Options.Add(Data);
+        command.SetAction(p => Serve(p.GetValue(Workers), p.GetValue(WorkerThreads), p.GetValue(Data)));
+        return command;
+    }
+
+    private static int Serve(int workers, int? workerThreads, string? data)
+    {
+        NodeSettings node = NodeSettings.FromEnvironment(defaultPort: 4053);
+        string dataDirectory = Engine.Data.MnistFormat.Locate(data);
+        int threads = workerThreads ?? Math.Max(1, Environment.ProcessorCount / Math.Max(1, workers));
+        string[] roles = workers > 0 ? [Roles.Coordinator, Roles.Worker] : [Roles.Coordinator];
+        using IHost host = NodeHost.Build(LogLevel.Information, (akka, _) =>
+        {
+            akka.WithCnnClusterNode(node, roles)
+                .WithCoordinator(new CoordinatorOptions(dataDirectory, Environment.ProcessorCount));
+            if (workers > 0)
+            {
+                akka.WithGradientWorkers(workers, threads, dataDirectory);
+            }
+        });
+        host.Start();
+        var cluster = Akka.Cluster.Cluster.Get(host.Services.GetRequiredService<ActorSystem>());
+        if (node.Seeds.Count == 0)
+        {
+            cluster.Join(cluster.SelfAddress);
+        }
+
+        Console.Out.WriteLine($"coordinator node {cluster.SelfAddress} (roles {string.Join(", ", roles)}); data {dataDirectory}");
+        host.WaitForShutdown();
+        return 0;
+    }
+}

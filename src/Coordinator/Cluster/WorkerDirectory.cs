@@ -1,0 +1,158 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Event;
+using CnnCluster.Shared.Hosting;
+using CnnCluster.Shared.Protocol;
+
+namespace CnnCluster.Coordinator.Cluster;
+
+/// <summary>
+/// Knows the workers of the cluster through its membership: for every member with role `worker` it
+/// identifies the actors /user/worker-*, asks their capacity, watches them, and tells subscribers
+/// (the runs) when one joins or is lost (terminated, unreachable, removed). An unreachable member's
+/// workers come back when it is reachable again.
+/// </summary>
+public sealed class WorkerDirectory : ReceiveActor, IWithTimers
+{
+    private static readonly TimeSpan IdentifyRetry = TimeSpan.FromSeconds(1);
+
+    private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(Context.System);
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Dictionary<IActorRef, int> _workers = new();
+    private readonly HashSet<IActorRef> _identified = new();
+    private readonly HashSet<Address> _workerMembers = new();
+    private readonly HashSet<Address> _unreachable = new();
+    private readonly HashSet<IActorRef> _subscribers = new();
+
+    public WorkerDirectory()
+    {
+        Receive<ClusterEvent.MemberUp>(up => OnMemberUp(up.Member));
+        Receive<ClusterEvent.MemberRemoved>(removed => OnMemberGone(removed.Member.Address, "left the cluster"));
+        Receive<ClusterEvent.UnreachableMember>(u =>
+        {
+            _unreachable.Add(u.Member.Address);
+            OnMemberGone(u.Member.Address, "unreachable", forget: false);
+        });
+        Receive<ClusterEvent.ReachableMember>(r =>
+        {
+            _unreachable.Remove(r.Member.Address);
+            if (_workerMembers.Contains(r.Member.Address))
+            {
+                Identify(r.Member.Address);
+            }
+        });
+        Receive<ClusterEvent.IMemberEvent>(_ => { });
+        Receive<RetryIdentify>(_ => RetryMissing());
+        Receive<ActorIdentity>(OnIdentity);
+        Receive<WorkerInfo>(OnInfo);
+        Receive<Terminated>(t => Lose(t.ActorRef, "terminated"));
+        Receive<SubscribeWorkers>(s =>
+        {
+            _subscribers.Add(s.Subscriber);
+            Context.Watch(s.Subscriber);
+            s.Subscriber.Tell(new WorkerSet(new Dictionary<IActorRef, int>(_workers)));
+        });
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props() => Akka.Actor.Props.Create(() => new WorkerDirectory());
+
+    protected override void PreStart()
+    {
+        _cluster.Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent));
+        Timers.StartPeriodicTimer("identify", RetryIdentify.Instance, IdentifyRetry);
+    }
+
+    protected override void PostStop() => _cluster.Unsubscribe(Self);
+
+    private void OnMemberUp(Member member)
+    {
+        if (member.HasRole(Roles.Worker))
+        {
+            _workerMembers.Add(member.Address);
+            Identify(member.Address);
+        }
+    }
+
+    private void Identify(Address address) =>
+        Context.ActorSelection(new RootActorPath(address) / "user" / "worker-*").Tell(new Identify(address));
+
+    // a worker node may join before its actors exist: keep asking members that show none
+    private void RetryMissing()
+    {
+        foreach (Address address in _workerMembers)
+        {
+            if (!_unreachable.Contains(address) && !_workers.Keys.Any(w => w.Path.Address == address))
+            {
+                Identify(address);
+            }
+        }
+    }
+
+    private void OnIdentity(ActorIdentity identity)
+    {
+        if (identity.Subject is { } worker && !_workers.ContainsKey(worker) && _identified.Add(worker))
+        {
+            Context.Watch(worker);
+            worker.Tell(new WorkerInfoRequest());
+        }
+    }
+
+    private void OnInfo(WorkerInfo info)
+    {
+        IActorRef worker = Sender;
+        if (!_identified.Contains(worker) || _workers.ContainsKey(worker) || _unreachable.Contains(worker.Path.Address))
+        {
+            return;
+        }
+
+        _workers[worker] = info.Threads;
+        _log.Info("worker {0} joined ({1} threads); {2} workers", worker.Path, info.Threads, _workers.Count);
+        Publish(new WorkerJoined(worker, info.Threads));
+    }
+
+    private void OnMemberGone(Address address, string reason, bool forget = true)
+    {
+        if (forget)
+        {
+            _workerMembers.Remove(address);
+            _unreachable.Remove(address);
+        }
+
+        foreach (IActorRef worker in _workers.Keys.Where(w => w.Path.Address == address).ToList())
+        {
+            Lose(worker, $"node {address} {reason}");
+        }
+
+        _identified.RemoveWhere(w => w.Path.Address == address);
+    }
+
+    private void Lose(IActorRef worker, string reason)
+    {
+        if (_subscribers.Remove(worker))
+        {
+            return;
+        }
+
+        _identified.Remove(worker);
+        if (_workers.Remove(worker))
+        {
+            _log.Warning("worker {0} lost: {1}; {2} workers left", worker.Path, reason, _workers.Count);
+            Publish(new WorkerLost(worker, reason));
+        }
+    }
+
+    private void Publish(object message)
+    {
+        foreach (IActorRef s in _subscribers)
+        {
+            s.Tell(message);
+        }
+    }
+
+    private sealed class RetryIdentify
+    {
+        public static readonly RetryIdentify Instance = new();
+    }
+}

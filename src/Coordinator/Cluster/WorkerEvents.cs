@@ -1,0 +1,17 @@
+using Akka.Actor;
+
+namespace CnnCluster.Coordinator.Cluster;
+
+// Local messages between the coordinator's own actors (never cross the network).
+
+/// <summary>A run asks the directory for the current workers and later changes.</summary>
+public sealed record SubscribeWorkers(IActorRef Subscriber);
+
+/// <summary>Directory → subscriber: the workers known right now.</summary>
+public sealed record WorkerSet(IReadOnlyDictionary<IActorRef, int> Threads);
+
+/// <summary>Directory → subscribers: a worker can take work (from the next step).</summary>
+public sealed record WorkerJoined(IActorRef Worker, int Threads);
+
+/// <summary>Directory → subscribers: a worker is gone or unreachable; its work must move.</summary>
+public sealed record WorkerLost(IActorRef Worker, string Reason);

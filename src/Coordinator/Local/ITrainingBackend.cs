@@ -1,0 +1,26 @@
+using CnnCluster.Coordinator.Cluster;
+using CnnCluster.Engine.Models;
+using CnnCluster.Engine.Training;
+using CnnCluster.Shared.Protocol;
+
+namespace CnnCluster.Coordinator.Local;
+
+/// <summary>Who computes a `train` run: the engine on this process's threads, or the cluster.</summary>
+public interface ITrainingBackend
+{
+    BackendResult Train(TrainRequest request, ModelSpec spec, RunData data, ITrainingObserver observer, TextWriter output, CancellationToken cancellation);
+}
+
+/// <summary>What a backend reports at the end, besides the step and epoch reports.</summary>
+public sealed record BackendResult(long Steps, string ParamSha256, double ImagesPerSecond, int Workers, RunTraffic? Traffic);
+
+/// <summary>The engine alone: <see cref="Trainer"/> on this process's threads.</summary>
+public sealed class EngineBackend : ITrainingBackend
+{
+    public BackendResult Train(TrainRequest request, ModelSpec spec, RunData data, ITrainingObserver observer, TextWriter output, CancellationToken cancellation)
+    {
+        var trainer = new Trainer(Network.Build(spec), request.Training, data.Train, data.Test);
+        trainer.Run(observer, cancellation);
+        return new BackendResult(trainer.Step, ParameterHash.Of(trainer.Parameters), trainer.Session.Images / Math.Max(1e-9, trainer.Session.TrainSeconds), 0, null);
+    }
+}

@@ -1,0 +1,65 @@
+using System.Text.RegularExpressions;
+using Akka.Cluster.Hosting;
+using Akka.Event;
+using Akka.Cluster.Hosting.SBR;
+using Akka.Hosting;
+using Akka.Remote.Hosting;
+using CnnCluster.Shared.Protocol;
+using CnnCluster.Shared.Serialization;
+using CnnCluster.Shared.Transport;
+
+namespace CnnCluster.Shared.Hosting;
+
+/// <summary>The Akka.NET configuration every node shares, through Akka.Hosting.</summary>
+public static class ClusterHosting
+{
+    /// <summary>
+    /// Remoting on <paramref name="settings"/> with a raised frame size, clustering with the given roles
+    /// and keep-majority split-brain resolution on the coordinator role, our MessagePack serializer
+    /// bound to every protocol message, graceful leave on shutdown, Akka logs through
+    /// Microsoft.Extensions.Logging.
+    /// </summary>
+    public static AkkaConfigurationBuilder WithCnnClusterNode(this AkkaConfigurationBuilder builder, NodeSettings settings, params string[] roles)
+    {
+        return builder
+            .ConfigureLoggers(loggers =>
+            {
+                loggers.LogLevel = Akka.Event.LogLevel.InfoLevel;
+                loggers.ClearLoggers();
+                loggers.AddLoggerFactory();
+            })
+            .WithRemoting(new RemoteOptions
+            {
+                HostName = settings.Bind,
+                PublicHostName = settings.Hostname,
+                Port = settings.Port,
+                MaxFrameSize = Chunking.MaximumFrameSize,
+                SendBufferSize = 2 * Chunking.MaximumFrameSize,
+                ReceiveBufferSize = 2 * Chunking.MaximumFrameSize,
+            })
+            .WithClustering(new ClusterOptions
+            {
+                Roles = roles,
+                SeedNodes = settings.Seeds.ToArray(),
+                SplitBrainResolver = new KeepMajorityOption { Role = Roles.Coordinator },
+                LogInfo = false,
+            })
+            .WithCustomSerializer(ProtocolSerializer.Name, [typeof(IProtocolMessage)], system => new ProtocolSerializer(system))
+            // a peer that left is reported by the worker directory; the remoting layer's stack trace adds nothing
+            .AddSetup(new LogFilterBuilder().ExcludeMessageRegex(new Regex("^Disassociated")).Build())
+            .AddHocon(
+                """
+                # false warning at every proxy start (akka.net issue 8568)
+                akka.cluster.singleton-proxy.log-singleton-identification-failure = off
+                akka.stdout-loglevel = WARNING
+                # a step is one round trip: DotNetty's write batching (40 ms flushes) would be most of it
+                akka.remote.dot-netty.tcp.batching.enabled = false
+                akka.coordinated-shutdown.run-by-clr-shutdown-hook = on
+                akka.cluster.run-coordinated-shutdown-when-down = on
+                akka.cluster.log-info-verbose = off
+                akka.remote.log-remote-lifecycle-events = off
+                akka.actor.serialize-messages = off
+                """,
+                HoconAddMode.Prepend);
+    }
+}

@@ -1,0 +1,57 @@
+using CnnCluster.Engine.Models;
+using CnnCluster.Engine.Optim;
+using CnnCluster.Engine.Training;
+using MessagePack;
+
+namespace CnnCluster.Shared.Protocol;
+
+/// <summary>
+/// Everything a run is a pure function of (DESIGN §4): the model spec, the data subset, the optimizer
+/// and the order of the data. Travels with the run's events and with each work assignment's model.
+/// </summary>
+[MessagePackObject]
+public sealed record RunConfig(
+    [property: Key(0)] string Model,
+    [property: Key(1)] string ModelJson,
+    [property: Key(2)] int Epochs,
+    [property: Key(3)] long? MaxSteps,
+    [property: Key(4)] int BatchSize,
+    [property: Key(5)] double LearningRate,
+    [property: Key(6)] double Momentum,
+    [property: Key(7)] bool Nesterov,
+    [property: Key(8)] double WeightDecay,
+    [property: Key(9)] string Schedule,
+    [property: Key(10)] int WarmupSteps,
+    [property: Key(11)] ulong Seed,
+    [property: Key(12)] int ShardSize,
+    [property: Key(13)] int? DataLimit) : IProtocolMessage
+{
+    public TrainingOptions ToTrainingOptions(int threads) => new()
+    {
+        Epochs = Epochs,
+        MaxSteps = MaxSteps,
+        BatchSize = BatchSize,
+        LearningRate = LearningRate,
+        Sgd = new SgdOptions(Momentum, Nesterov, WeightDecay),
+        Schedule = LearningRateSchedule.Parse(Schedule, WarmupSteps),
+        Seed = Seed,
+        ShardSize = ShardSize,
+        Threads = threads,
+    };
+
+    public static RunConfig From(ModelSpec spec, string model, TrainingOptions o, int? dataLimit) => new(
+        model,
+        ModelSpecJson.Write(spec),
+        o.Epochs,
+        o.MaxSteps,
+        o.BatchSize,
+        o.LearningRate,
+        o.Sgd.Momentum,
+        o.Sgd.Nesterov,
+        o.Sgd.WeightDecay,
+        o.Schedule.Kind == "step" ? o.Schedule.ToString() : o.Schedule.Kind,
+        o.Schedule.WarmupSteps,
+        o.Seed,
+        o.ShardSize,
+        dataLimit);
+}

@@ -1,0 +1,73 @@
+using MessagePack;
+
+namespace CnnCluster.Shared.Protocol;
+
+/// <summary>Client → registry: start a run (RunId null: the registry names it).</summary>
+[MessagePackObject]
+public sealed record SubmitRun([property: Key(0)] string? RunId, [property: Key(1)] RunConfig Config) : IProtocolMessage;
+
+/// <summary>Registry → client: the run exists and is starting.</summary>
+[MessagePackObject]
+public sealed record RunAccepted([property: Key(0)] string RunId) : IProtocolMessage;
+
+/// <summary>Registry → client: the submission was refused.</summary>
+[MessagePackObject]
+public sealed record RunRejected([property: Key(0)] string? RunId, [property: Key(1)] string Reason) : IProtocolMessage;
+
+/// <summary>Client → run: send me its events (every step, epoch, and the end) from now on.</summary>
+[MessagePackObject]
+public sealed record SubscribeRun([property: Key(0)] string RunId) : IProtocolMessage;
+
+/// <summary>Run → subscribers: one committed step.</summary>
+[MessagePackObject]
+public sealed record StepCommitted(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] long Step,
+    [property: Key(2)] long TotalSteps,
+    [property: Key(3)] int Epoch,
+    [property: Key(4)] double Loss,
+    [property: Key(5)] double LearningRate,
+    [property: Key(6)] long Images,
+    [property: Key(7)] double TrainSeconds,
+    [property: Key(8)] int Workers) : IProtocolMessage;
+
+/// <summary>Run → subscribers: an epoch's metrics.</summary>
+[MessagePackObject]
+public sealed record EpochCompleted(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] int Epoch,
+    [property: Key(2)] long Step,
+    [property: Key(3)] double TrainLoss,
+    [property: Key(4)] double TestLoss,
+    [property: Key(5)] double TestAccuracy,
+    [property: Key(6)] double TrainSeconds,
+    [property: Key(7)] double ImagesPerSecond) : IProtocolMessage;
+
+/// <summary>Run → subscribers: the run is waiting (e.g. for workers) and why.</summary>
+[MessagePackObject]
+public sealed record RunWaiting([property: Key(0)] string RunId, [property: Key(1)] long Step, [property: Key(2)] string Reason) : IProtocolMessage;
+
+/// <summary>Run → subscribers: the run ended, with its final parameter hash.</summary>
+[MessagePackObject]
+public sealed record RunFinished(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] long Steps,
+    [property: Key(2)] string ParamSha256,
+    [property: Key(3)] double TrainSeconds,
+    [property: Key(4)] double ImagesPerSecond,
+    [property: Key(5)] RunTraffic Traffic) : IProtocolMessage;
+
+/// <summary>Run → subscribers: the run stopped with an error.</summary>
+[MessagePackObject]
+public sealed record RunFailed([property: Key(0)] string RunId, [property: Key(1)] long Step, [property: Key(2)] string Reason) : IProtocolMessage;
+
+/// <summary>What crossed the wire for a run: assignments out, results in, retries and drops.</summary>
+[MessagePackObject]
+public sealed record RunTraffic(
+    [property: Key(0)] long AssignmentsSent,
+    [property: Key(1)] long ParameterBytesSent,
+    [property: Key(2)] long ResultsReceived,
+    [property: Key(3)] long GradientBytesReceived,
+    [property: Key(4)] long Reassigned,
+    [property: Key(5)] long Speculative,
+    [property: Key(6)] long StaleDropped) : IProtocolMessage;

@@ -1,0 +1,55 @@
+using MessagePack;
+
+namespace CnnCluster.Shared.Protocol;
+
+/// <summary>An aligned node of the step's reduction tree: micro-shards [Start, Start + 2^Level) ∩ [0, M).</summary>
+[MessagePackObject]
+public readonly record struct TreeNode([property: Key(0)] int Start, [property: Key(1)] int Level) : IProtocolMessage;
+
+/// <summary>
+/// Coordinator → worker: compute these tree nodes of step <see cref="Step"/> with these parameters.
+/// Self-contained (model, data subset and batch travel along), so a worker keeps no run state and a
+/// worker that joins or restarts needs nothing else.
+/// </summary>
+[MessagePackObject]
+public sealed record WorkAssignment(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] long Incarnation,
+    [property: Key(2)] long Step,
+    [property: Key(3)] string ModelJson,
+    [property: Key(4)] int? DataLimit,
+    [property: Key(5)] int ShardSize,
+    [property: Key(6)] int[] Batch,
+    [property: Key(7)] TreeNode[] Nodes,
+    [property: Key(8)] float[] Parameters,
+    [property: Key(9)] string DataFingerprint) : IProtocolMessage;
+
+/// <summary>Worker → coordinator: one node's summed gradient and summed loss.</summary>
+[MessagePackObject]
+public sealed record NodeResult(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] long Incarnation,
+    [property: Key(2)] long Step,
+    [property: Key(3)] TreeNode Node,
+    [property: Key(4)] double LossSum,
+    [property: Key(5)] float[] Gradient,
+    [property: Key(6)] double ComputeMilliseconds) : IProtocolMessage;
+
+/// <summary>Worker → coordinator: the assignment could not be computed (e.g. no data on that node).</summary>
+[MessagePackObject]
+public sealed record WorkFailed(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] long Incarnation,
+    [property: Key(2)] long Step,
+    [property: Key(3)] string Reason) : IProtocolMessage;
+
+/// <summary>Coordinator → worker: who are you?</summary>
+[MessagePackObject]
+public sealed record WorkerInfoRequest : IProtocolMessage;
+
+/// <summary>Worker → coordinator: its capacity and counters.</summary>
+[MessagePackObject]
+public sealed record WorkerInfo(
+    [property: Key(0)] int Threads,
+    [property: Key(1)] long NodesDone,
+    [property: Key(2)] double LastStepMilliseconds) : IProtocolMessage;

@@ -1,0 +1,124 @@
+using Akka.Actor;
+using CnnCluster.Shared.Protocol;
+using CnnCluster.Shared.Serialization;
+
+namespace CnnCluster.Shared.Transport;
+
+/// <summary>
+/// Sends the large protocol messages (parameters, gradients) to a remote actor as <see cref="Chunk"/>s of
+/// our serializer's bytes, at most 1 MiB each, so no frame exceeds Akka.Remote's maximum frame size and
+/// the message is serialized exactly once. Local targets get the message itself (nothing is serialized
+/// in-process).
+/// </summary>
+public static class Chunking
+{
+    public const int ChunkSize = 1 << 20;
+
+    /// <summary>Akka.Remote's frame limit: a chunk plus headers, with room to spare.</summary>
+    public const long MaximumFrameSize = 4L << 20;
+
+    private static long _nextTransfer = DateTime.UtcNow.Ticks;
+
+    /// <summary>
+    /// Sends <paramref name="message"/> to <paramref name="target"/>. A remote target gets the bytes of our
+    /// serializer in one or more <see cref="Chunk"/>s, serialized here and now, so the caller may reuse
+    /// the message's buffers as soon as this returns. Returns the bytes that went on the wire (0 when local).
+    /// </summary>
+    public static long Tell(ActorSystem system, IActorRef target, IProtocolMessage message, IActorRef sender)
+    {
+        if (target.Path.Address.HasLocalScope)
+        {
+            target.Tell(message, sender);
+            return 0;
+        }
+
+        var serializer = (ProtocolSerializer)system.Serialization.FindSerializerFor(message);
+        byte[] bytes = serializer.ToBinary(message);
+        string manifest = serializer.Manifest(message);
+        long transfer = Interlocked.Increment(ref _nextTransfer);
+        int count = Math.Max(1, (bytes.Length + ChunkSize - 1) / ChunkSize);
+        for (int i = 0; i < count; i++)
+        {
+            int offset = i * ChunkSize;
+            byte[] payload = count == 1 ? bytes : bytes[offset..Math.Min(bytes.Length, offset + ChunkSize)];
+            target.Tell(new Chunk(transfer, i, count, manifest, payload), sender);
+        }
+
+        return bytes.Length;
+    }
+}
+
+/// <summary>
+/// Reassembles <see cref="Chunk"/>s into the original message. Chunks of one transfer come from one
+/// sender in order (Akka's per-pair ordering); transfers left incomplete by a dead sender are evicted
+/// once more than <see cref="MaxOpenTransfers"/> are open.
+/// </summary>
+public sealed class ChunkAssembler
+{
+    public const int MaxOpenTransfers = 16;
+
+    private readonly ActorSystem _system;
+    private readonly Dictionary<(string Sender, long Transfer), Partial> _open = new();
+
+    public ChunkAssembler(ActorSystem system)
+    {
+        _system = system;
+    }
+
+    /// <summary>Adds a chunk; returns the whole message once its last chunk has arrived, else null.</summary>
+    public object? Add(Chunk chunk, IActorRef sender)
+    {
+        var key = (sender.Path.ToString(), chunk.TransferId);
+        if (!_open.TryGetValue(key, out Partial? partial))
+        {
+            if (chunk.Index != 0)
+            {
+                return null; // the start of this transfer was lost: nothing to assemble
+            }
+
+            if (_open.Count >= MaxOpenTransfers)
+            {
+                _open.Remove(_open.MinBy(kv => kv.Value.Opened).Key);
+            }
+
+            partial = new Partial(chunk.Count, chunk.Manifest, Environment.TickCount64);
+            _open[key] = partial;
+        }
+
+        if (chunk.Index != partial.Parts.Count || chunk.Count != partial.Count)
+        {
+            _open.Remove(key);
+            return null;
+        }
+
+        partial.Parts.Add(chunk.Payload);
+        if (partial.Parts.Count < partial.Count)
+        {
+            return null;
+        }
+
+        _open.Remove(key);
+        byte[] bytes = partial.Parts.Count == 1 ? partial.Parts[0] : Concat(partial.Parts);
+        return _system.Serialization.Deserialize(bytes, ProtocolSerializer.Id, partial.Manifest);
+    }
+
+    public int OpenTransfers => _open.Count;
+
+    private static byte[] Concat(List<byte[]> parts)
+    {
+        byte[] bytes = new byte[parts.Sum(p => p.Length)];
+        int offset = 0;
+        foreach (byte[] p in parts)
+        {
+            p.CopyTo(bytes, offset);
+            offset += p.Length;
+        }
+
+        return bytes;
+    }
+
+    private sealed record Partial(int Count, string Manifest, long Opened)
+    {
+        public List<byte[]> Parts { get; } = new();
+    }
+}
