@@ -20,6 +20,7 @@ public sealed class TrainingRun : ReceiveActor, IWithTimers
 {
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan WaitingReminder = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan MinimumDeadline = TimeSpan.FromSeconds(1);
 
     private readonly string _runId;
     private readonly RunConfig _config;
@@ -31,11 +32,12 @@ public sealed class TrainingRun : ReceiveActor, IWithTimers
     private readonly IActorRef _directory;
     private readonly Dictionary<IActorRef, int> _workers = new();
     private readonly HashSet<IActorRef> _excluded = new();
+    private readonly HashSet<IActorRef> _suspects = new();
     private readonly HashSet<IActorRef> _subscribers = new();
     private readonly TreeReducer _reducer;
     private readonly Traffic _traffic = new();
     private StepInProgress? _step;
-    private double _typicalStepSeconds = 10; // first steps include model builds and data loading on workers
+    private double _typicalStepSeconds = 5; // the first steps include JIT compilation and model builds on the workers
     private DateTime _lastWaitingNotice = DateTime.MinValue;
     private string _state = "starting";
 
@@ -159,6 +161,8 @@ public sealed class TrainingRun : ReceiveActor, IWithTimers
 
     private void OnResult(NodeResult r)
     {
+        // any answer, even a late one, shows the worker is alive
+        _suspects.Remove(Sender);
         StepInProgress? step = _step;
         if (r.RunId != _runId || r.Incarnation != _incarnation || step is null || r.Step != step.Step
             || !step.Pending.TryGetValue(r.Node.Start, out Pending? pending) || pending.Node != r.Node)
@@ -171,6 +175,7 @@ public sealed class TrainingRun : ReceiveActor, IWithTimers
         _traffic.Results++;
         _traffic.GradientBytes += 4L * r.Gradient.Length;
         step.Pending.Remove(r.Node.Start);
+        step.SlowestDoneSeconds = Math.Max(step.SlowestDoneSeconds, pending.Since.Elapsed.TotalSeconds);
         step.Done.Add(r.Node.Start, (r.Node, r.Gradient, r.LossSum));
         if (step.Pending.Count == 0)
         {
@@ -225,6 +230,7 @@ public sealed class TrainingRun : ReceiveActor, IWithTimers
 
     private void Lose(IActorRef worker, string reason)
     {
+        _suspects.Remove(worker);
         if (!_workers.Remove(worker) || _step is null)
         {
             return;
@@ -294,12 +300,18 @@ public sealed class TrainingRun : ReceiveActor, IWithTimers
         }
 
         AssignOrphans();
-        TimeSpan deadline = TimeSpan.FromSeconds(Math.Max(1.0, 4 * _typicalStepSeconds));
+
+        // straggler rule (as MapReduce's backup tasks): once some nodes are in, a node taking 3× as long
+        // as the slowest of them is late; before that, 4× a typical step
+        double expected = _step.SlowestDoneSeconds > 0 ? 3 * _step.SlowestDoneSeconds : 4 * _typicalStepSeconds;
+        TimeSpan deadline = TimeSpan.FromSeconds(Math.Max(MinimumDeadline.TotalSeconds, expected));
         foreach (Pending p in _step.Pending.Values.Where(p => p.Since.Elapsed > deadline && p.Assignees.Count > 0).ToList())
         {
             IActorRef? other = Available().Where(w => !p.Assignees.Contains(w)).OrderBy(Load).FirstOrDefault();
             if (other is not null)
             {
+                // no new work for a worker that missed a deadline, until it answers again
+                _suspects.UnionWith(p.Assignees);
                 _log.Warning("run {0} step {1}: node {2} is {3:F1}s late on {4}; also sent to {5}", _runId, _step.Step, p.Node, p.Since.Elapsed.TotalSeconds, p.Assignees[0].Path, other.Path);
                 _traffic.Speculative++;
                 Send(other, [p.Node]);
@@ -309,8 +321,13 @@ public sealed class TrainingRun : ReceiveActor, IWithTimers
 
     private int Load(IActorRef worker) => _step?.Pending.Values.Count(p => p.Assignees.Contains(worker)) ?? 0;
 
-    private IReadOnlyList<IActorRef> Available() =>
-        _workers.Keys.Where(w => !_excluded.Contains(w)).OrderBy(w => w.Path.ToString(), StringComparer.Ordinal).ToList();
+    /// <summary>Workers to give work to, in a fixed order: all but the excluded, and but the suspects while others remain.</summary>
+    private IReadOnlyList<IActorRef> Available()
+    {
+        List<IActorRef> usable = _workers.Keys.Where(w => !_excluded.Contains(w)).OrderBy(w => w.Path.ToString(), StringComparer.Ordinal).ToList();
+        List<IActorRef> trusted = usable.Where(w => !_suspects.Contains(w)).ToList();
+        return trusted.Count > 0 ? trusted : usable;
+    }
 
     private void Wait(string reason)
     {
@@ -354,6 +371,9 @@ public sealed class TrainingRun : ReceiveActor, IWithTimers
         public Dictionary<int, Pending> Pending { get; } = new();
 
         public Dictionary<int, (TreeNode Node, float[] Gradient, double Loss)> Done { get; } = new();
+
+        /// <summary>The longest a completed node took since it was (last) sent.</summary>
+        public double SlowestDoneSeconds { get; set; }
     }
 
     private sealed class Pending(TreeNode node)

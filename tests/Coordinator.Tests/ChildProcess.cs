@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace CnnCluster.Coordinator.Tests;
+
+/// <summary>A real child process (coordinator or worker) whose output is captured as it comes.</summary>
+internal sealed class ChildProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _stdout = new();
+    private readonly StringBuilder _stderr = new();
+
+    private ChildProcess(Process process)
+    {
+        _process = process;
+        process.OutputDataReceived += (_, e) => Append(_stdout, e.Data);
+        process.ErrorDataReceived += (_, e) => Append(_stderr, e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public int Id => _process.Id;
+
+    public string Stdout
+    {
+        get
+        {
+            lock (_stdout)
+            {
+                return _stdout.ToString();
+            }
+        }
+    }
+
+    public string Stderr
+    {
+        get
+        {
+            lock (_stderr)
+            {
+                return _stderr.ToString();
+            }
+        }
+    }
+
+    public static ChildProcess Start(string dll, IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, dll));
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        foreach ((string k, string v) in env ?? new Dictionary<string, string>())
+        {
+            psi.Environment[k] = v;
+        }
+
+        return new ChildProcess(Process.Start(psi)!);
+    }
+
+    public static ChildProcess Worker(int clusterPort, int threads = 1) => Start("CnnCluster.Worker.dll", [], new Dictionary<string, string>
+    {
+        ["CLUSTER_SEEDS"] = $"127.0.0.1:{clusterPort}",
+        ["CLUSTER_HOSTNAME"] = "127.0.0.1",
+        ["CLUSTER_PORT"] = "0",
+        ["WORKER_THREADS"] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    });
+
+    /// <summary>Waits until stdout holds <paramref name="text"/>.</summary>
+    public void WaitForOutput(string text, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!Stdout.Contains(text, StringComparison.Ordinal))
+        {
+            if (_process.HasExited || clock.Elapsed > timeout)
+            {
+                throw new TimeoutException($"'{text}' did not appear (exited: {_process.HasExited}).\nstdout:\n{Stdout}\nstderr:\n{Stderr}");
+            }
+
+            Thread.Sleep(20);
+        }
+    }
+
+    public int WaitForExit(TimeSpan timeout)
+    {
+        if (!_process.WaitForExit(timeout))
+        {
+            _process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"process did not exit in {timeout}.\nstdout:\n{Stdout}\nstderr:\n{Stderr}");
+        }
+
+        _process.WaitForExit();
+        return _process.ExitCode;
+    }
+
+    /// <summary>SIGKILL: no goodbye to the cluster.</summary>
+    public void KillHard() => _process.Kill();
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit();
+        }
+
+        _process.Dispose();
+    }
+
+    private static void Append(StringBuilder sb, string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (sb)
+        {
+            sb.AppendLine(line);
+        }
+    }
+}

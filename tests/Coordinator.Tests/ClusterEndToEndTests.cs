@@ -1,0 +1,126 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace CnnCluster.Coordinator.Tests;
+
+/// <summary>
+/// The cluster with real processes on 127.0.0.1 (DESIGN §4): whatever computes the gradients, and
+/// whatever fails on the way, the parameters after a fixed number of steps are the engine's.
+/// </summary>
+[Collection("processes")]
+public sealed class ClusterEndToEndTests(ITestOutputHelper output) : IDisposable
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(4);
+    private readonly string _out = Directory.CreateTempSubdirectory("cluster-").FullName;
+
+    public void Dispose() => Directory.Delete(_out, recursive: true);
+
+    [Fact]
+    public void EngineInProcessWorkerAndThreeWorkerProcessesGiveTheSameParameters()
+    {
+        string[] common = ["--steps", "25", "--limit", "2048", "--seed", "7"];
+        string engine = Hash(Train([.. common]));
+        string inProcess = Hash(Train([.. common, "--workers", "1"]));
+        JsonElement three = Train([.. common, "--worker-processes", "3", "--worker-threads", "1"]);
+        Assert.Equal(engine, inProcess);
+        Assert.Equal(engine, Hash(three));
+        Assert.Equal("cluster", three.GetProperty("mode").GetString());
+        output.WriteLine($"3 worker processes: {three.GetProperty("wire_bytes_per_step").GetInt64():N0} bytes on the wire per step");
+    }
+
+    [Fact]
+    public void AWorkerKilledWithSigkillMidRunChangesNothing()
+    {
+        string[] common = ["--steps", "300", "--epochs", "10", "--limit", "8192", "--seed", "11"];
+        string engine = Hash(Train([.. common]));
+
+        int port = FreePort();
+        using ChildProcess coordinator = StartTrain([.. common, "--workers", "0", "--cluster-port", port.ToString()]);
+        using ChildProcess w1 = ChildProcess.Worker(port);
+        using ChildProcess w2 = ChildProcess.Worker(port);
+        using ChildProcess w3 = ChildProcess.Worker(port);
+        coordinator.WaitForOutput("step 1/300", Timeout);
+        Thread.Sleep(1500);
+        DateTime killed = DateTime.UtcNow;
+        w2.KillHard();
+
+        JsonElement summary = Finish(coordinator);
+        Assert.Equal(engine, Hash(summary));
+        long moved = summary.GetProperty("reassigned_nodes").GetInt64() + summary.GetProperty("speculative_nodes").GetInt64();
+        Assert.True(moved >= 1, $"no node was moved after the kill: {summary}");
+
+        // when the dead worker's nodes went elsewhere (the run logs it with a UTC timestamp)
+        Match m = Regex.Match(coordinator.Stderr, @"\[(\d\d/\d\d/\d{4} \d\d:\d\d:\d\d\.\d+)Z\][^\n]*(also sent to|reassigned)");
+        Assert.True(m.Success, coordinator.Stderr);
+        DateTime moveTime = DateTime.ParseExact(m.Groups[1].Value, "MM/dd/yyyy HH:mm:ss.FFFFFFF", System.Globalization.CultureInfo.InvariantCulture);
+        double seconds = (moveTime - killed).TotalSeconds;
+        output.WriteLine($"worker killed at {killed:HH:mm:ss.fff}, its nodes moved {seconds:F2} s later; {moved} node(s) moved");
+        Assert.InRange(seconds, 0, 15);
+    }
+
+    [Fact]
+    public void AWorkerJoiningMidRunGetsWorkAndChangesNothing()
+    {
+        string[] common = ["--steps", "300", "--epochs", "10", "--limit", "8192", "--seed", "13"];
+        string engine = Hash(Train([.. common]));
+
+        int port = FreePort();
+        using ChildProcess coordinator = StartTrain([.. common, "--worker-processes", "1", "--worker-threads", "1", "--cluster-port", port.ToString()], info: true);
+        coordinator.WaitForOutput("step 1/300", Timeout);
+        Thread.Sleep(1000);
+        using ChildProcess late = ChildProcess.Worker(port);
+
+        JsonElement summary = Finish(coordinator);
+        Assert.Equal(engine, Hash(summary));
+        Assert.Contains("2 workers", coordinator.Stderr);
+    }
+
+    [Fact]
+    public void AFiveMillionParameterModelTrainsAcrossProcessesInChunks()
+    {
+        // 784·6400 + 6400 + 6400·10 + 10 = 5,088,010 parameters: 20 MB per message, 20 chunks
+        string spec = Path.Combine(_out, "wide.json");
+        File.WriteAllText(spec, """
+            { "name": "wide", "input": [1, 28, 28], "classes": 10,
+              "layers": [ { "type": "flatten" }, { "type": "dense", "out": 6400 }, { "type": "relu" }, { "type": "dense", "out": 10 } ] }
+            """);
+        string[] common = ["--model", spec, "--steps", "3", "--limit", "512", "--batch-size", "32", "--shard-size", "8", "--lr", "0.01"];
+        JsonElement engine = Train([.. common]);
+        JsonElement cluster = Train([.. common, "--worker-processes", "2", "--worker-threads", "1"]);
+        Assert.Equal(5_088_010, engine.GetProperty("parameters").GetInt32());
+        Assert.Equal(Hash(engine), Hash(cluster));
+        long wire = cluster.GetProperty("wire_bytes_per_step").GetInt64();
+        Assert.True(wire > 2 * 20_000_000L, $"{wire} bytes per step");
+        output.WriteLine($"5.09 M parameters over 2 processes: {wire:N0} bytes on the wire per step");
+    }
+
+    private static string Hash(JsonElement summary) => summary.GetProperty("param_sha256").GetString()!;
+
+    private JsonElement Train(string[] args)
+    {
+        using ChildProcess p = StartTrain(args);
+        return Finish(p);
+    }
+
+    private ChildProcess StartTrain(string[] args, bool info = false) =>
+        ChildProcess.Start("CnnCluster.Coordinator.dll", ["train", "--out", _out, .. args], info ? new Dictionary<string, string> { ["CNN_LOG_LEVEL"] = "Information" } : null);
+
+    private JsonElement Finish(ChildProcess p)
+    {
+        int code = p.WaitForExit(Timeout);
+        Assert.True(code == 0, $"train exited {code}\nstdout:\n{p.Stdout}\nstderr:\n{p.Stderr}");
+        string last = p.Stdout.TrimEnd().Split('\n')[^1];
+        return JsonDocument.Parse(last).RootElement.Clone();
+    }
+
+    private static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+}

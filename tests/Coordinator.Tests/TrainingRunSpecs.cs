@@ -1,0 +1,193 @@
+using Akka.Actor;
+using Akka.TestKit;
+using CnnCluster.Coordinator.Cluster;
+using CnnCluster.Engine.Models;
+using CnnCluster.Engine.Training;
+using CnnCluster.Shared.Protocol;
+using CnnCluster.Worker;
+using Xunit;
+
+namespace CnnCluster.Coordinator.Tests;
+
+/// <summary>
+/// The run actor's behaviours with probe workers: the probes compute real results with a
+/// <see cref="WorkerEngine"/>, or misbehave on purpose, and the final parameters must still be the
+/// engine's, bit for bit.
+/// </summary>
+public sealed class TrainingRunSpecs : Akka.TestKit.Xunit2.TestKit
+{
+    private const int Steps = 3;
+    private static readonly Lazy<RunData> Data = new(() => RunData.For(null, 512));
+    private static readonly RunConfig Config = RunConfig.From(
+        Presets.LeNet5, "lenet5", new TrainingOptions { Epochs = 1, MaxSteps = Steps, BatchSize = 64, ShardSize = 8, Seed = 5 }, 512);
+
+    private static readonly Lazy<string> EngineHash = new(() =>
+    {
+        var trainer = new Trainer(Network.Build(Presets.LeNet5), Config.ToTrainingOptions(1), Data.Value.Train, Data.Value.Test);
+        trainer.Run();
+        return ParameterHash.Of(trainer.Parameters);
+    });
+
+    private readonly WorkerEngine _engine = new(1, null);
+    private readonly TestProbe _directory;
+    private readonly TestProbe _w1;
+    private readonly TestProbe _w2;
+
+    public TrainingRunSpecs()
+        : base("akka.loglevel = WARNING")
+    {
+        _directory = CreateTestProbe("directory");
+        _w1 = CreateTestProbe("worker-1");
+        _w2 = CreateTestProbe("worker-2");
+    }
+
+    [Fact]
+    public void SplitsStepsIntoAlignedNodesAndCommitsTheEnginesParameters()
+    {
+        IActorRef run = Start(_w1, _w2);
+        for (int step = 0; step < Steps; step++)
+        {
+            WorkAssignment a1 = _w1.ExpectMsg<WorkAssignment>();
+            WorkAssignment a2 = _w2.ExpectMsg<WorkAssignment>();
+            Assert.Equal(step, a1.Step);
+
+            // 8 micro-shards, equal threads: [0,4) and [4,8), one node each
+            Assert.Equal([new TreeNode(0, 2)], a1.Nodes);
+            Assert.Equal([new TreeNode(4, 2)], a2.Nodes);
+            Reply(a1, run);
+            Reply(a2, run);
+            Assert.Equal(step + 1, ExpectMsg<StepCommitted>().Step);
+        }
+
+        ExpectMsg<EpochCompleted>();
+        Assert.Equal(EngineHash.Value, ExpectMsg<RunFinished>().ParamSha256);
+    }
+
+    [Fact]
+    public void ALostWorkersNodesMoveToAnotherWorkerInTheSameStep()
+    {
+        IActorRef run = Start(_w1, _w2);
+        WorkAssignment a1 = _w1.ExpectMsg<WorkAssignment>();
+        _w2.ExpectMsg<WorkAssignment>();
+        Reply(a1, run);
+        run.Tell(new WorkerLost(_w2.Ref, "killed in a test"));
+
+        WorkAssignment moved = _w1.ExpectMsg<WorkAssignment>();
+        Assert.Equal(0, moved.Step);
+        Assert.Equal([new TreeNode(4, 2)], moved.Nodes);
+        Reply(moved, run);
+        ExpectMsg<StepCommitted>();
+        FinishWith(run, _w1);
+    }
+
+    [Fact]
+    public void StaleAndForeignResultsAreDropped()
+    {
+        IActorRef run = Start(_w1);
+        WorkAssignment a = _w1.ExpectMsg<WorkAssignment>();
+        var garbage = new float[a.Parameters.Length];
+        Array.Fill(garbage, 1e6f);
+        run.Tell(new NodeResult(a.RunId, a.Incarnation, a.Step + 1, a.Nodes[0], 1, garbage, 0));
+        run.Tell(new NodeResult(a.RunId, a.Incarnation + 1, a.Step, a.Nodes[0], 1, garbage, 0));
+        run.Tell(new NodeResult("other-run", a.Incarnation, a.Step, a.Nodes[0], 1, garbage, 0));
+        run.Tell(new NodeResult(a.RunId, a.Incarnation, a.Step, new TreeNode(a.Nodes[0].Start, a.Nodes[0].Level + 1), 1, garbage, 0));
+        ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+
+        Reply(a, run);
+        ExpectMsg<StepCommitted>();
+        RunFinished finished = FinishWith(run, _w1);
+        Assert.Equal(4, finished.Traffic.StaleDropped);
+    }
+
+    [Fact]
+    public void ALateNodeIsAlsoGivenToAnotherWorkerAndTheFirstAnswerWins()
+    {
+        IActorRef run = Start(_w1, _w2);
+        WorkAssignment a1 = _w1.ExpectMsg<WorkAssignment>();
+        WorkAssignment a2 = _w2.ExpectMsg<WorkAssignment>();
+        Reply(a1, run);
+
+        // w2 stays silent past the deadline (at least 1 s): its node goes to w1 as well
+        WorkAssignment duplicate = _w1.ExpectMsg<WorkAssignment>(TimeSpan.FromSeconds(60));
+        Assert.Equal(a2.Nodes, duplicate.Nodes);
+        Reply(duplicate, run);
+        ExpectMsg<StepCommitted>();
+
+        // w2's answer arrives after all: dropped, the run goes on from w1's
+        Reply(a2, run);
+        _w2.IgnoreMessages(_ => true);
+        RunFinished finished = FinishWith(run, _w1);
+        Assert.True(finished.Traffic.Speculative >= 1);
+        Assert.True(finished.Traffic.StaleDropped >= 1);
+    }
+
+    [Fact]
+    public void WithoutWorkersTheRunWaitsAndSaysSoThenGoesOnWhenOneJoins()
+    {
+        IActorRef run = Start();
+        Assert.Contains("no workers", ExpectMsg<RunWaiting>().Reason);
+        _w1.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+
+        run.Tell(new WorkerJoined(_w1.Ref, 1));
+        FinishWith(run, _w1);
+    }
+
+    [Fact]
+    public void AWorkerThatCannotComputeIsLeftOutAndItsNodesMove()
+    {
+        IActorRef run = Start(_w1, _w2);
+        WorkAssignment a1 = _w1.ExpectMsg<WorkAssignment>();
+        WorkAssignment a2 = _w2.ExpectMsg<WorkAssignment>();
+        run.Tell(new WorkFailed(a2.RunId, a2.Incarnation, a2.Step, "no data here"), _w2.Ref);
+        Reply(a1, run);
+        WorkAssignment moved = _w1.ExpectMsg<WorkAssignment>();
+        Assert.Equal(a2.Nodes, moved.Nodes);
+        Reply(moved, run);
+        ExpectMsg<StepCommitted>();
+        FinishWith(run, _w1);
+        _w2.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+    }
+
+    private IActorRef Start(params TestProbe[] workers)
+    {
+        IActorRef run = Sys.ActorOf(TrainingRun.Props("spec", Config, Data.Value, _directory.Ref, 1, TestActor));
+        _directory.ExpectMsg<SubscribeWorkers>();
+        run.Tell(new WorkerSet(workers.ToDictionary(w => w.Ref, _ => 1)));
+        return run;
+    }
+
+    /// <summary>Lets one worker compute every remaining step; returns the end of the run (hash checked).</summary>
+    private RunFinished FinishWith(IActorRef run, TestProbe worker)
+    {
+        DateTime deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (worker.HasMessages && worker.ReceiveOne() is WorkAssignment a)
+            {
+                Reply(a, run);
+            }
+
+            if (!HasMessages)
+            {
+                Thread.Sleep(5);
+                continue;
+            }
+
+            switch (ReceiveOne())
+            {
+                case RunFinished finished:
+                    Assert.Equal(EngineHash.Value, finished.ParamSha256);
+                    return finished;
+                case StepCommitted or EpochCompleted or RunWaiting:
+                    continue;
+                case var other:
+                    Assert.Fail($"unexpected {other}");
+                    break;
+            }
+        }
+
+        throw new TimeoutException("the run did not finish");
+    }
+
+    private void Reply(WorkAssignment a, IActorRef run) => _engine.Compute(a, result => run.Tell(result));
+}

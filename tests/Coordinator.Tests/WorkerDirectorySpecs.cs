@@ -1,0 +1,38 @@
+using Akka.Actor;
+using CnnCluster.Coordinator.Cluster;
+using CnnCluster.Worker;
+using Xunit;
+
+namespace CnnCluster.Coordinator.Tests;
+
+/// <summary>The directory on a real one-node cluster (roles coordinator and worker) with a real worker actor.</summary>
+public sealed class WorkerDirectorySpecs : Akka.TestKit.Xunit2.TestKit
+{
+    public WorkerDirectorySpecs()
+        : base("""
+            akka.loglevel = WARNING
+            akka.actor.provider = cluster
+            akka.remote.dot-netty.tcp { hostname = 127.0.0.1, port = 0 }
+            akka.cluster.roles = [coordinator, worker]
+            """)
+    {
+    }
+
+    [Fact]
+    public void FindsWorkerActorsOfWorkerMembersAndReportsTheirLoss()
+    {
+        IActorRef worker = Sys.ActorOf(GradientWorker.Props(new WorkerEngine(3, null)), "worker-0");
+        var cluster = Akka.Cluster.Cluster.Get(Sys);
+        cluster.Join(cluster.SelfAddress);
+
+        IActorRef directory = Sys.ActorOf(WorkerDirectory.Props(), "workers");
+        directory.Tell(new SubscribeWorkers(TestActor));
+        var joined = FishForMessage<object>(m => m is WorkerJoined || (m is WorkerSet s && s.Threads.Count == 1), TimeSpan.FromSeconds(20));
+        IActorRef found = joined is WorkerJoined j ? j.Worker : ((WorkerSet)joined).Threads.Keys.Single();
+        Assert.Equal(worker, found);
+
+        Sys.Stop(worker);
+        WorkerLost lost = FishForMessage<WorkerLost>(_ => true, TimeSpan.FromSeconds(10));
+        Assert.Equal(worker, lost.Worker);
+    }
+}

@@ -1,0 +1,100 @@
+using Akka.Actor;
+using Akka.Actor.Setup;
+using Akka.Configuration;
+using Akka.Serialization;
+using CnnCluster.Shared.Protocol;
+using CnnCluster.Shared.Serialization;
+using CnnCluster.Shared.Transport;
+using Xunit;
+
+namespace CnnCluster.Shared.Tests;
+
+/// <summary>Large messages cut into chunks and put back together, and what happens to broken transfers.</summary>
+public sealed class ChunkingSpecs : Akka.TestKit.Xunit2.TestKit
+{
+    public ChunkingSpecs()
+        : base(ActorSystem.Create("chunks", ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(ConfigurationFactory.Empty))
+            .And(SerializationSetup.Create(system => [SerializerDetails.Create(ProtocolSerializer.Name, new ProtocolSerializer(system), [typeof(IProtocolMessage)])]))))
+    {
+    }
+
+    [Fact]
+    public void A20MegabyteGradientIsCutAndReassembled()
+    {
+        var gradient = new float[5_000_000];
+        for (int i = 0; i < gradient.Length; i += 997)
+        {
+            gradient[i] = i;
+        }
+
+        var message = new NodeResult("r", 1, 2, new TreeNode(0, 3), 4.5, gradient, 1);
+        (IReadOnlyList<Chunk> chunks, long bytes) = Cut(message);
+        Assert.Equal(20, chunks.Count);
+        Assert.All(chunks, c => Assert.True(c.Payload.Length <= Chunking.ChunkSize));
+        Assert.True(bytes > 20_000_000);
+
+        var assembler = new ChunkAssembler(Sys);
+        object? whole = null;
+        foreach (Chunk c in chunks)
+        {
+            Assert.Null(whole);
+            whole = assembler.Add(c, TestActor);
+        }
+
+        var back = Assert.IsType<NodeResult>(whole);
+        Assert.Equal(gradient, back.Gradient);
+        Assert.Equal(0, assembler.OpenTransfers);
+    }
+
+    [Fact]
+    public void ATransferMissingItsStartOrAMiddleChunkIsDropped()
+    {
+        var message = new NodeResult("r", 1, 2, new TreeNode(0, 3), 4.5, new float[700_000], 1);
+        (IReadOnlyList<Chunk> chunks, _) = Cut(message);
+        Assert.Equal(3, chunks.Count);
+        var assembler = new ChunkAssembler(Sys);
+        Assert.Null(assembler.Add(chunks[1], TestActor));
+        Assert.Null(assembler.Add(chunks[2], TestActor));
+        Assert.Equal(0, assembler.OpenTransfers);
+
+        Assert.Null(assembler.Add(chunks[0], TestActor));
+        Assert.Null(assembler.Add(chunks[2], TestActor));
+        Assert.Equal(0, assembler.OpenTransfers);
+    }
+
+    [Fact]
+    public void AbandonedTransfersAreEvicted()
+    {
+        var assembler = new ChunkAssembler(Sys);
+        for (int i = 0; i < ChunkAssembler.MaxOpenTransfers + 5; i++)
+        {
+            assembler.Add(new Chunk(i, 0, 2, nameof(NodeResult), [1]), TestActor);
+        }
+
+        Assert.Equal(ChunkAssembler.MaxOpenTransfers, assembler.OpenTransfers);
+    }
+
+    [Fact]
+    public void ALocalTargetGetsTheMessageItself()
+    {
+        var message = new NodeResult("r", 1, 2, new TreeNode(0, 3), 4.5, new float[700_000], 1);
+        Assert.Equal(0, Chunking.Tell(Sys, TestActor, message, ActorRefs.Nobody));
+        Assert.Same(message, ExpectMsg<NodeResult>());
+    }
+
+    // what Chunking.Tell sends to a remote actor, captured without a network
+    private (IReadOnlyList<Chunk> Chunks, long Bytes) Cut(IProtocolMessage message)
+    {
+        var serializer = (ProtocolSerializer)Sys.Serialization.FindSerializerFor(message);
+        byte[] bytes = serializer.ToBinary(message);
+        var chunks = new List<Chunk>();
+        int count = (bytes.Length + Chunking.ChunkSize - 1) / Chunking.ChunkSize;
+        for (int i = 0; i < count; i++)
+        {
+            int offset = i * Chunking.ChunkSize;
+            chunks.Add(new Chunk(1, i, count, serializer.Manifest(message), bytes[offset..Math.Min(bytes.Length, offset + Chunking.ChunkSize)]));
+        }
+
+        return (chunks, bytes.Length);
+    }
+}

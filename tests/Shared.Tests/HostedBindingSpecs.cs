@@ -1,0 +1,42 @@
+using Akka.Actor;
+using Akka.Hosting;
+using CnnCluster.Shared.Hosting;
+using CnnCluster.Shared.Protocol;
+using CnnCluster.Shared.Serialization;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Xunit;
+
+namespace CnnCluster.Shared.Tests;
+
+/// <summary>The binding as the nodes really configure it (Akka.Hosting, remoting, clustering): every message goes to our serializer.</summary>
+public sealed class HostedBindingSpecs
+{
+    [Fact]
+    public async Task TheNodeConfigurationBindsEveryProtocolMessageToOurSerializer()
+    {
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder();
+        builder.Services.AddAkka(NodeSettings.SystemName, (akka, _) =>
+            akka.WithCnnClusterNode(new NodeSettings("127.0.0.1", "127.0.0.1", 0, []), Roles.Worker));
+        using IHost host = builder.Build();
+        await host.StartAsync();
+        try
+        {
+            ActorSystem system = host.Services.GetRequiredService<ActorSystem>();
+            foreach (Type type in ProtocolSerializer.MessageTypes)
+            {
+                IProtocolMessage sample = ProtocolSamples.All[type];
+                Assert.True(system.Serialization.FindSerializerFor(sample) is ProtocolSerializer, $"{type.Name} is not serialized by {nameof(ProtocolSerializer)}");
+            }
+
+            // and a type outside the protocol would not be: the check above can fail
+            Assert.False(system.Serialization.FindSerializerFor(new Unbound()) is ProtocolSerializer);
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+    }
+
+    private sealed record Unbound;
+}

@@ -1,0 +1,31 @@
+using CnnCluster.Shared.Protocol;
+
+namespace CnnCluster.Shared.Tests;
+
+/// <summary>One filled-in instance of every protocol message type; a new type without a sample fails the tests.</summary>
+internal static class ProtocolSamples
+{
+    public static readonly RunConfig Config = new("lenet5", "{\"layers\":[]}", 3, 100, 64, 0.03, 0.9, true, 5e-4, "step:2:0.1", 100, 42, 8, 1000);
+
+    public static IReadOnlyDictionary<Type, IProtocolMessage> All { get; } = new IProtocolMessage[]
+    {
+        Config,
+        new TreeNode(4, 2),
+        new WorkAssignment("r1", 7, 12, "{}", null, 8, [5, 3, 1], [new TreeNode(0, 2), new TreeNode(4, 1)], [1.5f, -2.25f, float.Epsilon, float.MaxValue], "abcd"),
+        new NodeResult("r1", 7, 12, new TreeNode(4, 1), 12.5, [0.1f, 0.2f], 3.5),
+        new WorkFailed("r1", 7, 12, "no data"),
+        new WorkerInfoRequest(),
+        new WorkerInfo(2, 1000, 12.5),
+        new SubmitRun("r1", Config),
+        new RunAccepted("r1"),
+        new RunRejected(null, "bad"),
+        new SubscribeRun("r1"),
+        new StepCommitted("r1", 5, 100, 0, 0.5, 0.03, 320, 1.5, 2),
+        new EpochCompleted("r1", 0, 100, 0.5, 0.4, 0.85, 10, 6400),
+        new RunWaiting("r1", 5, "no workers"),
+        new RunFinished("r1", 100, "ff00", 10, 6400, new RunTraffic(1, 2, 3, 4, 5, 6, 7)),
+        new RunFailed("r1", 5, "diverged"),
+        new RunTraffic(1, 2, 3, 4, 5, 6, 7),
+        new Chunk(99, 0, 2, "WorkAssignment", [1, 2, 3]),
+    }.ToDictionary(m => m.GetType());
+}
