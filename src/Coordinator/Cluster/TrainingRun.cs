@@ -173,7 +173,10 @@ public sealed class TrainingRun : ReceiveActor, IWithTimers
 
         _log.Debug("run {0} step {1}: node {2} from {3} after {4:F1} ms (computed in {5:F1} ms)", _runId, step.Step, r.Node, Sender.Path, step.Clock.Elapsed.TotalMilliseconds, r.ComputeMilliseconds);
         _traffic.Results++;
-        _traffic.GradientBytes += 4L * r.Gradient.Length;
+        if (!Sender.Path.Address.HasLocalScope)
+        {
+            _traffic.GradientBytes += 4L * r.Gradient.Length;
+        }
         step.Pending.Remove(r.Node.Start);
         step.SlowestDoneSeconds = Math.Max(step.SlowestDoneSeconds, pending.Since.Elapsed.TotalSeconds);
         step.Done.Add(r.Node.Start, (r.Node, r.Gradient, r.LossSum));

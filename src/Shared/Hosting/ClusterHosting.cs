@@ -24,7 +24,9 @@ public static class ClusterHosting
         return builder
             .ConfigureLoggers(loggers =>
             {
-                loggers.LogLevel = Akka.Event.LogLevel.InfoLevel;
+                loggers.LogLevel = string.Equals(Environment.GetEnvironmentVariable("CNN_LOG_LEVEL"), "debug", StringComparison.OrdinalIgnoreCase)
+                    ? Akka.Event.LogLevel.DebugLevel
+                    : Akka.Event.LogLevel.InfoLevel;
                 loggers.ClearLoggers();
                 loggers.AddLoggerFactory();
             })
