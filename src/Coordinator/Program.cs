@@ -14,6 +14,7 @@ public static class Program
         var root = new RootCommand("CnnCluster coordinator: train CNNs by synchronous data-parallel SGD");
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(ServeCommand.Create());
+        root.Subcommands.Add(EvaluateCommand.Create());
 
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)
@@ -26,7 +27,7 @@ public static class Program
         {
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is DatasetException or ModelSpecException or Cluster.RunRejectedException or ArgumentException)
+        catch (Exception e) when (e is DatasetException or ModelSpecException or ModelFileException or Cluster.RunRejectedException or ArgumentException or Persistence.DatabaseUnavailableException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 3;

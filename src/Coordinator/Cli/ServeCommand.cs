@@ -2,6 +2,7 @@ using System.CommandLine;
 using Akka.Actor;
 using CnnCluster.Coordinator.Cluster;
 using CnnCluster.Coordinator.Local;
+using CnnCluster.Coordinator.Persistence;
 using CnnCluster.Shared.Hosting;
 using CnnCluster.Worker;
 using Microsoft.Extensions.DependencyInjection;
@@ -13,7 +14,8 @@ namespace CnnCluster.Coordinator.Cli;
 /// <summary>
 /// `serve`: a coordinator node (the run registry singleton on role `coordinator`), configured by
 /// CLUSTER_HOSTNAME, CLUSTER_BIND, CLUSTER_PORT (default 4053), CLUSTER_SEEDS (default: itself) and
-/// CNN_DATA; with --workers N it also hosts N worker actors, so one process is a whole cluster.
+/// CNN_DATA, persisting runs as PERSISTENCE_PROVIDER / PERSISTENCE_CONNECTION say (default SQLite
+/// ./data/cnncluster.db) and resuming unfinished ones; with --workers N it also hosts N worker actors, so one process is a whole cluster.
 /// Runs until SIGTERM / Ctrl+C, then leaves the cluster gracefully.
 /// </summary>
 internal static class ServeCommand
@@ -35,12 +37,15 @@ internal static class ServeCommand
     private static int Serve(int workers, int? workerThreads, string? data)
     {
         NodeSettings node = NodeSettings.FromEnvironment(defaultPort: 4053);
+        PersistenceSettings persistence = PersistenceSettings.Resolve(null);
+        DatabaseProbe.WaitFor(persistence, ClusterBackend.DatabaseWait, Console.Error);
         string dataDirectory = Engine.Data.MnistFormat.Locate(data);
         int threads = workerThreads ?? Math.Max(1, Environment.ProcessorCount / Math.Max(1, workers));
         string[] roles = workers > 0 ? [Roles.Coordinator, Roles.Worker] : [Roles.Coordinator];
         using IHost host = NodeHost.Build(LogLevel.Information, (akka, _) =>
         {
             akka.WithCnnClusterNode(node, roles)
+                .WithRunPersistence(persistence)
                 .WithCoordinator(new CoordinatorOptions(dataDirectory, Environment.ProcessorCount));
             if (workers > 0)
             {
@@ -54,7 +59,7 @@ internal static class ServeCommand
             cluster.Join(cluster.SelfAddress);
         }
 
-        Console.Out.WriteLine($"coordinator node {cluster.SelfAddress} (roles {string.Join(", ", roles)}); data {dataDirectory}");
+        Console.Out.WriteLine($"coordinator node {cluster.SelfAddress} (roles {string.Join(", ", roles)}); data {dataDirectory}; runs in {persistence.Describe()}");
         host.WaitForShutdown();
         return 0;
     }

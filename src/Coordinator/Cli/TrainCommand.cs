@@ -32,12 +32,17 @@ internal static partial class TrainCommand
     private static readonly Option<int?> WorkerProcesses = new Option<int?>("--worker-processes") { Description = "train through the cluster with N worker processes joining over 127.0.0.1" }.Require(v => v is null or >= 0 and <= 32, "0 to 32");
     private static readonly Option<int?> WorkerThreads = new Option<int?>("--worker-threads") { Description = "threads of each worker (default: the cores shared among the workers)" }.Require(v => v is null or >= 1 and <= 256, "1 to 256");
     private static readonly Option<int> ClusterPort = new Option<int>("--cluster-port") { Description = "this node's cluster port on 127.0.0.1, for more workers to join (0: any free port)", DefaultValueFactory = _ => 0 }.Require(v => v is >= 0 and <= 65535, "0 to 65535");
+    private static readonly Option<string?> Db = new("--db") { Description = "SQLite file of the runs (cluster mode; default PERSISTENCE_PROVIDER/PERSISTENCE_CONNECTION, else ./data/cnncluster.db)" };
+    private static readonly Option<string?> Resume = new Option<string?>("--resume") { Description = "continue run ID from its last snapshot (cluster mode; options come from its journal)" }.Require(v => v is null || RunIdPattern().IsMatch(v), "a run id");
+    private static readonly Option<string?> Fork = new Option<string?>("--fork") { Description = "start from snapshot SEQ of run ID, given as ID:SEQ, with this command's options" }.Require(v => v is null || ForkPattern().IsMatch(v), "ID:SEQ, e.g. lenet5-a:120");
+    private static readonly Option<int> SnapshotEvery = new Option<int>("--snapshot-every") { Description = "steps between snapshots, besides each epoch's end", DefaultValueFactory = _ => Shared.Protocol.RunConfig.DefaultSnapshotEvery }.Require(v => v >= 1, "at least 1");
+    private static readonly Option<int> KeepSnapshots = new Option<int>("--keep-snapshots") { Description = "how many of the newest snapshots a run keeps", DefaultValueFactory = _ => Shared.Protocol.RunConfig.DefaultKeepSnapshots }.Require(v => v is >= 1 and <= 1000, "1 to 1000");
     private static readonly Option<string?> RunId = new Option<string?>("--run-id") { Description = "name of the run (default: model-time-random)" }.Require(v => v is null || RunIdPattern().IsMatch(v), "letters, digits, '.', '_' or '-', up to 64");
 
     public static Command Create()
     {
         var command = new Command("train", "train a model on this machine (embedded default: one process, in-process threads)");
-        foreach (Option option in new Option[] { Model, Epochs, Steps, BatchSize, LearningRate, Momentum, Nesterov, WeightDecay, Schedule, Warmup, Seed, ShardSize, Threads, Limit, Data, Out, RunId, Workers, WorkerProcesses, WorkerThreads, ClusterPort })
+        foreach (Option option in new Option[] { Model, Epochs, Steps, BatchSize, LearningRate, Momentum, Nesterov, WeightDecay, Schedule, Warmup, Seed, ShardSize, Threads, Limit, Data, Out, RunId, Workers, WorkerProcesses, WorkerThreads, ClusterPort, Db, Resume, Fork, SnapshotEvery, KeepSnapshots })
         {
             command.Options.Add(option);
         }
@@ -80,13 +85,25 @@ internal static partial class TrainCommand
             ShardSize = p.GetValue(ShardSize),
             Threads = p.GetValue(Threads),
         };
-        string runId = p.GetValue(RunId) ?? $"{Path.GetFileNameWithoutExtension(model)}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Random.Shared.Next(0x10000):x4}";
+        string? resume = p.GetValue(Resume);
+        string runId = resume ?? p.GetValue(RunId) ?? $"{Path.GetFileNameWithoutExtension(model)}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Random.Shared.Next(0x10000):x4}";
+        string? fork = p.GetValue(Fork);
         ClusterMode? cluster = null;
-        if (p.GetValue(Workers) is not null || p.GetValue(WorkerProcesses) is not null)
+        if (p.GetValue(Workers) is not null || p.GetValue(WorkerProcesses) is not null || p.GetValue(Db) is not null || resume is not null || fork is not null)
         {
-            int workers = p.GetValue(Workers) ?? 0, processes = p.GetValue(WorkerProcesses) ?? 0;
+            // persistence and resumption live in the cluster path; without workers named, one in-process worker
+            int processes = p.GetValue(WorkerProcesses) ?? 0;
+            int workers = p.GetValue(Workers) ?? (processes == 0 ? 1 : 0);
             int threads = p.GetValue(WorkerThreads) ?? Math.Max(1, Environment.ProcessorCount / Math.Max(1, workers + processes));
-            cluster = new ClusterMode(workers, processes, threads, p.GetValue(ClusterPort));
+            cluster = new ClusterMode(workers, processes, threads, p.GetValue(ClusterPort))
+            {
+                Database = p.GetValue(Db),
+                Resume = resume is not null,
+                ForkFrom = fork?[..fork.LastIndexOf(':')],
+                ForkSnapshot = fork is null ? 0 : long.Parse(fork[(fork.LastIndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture),
+                SnapshotEvery = p.GetValue(SnapshotEvery),
+                KeepSnapshots = p.GetValue(KeepSnapshots),
+            };
         }
 
         return new TrainRequest(model, training, p.GetValue(Limit), p.GetValue(Data), p.GetValue(Out)!, runId, cluster);
@@ -94,4 +111,7 @@ internal static partial class TrainCommand
 
     [GeneratedRegex("^[A-Za-z0-9._-]{1,64}$")]
     private static partial Regex RunIdPattern();
+
+    [GeneratedRegex("^[A-Za-z0-9._-]{1,64}:[0-9]{1,18}$")]
+    private static partial Regex ForkPattern();
 }

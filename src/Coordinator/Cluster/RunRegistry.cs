@@ -1,6 +1,9 @@
 using System.Text.RegularExpressions;
 using Akka.Actor;
 using Akka.Event;
+using Akka.Pattern;
+using Akka.Persistence;
+using CnnCluster.Coordinator.Persistence;
 using CnnCluster.Engine.Data;
 using CnnCluster.Engine.Models;
 using CnnCluster.Shared.Protocol;
@@ -11,71 +14,221 @@ namespace CnnCluster.Coordinator.Cluster;
 public sealed record CoordinatorOptions(string? DataDirectory, int EvaluationThreads);
 
 /// <summary>
-/// The coordinator's entry point (a cluster singleton on role `coordinator`): accepts runs, starts a
-/// <see cref="TrainingRun"/> child per run (name run-&lt;id&gt;), and owns the <see cref="WorkerDirectory"/>
-/// the runs learn their workers from. The submitter of a run receives its events.
+/// The coordinator's entry point (a cluster singleton on role `coordinator`, persistent as
+/// run-registry): accepts and forks runs, starts a <see cref="TrainingRun"/> per run under a backoff
+/// supervisor (a run stopped by a database failure comes back and recovers), restarts every unfinished
+/// run when it starts, and owns the <see cref="WorkerDirectory"/> the runs learn their workers from.
+/// The submitter of a run receives its events.
 /// </summary>
-public sealed partial class RunRegistry : ReceiveActor
+public sealed partial class RunRegistry : ReceivePersistentActor
 {
+    private static readonly TimeSpan MinBackoff = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
+
     private readonly CoordinatorOptions _options;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly Dictionary<string, IActorRef> _runs = new();
+    private readonly Dictionary<string, RunRegistered> _known = new();
+    private readonly HashSet<string> _closed = new();
+    private readonly Dictionary<string, IActorRef> _running = new();
     private IActorRef _directory = ActorRefs.Nobody;
 
     public RunRegistry(CoordinatorOptions options)
     {
         _options = options;
-        Receive<SubmitRun>(Submit);
-        Receive<SubscribeRun>(s =>
+        Recover<RunRegistered>(r => _known[r.RunId] = r);
+        Recover<RunClosed>(c => _closed.Add(c.RunId));
+        Recover<RecoveryCompleted>(_ =>
         {
-            if (_runs.TryGetValue(s.RunId, out IActorRef? run))
+            foreach (RunRegistered run in _known.Values.Where(r => !_closed.Contains(r.RunId)))
             {
-                run.Forward(s);
+                _log.Info("run {0} is unfinished: resuming it", run.RunId);
+                TryStart(run, RunOrigin.Fresh, subscriber: null, out string? _);
+            }
+        });
+
+        Command<SubmitRun>(Submit);
+        Command<ForkRun>(Fork);
+        Command<Forkable>(OnForkable);
+        Command<SubscribeRun>(s => ToRun(s.RunId, s));
+        Command<ExportRun>(e => ToRun(e.RunId, e));
+        Command<DescribeRun>(d =>
+        {
+            if (_known.TryGetValue(d.RunId, out RunRegistered? run))
+            {
+                Sender.Tell(run);
             }
             else
             {
-                Sender.Tell(new RunRejected(s.RunId, $"no run '{s.RunId}'"));
+                Sender.Tell(new RunRejected(d.RunId, $"no run '{d.RunId}' in this database; known runs: {Known()}"));
+            }
+        });
+        Command<RunEndedNotice>(n =>
+        {
+            if (_closed.Add(n.RunId))
+            {
+                Persist(new RunClosed(n.RunId, n.Status), _ => { });
             }
         });
     }
 
+    public override string PersistenceId => "run-registry";
+
     public static Props Props(CoordinatorOptions options) => Akka.Actor.Props.Create(() => new RunRegistry(options));
 
-    protected override void PreStart() => _directory = Context.ActorOf(WorkerDirectory.Props(), "workers");
+    protected override void PreStart()
+    {
+        _directory = Context.ActorOf(WorkerDirectory.Props(), "workers");
+        base.PreStart();
+    }
 
     private void Submit(SubmitRun submit)
     {
-        string id = submit.RunId ?? $"{Path.GetFileNameWithoutExtension(submit.Config.Model)}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Random.Shared.Next(0x10000):x4}";
+        if (Refusal(submit.RunId, submit.Config, out string id) is string reason)
+        {
+            Sender.Tell(new RunRejected(id, reason));
+            return;
+        }
+
+        Register(new RunRegistered(id, submit.Config, null, 0), RunOrigin.Fresh, Sender);
+    }
+
+    private void Fork(ForkRun fork)
+    {
+        if (!_known.TryGetValue(fork.SourceRunId, out RunRegistered? source))
+        {
+            Sender.Tell(new RunRejected(fork.RunId, $"no run '{fork.SourceRunId}' to fork; known runs: {Known()}"));
+            return;
+        }
+
+        if (Refusal(fork.RunId, fork.Config, out string id) is string reason)
+        {
+            Sender.Tell(new RunRejected(id, reason));
+            return;
+        }
+
+        // load the chosen snapshot of the source run straight from the snapshot store
+        IActorRef store = Akka.Persistence.Persistence.Instance.Apply(Context.System).SnapshotStoreFor(null);
+        string persistenceId = "run-" + source.RunId;
+        var criteria = new SnapshotSelectionCriteria(fork.SnapshotSequenceNr, DateTime.MaxValue, fork.SnapshotSequenceNr, DateTime.MinValue);
+        IActorRef replyTo = Sender;
+        store.Ask<object>(new LoadSnapshot(persistenceId, criteria, fork.SnapshotSequenceNr), TimeSpan.FromSeconds(60))
+            .ContinueWith(t => new Forkable(fork with { RunId = id }, t.IsCompletedSuccessfully ? t.Result : t.Exception?.GetBaseException(), replyTo))
+            .PipeTo(Self);
+    }
+
+    private void OnForkable(Forkable f)
+    {
+        RunSnapshot? snapshot = (f.Loaded as LoadSnapshotResult)?.Snapshot?.Snapshot as RunSnapshot;
+        int parameters = Network.Build(ModelSpecJson.Parse(f.Fork.Config.ModelJson)).ParameterCount;
+        string? problem = f.Loaded switch
+        {
+            Exception e => $"cannot load snapshot {f.Fork.SnapshotSequenceNr} of run '{f.Fork.SourceRunId}': {e.Message}",
+            LoadSnapshotFailed failed => $"cannot load snapshot {f.Fork.SnapshotSequenceNr} of run '{f.Fork.SourceRunId}': {failed.Cause.Message}",
+            _ when snapshot is null => $"run '{f.Fork.SourceRunId}' has no snapshot {f.Fork.SnapshotSequenceNr} (it keeps its newest {_known[f.Fork.SourceRunId].Config.KeepSnapshots})",
+            _ => SnapshotChecksum.Problem(f.Fork.SourceRunId, snapshot!, parameters) is string p ? $"snapshot {f.Fork.SnapshotSequenceNr} of run '{f.Fork.SourceRunId}' cannot start this model: {p}" : null,
+        };
+        if (problem is not null || _known.ContainsKey(f.Fork.RunId!))
+        {
+            f.ReplyTo.Tell(new RunRejected(f.Fork.RunId, problem ?? $"a run named '{f.Fork.RunId}' exists already"));
+            return;
+        }
+
+        var origin = new RunOrigin(f.Fork.SourceRunId, f.Fork.SnapshotSequenceNr, snapshot!.Parameters);
+        Register(new RunRegistered(f.Fork.RunId!, f.Fork.Config, f.Fork.SourceRunId, f.Fork.SnapshotSequenceNr), origin, f.ReplyTo);
+    }
+
+    private void Register(RunRegistered run, RunOrigin origin, IActorRef submitter)
+    {
+        Persist(run, r =>
+        {
+            _known[r.RunId] = r;
+            if (TryStart(r, origin, submitter, out string? error))
+            {
+                _log.Info("run {0} accepted: {1}, batch {2}, {3} epochs{4}", r.RunId, r.Config.Model, r.Config.BatchSize, r.Config.Epochs, r.ForkedFrom is null ? string.Empty : $", forked from {r.ForkedFrom} snapshot {r.ForkedFromSnapshot}");
+                submitter.Tell(new RunAccepted(r.RunId));
+            }
+            else
+            {
+                submitter.Tell(new RunRejected(r.RunId, error!));
+            }
+        });
+    }
+
+    /// <summary>Why a new run cannot be accepted, or null (and its id).</summary>
+    private string? Refusal(string? requested, RunConfig config, out string id)
+    {
+        id = requested ?? $"{Path.GetFileNameWithoutExtension(config.Model)}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Random.Shared.Next(0x10000):x4}";
         if (!RunIdPattern().IsMatch(id))
         {
-            Sender.Tell(new RunRejected(id, $"run id '{id}' must be 1-64 letters, digits, '.', '_' or '-'"));
-            return;
+            return $"run id '{id}' must be 1-64 letters, digits, '.', '_' or '-'";
         }
 
-        if (_runs.ContainsKey(id))
+        if (_known.ContainsKey(id))
         {
-            Sender.Tell(new RunRejected(id, $"a run named '{id}' exists already"));
-            return;
+            return $"a run named '{id}' exists already (resume it, or pick another name)";
         }
 
-        RunData data;
         try
         {
-            Network.Build(ModelSpecJson.Parse(submit.Config.ModelJson));
-            data = RunData.For(_options.DataDirectory, submit.Config.DataLimit);
+            Network.Build(ModelSpecJson.Parse(config.ModelJson));
+            config.ToTrainingOptions(1);
+            RunData.For(_options.DataDirectory, config.DataLimit);
+            return null;
         }
         catch (Exception e) when (e is ModelSpecException or DatasetException or FormatException)
         {
-            Sender.Tell(new RunRejected(id, e.Message));
-            return;
+            return e.Message;
+        }
+    }
+
+    private bool TryStart(RunRegistered run, RunOrigin origin, IActorRef? subscriber, out string? error)
+    {
+        try
+        {
+            RunData data = RunData.For(_options.DataDirectory, run.Config.DataLimit);
+            Props props = TrainingRun.Props(run.RunId, run.Config, origin, data, _directory, _options.EvaluationThreads, subscriber);
+
+            // a run stopped by a failing journal (e.g. the database went away) is started again and recovers
+            Props supervised = BackoffSupervisor.Props(Backoff.OnStop(props, "run", MinBackoff, MaxBackoff, 0.2, maxNrOfRetries: -1));
+            _running[run.RunId] = Context.ActorOf(supervised, "run-" + run.RunId);
+            error = null;
+            return true;
+        }
+        catch (Exception e) when (e is DatasetException or ModelSpecException)
+        {
+            _log.Error("run {0} cannot start: {1}", run.RunId, e.Message);
+            error = e.Message;
+            return false;
+        }
+    }
+
+    private void ToRun(string runId, object message)
+    {
+        if (Run(runId) is { } run)
+        {
+            run.Forward(message);
+        }
+        else
+        {
+            Sender.Tell(new RunRejected(runId, $"no run '{runId}'; known runs: {Known()}"));
+        }
+    }
+
+    /// <summary>The run's actor; a known run that ended is started again to answer from its journal.</summary>
+    private IActorRef? Run(string id)
+    {
+        if (_running.TryGetValue(id, out IActorRef? run))
+        {
+            return run;
         }
 
-        IActorRef run = Context.ActorOf(TrainingRun.Props(id, submit.Config, data, _directory, _options.EvaluationThreads, Sender), "run-" + id);
-        _runs[id] = run;
-        _log.Info("run {0} accepted: {1}, batch {2}, {3} epochs", id, submit.Config.Model, submit.Config.BatchSize, submit.Config.Epochs);
-        Sender.Tell(new RunAccepted(id));
+        return _known.TryGetValue(id, out RunRegistered? known) && TryStart(known, RunOrigin.Fresh, null, out string? _) ? _running[id] : null;
     }
+
+    private string Known() => _known.Count == 0 ? "none" : string.Join(", ", _known.Keys.Order());
 
     [GeneratedRegex("^[A-Za-z0-9._-]{1,64}$")]
     private static partial Regex RunIdPattern();
+
+    private sealed record Forkable(ForkRun Fork, object? Loaded, IActorRef ReplyTo);
 }

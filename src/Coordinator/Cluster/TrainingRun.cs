@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
+using Akka.Persistence;
+using CnnCluster.Coordinator.Persistence;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.Protocol;
@@ -9,14 +11,21 @@ using CnnCluster.Shared.Transport;
 namespace CnnCluster.Coordinator.Cluster;
 
 /// <summary>
-/// One training run on the coordinator (DESIGN §4–§5): owns the parameters and optimizer state
-/// (a <see cref="TrainingSession"/>), and for every step hands contiguous ranges of micro-shards to
-/// the known workers as aligned tree nodes, collects one gradient per node, completes the tree in
-/// order and commits the update. A lost worker's nodes move to others in the same step; a node past
-/// its deadline is also given to another worker (the first answer wins, both are equal); results for
-/// another step or incarnation are dropped; with no worker the run waits and says so.
+/// One training run on the coordinator (DESIGN §4–§5), a persistent actor (run-&lt;id&gt;).
+/// Computing: it owns the parameters and optimizer state (a <see cref="TrainingSession"/>), and for
+/// every step hands contiguous ranges of micro-shards to the known workers as aligned tree nodes,
+/// collects one gradient per node, completes the tree in order and commits the update. A lost worker's
+/// nodes move to others in the same step; a node past its deadline also goes to another worker (the
+/// first answer wins, both are equal); results of another step or incarnation are dropped; with no
+/// worker the run waits and says so.
+/// Persisting: small events per step (loss, parameter hash), per epoch and at the end; a snapshot
+/// (parameters, optimizer state, position) every K steps, at each epoch end and at the end, keeping the
+/// newest N. After a crash it continues from its last good snapshot and recomputes the steps after it,
+/// checking each against the hash in its journal: the result is bit-identical to a run that never
+/// stopped. A snapshot that fails its checksum (or cannot be read) is rejected (journaled) and the one
+/// before it is used.
 /// </summary>
-public sealed class TrainingRun : ReceiveActor, IWithTimers
+public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
 {
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan WaitingReminder = TimeSpan.FromSeconds(10);
@@ -24,6 +33,7 @@ public sealed class TrainingRun : ReceiveActor, IWithTimers
 
     private readonly string _runId;
     private readonly RunConfig _config;
+    private readonly RunOrigin _origin;
     private readonly RunData _data;
     private readonly TrainingSession _session;
     private readonly long _incarnation = Random.Shared.NextInt64(1, long.MaxValue);
@@ -36,15 +46,29 @@ public sealed class TrainingRun : ReceiveActor, IWithTimers
     private readonly HashSet<IActorRef> _subscribers = new();
     private readonly TreeReducer _reducer;
     private readonly Traffic _traffic = new();
+
+    // the journal as recovered and extended
+    private readonly List<StepRecorded> _steps = new();
+    private readonly Dictionary<long, string> _journaledHashes = new();
+    private readonly HashSet<long> _journaledEpochs = new();
+    private readonly List<EpochRecorded> _epochs = new();
+    private readonly SortedDictionary<long, SnapshotRecorded> _snapshots = new();
+    private readonly Queue<(long Step, string Checksum, long Bytes)> _savingSnapshots = new();
+    private bool _started;
+    private bool _ready;
+    private RunEnded? _ended;
+
     private StepInProgress? _step;
     private double _typicalStepSeconds = 5; // the first steps include JIT compilation and model builds on the workers
     private DateTime _lastWaitingNotice = DateTime.MinValue;
+    private long _lastSnapshotStep = -1;
     private string _state = "starting";
 
-    public TrainingRun(string runId, RunConfig config, RunData data, IActorRef directory, int evaluationThreads, IActorRef? subscriber)
+    public TrainingRun(string runId, RunConfig config, RunOrigin origin, RunData data, IActorRef directory, int evaluationThreads, IActorRef? subscriber)
     {
         _runId = runId;
         _config = config;
+        _origin = origin;
         _data = data;
         _directory = directory;
         Network network = Network.Build(ModelSpecJson.Parse(config.ModelJson));
@@ -56,7 +80,139 @@ public sealed class TrainingRun : ReceiveActor, IWithTimers
             _subscribers.Add(subscriber);
         }
 
-        Receive<WorkerSet>(set =>
+        Recovering();
+        Running();
+    }
+
+    public override string PersistenceId => "run-" + _runId;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(string runId, RunConfig config, RunOrigin origin, RunData data, IActorRef directory, int evaluationThreads, IActorRef? subscriber) =>
+        Akka.Actor.Props.Create(() => new TrainingRun(runId, config, origin, data, directory, evaluationThreads, subscriber));
+
+    /// <summary>
+    /// Recovery replays the whole (small) journal, so a run knows its full history; the snapshot to
+    /// continue from is then loaded explicitly: the newest one recorded, or the one before it if it
+    /// fails its checksum (<see cref="Restoring"/>).
+    /// </summary>
+    public override Recovery Recovery => new(SnapshotSelectionCriteria.None);
+
+    private void Recovering()
+    {
+        Recover<RunStarted>(_ => _started = true);
+        Recover<StepRecorded>(e => _steps.Add(e));
+        Recover<EpochRecorded>(e => _epochs.Add(e));
+        Recover<SnapshotRecorded>(e => _snapshots[e.SequenceNr] = e);
+        Recover<SnapshotsPruned>(e => Prune(_snapshots, e.UpToSequenceNr));
+        Recover<SnapshotRejected>(e => _snapshots.Remove(e.SequenceNr));
+        Recover<RunEnded>(e => _ended = e);
+        Recover<RecoveryCompleted>(_ => Restoring(_snapshots.Keys.Reverse().ToList()));
+    }
+
+    /// <summary>Loads the newest good snapshot among <paramref name="candidates"/> (newest first), then continues.</summary>
+    private void Restoring(List<long> candidates)
+    {
+        if (candidates.Count == 0)
+        {
+            Continue();
+            return;
+        }
+
+        long seq = candidates[0];
+        IActorRef store = Akka.Persistence.Persistence.Instance.Apply(Context.System).SnapshotStoreFor(null);
+        store.Tell(new LoadSnapshot(PersistenceId, new SnapshotSelectionCriteria(seq, DateTime.MaxValue, seq, DateTime.MinValue), seq));
+        Become(() =>
+        {
+            Command<LoadSnapshotResult>(loaded =>
+            {
+                string? problem = loaded.Snapshot?.Snapshot is RunSnapshot snapshot
+                    ? SnapshotChecksum.Problem(_runId, snapshot, _session.Network.ParameterCount)
+                    : "it is missing from the snapshot store";
+                if (problem is null)
+                {
+                    var s = (RunSnapshot)loaded.Snapshot!.Snapshot;
+                    _session.Restore(SnapshotChecksum.State(s));
+                    _lastSnapshotStep = s.Step;
+                    Continue();
+                }
+                else
+                {
+                    Reject(seq, problem, candidates);
+                }
+            });
+            Command<LoadSnapshotFailed>(f => Reject(seq, f.Cause.Message, candidates));
+            CommandAny(_ => Stash.Stash());
+        });
+    }
+
+    private void Reject(long seq, string problem, List<long> candidates)
+    {
+        // journal it and go back one snapshot; the journal still checks every recomputed step
+        _log.Error("run {0}: snapshot {1} is unusable ({2}); falling back to the one before it", _runId, seq, problem);
+        _snapshots.Remove(seq);
+        Persist(new SnapshotRejected(seq, problem), _ => Restoring(candidates.Skip(1).ToList()));
+    }
+
+    /// <summary>After recovery and restore: record the start, tell subscribers the history, and go on.</summary>
+    private void Continue()
+    {
+        _ready = true;
+        Become(Running);
+        Stash.UnstashAll();
+
+        // steps after the restored one will be recomputed and checked against the journal's hashes
+        foreach (StepRecorded s in _steps.Where(s => s.Step > _session.Step))
+        {
+            _journaledHashes[s.Step] = s.ParamSha256;
+        }
+
+        foreach (EpochRecorded e in _epochs.Where(e => e.Step > _session.Step))
+        {
+            _journaledEpochs.Add(e.Step);
+        }
+
+        _steps.RemoveAll(s => s.Step > _session.Step);
+        _epochs.RemoveAll(e => e.Step > _session.Step);
+
+        if (!_started)
+        {
+            if (_origin.Parameters is { } forked)
+            {
+                _session.StartFrom(forked);
+            }
+
+            _started = true;
+            Persist(new RunStarted(_runId, _config, _origin.ForkedFrom, _origin.ForkedFromSnapshot), _ => { });
+            if (_origin.Parameters is not null)
+            {
+                // a fork does not depend on its source's snapshots staying around
+                TakeSnapshot();
+            }
+        }
+        else if (_session.Step > 0)
+        {
+            _log.Info("run {0}: resumed at step {1} of {2}", _runId, _session.Step, _session.TotalSteps);
+        }
+
+        foreach (IActorRef s in _subscribers)
+        {
+            SendHistory(s);
+        }
+
+        if (_ended is not null)
+        {
+            _state = _ended.Status;
+            return;
+        }
+
+        _directory.Tell(new SubscribeWorkers(Self));
+        Timers.StartPeriodicTimer("tick", TickMessage.Instance, Tick);
+    }
+
+    private void Running()
+    {
+        Command<WorkerSet>(set =>
         {
             foreach ((IActorRef w, int threads) in set.Threads)
             {
@@ -65,7 +221,7 @@ public sealed class TrainingRun : ReceiveActor, IWithTimers
 
             Advance();
         });
-        Receive<WorkerJoined>(j =>
+        Command<WorkerJoined>(j =>
         {
             if (!_excluded.Contains(j.Worker))
             {
@@ -74,40 +230,43 @@ public sealed class TrainingRun : ReceiveActor, IWithTimers
                 Advance();
             }
         });
-        Receive<WorkerLost>(l => Lose(l.Worker, l.Reason));
-        Receive<Chunk>(c =>
+        Command<WorkerLost>(l => Lose(l.Worker, l.Reason));
+        Command<Chunk>(c =>
         {
             if (_chunks.Add(c, Sender) is { } whole)
             {
                 Self.Forward(whole);
             }
         });
-        Receive<NodeResult>(OnResult);
-        Receive<WorkFailed>(OnWorkFailed);
-        Receive<TickMessage>(_ => OnTick());
-        Receive<SubscribeRun>(_ =>
+        Command<NodeResult>(OnResult);
+        Command<WorkFailed>(OnWorkFailed);
+        Command<TickMessage>(_ => OnTick());
+        Command<SubscribeRun>(_ =>
         {
             _subscribers.Add(Sender);
             Context.Watch(Sender);
+            SendHistory(Sender);
         });
-        Receive<Terminated>(t => _subscribers.Remove(t.ActorRef));
-    }
-
-    public ITimerScheduler Timers { get; set; } = null!;
-
-    public static Props Props(string runId, RunConfig config, RunData data, IActorRef directory, int evaluationThreads, IActorRef? subscriber) =>
-        Akka.Actor.Props.Create(() => new TrainingRun(runId, config, data, directory, evaluationThreads, subscriber));
-
-    protected override void PreStart()
-    {
-        _directory.Tell(new SubscribeWorkers(Self));
-        Timers.StartPeriodicTimer("tick", TickMessage.Instance, Tick);
+        Command<Terminated>(t => _subscribers.Remove(t.ActorRef));
+        Command<ExportRun>(_ =>
+        {
+            var export = new ModelExport(_runId, _config.ModelJson, _session.Step, (float[])_session.Parameters.Clone(), ParameterHash.Of(_session.Parameters));
+            Chunking.Tell(Context.System, Sender, export, Self);
+        });
+        Command<SaveSnapshotSuccess>(OnSnapshotSaved);
+        Command<SaveSnapshotFailure>(f =>
+        {
+            (long step, _, _) = _savingSnapshots.Dequeue();
+            _log.Warning("run {0}: snapshot at step {1} not saved ({2}); the next one is due in {3} steps", _runId, step, f.Cause.Message, _config.SnapshotEvery);
+        });
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(f => _log.Warning("run {0}: old snapshots not deleted: {1}", _runId, f.Cause.Message));
     }
 
     /// <summary>Starts the next step when there is none in flight, or finishes the run.</summary>
     private void Advance()
     {
-        if (_state is "completed" or "failed" || _step is not null)
+        if (_ended is not null || _state == "failed" || _step is not null)
         {
             return;
         }
@@ -128,6 +287,7 @@ public sealed class TrainingRun : ReceiveActor, IWithTimers
         _state = "running";
         ArraySegment<int> batch = _session.BeginStep();
         var plan = new ShardPlan(batch.Count, _config.ShardSize);
+
         // a copy per step: in-process workers read it while late duplicates of an older step may still run
         float[] parameters = _reducer.Buffers.RentUncleared();
         _session.Parameters.CopyTo(parameters, 0);
@@ -177,6 +337,7 @@ public sealed class TrainingRun : ReceiveActor, IWithTimers
         {
             _traffic.GradientBytes += 4L * r.Gradient.Length;
         }
+
         step.Pending.Remove(r.Node.Start);
         step.SlowestDoneSeconds = Math.Max(step.SlowestDoneSeconds, pending.Since.Elapsed.TotalSeconds);
         step.Done.Add(r.Node.Start, (r.Node, r.Gradient, r.LossSum));
@@ -209,14 +370,72 @@ public sealed class TrainingRun : ReceiveActor, IWithTimers
         _reducer.Buffers.Return(step.Parameters);
         _step = null;
         _typicalStepSeconds = 0.8 * _typicalStepSeconds + 0.2 * step.Clock.Elapsed.TotalSeconds;
-        Publish(new StepCommitted(_runId, report.Step, report.TotalSteps, report.Epoch, report.Loss, report.LearningRate, report.Images, report.TrainSeconds, Available().Count));
+
+        string hash = ParameterHash.Of(_session.Parameters);
+        var recorded = new StepRecorded(report.Step, report.Epoch, report.Loss, report.LearningRate, hash, report.Images, report.TrainSeconds);
+        if (_journaledHashes.Remove(report.Step, out string? expected))
+        {
+            // recomputed after a restart: it must be the very step the journal holds
+            if (expected != hash)
+            {
+                Fail($"determinism violated: step {report.Step} recomputed after a restart has parameter hash {hash[..12]}, the journal says {expected[..12]}");
+                return;
+            }
+        }
+        else
+        {
+            PersistAsync(recorded, _ => { });
+        }
+
+        _steps.Add(recorded);
+        Publish(ToMessage(recorded));
         if (_session.AtEpochEnd)
         {
             EpochReport e = _session.EndEpoch();
-            Publish(new EpochCompleted(_runId, e.Epoch, e.Step, e.TrainLoss, e.TestLoss, e.TestAccuracy, e.TrainSeconds, e.ImagesPerSecond));
+            var epoch = new EpochRecorded(e.Epoch, e.Step, e.TrainLoss, e.TestLoss, e.TestAccuracy, e.TrainSeconds, e.ImagesPerSecond);
+            _epochs.Add(epoch);
+            if (!_journaledEpochs.Remove(epoch.Step))
+            {
+                PersistAsync(epoch, _ => { });
+            }
+
+            Publish(ToMessage(epoch));
+            TakeSnapshot();
+        }
+        else if (_session.Step % _config.SnapshotEvery == 0)
+        {
+            TakeSnapshot();
         }
 
         Advance();
+    }
+
+    private void TakeSnapshot()
+    {
+        if (_lastSnapshotStep == _session.Step)
+        {
+            return;
+        }
+
+        RunSnapshot snapshot = SnapshotChecksum.Create(_runId, _session.Capture());
+        _savingSnapshots.Enqueue((snapshot.Step, snapshot.Checksum, 8L * snapshot.Parameters.Length));
+        _lastSnapshotStep = snapshot.Step;
+        SaveSnapshot(snapshot);
+    }
+
+    private void OnSnapshotSaved(SaveSnapshotSuccess saved)
+    {
+        (long step, string checksum, long bytes) = _savingSnapshots.Dequeue();
+        var recorded = new SnapshotRecorded(saved.Metadata.SequenceNr, step, bytes, checksum, saved.Metadata.Timestamp);
+        _snapshots[recorded.SequenceNr] = recorded;
+        PersistAsync(recorded, _ => { });
+        if (_snapshots.Count > _config.KeepSnapshots)
+        {
+            long upTo = _snapshots.Keys.Reverse().Skip(_config.KeepSnapshots).First();
+            DeleteSnapshots(new SnapshotSelectionCriteria(upTo));
+            Prune(_snapshots, upTo);
+            PersistAsync(new SnapshotsPruned(upTo), _ => { });
+        }
     }
 
     private void OnWorkFailed(WorkFailed f)
@@ -346,26 +565,82 @@ public sealed class TrainingRun : ReceiveActor, IWithTimers
 
     private void Finish()
     {
-        _state = "completed";
+        TakeSnapshot();
         string hash = ParameterHash.Of(_session.Parameters);
-        Publish(new RunFinished(_runId, _session.Step, hash, _session.TrainSeconds, _session.Images / Math.Max(1e-9, _session.TrainSeconds), _traffic.ToMessage()));
         Timers.CancelAll();
+        Persist(new RunEnded("completed", _session.Step, hash, null), ended =>
+        {
+            _ended = ended;
+            _state = ended.Status;
+            Publish(Finished());
+            Context.Parent.Tell(new RunEndedNotice(_runId, ended.Status));
+        });
     }
 
     private void Fail(string reason)
     {
         _state = "failed";
         _step = null;
-        _log.Error("run {0} failed: {1}", _runId, reason);
-        Publish(new RunFailed(_runId, _session.Step, reason));
         Timers.CancelAll();
+        _log.Error("run {0} failed: {1}", _runId, reason);
+        Persist(new RunEnded("failed", _session.Step, null, reason), ended =>
+        {
+            _ended = ended;
+            Publish(new RunFailed(_runId, ended.Step, reason));
+            Context.Parent.Tell(new RunEndedNotice(_runId, ended.Status));
+        });
     }
+
+    private RunFinished Finished() =>
+        new(_runId, _session.Step, ParameterHash.Of(_session.Parameters), _session.TrainSeconds, _session.Images / Math.Max(1e-9, _session.TrainSeconds), _traffic.ToMessage());
+
+    /// <summary>A new subscriber first gets what happened so far, then live events.</summary>
+    private void SendHistory(IActorRef subscriber)
+    {
+        if (!_ready)
+        {
+            return; // the history is sent once recovery and restore are done
+        }
+
+        foreach (StepRecorded s in _steps)
+        {
+            subscriber.Tell(ToMessage(s));
+        }
+
+        foreach (EpochRecorded e in _epochs)
+        {
+            subscriber.Tell(ToMessage(e));
+        }
+
+        if (_ended is { Status: "completed" })
+        {
+            subscriber.Tell(Finished());
+        }
+        else if (_ended is { } failed)
+        {
+            subscriber.Tell(new RunFailed(_runId, failed.Step, failed.Reason ?? failed.Status));
+        }
+    }
+
+    private StepCommitted ToMessage(StepRecorded s) =>
+        new(_runId, s.Step, _session.TotalSteps, s.Epoch, s.Loss, s.LearningRate, s.Images, s.TrainSeconds, Available().Count);
+
+    private EpochCompleted ToMessage(EpochRecorded e) =>
+        new(_runId, e.Epoch, e.Step, e.TrainLoss, e.TestLoss, e.TestAccuracy, e.TrainSeconds, e.ImagesPerSecond);
 
     private void Publish(object message)
     {
         foreach (IActorRef s in _subscribers)
         {
             s.Tell(message);
+        }
+    }
+
+    private static void Prune(SortedDictionary<long, SnapshotRecorded> snapshots, long upTo)
+    {
+        foreach (long seq in snapshots.Keys.Where(k => k <= upTo).ToList())
+        {
+            snapshots.Remove(seq);
         }
     }
 

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Hosting;
 using CnnCluster.Coordinator.Cluster;
+using CnnCluster.Coordinator.Persistence;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.Hosting;
@@ -13,58 +14,93 @@ using Microsoft.Extensions.Logging;
 namespace CnnCluster.Coordinator.Local;
 
 /// <summary>
-/// The embedded cluster: this process is a coordinator node on 127.0.0.1 (the run registry singleton)
-/// with N worker actors of its own, plus real worker processes that join it; the run is submitted to
-/// the registry like any other and followed through its events.
+/// The embedded cluster: this process is a coordinator node on 127.0.0.1 (the persistent run registry
+/// singleton, runs persisted to SQLite or PostgreSQL) with N worker actors of its own, plus real worker
+/// processes that join it; the run is submitted (or resumed, or forked) like any other and followed
+/// through its events.
 /// </summary>
-public sealed class ClusterBackend(string runDirectory) : ITrainingBackend
+public sealed class ClusterBackend(ClusterMode mode, string? dataDirectory, int evaluationThreads, string logDirectory) : ITrainingBackend
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(60);
 
-    public BackendResult Train(TrainRequest request, ModelSpec spec, RunData data, ITrainingObserver observer, TextWriter output, CancellationToken cancellation)
+    private IHost? _host;
+    private WorkerProcesses? _processes;
+    private ActorSystem? _system;
+    private IActorRef _registry = ActorRefs.Nobody;
+
+    /// <summary>Seconds to keep retrying an unreachable database at start (PERSISTENCE_WAIT_SECONDS, default 60).</summary>
+    public static TimeSpan DatabaseWait =>
+        TimeSpan.FromSeconds(int.TryParse(Environment.GetEnvironmentVariable("PERSISTENCE_WAIT_SECONDS"), out int s) && s >= 0 ? s : 60);
+
+    public void Start(TextWriter output, CancellationToken cancellation)
     {
-        ClusterMode mode = request.Cluster!;
+        PersistenceSettings persistence = PersistenceSettings.Resolve(mode.Database);
+        DatabaseProbe.WaitFor(persistence, DatabaseWait, output);
+
         // a known port lets the node list itself as seed, so the cluster (and the registry singleton) is up at start
         int port = mode.ClusterPort == 0 ? FreePort() : mode.ClusterPort;
         var node = new NodeSettings("127.0.0.1", "127.0.0.1", port, [$"akka.tcp://{NodeSettings.SystemName}@127.0.0.1:{port}"]);
         string[] roles = mode.Workers > 0 ? [Roles.Coordinator, Roles.Worker] : [Roles.Coordinator];
-        using IHost host = NodeHost.Build(LogLevel.Warning, (akka, _) =>
+        string data = Engine.Data.MnistFormat.Locate(dataDirectory);
+        _host = NodeHost.Build(LogLevel.Warning, (akka, _) =>
         {
             akka.WithCnnClusterNode(node, roles)
-                .WithCoordinator(new CoordinatorOptions(data.Directory, request.Training.Threads));
+                .WithRunPersistence(persistence)
+                .WithCoordinator(new CoordinatorOptions(data, evaluationThreads));
             if (mode.Workers > 0)
             {
-                akka.WithGradientWorkers(mode.Workers, mode.WorkerThreads, data.Directory);
+                akka.WithGradientWorkers(mode.Workers, mode.WorkerThreads, data);
             }
         });
-        host.StartAsync(cancellation).GetAwaiter().GetResult();
-        try
-        {
-            ActorSystem system = host.Services.GetRequiredService<ActorSystem>();
-            Address self = JoinSelf(system);
-            output.WriteLine($"cluster: coordinator at {self} (workers join with CLUSTER_SEEDS={self.Host}:{self.Port})");
+        _host.StartAsync(cancellation).GetAwaiter().GetResult();
+        _system = _host.Services.GetRequiredService<ActorSystem>();
+        Address self = WaitUntilUp(_system);
+        output.WriteLine($"cluster: coordinator at {self} (workers join with CLUSTER_SEEDS={self.Host}:{self.Port}); runs in {persistence.Describe()}");
 
-            using var processes = new WorkerProcesses();
-            for (int i = 0; i < mode.WorkerProcesses; i++)
-            {
-                processes.Start($"{self.Host}:{self.Port}", mode.WorkerThreads, data.Directory, Path.Combine(runDirectory, $"worker-{i}.log"));
-            }
-
-            var completion = new TaskCompletionSource<RunFinished>(TaskCreationOptions.RunContinuationsAsynchronously);
-            IActorRef listener = system.ActorOf(RunListener.Props(observer, line => output.WriteLine(line), completion), "train-listener");
-            IActorRef registry = host.Services.GetRequiredService<ActorRegistry>().Get<RunRegistry>();
-            RunConfig config = RunConfig.From(spec, request.Model, request.Training, request.Limit);
-            registry.Tell(new SubmitRun(request.RunId, config), listener);
-            using (cancellation.Register(() => completion.TrySetCanceled()))
-            {
-                RunFinished finished = completion.Task.GetAwaiter().GetResult();
-                return new BackendResult(finished.Steps, finished.ParamSha256, finished.ImagesPerSecond, mode.Workers + mode.WorkerProcesses, finished.Traffic);
-            }
-        }
-        finally
+        _processes = new WorkerProcesses();
+        Directory.CreateDirectory(logDirectory);
+        for (int i = 0; i < mode.WorkerProcesses; i++)
         {
-            host.StopAsync(TimeSpan.FromSeconds(10)).GetAwaiter().GetResult();
+            _processes.Start($"{self.Host}:{self.Port}", mode.WorkerThreads, data, Path.Combine(logDirectory, $"worker-{i}.log"));
         }
+
+        _registry = _host.Services.GetRequiredService<ActorRegistry>().Get<RunRegistry>();
+    }
+
+    public RunConfig Describe(string runId) => _registry.Ask<object>(new DescribeRun(runId), AskTimeout).GetAwaiter().GetResult() switch
+    {
+        RunRegistered r => r.Config,
+        RunRejected r => throw new RunRejectedException(r.Reason),
+        var other => throw new InvalidOperationException($"unexpected answer {other}"),
+    };
+
+    public BackendResult Train(TrainRequest request, ModelSpec spec, RunData data, ITrainingObserver observer, TextWriter output, CancellationToken cancellation)
+    {
+        ActorSystem system = _system ?? throw new InvalidOperationException("not started");
+        var completion = new TaskCompletionSource<RunFinished>(TaskCreationOptions.RunContinuationsAsynchronously);
+        IActorRef listener = system.ActorOf(RunListener.Props(observer, line => output.WriteLine(line), completion), "train-listener");
+        RunConfig config = RunConfig.From(spec, request.Model, request.Training, request.Limit, mode.SnapshotEvery, mode.KeepSnapshots);
+        object command = mode switch
+        {
+            { Resume: true } => new SubscribeRun(request.RunId),
+            { ForkFrom: string source } => new ForkRun(source, mode.ForkSnapshot, request.RunId, config),
+            _ => new SubmitRun(request.RunId, config),
+        };
+        _registry.Tell(command, listener);
+        using (cancellation.Register(() => completion.TrySetCanceled()))
+        {
+            RunFinished finished = completion.Task.GetAwaiter().GetResult();
+            var export = (ModelExport)_registry.Ask<object>(new ExportRun(request.RunId), AskTimeout).GetAwaiter().GetResult();
+            return new BackendResult(finished.Steps, finished.ParamSha256, finished.ImagesPerSecond, mode.Workers + mode.WorkerProcesses, finished.Traffic, export.Parameters);
+        }
+    }
+
+    public void Dispose()
+    {
+        _processes?.Dispose();
+        _host?.StopAsync(TimeSpan.FromSeconds(10)).GetAwaiter().GetResult();
+        _host?.Dispose();
     }
 
     private static int FreePort()
@@ -75,7 +111,7 @@ public sealed class ClusterBackend(string runDirectory) : ITrainingBackend
     }
 
     /// <summary>Waits until this node is an Up member of its one-node cluster.</summary>
-    private static Address JoinSelf(ActorSystem system)
+    private static Address WaitUntilUp(ActorSystem system)
     {
         var cluster = Akka.Cluster.Cluster.Get(system);
         var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

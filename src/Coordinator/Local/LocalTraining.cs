@@ -3,20 +3,40 @@ using CnnCluster.Coordinator.Cluster;
 using CnnCluster.Coordinator.Reporting;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Training;
+using CnnCluster.Shared.Protocol;
 
 namespace CnnCluster.Coordinator.Local;
 
 /// <summary>
 /// A `train` run on this machine: resolve the model and data, run it on the chosen backend (the engine
-/// alone, or the embedded cluster), write runs/&lt;id&gt;/ (metrics.csv, steps.csv, metrics.png,
-/// model.json) and return the summary.
+/// alone, or the embedded cluster with persistence), write runs/&lt;id&gt;/ (metrics.csv, steps.csv,
+/// metrics.png, model.json, model.cnnm) and return the summary.
 /// </summary>
 public static class LocalTraining
 {
     public static RunSummary Run(TrainRequest request, TextWriter output, CancellationToken cancellation = default)
     {
         var wall = Stopwatch.StartNew();
-        ModelSpec spec = ModelCatalog.Resolve(request.Model);
+        string runDirectory = Path.Combine(request.OutputDirectory, request.RunId);
+        using ITrainingBackend backend = request.Cluster is { } cluster
+            ? new ClusterBackend(cluster, request.DataDirectory, request.Training.Threads, runDirectory)
+            : new EngineBackend();
+        backend.Start(output, cancellation);
+
+        // a resumed run is what its journal says it is
+        ModelSpec spec;
+        if (request.Cluster is { Resume: true })
+        {
+            RunConfig config = backend.Describe(request.RunId);
+            request = request with { Model = config.Model, Training = config.ToTrainingOptions(request.Training.Threads), Limit = config.DataLimit };
+            spec = ModelSpecJson.Parse(config.ModelJson, config.Model);
+            output.WriteLine($"resuming run {request.RunId}");
+        }
+        else
+        {
+            spec = ModelCatalog.Resolve(request.Model);
+        }
+
         Network network = Network.Build(spec);
         RunData data = RunData.For(request.DataDirectory, request.Limit);
         CheckCompatible(spec, data);
@@ -24,7 +44,6 @@ public static class LocalTraining
         TrainingOptions options = request.Training;
         int stepsPerEpoch = options.StepsPerEpoch(data.Train.Count);
         long totalSteps = options.TotalSteps(data.Train.Count);
-        string runDirectory = Path.Combine(request.OutputDirectory, request.RunId);
         Directory.CreateDirectory(runDirectory);
         File.WriteAllText(Path.Combine(runDirectory, "model.json"), ModelSpecJson.Write(spec));
 
@@ -34,7 +53,6 @@ public static class LocalTraining
             $"{totalSteps} steps, lr {options.LearningRate} ({options.Schedule}), momentum {options.Sgd.Momentum}{(options.Sgd.Nesterov ? " nesterov" : string.Empty)}, " +
             $"weight decay {options.Sgd.WeightDecay}, seed {options.Seed}, {Describe(request)}");
 
-        ITrainingBackend backend = request.Cluster is null ? new EngineBackend() : new ClusterBackend(runDirectory);
         var metrics = new MetricsFiles(runDirectory);
         var progress = new ConsoleProgress(metrics, (int)Math.Ceiling((double)totalSteps / stepsPerEpoch), output);
         BackendResult result;
@@ -46,6 +64,11 @@ public static class LocalTraining
         {
             // a diverged or cancelled run still leaves its figures behind
             metrics.Write(stepsPerEpoch);
+        }
+
+        if (result.Parameters is { } parameters)
+        {
+            ModelFile.Write(Path.Combine(runDirectory, "model.cnnm"), spec, parameters);
         }
 
         EpochReport last = metrics.Epochs[^1];

@@ -18,4 +18,20 @@ public sealed record TrainRequest(
 /// with <see cref="WorkerThreads"/> threads; this node listens on 127.0.0.1:<see cref="ClusterPort"/>
 /// (0: any free port) so more workers can join.
 /// </summary>
-public sealed record ClusterMode(int Workers, int WorkerProcesses, int WorkerThreads, int ClusterPort);
+public sealed record ClusterMode(int Workers, int WorkerProcesses, int WorkerThreads, int ClusterPort)
+{
+    /// <summary>SQLite file of the runs (null: PERSISTENCE_* or the default ./data/cnncluster.db).</summary>
+    public string? Database { get; init; }
+
+    /// <summary>Continue this existing run instead of starting one.</summary>
+    public bool Resume { get; init; }
+
+    /// <summary>Start from snapshot <see cref="ForkSnapshot"/> of this run.</summary>
+    public string? ForkFrom { get; init; }
+
+    public long ForkSnapshot { get; init; }
+
+    public int SnapshotEvery { get; init; } = Shared.Protocol.RunConfig.DefaultSnapshotEvery;
+
+    public int KeepSnapshots { get; init; } = Shared.Protocol.RunConfig.DefaultKeepSnapshots;
+}

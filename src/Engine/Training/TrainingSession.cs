@@ -21,6 +21,7 @@ public sealed class TrainingSession
     private int _orderEpoch = -1;
     private double _epochLossSum;
     private long _epochImages;
+    private double _restoredSeconds;
 
     public TrainingSession(Network network, TrainingOptions options, LabeledImages train, LabeledImages? test, int evaluationThreads = 1)
     {
@@ -57,12 +58,44 @@ public sealed class TrainingSession
     /// <summary>Images trained on so far and the time spent in steps (not evaluation).</summary>
     public long Images { get; private set; }
 
-    public double TrainSeconds => _clock.Elapsed.TotalSeconds;
+    public double TrainSeconds => _restoredSeconds + _clock.Elapsed.TotalSeconds;
 
     /// <summary>The learning rate of the next step.</summary>
     public double LearningRate => Options.Schedule.At(Options.LearningRate, Step, TotalSteps, StepsPerEpoch);
 
     public LabeledImages TrainingData => _train;
+
+    /// <summary>The state a snapshot carries, as copies (the session goes on changing its own buffers).</summary>
+    public SessionState Capture() => new(Step, (float[])Parameters.Clone(), (float[])Optimizer.Velocity.Clone(), Images, TrainSeconds, _epochLossSum, _epochImages);
+
+    /// <summary>Continues from a captured state: the next step is <see cref="SessionState.Step"/> + 1.</summary>
+    public void Restore(SessionState state)
+    {
+        if (state.Parameters.Length != Parameters.Length || state.Velocity.Length != Parameters.Length)
+        {
+            throw new ArgumentException($"a state of {state.Parameters.Length} parameters does not fit model '{Network.Spec.Name}' ({Parameters.Length})");
+        }
+
+        state.Parameters.CopyTo(Parameters, 0);
+        state.Velocity.CopyTo(Optimizer.Velocity, 0);
+        Step = state.Step;
+        Images = state.Images;
+        _restoredSeconds = state.TrainSeconds;
+        _clock.Reset();
+        _epochLossSum = state.EpochLossSum;
+        _epochImages = state.EpochImages;
+    }
+
+    /// <summary>Starts from other parameters (a fork): step 0, fresh optimizer state.</summary>
+    public void StartFrom(float[] parameters)
+    {
+        if (parameters.Length != Parameters.Length)
+        {
+            throw new ArgumentException($"{parameters.Length} parameters do not fit model '{Network.Spec.Name}' ({Parameters.Length})");
+        }
+
+        parameters.CopyTo(Parameters, 0);
+    }
 
     /// <summary>The sample indices of the next step's minibatch, and starts the step clock.</summary>
     public ArraySegment<int> BeginStep()
@@ -123,3 +156,6 @@ public sealed class TrainingSession
         return report;
     }
 }
+
+/// <summary>Everything a run needs to continue exactly: parameters, optimizer state, position, epoch sums.</summary>
+public sealed record SessionState(long Step, float[] Parameters, float[] Velocity, long Images, double TrainSeconds, double EpochLossSum, long EpochImages);

@@ -24,8 +24,16 @@ public sealed record RunConfig(
     [property: Key(10)] int WarmupSteps,
     [property: Key(11)] ulong Seed,
     [property: Key(12)] int ShardSize,
-    [property: Key(13)] int? DataLimit) : IProtocolMessage
+    [property: Key(13)] int? DataLimit,
+    [property: Key(14)] int SnapshotEvery = RunConfig.DefaultSnapshotEvery,
+    [property: Key(15)] int KeepSnapshots = RunConfig.DefaultKeepSnapshots) : IProtocolMessage
 {
+    /// <summary>Steps between snapshots (besides each epoch's end); they never change a result.</summary>
+    public const int DefaultSnapshotEvery = 200;
+
+    /// <summary>How many of a run's newest snapshots are kept.</summary>
+    public const int DefaultKeepSnapshots = 3;
+
     public TrainingOptions ToTrainingOptions(int threads) => new()
     {
         Epochs = Epochs,
@@ -39,7 +47,7 @@ public sealed record RunConfig(
         Threads = threads,
     };
 
-    public static RunConfig From(ModelSpec spec, string model, TrainingOptions o, int? dataLimit) => new(
+    public static RunConfig From(ModelSpec spec, string model, TrainingOptions o, int? dataLimit, int snapshotEvery = DefaultSnapshotEvery, int keepSnapshots = DefaultKeepSnapshots) => new(
         model,
         ModelSpecJson.Write(spec),
         o.Epochs,
@@ -53,5 +61,7 @@ public sealed record RunConfig(
         o.Schedule.WarmupSteps,
         o.Seed,
         o.ShardSize,
-        dataLimit);
+        dataLimit,
+        snapshotEvery,
+        keepSnapshots);
 }

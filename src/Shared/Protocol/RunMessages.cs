@@ -71,3 +71,20 @@ public sealed record RunTraffic(
     [property: Key(4)] long Reassigned,
     [property: Key(5)] long Speculative,
     [property: Key(6)] long StaleDropped) : IProtocolMessage;
+
+/// <summary>Client → registry: what is run <see cref="RunId"/>? Answered with its <see cref="RunRegistered"/> or a <see cref="RunRejected"/>.</summary>
+[MessagePackObject]
+public sealed record DescribeRun([property: Key(0)] string RunId) : IProtocolMessage;
+
+/// <summary>Client → run: send me the model as it is now.</summary>
+[MessagePackObject]
+public sealed record ExportRun([property: Key(0)] string RunId) : IProtocolMessage;
+
+/// <summary>Run → client: the model spec and its parameters at a step.</summary>
+[MessagePackObject]
+public sealed record ModelExport(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] string ModelJson,
+    [property: Key(2)] long Step,
+    [property: Key(3)] float[] Parameters,
+    [property: Key(4)] string ParamSha256) : IProtocolMessage;

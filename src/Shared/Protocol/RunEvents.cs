@@ -1,0 +1,97 @@
+using MessagePack;
+
+namespace CnnCluster.Shared.Protocol;
+
+// The journal of a run (persistence id run-<id>) and of the registry: small events, stored with our
+// serializer like every protocol message.
+
+/// <summary>First event of a run: what it is a function of, and where it started from if forked.</summary>
+[MessagePackObject]
+public sealed record RunStarted(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] RunConfig Config,
+    [property: Key(2)] string? ForkedFrom,
+    [property: Key(3)] long ForkedFromSnapshot) : IProtocolMessage;
+
+/// <summary>A committed step: its loss and the SHA-256 of the parameters after it.</summary>
+[MessagePackObject]
+public sealed record StepRecorded(
+    [property: Key(0)] long Step,
+    [property: Key(1)] int Epoch,
+    [property: Key(2)] double Loss,
+    [property: Key(3)] double LearningRate,
+    [property: Key(4)] string ParamSha256,
+    [property: Key(5)] long Images,
+    [property: Key(6)] double TrainSeconds) : IProtocolMessage;
+
+/// <summary>An epoch's metrics.</summary>
+[MessagePackObject]
+public sealed record EpochRecorded(
+    [property: Key(0)] int Epoch,
+    [property: Key(1)] long Step,
+    [property: Key(2)] double TrainLoss,
+    [property: Key(3)] double TestLoss,
+    [property: Key(4)] double TestAccuracy,
+    [property: Key(5)] double TrainSeconds,
+    [property: Key(6)] double ImagesPerSecond) : IProtocolMessage;
+
+/// <summary>A snapshot was stored (its sequence number, step, size and checksum).</summary>
+[MessagePackObject]
+public sealed record SnapshotRecorded(
+    [property: Key(0)] long SequenceNr,
+    [property: Key(1)] long Step,
+    [property: Key(2)] long Bytes,
+    [property: Key(3)] string Checksum,
+    [property: Key(4)] DateTime Timestamp) : IProtocolMessage;
+
+/// <summary>Snapshots up to this sequence number were deleted (only the newest N are kept).</summary>
+[MessagePackObject]
+public sealed record SnapshotsPruned([property: Key(0)] long UpToSequenceNr) : IProtocolMessage;
+
+/// <summary>A snapshot failed its checksum at recovery: the run went back to the one before it.</summary>
+[MessagePackObject]
+public sealed record SnapshotRejected([property: Key(0)] long SequenceNr, [property: Key(1)] string Reason) : IProtocolMessage;
+
+/// <summary>The run ended: completed, stopped or failed.</summary>
+[MessagePackObject]
+public sealed record RunEnded(
+    [property: Key(0)] string Status,
+    [property: Key(1)] long Step,
+    [property: Key(2)] string? ParamSha256,
+    [property: Key(3)] string? Reason) : IProtocolMessage;
+
+/// <summary>
+/// A run's state at a step (DESIGN §5): parameters, optimizer state, data position (the step gives the
+/// epoch and batch), the epoch's running sums, and a checksum over all of it.
+/// </summary>
+[MessagePackObject]
+public sealed record RunSnapshot(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] long Step,
+    [property: Key(2)] float[] Parameters,
+    [property: Key(3)] float[] Velocity,
+    [property: Key(4)] long Images,
+    [property: Key(5)] double TrainSeconds,
+    [property: Key(6)] double EpochLossSum,
+    [property: Key(7)] long EpochImages,
+    [property: Key(8)] string Checksum) : IProtocolMessage;
+
+/// <summary>Registry journal: a run exists, with its configuration (and its fork source).</summary>
+[MessagePackObject]
+public sealed record RunRegistered(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] RunConfig Config,
+    [property: Key(2)] string? ForkedFrom,
+    [property: Key(3)] long ForkedFromSnapshot) : IProtocolMessage;
+
+/// <summary>Registry journal: a run reached an end and needs no restart.</summary>
+[MessagePackObject]
+public sealed record RunClosed([property: Key(0)] string RunId, [property: Key(1)] string Status) : IProtocolMessage;
+
+/// <summary>Client → registry: a new run from a stored snapshot of another run, with its own configuration.</summary>
+[MessagePackObject]
+public sealed record ForkRun(
+    [property: Key(0)] string SourceRunId,
+    [property: Key(1)] long SnapshotSequenceNr,
+    [property: Key(2)] string? RunId,
+    [property: Key(3)] RunConfig Config) : IProtocolMessage;
