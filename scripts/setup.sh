@@ -1,14 +1,30 @@
 #!/usr/bin/env bash
 # Installs what CnnCluster's runs and tests need on a Debian machine with the .NET 10 SDK:
-# the Fashion-MNIST IDX files (Debian package dataset-fashion-mnist). Safe to run again.
+#   the Fashion-MNIST IDX files (Debian package dataset-fashion-mnist);
+#   with --postgres, also a PostgreSQL server on 127.0.0.1:5432, started, with a role `cnn`
+#   (password `cnn`) that owns the database `cnncluster` (used by the tests and by PERSISTENCE_*).
+# Safe to run again.
 set -euo pipefail
+
+postgres=0
+for arg in "$@"; do
+  case "$arg" in
+    --postgres) postgres=1 ;;
+    *) echo "setup: unknown option '$arg' (valid: --postgres)" >&2; exit 2 ;;
+  esac
+done
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
   SUDO="sudo"
 fi
 
+as_postgres() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
+}
+
 packages=(dataset-fashion-mnist)
+[ "$postgres" -eq 1 ] && packages+=(postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -24,4 +40,23 @@ test -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz || {
   echo "setup: Fashion-MNIST is not under /usr/share/datasets/fashion-mnist after installing dataset-fashion-mnist" >&2
   exit 1
 }
-echo "setup: ready (Fashion-MNIST in /usr/share/datasets/fashion-mnist)"
+echo "setup: Fashion-MNIST in /usr/share/datasets/fashion-mnist"
+
+if [ "$postgres" -eq 1 ]; then
+  version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+  if ! pg_lsclusters -h 2>/dev/null | grep -q "^$version main"; then
+    $SUDO pg_createcluster "$version" main >/dev/null
+  fi
+  if ! pg_lsclusters -h | grep -q "^$version main .* online"; then
+    $SUDO pg_ctlcluster "$version" main start
+  fi
+  for i in $(seq 30); do
+    as_postgres psql -qtAc "SELECT 1" >/dev/null 2>&1 && break
+    sleep 1
+  done
+  as_postgres psql -qtAc "SELECT 1 FROM pg_roles WHERE rolname = 'cnn'" | grep -q 1 \
+    || as_postgres psql -qc "CREATE ROLE cnn LOGIN PASSWORD 'cnn' CREATEDB"
+  as_postgres psql -qtAc "SELECT 1 FROM pg_database WHERE datname = 'cnncluster'" | grep -q 1 \
+    || as_postgres psql -qc "CREATE DATABASE cnncluster OWNER cnn"
+  echo "setup: PostgreSQL $version on 127.0.0.1:5432, database cnncluster, role cnn/cnn"
+fi

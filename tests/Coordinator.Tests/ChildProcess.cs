@@ -4,7 +4,7 @@ using System.Text;
 namespace CnnCluster.Coordinator.Tests;
 
 /// <summary>A real child process (coordinator or worker) whose output is captured as it comes.</summary>
-internal sealed class ChildProcess : IDisposable
+public sealed class ChildProcess : IDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _stdout = new();

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Xunit;
@@ -11,14 +9,8 @@ namespace CnnCluster.Coordinator.Tests;
 /// The cluster with real processes on 127.0.0.1 (DESIGN §4): whatever computes the gradients, and
 /// whatever fails on the way, the parameters after a fixed number of steps are the engine's.
 /// </summary>
-[Collection("processes")]
-public sealed class ClusterEndToEndTests(ITestOutputHelper output) : IDisposable
+public sealed class ClusterEndToEndTests(ITestOutputHelper output) : TrainProcesses
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(4);
-    private readonly string _out = Directory.CreateTempSubdirectory("cluster-").FullName;
-
-    public void Dispose() => Directory.Delete(_out, recursive: true);
-
     [Fact]
     public void EngineInProcessWorkerAndThreeWorkerProcessesGiveTheSameParameters()
     {
@@ -69,7 +61,7 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output) : IDisposable
         string engine = Hash(Train([.. common]));
 
         int port = FreePort();
-        using ChildProcess coordinator = StartTrain([.. common, "--worker-processes", "1", "--worker-threads", "1", "--cluster-port", port.ToString()], info: true);
+        using ChildProcess coordinator = StartTrain([.. common, "--worker-processes", "1", "--worker-threads", "1", "--cluster-port", port.ToString()], new Dictionary<string, string> { ["CNN_LOG_LEVEL"] = "Information" });
         coordinator.WaitForOutput("step 1/300", Timeout);
         Thread.Sleep(1000);
         using ChildProcess late = ChildProcess.Worker(port);
@@ -83,7 +75,7 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output) : IDisposable
     public void AFiveMillionParameterModelTrainsAcrossProcessesInChunks()
     {
         // 784·6400 + 6400 + 6400·10 + 10 = 5,088,010 parameters: 20 MB per message, 20 chunks
-        string spec = Path.Combine(_out, "wide.json");
+        string spec = Path.Combine(Out, "wide.json");
         File.WriteAllText(spec, """
             { "name": "wide", "input": [1, 28, 28], "classes": 10,
               "layers": [ { "type": "flatten" }, { "type": "dense", "out": 6400 }, { "type": "relu" }, { "type": "dense", "out": 10 } ] }
@@ -96,31 +88,5 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output) : IDisposable
         long wire = cluster.GetProperty("wire_bytes_per_step").GetInt64();
         Assert.True(wire > 2 * 20_000_000L, $"{wire} bytes per step");
         output.WriteLine($"5.09 M parameters over 2 processes: {wire:N0} bytes on the wire per step");
-    }
-
-    private static string Hash(JsonElement summary) => summary.GetProperty("param_sha256").GetString()!;
-
-    private JsonElement Train(string[] args)
-    {
-        using ChildProcess p = StartTrain(args);
-        return Finish(p);
-    }
-
-    private ChildProcess StartTrain(string[] args, bool info = false) =>
-        ChildProcess.Start("CnnCluster.Coordinator.dll", ["train", "--out", _out, .. args], info ? new Dictionary<string, string> { ["CNN_LOG_LEVEL"] = "Information" } : null);
-
-    private JsonElement Finish(ChildProcess p)
-    {
-        int code = p.WaitForExit(Timeout);
-        Assert.True(code == 0, $"train exited {code}\nstdout:\n{p.Stdout}\nstderr:\n{p.Stderr}");
-        string last = p.Stdout.TrimEnd().Split('\n')[^1];
-        return JsonDocument.Parse(last).RootElement.Clone();
-    }
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 }

@@ -34,7 +34,11 @@ public sealed class TrainingRunSpecs : Akka.TestKit.Xunit2.TestKit
     private readonly TestProbe _w2;
 
     public TrainingRunSpecs()
-        : base("akka.loglevel = WARNING")
+        : base("""
+            akka.loglevel = WARNING
+            akka.persistence.journal.plugin = "akka.persistence.journal.inmem"
+            akka.persistence.snapshot-store.plugin = "akka.persistence.snapshot-store.inmem"
+            """)
     {
         _directory = CreateTestProbe("directory");
         _w1 = CreateTestProbe("worker-1");
@@ -150,7 +154,7 @@ public sealed class TrainingRunSpecs : Akka.TestKit.Xunit2.TestKit
 
     private IActorRef Start(params TestProbe[] workers)
     {
-        IActorRef run = Sys.ActorOf(TrainingRun.Props("spec", Config, Data.Value, _directory.Ref, 1, TestActor));
+        IActorRef run = Sys.ActorOf(TrainingRun.Props("spec", Config, RunOrigin.Fresh, Data.Value, _directory.Ref, 1, TestActor));
         _directory.ExpectMsg<SubscribeWorkers>();
         run.Tell(new WorkerSet(workers.ToDictionary(w => w.Ref, _ => 1)));
         return run;

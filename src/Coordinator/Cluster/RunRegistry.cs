@@ -118,7 +118,9 @@ public sealed partial class RunRegistry : ReceivePersistentActor
 
     private void OnForkable(Forkable f)
     {
-        RunSnapshot? snapshot = (f.Loaded as LoadSnapshotResult)?.Snapshot?.Snapshot as RunSnapshot;
+        // the store answers with the newest snapshot at or below the number: take it only if it is that one
+        SelectedSnapshot? selected = (f.Loaded as LoadSnapshotResult)?.Snapshot;
+        RunSnapshot? snapshot = selected?.Metadata.SequenceNr == f.Fork.SnapshotSequenceNr ? selected.Snapshot as RunSnapshot : null;
         int parameters = Network.Build(ModelSpecJson.Parse(f.Fork.Config.ModelJson)).ParameterCount;
         string? problem = f.Loaded switch
         {

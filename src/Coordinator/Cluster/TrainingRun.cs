@@ -56,6 +56,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     private readonly Queue<(long Step, string Checksum, long Bytes)> _savingSnapshots = new();
     private bool _started;
     private bool _ready;
+    private bool _endJournaled;
     private RunEnded? _ended;
 
     private StepInProgress? _step;
@@ -126,7 +127,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         {
             Command<LoadSnapshotResult>(loaded =>
             {
-                string? problem = loaded.Snapshot?.Snapshot is RunSnapshot snapshot
+                string? problem = loaded.Snapshot is { Snapshot: RunSnapshot snapshot } selected && selected.Metadata.SequenceNr == seq
                     ? SnapshotChecksum.Problem(_runId, snapshot, _session.Network.ParameterCount)
                     : "it is missing from the snapshot store";
                 if (problem is null)
@@ -198,6 +199,14 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         foreach (IActorRef s in _subscribers)
         {
             SendHistory(s);
+        }
+
+        if (_ended is { Status: "completed" } completed && _session.Step < completed.Step)
+        {
+            // its final snapshot was unusable: recompute the last steps (checked against the journal)
+            _log.Warning("run {0}: completed at step {1} but restored at step {2}; recomputing the rest", _runId, completed.Step, _session.Step);
+            _endJournaled = true;
+            _ended = null;
         }
 
         if (_ended is not null)
@@ -568,13 +577,23 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         TakeSnapshot();
         string hash = ParameterHash.Of(_session.Parameters);
         Timers.CancelAll();
-        Persist(new RunEnded("completed", _session.Step, hash, null), ended =>
+        var end = new RunEnded("completed", _session.Step, hash, null);
+        if (_endJournaled)
+        {
+            Ended(end);
+        }
+        else
+        {
+            Persist(end, Ended);
+        }
+
+        void Ended(RunEnded ended)
         {
             _ended = ended;
             _state = ended.Status;
             Publish(Finished());
             Context.Parent.Tell(new RunEndedNotice(_runId, ended.Status));
-        });
+        }
     }
 
     private void Fail(string reason)

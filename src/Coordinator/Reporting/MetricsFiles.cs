@@ -10,8 +10,9 @@ namespace CnnCluster.Coordinator.Reporting;
 /// </summary>
 public sealed class MetricsFiles
 {
-    private readonly List<StepReport> _steps = new();
-    private readonly List<EpochReport> _epochs = new();
+    // keyed by step and epoch: a resumed or restarted run tells its history again
+    private readonly SortedDictionary<long, StepReport> _steps = new();
+    private readonly SortedDictionary<int, EpochReport> _epochs = new();
 
     public MetricsFiles(string directory)
     {
@@ -20,19 +21,19 @@ public sealed class MetricsFiles
 
     public string Directory { get; }
 
-    public IReadOnlyList<EpochReport> Epochs => _epochs;
+    public IReadOnlyList<EpochReport> Epochs => _epochs.Values.ToList();
 
-    public IReadOnlyList<StepReport> Steps => _steps;
+    public IReadOnlyList<StepReport> Steps => _steps.Values.ToList();
 
-    public void Add(StepReport step) => _steps.Add(step);
+    public void Add(StepReport step) => _steps[step.Step] = step;
 
-    public void Add(EpochReport epoch) => _epochs.Add(epoch);
+    public void Add(EpochReport epoch) => _epochs[epoch.Epoch] = epoch;
 
     public void Write(int stepsPerEpoch)
     {
         System.IO.Directory.CreateDirectory(Directory);
         var csv = new StringBuilder("epoch,step,train_loss,test_loss,test_accuracy,train_seconds,images_per_sec\n");
-        foreach (EpochReport e in _epochs)
+        foreach (EpochReport e in _epochs.Values)
         {
             csv.AppendLine(Row(e.Epoch + 1, e.Step, e.TrainLoss, e.TestLoss, e.TestAccuracy, e.TrainSeconds, e.ImagesPerSecond));
         }
@@ -40,13 +41,13 @@ public sealed class MetricsFiles
         File.WriteAllText(Path.Combine(Directory, "metrics.csv"), csv.ToString());
 
         var steps = new StringBuilder("step,epoch,loss,lr\n");
-        foreach (StepReport s in _steps)
+        foreach (StepReport s in _steps.Values)
         {
             steps.AppendLine(Row(s.Step, s.Epoch + 1, s.Loss, s.LearningRate));
         }
 
         File.WriteAllText(Path.Combine(Directory, "steps.csv"), steps.ToString());
-        MetricsPlot.Save(Path.Combine(Directory, "metrics.png"), _steps, _epochs, stepsPerEpoch);
+        MetricsPlot.Save(Path.Combine(Directory, "metrics.png"), Steps, Epochs, stepsPerEpoch);
     }
 
     private static string Row(params object[] values) =>

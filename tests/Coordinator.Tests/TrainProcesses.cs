@@ -1,0 +1,46 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Xunit;
+
+namespace CnnCluster.Coordinator.Tests;
+
+/// <summary>Runs `train` as a real process for end-to-end tests, in a temporary output folder.</summary>
+public abstract class TrainProcesses : IDisposable
+{
+    protected static readonly TimeSpan Timeout = TimeSpan.FromMinutes(4);
+
+    protected string Out { get; } = Directory.CreateTempSubdirectory("e2e-").FullName;
+
+    /// <summary>The PostgreSQL server that scripts/setup.sh --postgres starts (CNN_TEST_POSTGRES overrides).</summary>
+    protected static string PostgresConnection =>
+        Environment.GetEnvironmentVariable("CNN_TEST_POSTGRES") ?? "Host=127.0.0.1;Port=5432;Username=cnn;Password=cnn;Database=cnncluster";
+
+    public virtual void Dispose() => Directory.Delete(Out, recursive: true);
+
+    protected static string Hash(JsonElement summary) => summary.GetProperty("param_sha256").GetString()!;
+
+    protected JsonElement Train(string[] args, IReadOnlyDictionary<string, string>? env = null)
+    {
+        using ChildProcess p = StartTrain(args, env);
+        return Finish(p);
+    }
+
+    protected ChildProcess StartTrain(string[] args, IReadOnlyDictionary<string, string>? env = null) =>
+        ChildProcess.Start("CnnCluster.Coordinator.dll", ["train", "--out", Out, .. args], env);
+
+    protected static JsonElement Finish(ChildProcess p)
+    {
+        int code = p.WaitForExit(Timeout);
+        Assert.True(code == 0, $"train exited {code}\nstdout:\n{p.Stdout}\nstderr:\n{p.Stderr}");
+        string last = p.Stdout.TrimEnd().Split('\n')[^1];
+        return JsonDocument.Parse(last).RootElement.Clone();
+    }
+
+    protected static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+}
