@@ -1,6 +1,7 @@
 using System.Globalization;
 using Akka.Hosting;
 using CnnCluster.Shared.Hosting;
+using CnnCluster.Shared.Pbm;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -10,7 +11,8 @@ namespace CnnCluster.Worker;
 /// <summary>
 /// A worker node (role `worker`): joins the cluster at CLUSTER_SEEDS and computes gradients for any
 /// run. Configured by CLUSTER_HOSTNAME, CLUSTER_BIND, CLUSTER_PORT (default 0: any free port),
-/// CLUSTER_SEEDS, CNN_DATA, WORKER_THREADS (default: all cores), WORKER_ACTORS (default 1).
+/// CLUSTER_SEEDS, CNN_DATA, WORKER_THREADS (default: all cores), WORKER_ACTORS (default 1), and
+/// PBM_HOST / PBM_PORT / PBM_TOKEN for its pbm host (cluster palette; default port: any free one).
 /// SIGTERM leaves the cluster gracefully; a run reassigns the node's work.
 /// </summary>
 public static class Program
@@ -18,6 +20,7 @@ public static class Program
     public static async Task<int> Main(string[] args)
     {
         NodeSettings node;
+        PbmHostSettings pbm;
         int threads, actors;
         try
         {
@@ -28,6 +31,9 @@ public static class Program
             }
 
             threads = PositiveFromEnvironment("WORKER_THREADS", Environment.ProcessorCount);
+
+            // several workers share a machine: without PBM_PORT each takes a free port (logged)
+            pbm = PbmHostSettings.FromEnvironment(defaultPort: 0);
             actors = PositiveFromEnvironment("WORKER_ACTORS", 1);
         }
         catch (ArgumentException e)
@@ -45,7 +51,8 @@ public static class Program
         builder.Services.AddAkka(NodeSettings.SystemName, (akka, _) =>
         {
             akka.WithCnnClusterNode(node, Roles.Worker)
-                .WithGradientWorkers(actors, threads, data);
+                .WithGradientWorkers(actors, threads, data)
+                .WithPbmHost(pbm);
         });
 
         using IHost host = builder.Build();

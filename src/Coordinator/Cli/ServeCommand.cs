@@ -3,6 +3,9 @@ using Akka.Actor;
 using CnnCluster.Coordinator.Cluster;
 using CnnCluster.Coordinator.Local;
 using CnnCluster.Coordinator.Persistence;
+using CnnCluster.Coordinator.Pbm;
+using CnnCluster.Shared.Pbm;
+using Akka.Hosting;
 using CnnCluster.Shared.Hosting;
 using CnnCluster.Worker;
 using Microsoft.Extensions.DependencyInjection;
@@ -16,6 +19,7 @@ namespace CnnCluster.Coordinator.Cli;
 /// CLUSTER_HOSTNAME, CLUSTER_BIND, CLUSTER_PORT (default 4053), CLUSTER_SEEDS (default: itself) and
 /// CNN_DATA, persisting runs as PERSISTENCE_PROVIDER / PERSISTENCE_CONNECTION say (default SQLite
 /// ./data/cnncluster.db) and resuming unfinished ones; with --workers N it also hosts N worker actors, so one process is a whole cluster.
+/// Serves pbm on PBM_HOST:PBM_PORT (default 127.0.0.1:9110; PBM_TOKEN to require a token).
 /// Runs until SIGTERM / Ctrl+C, then leaves the cluster gracefully.
 /// </summary>
 internal static class ServeCommand
@@ -37,6 +41,7 @@ internal static class ServeCommand
     private static int Serve(int workers, int? workerThreads, string? data)
     {
         NodeSettings node = NodeSettings.FromEnvironment(defaultPort: 4053);
+        PbmHostSettings pbm = PbmHostSettings.FromEnvironment();
         PersistenceSettings persistence = PersistenceSettings.Resolve(null);
         DatabaseProbe.WaitFor(persistence, ClusterBackend.DatabaseWait, Console.Error);
         string dataDirectory = Engine.Data.MnistFormat.Locate(data);
@@ -46,7 +51,12 @@ internal static class ServeCommand
         {
             akka.WithCnnClusterNode(node, roles)
                 .WithRunPersistence(persistence)
-                .WithCoordinator(new CoordinatorOptions(dataDirectory, Environment.ProcessorCount));
+                .WithCoordinator(new CoordinatorOptions(dataDirectory, Environment.ProcessorCount))
+                .WithPbmHost(pbm, (system, registry) =>
+                {
+                    var client = new RegistryClient(registry.Get<RunRegistry>());
+                    return [new TrainPalette(system, client), new SnapshotPalette(client), new WorkerPalette(client)];
+                });
             if (workers > 0)
             {
                 akka.WithGradientWorkers(workers, threads, dataDirectory);
@@ -59,7 +69,7 @@ internal static class ServeCommand
             cluster.Join(cluster.SelfAddress);
         }
 
-        Console.Out.WriteLine($"coordinator node {cluster.SelfAddress} (roles {string.Join(", ", roles)}); data {dataDirectory}; runs in {persistence.Describe()}");
+        Console.Out.WriteLine($"coordinator node {cluster.SelfAddress} (roles {string.Join(", ", roles)}); data {dataDirectory}; runs in {persistence.Describe()}; pbm on {pbm.Host}:{pbm.Port}");
         host.WaitForShutdown();
         return 0;
     }

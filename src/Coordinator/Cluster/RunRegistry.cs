@@ -29,6 +29,7 @@ public sealed partial class RunRegistry : ReceivePersistentActor
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<string, RunRegistered> _known = new();
     private readonly HashSet<string> _closed = new();
+    private readonly Dictionary<string, string> _statuses = new();
     private readonly Dictionary<string, IActorRef> _running = new();
     private IActorRef _directory = ActorRefs.Nobody;
 
@@ -36,7 +37,11 @@ public sealed partial class RunRegistry : ReceivePersistentActor
     {
         _options = options;
         Recover<RunRegistered>(r => _known[r.RunId] = r);
-        Recover<RunClosed>(c => _closed.Add(c.RunId));
+        Recover<RunClosed>(c =>
+        {
+            _closed.Add(c.RunId);
+            _statuses[c.RunId] = c.Status;
+        });
         Recover<RecoveryCompleted>(_ =>
         {
             foreach (RunRegistered run in _known.Values.Where(r => !_closed.Contains(r.RunId)))
@@ -51,6 +56,14 @@ public sealed partial class RunRegistry : ReceivePersistentActor
         Command<Forkable>(OnForkable);
         Command<SubscribeRun>(s => ToRun(s.RunId, s));
         Command<ExportRun>(e => ToRun(e.RunId, e));
+        Command<RunStatusRequest>(r => ToRun(r.RunId, r));
+        Command<StopRun>(r => ToRun(r.RunId, r));
+        Command<ListSnapshots>(r => ToRun(r.RunId, r));
+        Command<ListWorkers>(w => _directory.Forward(w));
+        Command<ListRuns>(_ => Sender.Tell(new RunList(_known.Values
+            .OrderBy(r => r.RunId, StringComparer.Ordinal)
+            .Select(r => new RunListEntry(r.RunId, r.Config.Model, _statuses.GetValueOrDefault(r.RunId, _closed.Contains(r.RunId) ? "ended" : "running"), r.ForkedFrom))
+            .ToArray())));
         Command<DescribeRun>(d =>
         {
             if (_known.TryGetValue(d.RunId, out RunRegistered? run))
@@ -64,6 +77,7 @@ public sealed partial class RunRegistry : ReceivePersistentActor
         });
         Command<RunEndedNotice>(n =>
         {
+            _statuses[n.RunId] = n.Status;
             if (_closed.Add(n.RunId))
             {
                 Persist(new RunClosed(n.RunId, n.Status), _ => { });

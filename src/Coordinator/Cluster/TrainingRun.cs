@@ -262,6 +262,9 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             var export = new ModelExport(_runId, _config.ModelJson, _session.Step, (float[])_session.Parameters.Clone(), ParameterHash.Of(_session.Parameters));
             Chunking.Tell(Context.System, Sender, export, Self);
         });
+        Command<RunStatusRequest>(_ => Sender.Tell(Status()));
+        Command<ListSnapshots>(_ => Sender.Tell(new SnapshotList(_runId, _snapshots.Values.ToArray())));
+        Command<StopRun>(_ => Stop());
         Command<SaveSnapshotSuccess>(OnSnapshotSaved);
         Command<SaveSnapshotFailure>(f =>
         {
@@ -607,6 +610,36 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             _ended = ended;
             Publish(new RunFailed(_runId, ended.Step, reason));
             Context.Parent.Tell(new RunEndedNotice(_runId, ended.Status));
+        });
+    }
+
+    private RunStatus Status()
+    {
+        StepRecorded? last = _steps.Count > 0 ? _steps[^1] : null;
+        return new RunStatus(_runId, _config.Model, _state, _session.Step, _session.TotalSteps, last?.Loss, _epochs.Count > 0 ? _epochs[^1].TestAccuracy : null,
+            ParameterHash.Of(_session.Parameters), Available().Count, _ended?.Reason);
+    }
+
+    /// <summary>Ends the run for good where it is: a snapshot of the state, then the end in the journal.</summary>
+    private void Stop()
+    {
+        if (_ended is not null)
+        {
+            Sender.Tell(Status());
+            return;
+        }
+
+        IActorRef replyTo = Sender;
+        _step = null;
+        Timers.CancelAll();
+        TakeSnapshot();
+        Persist(new RunEnded("stopped", _session.Step, ParameterHash.Of(_session.Parameters), "stopped by a user"), ended =>
+        {
+            _ended = ended;
+            _state = ended.Status;
+            Publish(new RunFailed(_runId, ended.Step, "stopped by a user"));
+            Context.Parent.Tell(new RunEndedNotice(_runId, ended.Status));
+            replyTo.Tell(Status());
         });
     }
 

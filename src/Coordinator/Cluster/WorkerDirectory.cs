@@ -46,6 +46,24 @@ public sealed class WorkerDirectory : ReceiveActor, IWithTimers
         Receive<ActorIdentity>(OnIdentity);
         Receive<WorkerInfo>(OnInfo);
         Receive<Terminated>(t => Lose(t.ActorRef, "terminated"));
+        Receive<ListWorkers>(_ =>
+        {
+            // fresh counters from every worker, gathered in the background
+            IActorRef replyTo = Sender;
+            Dictionary<IActorRef, int> workers = new(_workers);
+            Task.WhenAll(workers.Keys.Select(async w =>
+            {
+                try
+                {
+                    WorkerInfo info = await w.Ask<WorkerInfo>(new WorkerInfoRequest(), TimeSpan.FromSeconds(3));
+                    return new WorkerListEntry(w.Path.ToString(), info.Threads, info.ShardsDone, info.LastStepMilliseconds);
+                }
+                catch (Exception)
+                {
+                    return new WorkerListEntry(w.Path.ToString(), workers[w], -1, double.NaN);
+                }
+            })).ContinueWith(t => new WorkerList(t.Result.OrderBy(e => e.Address, StringComparer.Ordinal).ToArray())).PipeTo(replyTo);
+        });
         Receive<SubscribeWorkers>(s =>
         {
             _subscribers.Add(s.Subscriber);

@@ -51,5 +51,5 @@ public sealed record WorkerInfoRequest : IProtocolMessage;
 [MessagePackObject]
 public sealed record WorkerInfo(
     [property: Key(0)] int Threads,
-    [property: Key(1)] long NodesDone,
+    [property: Key(1)] long ShardsDone,
     [property: Key(2)] double LastStepMilliseconds) : IProtocolMessage;

@@ -1,0 +1,42 @@
+using CnnCluster.PbmProtocol;
+using CnnCluster.Shared.Pbm;
+using CnnCluster.Shared.Protocol;
+using static CnnCluster.Shared.Pbm.Describe;
+
+namespace CnnCluster.Coordinator.Pbm;
+
+/// <summary>`snapshot list -r ID | restore -r ID -s SEQ`: a run's stored snapshots, and new runs forked from them.</summary>
+public sealed class SnapshotPalette(RegistryClient registry) : IPalette
+{
+    public PaletteInfo Info { get; } = new("snapshot", "a run's stored snapshots",
+    [
+        Command("list", "sequence number, step, size, time and checksum of each stored snapshot", Switch("run", "r", "the run's id", mandatory: true)),
+        Command("restore", "a new run forked from a snapshot, with the source's options; prints its id alone on the last line",
+            Switch("run", "r", "the run's id", mandatory: true),
+            Switch("sequence", "s", "the snapshot's sequence number (see snapshot list)", mandatory: true),
+            Switch("run-id", null, "name of the new run")),
+    ]);
+
+    public async Task<int> ExecuteAsync(ParsedCommand c, ICommandOutput output, CancellationToken cancellation)
+    {
+        string run = c.Required("run");
+        if (c.Info.Name == "list")
+        {
+            SnapshotList list = await registry.Ask<SnapshotList>(new ListSnapshots(run), cancellation);
+            foreach (SnapshotRecorded s in list.Snapshots)
+            {
+                output.Line($"{s.SequenceNr} | step {s.Step} | {s.Bytes:N0} bytes | {s.Timestamp:yyyy-MM-dd HH:mm:ss}Z | {s.Checksum[..16]}");
+            }
+
+            output.Line($"Count: {list.Snapshots.Length} snapshots");
+            return 0;
+        }
+
+        long seq = c.Int("sequence", 1, int.MaxValue)!.Value;
+        RunRegistered source = await registry.Ask<RunRegistered>(new DescribeRun(run), cancellation);
+        RunAccepted accepted = await registry.Ask<RunAccepted>(new ForkRun(run, seq, c.String("run-id"), source.Config), cancellation);
+        output.Line($"forked run {run} at snapshot {seq}");
+        output.Line(accepted.RunId);
+        return 0;
+    }
+}

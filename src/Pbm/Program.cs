@@ -1,0 +1,114 @@
+using System.Globalization;
+using System.Net.Sockets;
+using CnnCluster.PbmProtocol;
+
+namespace CnnCluster.Pbm;
+
+/// <summary>
+/// pbm, after Petabridge.Cmd: `pbm [host:port] &lt;palette&gt; &lt;command&gt; [args]` runs one command and exits
+/// with its code; `pbm [host:port]` alone is interactive (`help`, `exit`). Default 127.0.0.1:9110;
+/// PBM_TOKEN is presented to nodes that require it.
+/// </summary>
+public static class Program
+{
+    public const string DefaultEndpoint = "127.0.0.1:9110";
+
+    public static async Task<int> Main(string[] args)
+    {
+        string endpoint = DefaultEndpoint;
+        var words = args.ToList();
+        if (words.Count > 0 && LooksLikeEndpoint(words[0]))
+        {
+            endpoint = words[0];
+            words.RemoveAt(0);
+        }
+
+        int colon = endpoint.LastIndexOf(':');
+        string host = endpoint[..colon];
+        int port = int.Parse(endpoint[(colon + 1)..], CultureInfo.InvariantCulture);
+        PbmClient client;
+        try
+        {
+            client = await PbmClient.ConnectAsync(host, port, Environment.GetEnvironmentVariable("PBM_TOKEN"), Console.Out, Console.Error, !Console.IsOutputRedirected);
+        }
+        catch (Exception e) when (e is SocketException or TimeoutException or PbmException or IOException or FramingException)
+        {
+            Console.Error.WriteLine($"error: cannot talk to the pbm host at {endpoint}: {e.Message}");
+            return 3;
+        }
+
+        using (client)
+        {
+            return words.Count > 0 ? await client.RunAsync(words) : await Interactive(client, endpoint);
+        }
+    }
+
+    private static bool LooksLikeEndpoint(string word)
+    {
+        int colon = word.LastIndexOf(':');
+        return colon > 0 && int.TryParse(word[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int port) && port is > 0 and <= 65535;
+    }
+
+    private static async Task<int> Interactive(PbmClient client, string endpoint)
+    {
+        Console.Out.WriteLine($"connected to {client.Welcome.Node}; type 'help' for the commands, 'exit' to leave");
+        int last = 0;
+        while (true)
+        {
+            Console.Out.Write($"[{endpoint}] pbm> ");
+            string? line = Console.In.ReadLine();
+            if (line is null)
+            {
+                return last;
+            }
+
+            List<string> words;
+            try
+            {
+                words = CommandLine.Split(line);
+            }
+            catch (FormatException e)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                continue;
+            }
+
+            if (words.Count == 0)
+            {
+                continue;
+            }
+
+            switch (words[0])
+            {
+                case "exit" or "quit":
+                    return last;
+                case "help":
+                    Help(client.Welcome, words.Skip(1).FirstOrDefault());
+                    continue;
+            }
+
+            try
+            {
+                last = await client.RunAsync(words);
+            }
+            catch (Exception e) when (e is IOException or SocketException or FramingException)
+            {
+                Console.Error.WriteLine($"error: the connection to {endpoint} broke: {e.Message}");
+                return 3;
+            }
+        }
+    }
+
+    private static void Help(Welcome welcome, string? palette)
+    {
+        foreach (PaletteInfo p in welcome.Palettes.Where(p => palette is null || p.Name == palette))
+        {
+            Console.Out.WriteLine($"{p.Name}: {p.Description}");
+            foreach (CommandInfo c in p.Commands)
+            {
+                string switches = string.Join(" ", c.Switches.Select(s => (s.Mandatory ? string.Empty : "[") + (s.Short is null ? $"--{s.Long}" : $"-{s.Short}|--{s.Long}") + (s.IsFlag ? string.Empty : " <value>") + (s.Mandatory ? string.Empty : "]")));
+                Console.Out.WriteLine($"  {p.Name} {c.Name} {switches}".TrimEnd() + $"    {c.Description}");
+            }
+        }
+    }
+}

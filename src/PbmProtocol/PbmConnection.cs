@@ -1,0 +1,72 @@
+using System.Net.Sockets;
+
+namespace CnnCluster.PbmProtocol;
+
+/// <summary>The client side of a pbm connection over TCP: send messages, receive them one by one.</summary>
+public sealed class PbmConnection : IDisposable
+{
+    private readonly TcpClient _client;
+    private readonly NetworkStream _stream;
+    private readonly Queue<IPbmMessage> _received = new();
+    private byte[] _buffer = new byte[64 * 1024];
+    private int _length;
+
+    private PbmConnection(TcpClient client)
+    {
+        _client = client;
+        _stream = client.GetStream();
+    }
+
+    public static async Task<PbmConnection> ConnectAsync(string host, int port, TimeSpan timeout, CancellationToken cancellation = default)
+    {
+        var client = new TcpClient { NoDelay = true };
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        cts.CancelAfter(timeout);
+        try
+        {
+            await client.ConnectAsync(host, port, cts.Token);
+        }
+        catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+        {
+            client.Dispose();
+            throw new TimeoutException($"no answer from {host}:{port} within {timeout.TotalSeconds:F0} s");
+        }
+        catch
+        {
+            client.Dispose();
+            throw;
+        }
+
+        return new PbmConnection(client);
+    }
+
+    public Task SendAsync(IPbmMessage message, CancellationToken cancellation = default) => _stream.WriteAsync(Framing.Encode(message), cancellation).AsTask();
+
+    /// <summary>The next message, or null when the node closed the connection.</summary>
+    public async Task<IPbmMessage?> ReceiveAsync(CancellationToken cancellation = default)
+    {
+        while (_received.Count == 0)
+        {
+            var chunk = new byte[64 * 1024];
+            int n = await _stream.ReadAsync(chunk, cancellation);
+            if (n == 0)
+            {
+                return null;
+            }
+
+            Framing.Append(ref _buffer, ref _length, chunk.AsSpan(0, n));
+            foreach (IPbmMessage m in Framing.Decode(ref _buffer, ref _length))
+            {
+                _received.Enqueue(m);
+            }
+        }
+
+        return _received.Dequeue();
+    }
+
+    public void Dispose()
+    {
+        _stream.Dispose();
+        _client.Dispose();
+    }
+}

@@ -1,0 +1,113 @@
+using System.Threading.Channels;
+using Akka.Actor;
+using Akka.Cluster;
+using CnnCluster.PbmProtocol;
+using static CnnCluster.Shared.Pbm.Describe;
+
+namespace CnnCluster.Shared.Pbm;
+
+/// <summary>`cluster show | status | leader | leave | down -a ADDR | tail`, as Petabridge.Cmd's cluster palette prints them.</summary>
+public sealed class ClusterPalette(ActorSystem system) : IPalette
+{
+    public PaletteInfo Info { get; } = new("cluster", "cluster membership of this node's cluster",
+    [
+        Command("show", "every member: address | [roles] | status | reachability | version"),
+        Command("status", "this node's membership status"),
+        Command("leader", "the current leader"),
+        Command("leave", "this node leaves the cluster gracefully"),
+        Command("down", "mark an unreachable member down", Switch("address", "a", "the member's address, e.g. akka.tcp://cnncluster@127.0.0.1:4054", mandatory: true)),
+        Command("tail", "stream membership and reachability events until interrupted"),
+    ]);
+
+    private Akka.Cluster.Cluster Cluster => Akka.Cluster.Cluster.Get(system);
+
+    public async Task<int> ExecuteAsync(ParsedCommand command, ICommandOutput output, CancellationToken cancellation)
+    {
+        ClusterEvent.CurrentClusterState state = Cluster.State;
+        switch (command.Info.Name)
+        {
+            case "show":
+                foreach (Member m in state.Members.OrderBy(m => m.Address.ToString(), StringComparer.Ordinal))
+                {
+                    string reach = state.Unreachable.Contains(m) ? "Unreachable" : "Reachable";
+                    output.Line($"{m.Address} | [{string.Join(",", m.Roles.Order())}] | {m.Status} | {reach} | {m.AppVersion}");
+                }
+
+                output.Line($"Count: {state.Members.Count} nodes");
+                return 0;
+            case "status":
+                output.Line($"{Cluster.SelfAddress} | {Cluster.SelfMember.Status}");
+                return 0;
+            case "leader":
+                output.Line(state.Leader?.ToString() ?? "no leader (the node has not joined a cluster)");
+                return 0;
+            case "leave":
+                await Cluster.LeaveAsync(cancellation);
+                output.Line($"{Cluster.SelfAddress} left the cluster");
+                return 0;
+            case "down":
+                string text = command.Required("address");
+                Address address;
+                try
+                {
+                    address = Address.Parse(text);
+                }
+                catch (Exception e) when (e is UriFormatException or ArgumentException)
+                {
+                    throw new CommandException($"--address '{text}' is not an address like akka.tcp://cnncluster@127.0.0.1:4054");
+                }
+
+                if (!state.Members.Any(m => m.Address == address))
+                {
+                    throw new CommandException($"{address} is not a member; members: {string.Join(", ", state.Members.Select(m => m.Address))}");
+                }
+
+                Cluster.Down(address);
+                output.Line($"marked {address} down");
+                return 0;
+            default:
+                return await Tail(output, cancellation);
+        }
+    }
+
+    private async Task<int> Tail(ICommandOutput output, CancellationToken cancellation)
+    {
+        var events = Channel.CreateUnbounded<string>();
+        IActorRef listener = system.ActorOf(Props.Create(() => new EventForwarder(events.Writer)));
+        Cluster.Subscribe(listener, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent), typeof(ClusterEvent.LeaderChanged));
+        try
+        {
+            await foreach (string line in events.Reader.ReadAllAsync(cancellation))
+            {
+                output.Line(line);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            Cluster.Unsubscribe(listener);
+            system.Stop(listener);
+        }
+
+        return 0;
+    }
+
+    private sealed class EventForwarder : ReceiveActor
+    {
+        public EventForwarder(ChannelWriter<string> writer)
+        {
+            ReceiveAny(e => writer.TryWrite($"{DateTime.UtcNow:HH:mm:ss} {Format(e)}"));
+        }
+
+        private static string Format(object e) => e switch
+        {
+            ClusterEvent.IMemberEvent m => $"{m.GetType().Name}: {m.Member.Address} [{string.Join(",", m.Member.Roles)}] {m.Member.Status}",
+            ClusterEvent.UnreachableMember u => $"Unreachable: {u.Member.Address}",
+            ClusterEvent.ReachableMember r => $"Reachable: {r.Member.Address}",
+            ClusterEvent.LeaderChanged l => $"LeaderChanged: {l.Leader}",
+            _ => e.ToString() ?? string.Empty,
+        };
+    }
+}

@@ -1,0 +1,55 @@
+using MessagePack;
+
+namespace CnnCluster.Shared.Protocol;
+
+// Queries and controls behind pbm's train, snapshot and worker palettes.
+
+/// <summary>Client → registry: every run it knows.</summary>
+[MessagePackObject]
+public sealed record ListRuns : IProtocolMessage;
+
+/// <summary>One line of <see cref="RunList"/>.</summary>
+[MessagePackObject]
+public sealed record RunListEntry([property: Key(0)] string RunId, [property: Key(1)] string Model, [property: Key(2)] string Status, [property: Key(3)] string? ForkedFrom) : IProtocolMessage;
+
+[MessagePackObject]
+public sealed record RunList([property: Key(0)] RunListEntry[] Runs) : IProtocolMessage;
+
+/// <summary>Client → run: how are you?</summary>
+[MessagePackObject]
+public sealed record RunStatusRequest([property: Key(0)] string RunId) : IProtocolMessage;
+
+/// <summary>Run → client: state (running / waiting / completed / stopped / failed), position, last figures, hash.</summary>
+[MessagePackObject]
+public sealed record RunStatus(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] string Model,
+    [property: Key(2)] string State,
+    [property: Key(3)] long Step,
+    [property: Key(4)] long TotalSteps,
+    [property: Key(5)] double? Loss,
+    [property: Key(6)] double? TestAccuracy,
+    [property: Key(7)] string ParamSha256,
+    [property: Key(8)] int Workers,
+    [property: Key(9)] string? Reason) : IProtocolMessage;
+
+/// <summary>Client → run: stop for good (a stopped run is not resumed).</summary>
+[MessagePackObject]
+public sealed record StopRun([property: Key(0)] string RunId) : IProtocolMessage;
+
+/// <summary>Client → run: its stored snapshots.</summary>
+[MessagePackObject]
+public sealed record ListSnapshots([property: Key(0)] string RunId) : IProtocolMessage;
+
+[MessagePackObject]
+public sealed record SnapshotList([property: Key(0)] string RunId, [property: Key(1)] SnapshotRecorded[] Snapshots) : IProtocolMessage;
+
+/// <summary>Client → registry: the workers and their counters.</summary>
+[MessagePackObject]
+public sealed record ListWorkers : IProtocolMessage;
+
+[MessagePackObject]
+public sealed record WorkerListEntry([property: Key(0)] string Address, [property: Key(1)] int Threads, [property: Key(2)] long ShardsDone, [property: Key(3)] double LastStepMilliseconds) : IProtocolMessage;
+
+[MessagePackObject]
+public sealed record WorkerList([property: Key(0)] WorkerListEntry[] Workers) : IProtocolMessage;
