@@ -43,12 +43,18 @@ public sealed class ChildProcess : IDisposable
         }
     }
 
-    public static ChildProcess Start(string dll, IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null)
+    public static ChildProcess Start(string dll, IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null) => Start(dll, args, null, env);
+
+    /// <summary>Starts it with <paramref name="input"/> on its standard input (then closed).</summary>
+    public static ChildProcess StartWithInput(string dll, IEnumerable<string> args, string input, IReadOnlyDictionary<string, string>? env = null) => Start(dll, args, input, env);
+
+    private static ChildProcess Start(string dll, IEnumerable<string> args, string? input, IReadOnlyDictionary<string, string>? env)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            RedirectStandardInput = input is not null,
             UseShellExecute = false,
         };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, dll));
@@ -62,7 +68,14 @@ public sealed class ChildProcess : IDisposable
             psi.Environment[k] = v;
         }
 
-        return new ChildProcess(Process.Start(psi)!);
+        var child = new ChildProcess(Process.Start(psi)!);
+        if (input is not null)
+        {
+            child._process.StandardInput.Write(input);
+            child._process.StandardInput.Close();
+        }
+
+        return child;
     }
 
     public static ChildProcess Worker(int clusterPort, int threads = 1) => Start("CnnCluster.Worker.dll", [], new Dictionary<string, string>

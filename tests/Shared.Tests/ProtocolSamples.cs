@@ -41,5 +41,16 @@ internal static class ProtocolSamples
         new DescribeRun("r1"),
         new ExportRun("r1"),
         new ModelExport("r1", "{}", 100, [1f, 2f], "ab"),
+        new ListRuns(),
+        new RunListEntry("r1", "lenet5", "running", null),
+        new RunList([new RunListEntry("r1", "lenet5", "completed", "r0")]),
+        new RunStatusRequest("r1"),
+        new RunStatus("r1", "lenet5", "running", 5, 100, 0.5, null, "ab", 2, null),
+        new StopRun("r1"),
+        new ListSnapshots("r1"),
+        new SnapshotList("r1", [new SnapshotRecorded(1, 2, 3, "c", new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc))]),
+        new ListWorkers(),
+        new WorkerListEntry("akka.tcp://cnncluster@127.0.0.1:1/user/worker-0", 2, 10, 1.5),
+        new WorkerList([new WorkerListEntry("w", 1, 2, 3)]),
     }.ToDictionary(m => m.GetType());
 }

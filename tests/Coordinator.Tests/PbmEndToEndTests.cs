@@ -1,0 +1,226 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+using CnnCluster.PbmProtocol;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace CnnCluster.Coordinator.Tests;
+
+/// <summary>A `serve` node with an in-process worker, driven by the real `pbm` executable.</summary>
+public sealed class ServeNode : IDisposable
+{
+    public ServeNode()
+    {
+        Directory = System.IO.Directory.CreateTempSubdirectory("serve-").FullName;
+        ClusterPort = FreePort();
+        PbmPort = FreePort();
+        Process = ChildProcess.Start("CnnCluster.Coordinator.dll", ["serve", "--workers", "1"], new Dictionary<string, string>
+        {
+            ["CLUSTER_PORT"] = ClusterPort.ToString(),
+            ["PBM_PORT"] = PbmPort.ToString(),
+            ["PBM_TOKEN"] = Token,
+            ["PERSISTENCE_PROVIDER"] = "SQLite.MS",
+            ["PERSISTENCE_CONNECTION"] = $"Data Source={Path.Combine(Directory, "runs.db")}",
+        });
+        Process.WaitForOutput("pbm on", TimeSpan.FromMinutes(1));
+
+        // the host binds its port asynchronously after start
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                using var probe = new TcpClient("127.0.0.1", PbmPort);
+                break;
+            }
+            catch (SocketException) when (clock.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                Thread.Sleep(100);
+            }
+        }
+    }
+
+    public const string Token = "s3cret";
+
+    public string Directory { get; }
+
+    public int ClusterPort { get; }
+
+    public int PbmPort { get; }
+
+    public ChildProcess Process { get; }
+
+    public string Endpoint => $"127.0.0.1:{PbmPort}";
+
+    public (int Code, string Stdout, string Stderr) Pbm(params string[] args) => PbmWithToken(Token, args);
+
+    public (int Code, string Stdout, string Stderr) PbmWithToken(string? token, params string[] args)
+    {
+        var env = new Dictionary<string, string>();
+        if (token is not null)
+        {
+            env["PBM_TOKEN"] = token;
+        }
+
+        using ChildProcess p = ChildProcess.Start("pbm.dll", [Endpoint, .. args], env);
+        int code = p.WaitForExit(TimeSpan.FromMinutes(3));
+        return (code, p.Stdout, p.Stderr);
+    }
+
+    public void Dispose()
+    {
+        Process.Dispose();
+        System.IO.Directory.Delete(Directory, recursive: true);
+    }
+
+    private static int FreePort()
+    {
+        using var l = new TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+    }
+}
+
+public sealed class PbmEndToEndTests(ServeNode node, ITestOutputHelper output) : TrainProcesses, IClassFixture<ServeNode>
+{
+    [Fact]
+    public void ServeWithWorkersThenShowSubmitTailStatusAndWorkerList()
+    {
+        var show = node.Pbm("cluster", "show");
+        Assert.True(show.Code == 0, show.Stderr);
+        Assert.Matches(@$"akka\.tcp://cnncluster@127\.0\.0\.1:{node.ClusterPort} \| \[coordinator,worker\] \| Up \| Reachable \| ", show.Stdout);
+        Assert.Contains("Count: 1 nodes", show.Stdout);
+
+        var submit = node.Pbm("train", "submit", "-m", "lenet5", "--steps", "60", "--limit", "2048", "-b", "64", "-l", "0.05", "--seed", "4");
+        Assert.True(submit.Code == 0, submit.Stderr);
+        string id = submit.Stdout.Trim().Split('\n')[^1].Trim();
+        Assert.Matches("^lenet5-", id);
+
+        var tail = node.Pbm("train", "tail", "-r", id);
+        Assert.True(tail.Code == 0, tail.Stderr);
+        Assert.True(tail.Stdout.Contains("completed: 60 steps"), tail.Stdout);
+        Assert.Contains("step 60/60", tail.Stdout);
+
+        var status = node.Pbm("train", "status", "-r", id);
+        Assert.Contains("state: completed", status.Stdout);
+        string hash = Regex.Match(status.Stdout, "param_sha256: ([0-9a-f]{64})").Groups[1].Value;
+
+        // the same run on the engine alone (pbm submits with cosine and 100 warm-up steps, as train does)
+        Assert.Equal(Hash(Train(["--steps", "60", "--limit", "2048", "-b", "64", "-l", "0.05", "--seed", "4"])), hash);
+
+        var workers = node.Pbm("worker", "list");
+        Assert.Matches(@"/user/worker-0 \| 2 threads \| [0-9]+ shards done \| last step [0-9.]+ ms", workers.Stdout);
+        Assert.Contains("Count: 1 workers", workers.Stdout);
+
+        var list = node.Pbm("train", "list");
+        Assert.Contains($"{id} | lenet5 | completed", list.Stdout);
+        var snapshots = node.Pbm("snapshot", "list", "-r", id);
+        Assert.Matches(@"[0-9]+ \| step 60 \| ", snapshots.Stdout);
+
+        string file = Path.Combine(Out, "m.cnnm");
+        Assert.Equal(0, node.Pbm("train", "export", "-r", id, "-o", file).Code);
+        Assert.True(new FileInfo(file).Length > 240_000);
+    }
+
+    [Theory]
+    [InlineData("nosuch show", "unknown palette 'nosuch'; valid: cluster, train, snapshot, worker")]
+    [InlineData("train fly", "unknown command 'fly' in palette 'train'; valid: submit, list, status, tail, stop, export")]
+    [InlineData("train status --rn x", "unknown switch '--rn' for 'status'; valid: -r/--run")]
+    [InlineData("train status", "missing mandatory switch -r/--run")]
+    [InlineData("train submit -m lenet5 -e 0", "--epochs '0' is out of range")]
+    [InlineData("train submit -m lenet5 -l -3", "--lr '-3' is out of range")]
+    [InlineData("train submit -m nonet", "unknown model 'nonet'")]
+    [InlineData("train status -r ghost", "no run 'ghost'")]
+    [InlineData("cluster down -a nonsense", "is not an address")]
+    [InlineData("train", "give a command of palette 'train': submit, list")]
+    public void BadCommandsFailWithOneLineListingWhatIsValid(string command, string expected)
+    {
+        var r = node.Pbm(command.Split(' '));
+        Assert.NotEqual(0, r.Code);
+        string[] lines = r.Stderr.Trim().Split('\n');
+        Assert.Single(lines);
+        Assert.StartsWith("error: ", lines[0]);
+        Assert.Contains(expected, lines[0]);
+    }
+
+    [Fact]
+    public void AWrongTokenIsRefused()
+    {
+        var r = node.PbmWithToken("wrong", "cluster", "show");
+        Assert.Equal(3, r.Code);
+        Assert.Contains("requires a token", r.Stderr);
+        Assert.Equal(3, node.PbmWithToken(null, "cluster", "show").Code);
+    }
+
+    [Fact]
+    public void TheHostSurvivesGarbageOversizedFramesHalfFramesAndVanishingClients()
+    {
+        var rng = new Random(12345);
+        for (int i = 0; i < 150; i++)
+        {
+            using var c = new TcpClient("127.0.0.1", node.PbmPort);
+            NetworkStream s = c.GetStream();
+            byte[] bytes = (i % 5) switch
+            {
+                0 => RandomBytes(rng, rng.Next(1, 4096)),
+                1 => [0x7f, 0xff, 0xff, 0xff, 1, 2, 3],                 // a 2 GiB length prefix
+                2 => [0, 0, 0, 50, 0x93, 1],                            // half a frame, then gone
+                3 => Framing.Encode(new Hello("x", ServeNode.Token))[..^1], // a hello cut short
+                _ => [0, 0, 0, 3, 0xc1, 0xc1, 0xc1],                    // a frame that is not a message
+            };
+            try
+            {
+                s.Write(bytes);
+            }
+            catch (IOException)
+            {
+                // the node may already have closed it: that is the point
+            }
+        }
+
+        // a client that leaves in the middle of a stream
+        using (ChildProcess tail = ChildProcess.Start("pbm.dll", [node.Endpoint, "cluster", "tail"], new Dictionary<string, string> { ["PBM_TOKEN"] = ServeNode.Token }))
+        {
+            tail.WaitForOutput("MemberUp", TimeSpan.FromSeconds(30));
+            tail.KillHard();
+        }
+
+        var show = node.Pbm("cluster", "show");
+        Assert.Equal(0, show.Code);
+        Assert.Contains("Count: 1 nodes", show.Stdout);
+        Assert.Contains("protocol error", node.Process.Stderr);
+    }
+
+    [Fact]
+    public void InteractiveModeHasAPromptHelpAndExit()
+    {
+        using ChildProcess p = ChildProcess.StartWithInput("pbm.dll", [node.Endpoint], "help cluster\ncluster status\nexit\n", new Dictionary<string, string> { ["PBM_TOKEN"] = ServeNode.Token });
+        Assert.Equal(0, p.WaitForExit(TimeSpan.FromMinutes(1)));
+        Assert.Contains($"[{node.Endpoint}] pbm> ", p.Stdout);
+        Assert.Contains("cluster down -a|--address <value>", p.Stdout);
+        Assert.Contains($"127.0.0.1:{node.ClusterPort} | Up", p.Stdout);
+    }
+
+    [Fact]
+    public void OneShotClusterShowTakesAboutThisLong()
+    {
+        var times = new List<double>();
+        for (int i = 0; i < 5; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            var r = node.Pbm("cluster", "show");
+            Assert.True(r.Code == 0, r.Stderr + r.Stdout);
+            times.Add(clock.Elapsed.TotalMilliseconds);
+        }
+
+        output.WriteLine($"pbm cluster show, process start to exit: median {times.Order().ElementAt(2):F0} ms (min {times.Min():F0}, max {times.Max():F0})");
+    }
+
+    private static byte[] RandomBytes(Random rng, int n)
+    {
+        var b = new byte[n];
+        rng.NextBytes(b);
+        return b;
+    }
+}
