@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Installs what CnnCluster's runs and tests need on a Debian machine with the .NET 10 SDK:
 #   the Fashion-MNIST IDX files (Debian package dataset-fashion-mnist);
-#   with --postgres, also a PostgreSQL server on 127.0.0.1:5432, started, with a role `cnn`
-#   (password `cnn`) that owns the database `cnncluster` (used by the tests and by PERSISTENCE_*).
+#   with --test-deps, also what the tests use: a PostgreSQL server on 127.0.0.1:5432, started, with a
+#   role `cnn` (password `cnn`) owning the database `cnncluster`, and docker-compose (to validate
+#   docker-compose.yml; no Docker engine is needed).
 # Safe to run again.
 set -euo pipefail
 
 postgres=0
 for arg in "$@"; do
   case "$arg" in
-    --postgres) postgres=1 ;;
-    *) echo "setup: unknown option '$arg' (valid: --postgres)" >&2; exit 2 ;;
+    --test-deps) postgres=1 ;;
+    *) echo "setup: unknown option '$arg' (valid: --test-deps)" >&2; exit 2 ;;
   esac
 done
 
@@ -24,7 +25,7 @@ as_postgres() {
 }
 
 packages=(dataset-fashion-mnist)
-[ "$postgres" -eq 1 ] && packages+=(postgresql)
+[ "$postgres" -eq 1 ] && packages+=(postgresql docker-compose)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

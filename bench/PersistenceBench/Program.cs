@@ -12,7 +12,7 @@ using Microsoft.Extensions.Hosting;
 
 // Snapshot size and save/load time through Akka.Persistence.Sql, for lenet5-sized and 5 M-parameter
 // snapshots, on a SQLite file and on PostgreSQL (PERSISTENCE_CONNECTION, default the one setup.sh
-// --postgres creates). Prints medians over several rounds. Usage: dotnet run -c Release [rounds]
+// --test-deps creates). Prints medians over several rounds. Usage: dotnet run -c Release [rounds]
 int rounds = args.Length > 0 ? int.Parse(args[0]) : 7;
 string pg = Environment.GetEnvironmentVariable("PERSISTENCE_CONNECTION") ?? "Host=127.0.0.1;Port=5432;Username=cnn;Password=cnn;Database=cnncluster";
 var stores = new (string Name, PersistenceSettings Settings)[]

@@ -12,7 +12,7 @@ public abstract class TrainProcesses : IDisposable
 
     protected string Out { get; } = Directory.CreateTempSubdirectory("e2e-").FullName;
 
-    /// <summary>The PostgreSQL server that scripts/setup.sh --postgres starts (CNN_TEST_POSTGRES overrides).</summary>
+    /// <summary>The PostgreSQL server that scripts/setup.sh --test-deps starts (CNN_TEST_POSTGRES overrides).</summary>
     protected static string PostgresConnection =>
         Environment.GetEnvironmentVariable("CNN_TEST_POSTGRES") ?? "Host=127.0.0.1;Port=5432;Username=cnn;Password=cnn;Database=cnncluster";
 

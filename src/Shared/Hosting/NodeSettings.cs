@@ -4,7 +4,8 @@ namespace CnnCluster.Shared.Hosting;
 
 /// <summary>
 /// Where a node listens and whom it joins, from the environment (the same names in docker-compose):
-/// CLUSTER_HOSTNAME (address others reach this node at, default 127.0.0.1), CLUSTER_BIND (address to
+/// CLUSTER_HOSTNAME (address others reach this node at, default 127.0.0.1; `auto`: this host's first
+/// non-loopback IPv4 address, for scaled containers), CLUSTER_BIND (address to
 /// bind, default CLUSTER_HOSTNAME), CLUSTER_PORT, CLUSTER_SEEDS (comma-separated host:port or
 /// akka.tcp://cnncluster@host:port; default: this node itself).
 /// </summary>
@@ -16,6 +17,12 @@ public sealed record NodeSettings(string Hostname, string Bind, int Port, IReadO
     {
         env ??= Environment.GetEnvironmentVariable;
         string hostname = NonEmpty(env("CLUSTER_HOSTNAME")) ?? "127.0.0.1";
+        if (hostname == "auto")
+        {
+            // a scaled container has no name of its own that others resolve: use its address
+            hostname = OwnAddress();
+        }
+
         string bind = NonEmpty(env("CLUSTER_BIND")) ?? hostname;
         int port = defaultPort;
         if (NonEmpty(env("CLUSTER_PORT")) is string p && (!int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out port) || port > 65535))
@@ -47,4 +54,11 @@ public sealed record NodeSettings(string Hostname, string Bind, int Port, IReadO
     }
 
     private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+
+    private static string OwnAddress()
+    {
+        System.Net.IPAddress? address = System.Net.Dns.GetHostAddresses(System.Net.Dns.GetHostName())
+            .FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && !System.Net.IPAddress.IsLoopback(a));
+        return address?.ToString() ?? throw new ArgumentException("CLUSTER_HOSTNAME=auto: this host has no non-loopback IPv4 address; set CLUSTER_HOSTNAME");
+    }
 }

@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace CnnCluster.Coordinator.Tests;
+
+/// <summary>
+/// docker-compose.yml is valid and shaped for scaling; deploy/local-cluster.sh (the same topology as
+/// processes) scales workers up and down in the middle of a run without changing its result.
+/// </summary>
+public sealed class DeploymentTests(ITestOutputHelper output) : TrainProcesses
+{
+    private static readonly string Repo = FindRepo();
+
+    [Fact]
+    public void TheComposeFileIsValidAndItsWorkersScale()
+    {
+        (int code, string stdout, string stderr) = Run("docker-compose", ["-f", Path.Combine(Repo, "docker-compose.yml"), "config"], null);
+        Assert.True(code == 0, stderr);
+        string worker = Regex.Match(stdout, @"\n  worker:\n(.*?)(\n  \w|\nvolumes:|\Z)", RegexOptions.Singleline).Groups[1].Value;
+        Assert.DoesNotContain("hostname:", worker);
+        Assert.DoesNotContain("container_name:", worker);
+        Assert.Contains("restart: on-failure", worker);
+        Assert.Contains("stop_grace_period: 30s", worker);
+        // pbm published on loopback only (short or long syntax, depending on the compose version)
+        Assert.Matches(@"127\.0\.0\.1:9110:9110|host_ip: 127\.0\.0\.1[\s\S]*published: ""?9110", stdout);
+        Assert.Contains("condition: service_healthy", stdout);
+        foreach (string variable in new[] { "CLUSTER_SEEDS", "CLUSTER_HOSTNAME", "CLUSTER_PORT", "PBM_HOST", "PBM_PORT", "PERSISTENCE_PROVIDER", "PERSISTENCE_CONNECTION", "CNN_DATA" })
+        {
+            Assert.Contains(variable, stdout);
+        }
+    }
+
+    [Fact]
+    public void ALocalClusterScaledUpAndDownMidRunEndsWithTheFixedWorkerResult()
+    {
+        string[] run = ["--steps", "1200", "--epochs", "10", "--limit", "16384", "--seed", "5"];
+        string expected = Hash(Train(run));
+        var env = new Dictionary<string, string>
+        {
+            ["LOCAL_CLUSTER_DIR"] = Path.Combine(Out, "cluster"),
+            ["CLUSTER_PORT"] = FreePort().ToString(),
+            ["PBM_PORT"] = FreePort().ToString(),
+            ["CNN_BIN"] = AppContext.BaseDirectory,
+        };
+        string pbmEndpoint = $"127.0.0.1:{env["PBM_PORT"]}";
+        try
+        {
+            Cluster(env, "up", "2");
+            (int _, string submitted, string _) = Pbm(pbmEndpoint, "train", "submit", "-m", "lenet5", "--steps", "1200", "-e", "10", "--limit", "16384", "--seed", "5");
+            string id = submitted.Trim().Split('\n')[^1].Trim();
+            WaitForStep(pbmEndpoint, id, 100);
+            Cluster(env, "scale", "4");
+            long at4 = WaitForStep(pbmEndpoint, id, 0);
+            Thread.Sleep(1500);
+            Cluster(env, "scale", "1");
+            long at1 = WaitForStep(pbmEndpoint, id, 0);
+            (int code, string tail, string err) = Pbm(pbmEndpoint, "train", "tail", "-r", id);
+            Assert.True(code == 0, err);
+            Assert.Contains($"param_sha256 {expected}", tail);
+            Assert.True(at1 < 1200, "the run ended before the scale-down");
+            output.WriteLine($"scaled to 4 workers at step {at4}, to 1 at step {at1} of 1200; final hash {expected[..16]} as with a fixed worker count");
+        }
+        finally
+        {
+            Cluster(env, "down");
+        }
+    }
+
+    private static long WaitForStep(string endpoint, string id, long atLeast)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            (int _, string status, string _) = Pbm(endpoint, "train", "status", "-r", id);
+            Match m = Regex.Match(status, @"step: (\d+)/");
+            if (m.Success && long.Parse(m.Groups[1].Value) >= atLeast)
+            {
+                return long.Parse(m.Groups[1].Value);
+            }
+
+            Assert.True(clock.Elapsed < TimeSpan.FromMinutes(2), $"run {id} did not reach step {atLeast}: {status}");
+            Thread.Sleep(200);
+        }
+    }
+
+    private static void Cluster(Dictionary<string, string> env, params string[] args)
+    {
+        (int code, string stdout, string stderr) = Run(Path.Combine(Repo, "deploy", "local-cluster.sh"), args, env);
+        Assert.True(code == 0, $"local-cluster.sh {string.Join(' ', args)}: {stdout}\n{stderr}");
+    }
+
+    private static (int Code, string Stdout, string Stderr) Pbm(string endpoint, params string[] args)
+    {
+        using ChildProcess p = ChildProcess.Start("pbm.dll", [endpoint, .. args]);
+        int code = p.WaitForExit(TimeSpan.FromMinutes(3));
+        return (code, p.Stdout, p.Stderr);
+    }
+
+    private static (int Code, string Stdout, string Stderr) Run(string file, string[] args, IReadOnlyDictionary<string, string>? env)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        foreach ((string k, string v) in env ?? new Dictionary<string, string>())
+        {
+            psi.Environment[k] = v;
+        }
+
+        using Process p = Process.Start(psi)!;
+        p.StandardInput.Close();
+        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(3)))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish");
+        }
+
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    private static string FindRepo()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "docker-compose.yml")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("docker-compose.yml not found above the test folder");
+    }
+}
