@@ -13,8 +13,8 @@ public sealed class ServeNode : IDisposable
     public ServeNode()
     {
         Directory = System.IO.Directory.CreateTempSubdirectory("serve-").FullName;
-        ClusterPort = FreePort();
-        PbmPort = FreePort();
+        ClusterPort = TrainProcesses.FreePort();
+        PbmPort = TrainProcesses.FreePort();
         Process = ChildProcess.Start("CnnCluster.Coordinator.dll", ["serve", "--workers", "1"], new Dictionary<string, string>
         {
             ["CLUSTER_PORT"] = ClusterPort.ToString(),
@@ -72,13 +72,6 @@ public sealed class ServeNode : IDisposable
     {
         Process.Dispose();
         System.IO.Directory.Delete(Directory, recursive: true);
-    }
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
     }
 }
 

@@ -37,7 +37,7 @@ public abstract class TrainProcesses : IDisposable
         return JsonDocument.Parse(last).RootElement.Clone();
     }
 
-    protected static int FreePort()
+    internal static int FreePort()
     {
         using var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();

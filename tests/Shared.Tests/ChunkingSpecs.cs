@@ -13,8 +13,7 @@ namespace CnnCluster.Shared.Tests;
 public sealed class ChunkingSpecs : Akka.TestKit.Xunit2.TestKit
 {
     public ChunkingSpecs()
-        : base(ActorSystem.Create("chunks", ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(ConfigurationFactory.Empty))
-            .And(SerializationSetup.Create(system => [SerializerDetails.Create(ProtocolSerializer.Name, new ProtocolSerializer(system), [typeof(IProtocolMessage)])]))))
+        : base(ProtocolSystem.Create("chunks"))
     {
     }
 

@@ -16,7 +16,7 @@ namespace CnnCluster.Shared.Tests;
 public sealed class SerializationSpecs : Akka.TestKit.Xunit2.TestKit
 {
     public SerializationSpecs()
-        : base(ActorSystem.Create("ser", ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(ConfigurationFactory.Empty)).And(SerializationBinding())))
+        : base(ProtocolSystem.Create("ser"))
     {
     }
 
@@ -78,7 +78,4 @@ public sealed class SerializationSpecs : Akka.TestKit.Xunit2.TestKit
         var serializer = (ProtocolSerializer)Sys.Serialization.FindSerializerForType(typeof(RunAccepted));
         Assert.Throws<System.Runtime.Serialization.SerializationException>(() => serializer.FromBinary([0x90], "NoSuchMessage"));
     }
-
-    private static Akka.Actor.Setup.Setup SerializationBinding() =>
-        SerializationSetup.Create(system => [SerializerDetails.Create(ProtocolSerializer.Name, new ProtocolSerializer(system), [typeof(IProtocolMessage)])]);
 }
