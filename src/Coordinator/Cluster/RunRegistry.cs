@@ -10,8 +10,12 @@ using CnnCluster.Shared.Protocol;
 
 namespace CnnCluster.Coordinator.Cluster;
 
-/// <summary>Where the coordinator finds its data and how many threads evaluate.</summary>
-public sealed record CoordinatorOptions(string? DataDirectory, int EvaluationThreads);
+/// <summary>
+/// Where the coordinator finds its data, how many threads evaluate, and whether it resumes every
+/// unfinished run when it starts (a `serve` node does; the one-run `train` command does not, so an
+/// earlier interrupted run does not compete with the new one for workers).
+/// </summary>
+public sealed record CoordinatorOptions(string? DataDirectory, int EvaluationThreads, bool ResumeUnfinished = true);
 
 /// <summary>
 /// The coordinator's entry point (a cluster singleton on role `coordinator`, persistent as
@@ -44,7 +48,7 @@ public sealed partial class RunRegistry : ReceivePersistentActor
         });
         Recover<RecoveryCompleted>(_ =>
         {
-            foreach (RunRegistered run in _known.Values.Where(r => !_closed.Contains(r.RunId)))
+            foreach (RunRegistered run in _known.Values.Where(r => _options.ResumeUnfinished && !_closed.Contains(r.RunId)))
             {
                 _log.Info("run {0} is unfinished: resuming it", run.RunId);
                 TryStart(run, RunOrigin.Fresh, subscriber: null, out string? _);

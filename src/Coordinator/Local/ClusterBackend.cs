@@ -47,7 +47,7 @@ public sealed class ClusterBackend(ClusterMode mode, string? dataDirectory, int 
         {
             akka.WithCnnClusterNode(node, roles)
                 .WithRunPersistence(persistence)
-                .WithCoordinator(new CoordinatorOptions(data, evaluationThreads));
+                .WithCoordinator(new CoordinatorOptions(data, evaluationThreads, ResumeUnfinished: false));
             if (mode.Workers > 0)
             {
                 akka.WithGradientWorkers(mode.Workers, mode.WorkerThreads, data);
