@@ -3,7 +3,6 @@ using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using CnnCluster.PbmProtocol;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace CnnCluster.Coordinator.Tests;
 
@@ -75,7 +74,7 @@ public sealed class ServeNode : IDisposable
     }
 }
 
-public sealed class PbmEndToEndTests(ServeNode node, ITestOutputHelper output) : TrainProcesses, IClassFixture<ServeNode>
+public sealed class PbmEndToEndTests(ServeNode node) : TrainProcesses, IClassFixture<ServeNode>
 {
     [Fact]
     public void ServeWithWorkersThenShowSubmitTailStatusAndWorkerList()
@@ -193,21 +192,6 @@ public sealed class PbmEndToEndTests(ServeNode node, ITestOutputHelper output) :
         Assert.Contains($"[{node.Endpoint}] pbm> ", p.Stdout);
         Assert.Contains("cluster down -a|--address <value>", p.Stdout);
         Assert.Contains($"127.0.0.1:{node.ClusterPort} | Up", p.Stdout);
-    }
-
-    [Fact]
-    public void OneShotClusterShowTakesAboutThisLong()
-    {
-        var times = new List<double>();
-        for (int i = 0; i < 5; i++)
-        {
-            var clock = Stopwatch.StartNew();
-            var r = node.Pbm("cluster", "show");
-            Assert.True(r.Code == 0, r.Stderr + r.Stdout);
-            times.Add(clock.Elapsed.TotalMilliseconds);
-        }
-
-        output.WriteLine($"pbm cluster show, process start to exit: median {times.Order().ElementAt(2):F0} ms (min {times.Min():F0}, max {times.Max():F0})");
     }
 
     private static byte[] RandomBytes(Random rng, int n)
