@@ -53,7 +53,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     private readonly HashSet<long> _journaledEpochs = new();
     private readonly List<EpochRecorded> _epochs = new();
     private readonly SortedDictionary<long, SnapshotRecorded> _snapshots = new();
-    private readonly Queue<(long Step, string Checksum, long Bytes)> _savingSnapshots = new();
+    private readonly Queue<(long Step, string Checksum, long Bytes, RunSnapshot Snapshot)> _savingSnapshots = new();
     private bool _started;
     private bool _ready;
     private bool _endJournaled;
@@ -268,7 +268,8 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         Command<SaveSnapshotSuccess>(OnSnapshotSaved);
         Command<SaveSnapshotFailure>(f =>
         {
-            (long step, _, _) = _savingSnapshots.Dequeue();
+            (long step, _, _, RunSnapshot failed) = _savingSnapshots.Dequeue();
+            Recycle(failed);
             _log.Warning("run {0}: snapshot at step {1} not saved ({2}); the next one is due in {3} steps", _runId, step, f.Cause.Message, _config.SnapshotEvery);
         });
         Command<DeleteSnapshotsSuccess>(_ => { });
@@ -429,15 +430,17 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             return;
         }
 
-        RunSnapshot snapshot = SnapshotChecksum.Create(_runId, _session.Capture());
-        _savingSnapshots.Enqueue((snapshot.Step, snapshot.Checksum, 8L * snapshot.Parameters.Length));
+        // pooled copies: they go back to the pool once the store has written them
+        RunSnapshot snapshot = SnapshotChecksum.Create(_runId, _session.Capture(_reducer.Buffers.RentUncleared(), _reducer.Buffers.RentUncleared()));
+        _savingSnapshots.Enqueue((snapshot.Step, snapshot.Checksum, 8L * snapshot.Parameters.Length, snapshot));
         _lastSnapshotStep = snapshot.Step;
         SaveSnapshot(snapshot);
     }
 
     private void OnSnapshotSaved(SaveSnapshotSuccess saved)
     {
-        (long step, string checksum, long bytes) = _savingSnapshots.Dequeue();
+        (long step, string checksum, long bytes, RunSnapshot written) = _savingSnapshots.Dequeue();
+        Recycle(written);
         var recorded = new SnapshotRecorded(saved.Metadata.SequenceNr, step, bytes, checksum, saved.Metadata.Timestamp);
         _snapshots[recorded.SequenceNr] = recorded;
         PersistAsync(recorded, _ => { });
@@ -448,6 +451,12 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             Prune(_snapshots, upTo);
             PersistAsync(new SnapshotsPruned(upTo), _ => { });
         }
+    }
+
+    private void Recycle(RunSnapshot snapshot)
+    {
+        _reducer.Buffers.Return(snapshot.Parameters);
+        _reducer.Buffers.Return(snapshot.Velocity);
     }
 
     private void OnWorkFailed(WorkFailed f)
