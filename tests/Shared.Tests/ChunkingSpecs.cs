@@ -67,10 +67,20 @@ public sealed class ChunkingSpecs : Akka.TestKit.Xunit2.TestKit
         var assembler = new ChunkAssembler(Sys);
         for (int i = 0; i < ChunkAssembler.MaxOpenTransfers + 5; i++)
         {
-            assembler.Add(new Chunk(i, 0, 2, nameof(NodeResult), [1]), TestActor);
+            assembler.Add(new Chunk(i, 0, 2, nameof(NodeResult), [1]), CreateTestProbe().Ref);
         }
 
         Assert.Equal(ChunkAssembler.MaxOpenTransfers, assembler.OpenTransfers);
+    }
+
+    [Fact]
+    public void ASendersNewTransferEndsItsPartialOne()
+    {
+        var assembler = new ChunkAssembler(Sys);
+        assembler.Add(new Chunk(1, 0, 2, nameof(NodeResult), [1]), TestActor);
+        assembler.Add(new Chunk(2, 0, 2, nameof(NodeResult), [1]), TestActor);
+        assembler.Add(new Chunk(3, 0, 2, nameof(NodeResult), [1]), CreateTestProbe().Ref);
+        Assert.Equal(2, assembler.OpenTransfers);
     }
 
     [Fact]

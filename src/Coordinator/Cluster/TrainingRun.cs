@@ -53,8 +53,10 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     private readonly HashSet<long> _journaledEpochs = new();
     private readonly List<EpochRecorded> _epochs = new();
     private readonly SortedDictionary<long, SnapshotRecorded> _snapshots = new();
-    private readonly Queue<(long Step, string Checksum, long Bytes, RunSnapshot Snapshot)> _savingSnapshots = new();
+    private (long Step, string Checksum, long Bytes)? _saving;
+    private bool _snapshotWanted;
     private bool _started;
+    private string? _forkedFrom;
     private bool _ready;
     private bool _endJournaled;
     private RunEnded? _ended;
@@ -101,7 +103,11 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
 
     private void Recovering()
     {
-        Recover<RunStarted>(_ => _started = true);
+        Recover<RunStarted>(e =>
+        {
+            _started = true;
+            _forkedFrom = e.ForkedFrom;
+        });
         Recover<StepRecorded>(e => _steps.Add(e));
         Recover<EpochRecorded>(e => _epochs.Add(e));
         Recover<SnapshotRecorded>(e => _snapshots[e.SequenceNr] = e);
@@ -142,7 +148,12 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
                     Reject(seq, problem, candidates);
                 }
             });
-            Command<LoadSnapshotFailed>(f => Reject(seq, f.Cause.Message, candidates));
+            Command<LoadSnapshotFailed>(f =>
+            {
+                // the store failed (e.g. the database is away), not the snapshot: try again later
+                _log.Warning("run {0}: cannot load snapshot {1} now ({2}); retrying after a backoff", _runId, seq, f.Cause.Message);
+                Context.Stop(Self);
+            });
             CommandAny(_ => Stash.Stash());
         });
     }
@@ -191,6 +202,20 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
                 TakeSnapshot();
             }
         }
+        else if (_forkedFrom is not null && _lastSnapshotStep < 0)
+        {
+            // a fork restarts from its own first snapshot; without one, its start is known only to this incarnation
+            if (_origin.Parameters is { } forked)
+            {
+                _session.StartFrom(forked);
+                TakeSnapshot();
+            }
+            else
+            {
+                Fail($"the fork's starting parameters (run {_forkedFrom}) were never stored; fork it again");
+                return;
+            }
+        }
         else if (_session.Step > 0)
         {
             _log.Info("run {0}: resumed at step {1} of {2}", _runId, _session.Step, _session.TotalSteps);
@@ -212,6 +237,9 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         if (_ended is not null)
         {
             _state = _ended.Status;
+
+            // the registry may have missed it (a crash between the two journals)
+            Context.Parent.Tell(new RunEndedNotice(_runId, _ended.Status));
             return;
         }
 
@@ -268,9 +296,12 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         Command<SaveSnapshotSuccess>(OnSnapshotSaved);
         Command<SaveSnapshotFailure>(f =>
         {
-            (long step, _, _, RunSnapshot failed) = _savingSnapshots.Dequeue();
-            Recycle(failed);
-            _log.Warning("run {0}: snapshot at step {1} not saved ({2}); the next one is due in {3} steps", _runId, step, f.Cause.Message, _config.SnapshotEvery);
+            if (_saving is { } saving)
+            {
+                _log.Warning("run {0}: snapshot at step {1} not saved ({2}); the next one is due in {3} steps", _runId, saving.Step, f.Cause.Message, _config.SnapshotEvery);
+                _lastSnapshotStep = -1;
+                SnapshotDone();
+            }
         });
         Command<DeleteSnapshotsSuccess>(_ => { });
         Command<DeleteSnapshotsFailure>(f => _log.Warning("run {0}: old snapshots not deleted: {1}", _runId, f.Cause.Message));
@@ -430,18 +461,37 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             return;
         }
 
-        // pooled copies: they go back to the pool once the store has written them
-        RunSnapshot snapshot = SnapshotChecksum.Create(_runId, _session.Capture(_reducer.Buffers.RentUncleared(), _reducer.Buffers.RentUncleared()));
-        _savingSnapshots.Enqueue((snapshot.Step, snapshot.Checksum, 8L * snapshot.Parameters.Length, snapshot));
+        if (_saving is not null)
+        {
+            // one save in flight at a time, so replies match their snapshot; the next one follows it
+            _snapshotWanted = true;
+            return;
+        }
+
+        RunSnapshot snapshot = SnapshotChecksum.Create(_runId, _session.Capture());
+        _saving = (snapshot.Step, snapshot.Checksum, 8L * snapshot.Parameters.Length);
         _lastSnapshotStep = snapshot.Step;
         SaveSnapshot(snapshot);
     }
 
+    private void SnapshotDone()
+    {
+        _saving = null;
+        if (_snapshotWanted)
+        {
+            _snapshotWanted = false;
+            TakeSnapshot();
+        }
+    }
+
     private void OnSnapshotSaved(SaveSnapshotSuccess saved)
     {
-        (long step, string checksum, long bytes, RunSnapshot written) = _savingSnapshots.Dequeue();
-        Recycle(written);
-        var recorded = new SnapshotRecorded(saved.Metadata.SequenceNr, step, bytes, checksum, saved.Metadata.Timestamp);
+        if (_saving is not { } saving)
+        {
+            return; // a reply for an earlier incarnation
+        }
+
+        var recorded = new SnapshotRecorded(saved.Metadata.SequenceNr, saving.Step, saving.Bytes, saving.Checksum, saved.Metadata.Timestamp);
         _snapshots[recorded.SequenceNr] = recorded;
         PersistAsync(recorded, _ => { });
         if (_snapshots.Count > _config.KeepSnapshots)
@@ -451,12 +501,8 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             Prune(_snapshots, upTo);
             PersistAsync(new SnapshotsPruned(upTo), _ => { });
         }
-    }
 
-    private void Recycle(RunSnapshot snapshot)
-    {
-        _reducer.Buffers.Return(snapshot.Parameters);
-        _reducer.Buffers.Return(snapshot.Velocity);
+        SnapshotDone();
     }
 
     private void OnWorkFailed(WorkFailed f)

@@ -110,9 +110,14 @@ public sealed class WorkerDirectory : ReceiveActor, IWithTimers
 
     private void OnIdentity(ActorIdentity identity)
     {
-        if (identity.Subject is { } worker && !_workers.ContainsKey(worker) && _identified.Add(worker))
+        // ask whoever is not a worker yet, again if need be: an answer dropped while its node was unreachable is asked again
+        if (identity.Subject is { } worker && !_workers.ContainsKey(worker))
         {
-            Context.Watch(worker);
+            if (_identified.Add(worker))
+            {
+                Context.Watch(worker);
+            }
+
             worker.Tell(new WorkerInfoRequest());
         }
     }
@@ -122,6 +127,7 @@ public sealed class WorkerDirectory : ReceiveActor, IWithTimers
         IActorRef worker = Sender;
         if (!_identified.Contains(worker) || _workers.ContainsKey(worker) || _unreachable.Contains(worker.Path.Address))
         {
+            _identified.Remove(worker);
             return;
         }
 

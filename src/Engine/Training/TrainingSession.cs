@@ -66,15 +66,7 @@ public sealed class TrainingSession
     public LabeledImages TrainingData => _train;
 
     /// <summary>The state a snapshot carries, as copies (the session goes on changing its own buffers).</summary>
-    public SessionState Capture() => Capture(new float[Parameters.Length], new float[Parameters.Length]);
-
-    /// <summary>The same, copied into the given buffers (e.g. from a pool).</summary>
-    public SessionState Capture(float[] parameters, float[] velocity)
-    {
-        Parameters.CopyTo(parameters, 0);
-        Optimizer.Velocity.CopyTo(velocity, 0);
-        return new(Step, parameters, velocity, Images, TrainSeconds, _epochLossSum, _epochImages);
-    }
+    public SessionState Capture() => new(Step, (float[])Parameters.Clone(), (float[])Optimizer.Velocity.Clone(), Images, TrainSeconds, _epochLossSum, _epochImages);
 
     /// <summary>Continues from a captured state: the next step is <see cref="SessionState.Step"/> + 1.</summary>
     public void Restore(SessionState state)

@@ -50,12 +50,12 @@ public static class Chunking
 
 /// <summary>
 /// Reassembles <see cref="Chunk"/>s into the original message. Chunks of one transfer come from one
-/// sender in order (Akka's per-pair ordering); transfers left incomplete by a dead sender are evicted
-/// once more than <see cref="MaxOpenTransfers"/> are open.
+/// sender in order (Akka's per-pair ordering), so each sender has at most one open transfer; transfers
+/// left incomplete by dead senders are evicted once more than <see cref="MaxOpenTransfers"/> are open.
 /// </summary>
 public sealed class ChunkAssembler
 {
-    public const int MaxOpenTransfers = 16;
+    public const int MaxOpenTransfers = 256;
 
     private readonly ActorSystem _system;
     private readonly Dictionary<(string Sender, long Transfer), Partial> _open = new();
@@ -74,6 +74,12 @@ public sealed class ChunkAssembler
             if (chunk.Index != 0)
             {
                 return null; // the start of this transfer was lost: nothing to assemble
+            }
+
+            // a sender's transfers arrive one after the other: a new one ends any partial one of it
+            foreach (var stale in _open.Keys.Where(k => k.Sender == key.Item1).ToList())
+            {
+                _open.Remove(stale);
             }
 
             if (_open.Count >= MaxOpenTransfers)
