@@ -86,6 +86,14 @@ public sealed class ChildProcess : IDisposable
         ["WORKER_THREADS"] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture),
     });
 
+    /// <summary>Runs one to completion: its exit code and everything it printed.</summary>
+    public static (int Code, string Stdout, string Stderr) Run(string dll, IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null, TimeSpan? timeout = null)
+    {
+        using ChildProcess p = Start(dll, args, env);
+        int code = p.WaitForExit(timeout ?? TimeSpan.FromMinutes(3));
+        return (code, p.Stdout, p.Stderr);
+    }
+
     /// <summary>Waits until stdout holds <paramref name="text"/>.</summary>
     public void WaitForOutput(string text, TimeSpan timeout)
     {

@@ -91,12 +91,7 @@ public sealed class DeploymentTests(ITestOutputHelper output) : TrainProcesses
         Assert.True(code == 0, $"local-cluster.sh {string.Join(' ', args)}: {stdout}\n{stderr}");
     }
 
-    private static (int Code, string Stdout, string Stderr) Pbm(string endpoint, params string[] args)
-    {
-        using ChildProcess p = ChildProcess.Start("pbm.dll", [endpoint, .. args]);
-        int code = p.WaitForExit(TimeSpan.FromMinutes(3));
-        return (code, p.Stdout, p.Stderr);
-    }
+    private static (int Code, string Stdout, string Stderr) Pbm(string endpoint, params string[] args) => ChildProcess.Run("pbm.dll", [endpoint, .. args]);
 
     private static (int Code, string Stdout, string Stderr) Run(string file, string[] args, IReadOnlyDictionary<string, string>? env)
     {

@@ -62,9 +62,7 @@ public sealed class ServeNode : IDisposable
             env["PBM_TOKEN"] = token;
         }
 
-        using ChildProcess p = ChildProcess.Start("pbm.dll", [Endpoint, .. args], env);
-        int code = p.WaitForExit(TimeSpan.FromMinutes(3));
-        return (code, p.Stdout, p.Stderr);
+        return ChildProcess.Run("pbm.dll", [Endpoint, .. args], env);
     }
 
     public void Dispose()

@@ -6,7 +6,6 @@ namespace CnnCluster.Coordinator.Tests;
 /// <summary>The `train` command as a user runs it: a real process, the real Fashion-MNIST files.</summary>
 public sealed class TrainCommandTests : IDisposable
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(3);
     private readonly string _out = Directory.CreateTempSubdirectory("train-").FullName;
 
     public void Dispose() => Directory.Delete(_out, recursive: true);
@@ -14,7 +13,7 @@ public sealed class TrainCommandTests : IDisposable
     [Fact]
     public void ASmallRunEndsWithTheJsonSummaryAndWritesItsFiles()
     {
-        var (code, stdout, stderr) = ProcessRunner.Run(Timeout, "train", "--steps", "6", "--limit", "512", "--out", _out, "--run-id", "small");
+        var (code, stdout, stderr) = ChildProcess.Run("CnnCluster.Coordinator.dll", ["train", "--steps", "6", "--limit", "512", "--out", _out, "--run-id", "small"]);
         Assert.True(code == 0, stderr);
         string last = stdout.TrimEnd().Split('\n')[^1];
         using JsonDocument json = JsonDocument.Parse(last);
@@ -46,7 +45,7 @@ public sealed class TrainCommandTests : IDisposable
     {
         string Hash(string threads)
         {
-            var (code, stdout, stderr) = ProcessRunner.Run(Timeout, "train", "--steps", "8", "--limit", "1024", "--threads", threads, "--out", _out, "--model", "bouvrie");
+            var (code, stdout, stderr) = ChildProcess.Run("CnnCluster.Coordinator.dll", ["train", "--steps", "8", "--limit", "1024", "--threads", threads, "--out", _out, "--model", "bouvrie"]);
             Assert.True(code == 0, stderr);
             using JsonDocument json = JsonDocument.Parse(stdout.TrimEnd().Split('\n')[^1]);
             return json.RootElement.GetProperty("param_sha256").GetString()!;
@@ -69,7 +68,7 @@ public sealed class TrainCommandTests : IDisposable
     [InlineData("--frobnicate", "--frobnicate")]
     public void BadInputExitsNonZeroWithOneLineNamingIt(string args, string expected)
     {
-        var (code, stdout, stderr) = ProcessRunner.Run(Timeout, ["train", .. args.Split(' '), "--out", _out]);
+        var (code, stdout, stderr) = ChildProcess.Run("CnnCluster.Coordinator.dll", ["train", .. args.Split(' '), "--out", _out]);
         Assert.NotEqual(0, code);
         string[] lines = stderr.Trim().Split('\n');
         Assert.True(lines.Length == 1, $"expected one error line, got: {stderr}");
@@ -83,7 +82,7 @@ public sealed class TrainCommandTests : IDisposable
     {
         string spec = Path.Combine(_out, "bad.json");
         File.WriteAllText(spec, """{ "layers": [ { "type": "conv2d", "out": 4, "kernel": 3 }, { "type": "dense", "in": 7, "out": 10 } ] }""");
-        var (code, _, stderr) = ProcessRunner.Run(Timeout, "train", "--model", spec, "--out", _out);
+        var (code, _, stderr) = ChildProcess.Run("CnnCluster.Coordinator.dll", ["train", "--model", spec, "--out", _out]);
         Assert.Equal(3, code);
         Assert.Contains("layer 1 (dense): declares in=7 but the previous layer gives 2704", stderr);
     }
@@ -94,8 +93,7 @@ public sealed class TrainCommandTests : IDisposable
         // a linear least-squares model with a far too large step grows geometrically to infinity
         string spec = Path.Combine(_out, "linear.json");
         File.WriteAllText(spec, """{ "loss": "mean_squared_error", "layers": [ { "type": "dense", "out": 10 } ] }""");
-        var (code, _, stderr) = ProcessRunner.Run(
-            Timeout, "train", "--model", spec, "--lr", "10", "--warmup-steps", "0", "--schedule", "constant", "--limit", "2048", "--epochs", "1", "--out", _out, "--run-id", "boom");
+        var (code, _, stderr) = ChildProcess.Run("CnnCluster.Coordinator.dll", ["train", "--model", spec, "--lr", "10", "--warmup-steps", "0", "--schedule", "constant", "--limit", "2048", "--epochs", "1", "--out", _out, "--run-id", "boom"]);
         Assert.Equal(4, code);
         Assert.Contains("training diverged at step", stderr);
         Assert.Contains("lower the learning rate", stderr);

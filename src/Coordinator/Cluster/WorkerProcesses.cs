@@ -12,8 +12,7 @@ public sealed partial class WorkerProcesses : IDisposable
 {
     private static readonly TimeSpan Grace = TimeSpan.FromSeconds(10);
     private readonly List<Process> _processes = new();
-
-    public IReadOnlyList<Process> Processes => _processes;
+    private readonly List<StreamWriter> _logs = new();
 
     public static string WorkerDll => Path.Combine(AppContext.BaseDirectory, "CnnCluster.Worker.dll");
 
@@ -33,6 +32,7 @@ public sealed partial class WorkerProcesses : IDisposable
         psi.Environment["CNN_DATA"] = dataDirectory;
         Process p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {WorkerDll}");
         var log = new StreamWriter(logFile, append: true) { AutoFlush = true };
+        _logs.Add(log);
         p.OutputDataReceived += (_, e) => Write(log, e.Data);
         p.ErrorDataReceived += (_, e) => Write(log, e.Data);
         p.BeginOutputReadLine();
@@ -60,6 +60,15 @@ public sealed partial class WorkerProcesses : IDisposable
         }
 
         _processes.Clear();
+        foreach (StreamWriter log in _logs)
+        {
+            lock (log)
+            {
+                log.Dispose();
+            }
+        }
+
+        _logs.Clear();
     }
 
     /// <summary>SIGTERM: the worker leaves the cluster before it exits.</summary>
@@ -83,7 +92,10 @@ public sealed partial class WorkerProcesses : IDisposable
 
         lock (log)
         {
-            log.WriteLine(line);
+            if (log.BaseStream is not null)
+            {
+                log.WriteLine(line);
+            }
         }
     }
 

@@ -126,7 +126,7 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry) : 
     private async Task<int> Tail(string runId, ICommandOutput output, CancellationToken cancellation)
     {
         var events = Channel.CreateUnbounded<object>();
-        IActorRef listener = system.ActorOf(Props.Create(() => new Forwarder(events.Writer)));
+        IActorRef listener = system.ActorOf(ChannelForwarder.Props(events.Writer));
         try
         {
             registry.Registry.Tell(new SubscribeRun(runId), listener);
@@ -189,10 +189,5 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry) : 
         double done = (double)s.Step / Math.Max(1, s.TotalSteps);
         int filled = (int)(done * 30);
         return $"progress: [{new string('#', filled)}{new string('.', 30 - filled)}] {done * 100,5:F1}%  step {s.Step}/{s.TotalSteps}  epoch {s.Epoch + 1}  loss {s.Loss:F4}  {s.Images / Math.Max(1e-9, s.TrainSeconds):F0} img/s  workers {s.Workers}";
-    }
-
-    private sealed class Forwarder : ReceiveActor
-    {
-        public Forwarder(ChannelWriter<object> writer) => ReceiveAny(m => writer.TryWrite(m));
     }
 }

@@ -31,8 +31,6 @@ public sealed class ParallelGradient
 
     public int ShardSize { get; }
 
-    public int Threads => _threads;
-
     /// <summary>Σ over the batch of ∂loss/∂p (a buffer of the shared pool, the caller returns it) and Σ loss.</summary>
     public (float[] Gradient, double Loss) Compute(float[] parameters, LabeledImages data, ArraySegment<int> batch)
     {

@@ -72,14 +72,14 @@ public sealed class ClusterPalette(ActorSystem system) : IPalette
 
     private async Task<int> Tail(ICommandOutput output, CancellationToken cancellation)
     {
-        var events = Channel.CreateUnbounded<string>();
-        IActorRef listener = system.ActorOf(Props.Create(() => new EventForwarder(events.Writer)));
+        var events = Channel.CreateUnbounded<object>();
+        IActorRef listener = system.ActorOf(ChannelForwarder.Props(events.Writer));
         Cluster.Subscribe(listener, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent), typeof(ClusterEvent.LeaderChanged));
         try
         {
-            await foreach (string line in events.Reader.ReadAllAsync(cancellation))
+            await foreach (object e in events.Reader.ReadAllAsync(cancellation))
             {
-                output.Line(line);
+                output.Line($"{DateTime.UtcNow:HH:mm:ss} {Format(e)}");
             }
         }
         catch (OperationCanceledException)
@@ -94,20 +94,12 @@ public sealed class ClusterPalette(ActorSystem system) : IPalette
         return 0;
     }
 
-    private sealed class EventForwarder : ReceiveActor
+    private static string Format(object e) => e switch
     {
-        public EventForwarder(ChannelWriter<string> writer)
-        {
-            ReceiveAny(e => writer.TryWrite($"{DateTime.UtcNow:HH:mm:ss} {Format(e)}"));
-        }
-
-        private static string Format(object e) => e switch
-        {
-            ClusterEvent.IMemberEvent m => $"{m.GetType().Name}: {m.Member.Address} [{string.Join(",", m.Member.Roles)}] {m.Member.Status}",
-            ClusterEvent.UnreachableMember u => $"Unreachable: {u.Member.Address}",
-            ClusterEvent.ReachableMember r => $"Reachable: {r.Member.Address}",
-            ClusterEvent.LeaderChanged l => $"LeaderChanged: {l.Leader}",
-            _ => e.ToString() ?? string.Empty,
-        };
-    }
+        ClusterEvent.IMemberEvent m => $"{m.GetType().Name}: {m.Member.Address} [{string.Join(",", m.Member.Roles)}] {m.Member.Status}",
+        ClusterEvent.UnreachableMember u => $"Unreachable: {u.Member.Address}",
+        ClusterEvent.ReachableMember r => $"Reachable: {r.Member.Address}",
+        ClusterEvent.LeaderChanged l => $"LeaderChanged: {l.Leader}",
+        _ => e.ToString() ?? string.Empty,
+    };
 }
