@@ -95,10 +95,15 @@ public sealed class ChildProcess : IDisposable
     }
 
     /// <summary>Waits until stdout holds <paramref name="text"/>.</summary>
-    public void WaitForOutput(string text, TimeSpan timeout)
+    public void WaitForOutput(string text, TimeSpan timeout) => WaitFor(() => Stdout, text, timeout);
+
+    /// <summary>Waits until stderr (the log) holds <paramref name="text"/>.</summary>
+    public void WaitForLog(string text, TimeSpan timeout) => WaitFor(() => Stderr, text, timeout);
+
+    private void WaitFor(Func<string> stream, string text, TimeSpan timeout)
     {
         var clock = Stopwatch.StartNew();
-        while (!Stdout.Contains(text, StringComparison.Ordinal))
+        while (!stream().Contains(text, StringComparison.Ordinal))
         {
             if (_process.HasExited || clock.Elapsed > timeout)
             {

@@ -31,12 +31,15 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output) : TrainProces
         string engine = Hash(Train([.. common]));
 
         int port = FreePort();
-        using ChildProcess coordinator = StartTrain([.. common, "--workers", "0", "--cluster-port", port.ToString()]);
+        using ChildProcess coordinator = StartTrain([.. common, "--workers", "0", "--cluster-port", port.ToString()], new Dictionary<string, string> { ["CNN_LOG_LEVEL"] = "Information" });
+        // workers that try the seed before it listens are gated by remoting for seconds; start them once it does
+        coordinator.WaitForOutput("cluster: coordinator at", Timeout);
         using ChildProcess w1 = ChildProcess.Worker(port);
         using ChildProcess w2 = ChildProcess.Worker(port);
         using ChildProcess w3 = ChildProcess.Worker(port);
-        coordinator.WaitForOutput("step 1/300", Timeout);
-        Thread.Sleep(1500);
+        // kill only once all three hold work: a worker still starting up when killed has nothing to move
+        coordinator.WaitForLog("; 3 workers", Timeout);
+        Thread.Sleep(500);
         DateTime killed = DateTime.UtcNow;
         w2.KillHard();
 
