@@ -4,7 +4,7 @@ using Xunit;
 
 namespace CnnCluster.Engine.Tests;
 
-/// <summary>The production convolution (im2col + GEMM) agrees with the literal Bouvrie form.</summary>
+/// <summary>The production convolutions (direct, and im2col + GEMM) agree with the literal Bouvrie form.</summary>
 public sealed class ConvAgreementTests
 {
     public static TheoryData<int, int, int, int, int, int, int> Shapes => new()
@@ -15,6 +15,9 @@ public sealed class ConvAgreementTests
         { 2, 11, 13, 3, 4, 3, 2 },
         { 4, 5, 5, 2, 1, 1, 0 },
         { 2, 6, 8, 3, 3, 2, 0 },
+        { 12, 7, 6, 20, 3, 1, 1 },
+        { 9, 8, 8, 33, 3, 2, 2 },
+        { 1, 4, 4, 1, 4, 1, 0 },
     };
 
     [Theory]
@@ -46,6 +49,20 @@ public sealed class ConvAgreementTests
         AssertClose(dxRef, dxFast, "dx");
         AssertClose(dwRef, dwFast, "dw");
         AssertClose(dbRef, dbFast, "db");
+
+        var conv = new ConvDirect(g);
+        var scratch = new float[conv.ScratchSize(n)];
+        Array.Fill(scratch, float.NaN); // the kernels must not read what they did not write
+        var yDirect = new float[n * g.OutSize];
+        conv.Forward(n, x, wt, b, yDirect, scratch);
+        AssertClose(yRef, yDirect, "direct y");
+        var dxDirect = new float[x.Length];
+        var dwDirect = new float[wt.Length];
+        var dbDirect = new float[b.Length];
+        conv.Backward(n, dy, dxDirect, wt, dwDirect, dbDirect, scratch);
+        AssertClose(dxRef, dxDirect, "direct dx");
+        AssertClose(dwRef, dwDirect, "direct dw");
+        AssertClose(dbRef, dbDirect, "direct db");
     }
 
     [Fact]

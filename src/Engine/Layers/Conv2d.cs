@@ -10,12 +10,14 @@ namespace CnnCluster.Engine.Layers;
 public sealed class Conv2d : Layer
 {
     private readonly ConvGeometry _g;
+    private readonly ConvDirect _conv;
     private readonly WeightInit _init;
 
     public Conv2d(Shape3 input, int outChannels, int kernel, int stride = 1, int pad = 0, WeightInit init = WeightInit.He)
         : base(input, OutputShape(input, outChannels, kernel, stride, pad))
     {
         _g = new ConvGeometry(input.C, input.H, input.W, outChannels, kernel, stride, pad);
+        _conv = new ConvDirect(_g);
         _init = init;
     }
 
@@ -25,7 +27,7 @@ public sealed class Conv2d : Layer
 
     public override int ParameterCount => _g.WeightCount + _g.K;
 
-    public override int ScratchSize(int n) => ConvIm2Col.ScratchSize(_g);
+    public override int ScratchSize(int n) => _conv.ScratchSize(n);
 
     public static Shape3 OutputShape(Shape3 input, int outChannels, int kernel, int stride, int pad)
     {
@@ -43,13 +45,13 @@ public sealed class Conv2d : Layer
     // x is (n, C, H, W), w is (K, C, k, k), y is (n, K, Ho, Wo)
     public override void Forward(int n, ReadOnlySpan<float> x, Span<float> y, ReadOnlySpan<float> p, Span<float> scratch)
     {
-        ConvIm2Col.Forward(_g, n, x, p[.._g.WeightCount], p[_g.WeightCount..], y, scratch);
+        _conv.Forward(n, x, p[.._g.WeightCount], p[_g.WeightCount..], y, scratch);
     }
 
     // backward of: y = x ⋆ w + b
     public override void Backward(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, ReadOnlySpan<float> p, Span<float> g, Span<float> scratch)
     {
-        ConvIm2Col.Backward(_g, n, x, dy, dx, p[.._g.WeightCount], g[.._g.WeightCount], g[_g.WeightCount..], scratch);
+        _conv.Backward(n, dy, dx, p[.._g.WeightCount], g[.._g.WeightCount], g[_g.WeightCount..], scratch);
     }
 
     public override string Describe() => $"conv2d {_g.C}->{_g.K} k{_g.Kernel} s{_g.Stride} p{_g.Pad}";

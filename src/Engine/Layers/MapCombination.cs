@@ -12,6 +12,7 @@ namespace CnnCluster.Engine.Layers;
 public sealed class MapCombination : Layer
 {
     private readonly ConvGeometry _g;
+    private readonly ConvDirect _conv;
     private readonly WeightInit _init;
     private readonly int _in;
     private readonly int _out;
@@ -20,6 +21,7 @@ public sealed class MapCombination : Layer
         : base(input, Conv2d.OutputShape(input, outMaps, kernel, 1, pad))
     {
         _g = new ConvGeometry(input.C, input.H, input.W, outMaps, kernel, 1, pad);
+        _conv = new ConvDirect(_g);
         _in = input.C;
         _out = outMaps;
         _init = init;
@@ -35,8 +37,8 @@ public sealed class MapCombination : Layer
 
     private int AlphaCount => _out * _in;
 
-    // conv scratch, then W_eff and dW_eff, then α and dα
-    public override int ScratchSize(int n) => ConvIm2Col.ScratchSize(_g) + 2 * _g.WeightCount + 2 * AlphaCount;
+    // W_eff and dW_eff, α and dα, then the convolution's scratch
+    public override int ScratchSize(int n) => 2 * _g.WeightCount + 2 * AlphaCount + _conv.ScratchSize(n);
 
     public override void Initialize(Span<float> p, Rng rng)
     {
@@ -68,7 +70,7 @@ public sealed class MapCombination : Layer
             }
         }
 
-        ConvIm2Col.Forward(_g, n, x, wEff, b, y, conv);
+        _conv.Forward(n, x, wEff, b, y, conv);
     }
 
     // backward of: y = x ⋆ W_eff + b with W_eff = α ∘ k, α = softmax(c)
@@ -82,7 +84,7 @@ public sealed class MapCombination : Layer
         Span<float> gb = g[(_g.WeightCount + AlphaCount)..];
 
         dwEff.Clear();
-        ConvIm2Col.Backward(_g, n, x, dy, dx, wEff, dwEff, gb, conv);
+        _conv.Backward(n, dy, dx, wEff, dwEff, gb, conv);
 
         int kk = _g.Kernel * _g.Kernel;
         for (int ji = 0; ji < AlphaCount; ji++)
@@ -193,11 +195,10 @@ public sealed class MapCombination : Layer
 
     private void Scratch(Span<float> s, out Span<float> conv, out Span<float> wEff, out Span<float> dwEff, out Span<float> alpha, out Span<float> dAlpha)
     {
-        int convSize = ConvIm2Col.ScratchSize(_g);
-        conv = s[..convSize];
-        wEff = s.Slice(convSize, _g.WeightCount);
-        dwEff = s.Slice(convSize + _g.WeightCount, _g.WeightCount);
-        alpha = s.Slice(convSize + 2 * _g.WeightCount, AlphaCount);
-        dAlpha = s.Slice(convSize + 2 * _g.WeightCount + AlphaCount, AlphaCount);
+        wEff = s[.._g.WeightCount];
+        dwEff = s.Slice(_g.WeightCount, _g.WeightCount);
+        alpha = s.Slice(2 * _g.WeightCount, AlphaCount);
+        dAlpha = s.Slice(2 * _g.WeightCount + AlphaCount, AlphaCount);
+        conv = s[(2 * _g.WeightCount + 2 * AlphaCount)..];
     }
 }

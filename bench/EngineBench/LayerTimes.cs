@@ -1,0 +1,96 @@
+using System.Diagnostics;
+using CnnCluster.Engine.Layers;
+using CnnCluster.Engine.Models;
+using CnnCluster.Engine.Tensors;
+
+namespace CnnCluster.Bench.Engine;
+
+/// <summary>
+/// Each layer of a network on one thread, forward and backward on a micro-shard of n samples (the unit
+/// a training thread works on): µs per call, and for conv and dense GFLOP/s and % of one core's peak.
+/// </summary>
+public static class LayerTimes
+{
+    public static void Print(Network network, int n, double corePeak)
+    {
+        var rng = Rng.For(3, 0);
+        float[] p = network.InitialParameters(5);
+        var g = new float[p.Length];
+        Console.WriteLine($"layers on 1 thread, micro-shard of {n} samples (FLOPs: 2 per multiply-add; % of one core's {corePeak:F0} GFLOP/s)");
+        Console.WriteLine($"  {"layer",-28} {"fwd µs",9} {"GFLOP/s",8} {"%peak",6}   {"bwd µs",9} {"GFLOP/s",8} {"%peak",6}");
+        for (int i = 0; i < network.Layers.Count; i++)
+        {
+            Layer l = network.Layers[i];
+            float[] x = Random(rng, n * l.Input.Size), y = new float[n * l.Output.Size], dy = Random(rng, n * l.Output.Size), dx = new float[n * l.Input.Size];
+            float[] scratch = new float[l.ScratchSize(n)];
+            var pl = new ArraySegment<float>(p, l.ParameterOffset, l.ParameterCount);
+            var gl = new ArraySegment<float>(g, l.ParameterOffset, l.ParameterCount);
+            l.Forward(n, x, y, pl, scratch);
+            bool first = i == 0;
+            double fwd = Time(() => l.Forward(n, x, y, pl, scratch));
+            double bwd = Time(() => l.Backward(n, x, y, dy, first ? Span<float>.Empty : dx, pl, gl, scratch));
+            (double fwdFlops, double bwdFlops) = Flops(l, n, first);
+            Console.WriteLine($"  {l.Describe(),-28} {fwd * 1e6,9:F1} {Rate(fwdFlops, fwd)} {Percent(fwdFlops, fwd, corePeak)}   {bwd * 1e6,9:F1} {Rate(bwdFlops, bwd)} {Percent(bwdFlops, bwd, corePeak)}");
+        }
+    }
+
+    /// <summary>Multiply-add FLOPs of a layer's forward and backward (the first layer computes no input delta).</summary>
+    public static (double Forward, double Backward) Flops(Layer layer, int n, bool first) => layer switch
+    {
+        Conv2d c => (2.0 * n * c.Geometry.WeightCount * c.Output.H * c.Output.W, (first ? 2.0 : 4.0) * n * c.Geometry.WeightCount * c.Output.H * c.Output.W),
+        Dense d => (2.0 * n * d.Input.Size * d.Output.Size, (first ? 2.0 : 4.0) * n * d.Input.Size * d.Output.Size),
+        _ => (0, 0),
+    };
+
+    private static string Rate(double flops, double seconds) => flops == 0 ? $"{"",8}" : $"{flops / seconds / 1e9,8:F1}";
+
+    private static string Percent(double flops, double seconds, double peak) => flops == 0 ? $"{"",6}" : $"{100 * flops / seconds / 1e9 / peak,5:F1}%";
+
+    /// <summary>Seconds per call: the median of 7 batches of calls sized to about 20 ms each.</summary>
+    private static double Time(Action action)
+    {
+        int calls = 1;
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            clock.Restart();
+            for (int c = 0; c < calls; c++)
+            {
+                action();
+            }
+
+            if (clock.Elapsed.TotalMilliseconds > 20)
+            {
+                break;
+            }
+
+            calls *= 2;
+        }
+
+        var samples = new double[7];
+        for (int s = 0; s < samples.Length; s++)
+        {
+            clock.Restart();
+            for (int c = 0; c < calls; c++)
+            {
+                action();
+            }
+
+            samples[s] = clock.Elapsed.TotalSeconds / calls;
+        }
+
+        Array.Sort(samples);
+        return samples[samples.Length / 2];
+    }
+
+    private static float[] Random(Rng rng, int count)
+    {
+        var a = new float[count];
+        for (int i = 0; i < count; i++)
+        {
+            a[i] = (float)(rng.NextDouble() * 2 - 1);
+        }
+
+        return a;
+    }
+}

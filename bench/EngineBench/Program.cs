@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using System.Globalization;
+using CnnCluster.Bench.Engine;
+using CnnCluster.Engine.Data;
+using CnnCluster.Engine.Models;
+using CnnCluster.Engine.Optim;
+using CnnCluster.Engine.Training;
+
+// Our engine against libtorch (TorchSharp-cpu) training lenet5 on Fashion-MNIST: same architecture,
+// same initial weights, same batches, same thread count, alternating in this process; then the FP32
+// peak of this CPU and each layer's kernels as a fraction of it. Run by hand:
+//   dotnet run -c Release --project bench/EngineBench [-- --rounds 5 --images 32768 --batches 64,256 --threads 1,2]
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+int rounds = Arg("--rounds", 5);
+int imagesPerRound = Arg("--images", 32768);
+int[] batches = ArgList("--batches", [64, 256]);
+int[] threadCounts = ArgList("--threads", [1, 2]);
+bool kernelsOnly = args.Contains("--kernels-only");
+const double LearningRate = 0.01, Momentum = 0.9, WeightDecay = 5e-4;
+
+DatasetSplits data = MnistFormat.Load(null);
+LabeledImages train = data.Train;
+Network network = Network.Build(Presets.LeNet5);
+
+Console.WriteLine($"CPU: {Environment.ProcessorCount} cores, {PeakFlops.Width}; .NET {Environment.Version}; libtorch via TorchSharp {typeof(TorchSharp.torch).Assembly.GetName().Version}");
+double peak1 = PeakFlops.Measure(1);
+double peakAll = PeakFlops.Measure(Environment.ProcessorCount);
+Console.WriteLine($"FP32 peak (FMA loop): {peak1:F1} GFLOP/s on 1 core, {peakAll:F1} on {Environment.ProcessorCount}");
+Console.WriteLine();
+LayerTimes.Print(network, 8, peak1);
+if (kernelsOnly)
+{
+    return;
+}
+
+var normalized = new float[train.Count * train.Shape.Size];
+train.Load(Enumerable.Range(0, train.Count).ToArray(), normalized, new int[train.Count]);
+
+Console.WriteLine();
+Console.WriteLine($"lenet5 training steps, images/s: median of {rounds} alternating rounds of {imagesPerRound:N0} images (after one warm-up round each)");
+var table = new List<string>();
+foreach (int threads in threadCounts)
+{
+    foreach (int batch in batches)
+    {
+        TorchSharp.torch.set_num_threads(threads);
+        var options = new TrainingOptions
+        {
+            Epochs = 1000, BatchSize = batch, LearningRate = LearningRate, ShardSize = 8, Threads = threads, Seed = 1,
+            Sgd = new SgdOptions(Momentum, false, WeightDecay),
+        };
+        var ours = new OurLeNet(network, options, train);
+        using var torch = new TorchLeNet(network, (float[])ours.Parameters.Clone(), normalized, train.Labels, LearningRate, Momentum, WeightDecay);
+        var order = new BatchOrder(options.Seed, train.Count, batch);
+        long torchStep = 0;
+        int steps = Math.Max(10, imagesPerRound / batch);
+        var oursRates = new List<double>();
+        var torchRates = new List<double>();
+        double oursLoss = 0, torchLoss = 0;
+        for (int round = 0; round <= rounds; round++)
+        {
+            var clock = Stopwatch.StartNew();
+            for (int s = 0; s < steps; s++)
+            {
+                oursLoss = ours.Step();
+            }
+
+            double oursSeconds = clock.Elapsed.TotalSeconds;
+            clock.Restart();
+            for (int s = 0; s < steps; s++)
+            {
+                torchLoss = torch.Step(order.For(torchStep++));
+            }
+
+            double torchSeconds = clock.Elapsed.TotalSeconds;
+            if (round > 0)
+            {
+                oursRates.Add(steps * batch / oursSeconds);
+                torchRates.Add(steps * batch / torchSeconds);
+            }
+        }
+
+        double o = Median(oursRates), t = Median(torchRates);
+        string row = $"| {batch,5} | {threads,7} | {o,12:N0} | {t,15:N0} | {o / t,5:F2} |";
+        table.Add(row);
+        Console.WriteLine($"batch {batch}, {threads} thread(s): ours {o:N0} img/s (loss {oursLoss:F4}), libtorch {t:N0} img/s (loss {torchLoss:F4}), ratio {o / t:F2}  [ours {string.Join(" ", oursRates.Select(r => r.ToString("F0")))}; libtorch {string.Join(" ", torchRates.Select(r => r.ToString("F0")))}]");
+    }
+}
+
+Console.WriteLine();
+Console.WriteLine("| batch | threads | ours (img/s) | libtorch (img/s) | ratio |");
+Console.WriteLine("|------:|--------:|-------------:|----------------:|------:|");
+table.ForEach(Console.WriteLine);
+
+static double Median(List<double> values)
+{
+    var sorted = values.Order().ToArray();
+    return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+}
+
+int Arg(string name, int fallback)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+}
+
+int[] ArgList(string name, int[] fallback)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1].Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray() : fallback;
+}

@@ -1,0 +1,81 @@
+using CnnCluster.Engine.Layers;
+using CnnCluster.Engine.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace CnnCluster.Bench.Engine;
+
+/// <summary>
+/// lenet5 in libtorch (TorchSharp): the same layers as our preset, initial weights copied from our flat
+/// parameter buffer (conv w (K, C, k, k) then b; dense W (out, in) then b: torch's layouts), SGD with
+/// the same momentum and weight decay, mean cross-entropy over the batch.
+/// </summary>
+public sealed class TorchLeNet : IDisposable
+{
+    private readonly nn.Module<Tensor, Tensor> _model;
+    private readonly optim.Optimizer _optimizer;
+    private readonly Tensor _images;
+    private readonly Tensor _labels;
+
+    public TorchLeNet(Network network, float[] parameters, float[] normalizedImages, byte[] labels, double lr, double momentum, double weightDecay)
+    {
+        _model = nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding: 2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10));
+        CopyParameters(network, parameters);
+        _optimizer = optim.SGD(_model.parameters(), lr, momentum, weight_decay: weightDecay);
+        int count = labels.Length;
+        _images = tensor(normalizedImages, [count, 1, 28, 28]);
+        _labels = tensor(labels.Select(l => (long)l).ToArray(), [count]);
+    }
+
+    /// <summary>One SGD step on the samples <paramref name="batch"/>; returns the mean loss.</summary>
+    public float Step(int[] batch)
+    {
+        using var scope = NewDisposeScope();
+        Tensor index = tensor(batch.Select(i => (long)i).ToArray());
+        Tensor x = _images.index_select(0, index);
+        Tensor y = _labels.index_select(0, index);
+        _optimizer.zero_grad();
+        Tensor loss = nn.functional.cross_entropy(_model.forward(x), y);
+        loss.backward();
+        _optimizer.step();
+        return loss.item<float>();
+    }
+
+    public float[] Parameters() => _model.parameters().SelectMany(p => p.data<float>().ToArray()).ToArray();
+
+    private void CopyParameters(Network network, float[] parameters)
+    {
+        Layer[] withParameters = network.Layers.Where(l => l.ParameterCount > 0).ToArray();
+        TorchSharp.Modules.Parameter[] torchParameters = _model.parameters().ToArray();
+        if (torchParameters.Length != 2 * withParameters.Length)
+        {
+            throw new InvalidOperationException("the torch model does not mirror our lenet5");
+        }
+
+        using var noGrad = no_grad();
+        int t = 0;
+        foreach (Layer layer in withParameters)
+        {
+            int offset = layer.ParameterOffset;
+            foreach (TorchSharp.Modules.Parameter p in torchParameters[t..(t + 2)])
+            {
+                int size = (int)p.numel();
+                p.copy_(tensor(parameters.AsSpan(offset, size).ToArray(), p.shape));
+                offset += size;
+            }
+
+            t += 2;
+        }
+    }
+
+    public void Dispose()
+    {
+        _images.Dispose();
+        _labels.Dispose();
+        _model.Dispose();
+    }
+}

@@ -1,0 +1,286 @@
+using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
+
+namespace CnnCluster.Engine.Kernels;
+
+/// <summary>
+/// The fast convolution: every pass is the <see cref="GatherGemm"/> microkernel reading a zero-padded
+/// copy of the input in place (implicit im2col, no column matrix), with vectors over channels
+/// (channels-last inside, NCHW outside) at the narrowest width that holds them, for layers with few
+/// channels. One plan per layer geometry holds the gather tables; it is immutable and shared by all
+/// threads. Tested against <see cref="ConvReference"/> (the literal Bouvrie form) and <see cref="ConvIm2Col"/>.
+/// </summary>
+public sealed class ConvDirect
+{
+    private readonly ConvGeometry _g;
+    private readonly int _hp, _wp, _plane, _spatial, _taps;
+    private readonly int[] _posBase;     // per output position (padded to 8 rows): its window's corner in the padded input
+    private readonly int[] _patchOffset; // per patch entry q = (c, i, j) (padded to 8 rows): its offset from the corner
+    private readonly int[] _posRow;      // per output position (padded to 8 rows): its row in the channels-last delta
+    private readonly int[] _channel;     // 0..K-1: the contraction of the input-delta pass
+
+    public ConvDirect(ConvGeometry g)
+    {
+        _g = g;
+        _hp = g.H + 2 * g.Pad;
+        _wp = g.W + 2 * g.Pad;
+        _plane = _hp * _wp;
+        _spatial = g.OutH * g.OutW;
+        _taps = g.Kernel * g.Kernel;
+        OutWidth = Simd.For(g.K);
+        InWidth = Simd.For(g.C);
+        KPad = Simd.Pad(g.K, OutWidth);
+        CPad = Simd.Pad(g.C, InWidth);
+
+        _posBase = PaddedRows(_spatial, p => (p / g.OutW * g.Stride * _wp) + (p % g.OutW * g.Stride));
+        _patchOffset = PaddedRows(g.Patch, q => (q / _taps * _plane) + (q % _taps / g.Kernel * _wp) + (q % g.Kernel));
+        _posRow = PaddedRows(_spatial, p => p * KPad);
+        _channel = Enumerable.Range(0, g.K).ToArray();
+    }
+
+    /// <summary>Vector width over output channels (forward, kernel gradient) and over input channels (input delta).</summary>
+    public VectorWidth OutWidth { get; }
+
+    public VectorWidth InWidth { get; }
+
+    public int KPad { get; }
+
+    public int CPad { get; }
+
+    private int PaddedInput => _g.C * _plane;
+
+    private int DeltaRow => _taps * CPad;
+
+    // scratch, in floats: [padded inputs of n samples | weights (P, Kpad) | channels-last y or dy (S, Kpad)
+    //                      | dW (P, Kpad) | W regrouped (K, k·k·Cpad) | dcol (S, k·k·Cpad) | dx (Hp·Wp, Cpad)]
+    // the padded inputs are kept from Forward for Backward
+    public int ScratchSize(int n) =>
+        (n * PaddedInput) + (2 * _g.Patch * KPad) + (_spatial * KPad) + (_g.K * DeltaRow) + (_spatial * DeltaRow) + (_plane * CPad);
+
+    // x is (n, C, H, W), w is (K, C, k, k), b is (K), y is (n, K, Ho, Wo)
+    public void Forward(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, Span<float> scratch)
+    {
+        Span<float> xpad = scratch[..(n * PaddedInput)];
+        Span<float> wt = scratch.Slice(n * PaddedInput, _g.Patch * KPad);
+        Span<float> ycl = scratch.Slice(n * PaddedInput + (2 * _g.Patch * KPad), _spatial * KPad);
+
+        // wt[q, k] = w[k, q]: one row of output channels per patch entry
+        wt.Clear();
+        for (int k = 0; k < _g.K; k++)
+        {
+            for (int q = 0; q < _g.Patch; q++)
+            {
+                wt[q * KPad + k] = w[k * _g.Patch + q];
+            }
+        }
+
+        for (int s = 0; s < n; s++)
+        {
+            Span<float> xs = xpad.Slice(s * PaddedInput, PaddedInput);
+            PadInput(x.Slice(s * _g.InSize, _g.InSize), xs);
+
+            // y[pos, k] = b[k] + Σ_q xpad[corner(pos) + offset(q)] · w[k, q]
+            for (int pos = 0; pos < _spatial; pos++)
+            {
+                b.CopyTo(ycl.Slice(pos * KPad, _g.K));
+            }
+
+            for (int pos = 0; pos < _spatial; pos += GatherGemm.Rows)
+            {
+                Tile(OutWidth, xs, _posBase.AsSpan(pos, GatherGemm.Rows), _patchOffset.AsSpan(0, _g.Patch), wt, KPad, ycl[(pos * KPad)..], KPad, Math.Min(GatherGemm.Rows, _spatial - pos), accumulate: true);
+            }
+
+            Transpose(ycl, KPad, _g.K, _spatial, y.Slice(s * _g.OutSize, _g.OutSize));
+        }
+    }
+
+    // backward of: y[pos, k] = b[k] + Σ_q xpad[corner(pos) + offset(q)] · w[k, q]
+    //   dw[k, q] += Σ_pos dy[pos, k] · xpad[corner(pos) + offset(q)]   (valid correlation of input and delta)
+    //   db[k]    += Σ_pos dy[pos, k]
+    //   dcol[pos, (i, j), c] = Σ_k dy[pos, k] · w[k, c, i, j];  dxpad[corner(pos) + (i, j), c] += dcol[pos, (i, j), c]
+    //   (the full convolution of the delta with the rotated kernel, as a scatter of each position's patch)
+    public void Backward(int n, ReadOnlySpan<float> dy, Span<float> dx, ReadOnlySpan<float> w, Span<float> dw, Span<float> db, Span<float> scratch)
+    {
+        int at = n * PaddedInput;
+        Span<float> xpad = scratch[..at];
+        Span<float> dycl = scratch.Slice(at + (2 * _g.Patch * KPad), _spatial * KPad);
+        Span<float> dwcl = scratch.Slice(at + (_g.Patch * KPad), _g.Patch * KPad);
+        at += (2 * _g.Patch * KPad) + (_spatial * KPad);
+        Span<float> wr = scratch.Slice(at, _g.K * DeltaRow);
+        Span<float> dcol = scratch.Slice(at + (_g.K * DeltaRow), _spatial * DeltaRow);
+        Span<float> dxcl = scratch.Slice(at + (_g.K * DeltaRow) + (_spatial * DeltaRow), _plane * CPad);
+
+        dwcl.Clear();
+        if (!dx.IsEmpty)
+        {
+            // wr[k, (i, j), c] = w[k, c, i, j]
+            wr.Clear();
+            for (int k = 0; k < _g.K; k++)
+            {
+                for (int c = 0; c < _g.C; c++)
+                {
+                    for (int tap = 0; tap < _taps; tap++)
+                    {
+                        wr[(k * DeltaRow) + (tap * CPad) + c] = w[(k * _g.Patch) + (c * _taps) + tap];
+                    }
+                }
+            }
+        }
+
+        for (int s = 0; s < n; s++)
+        {
+            ReadOnlySpan<float> dys = dy.Slice(s * _g.OutSize, _g.OutSize);
+            ReadOnlySpan<float> xs = xpad.Slice(s * PaddedInput, PaddedInput);
+            dycl.Clear();
+            for (int k = 0; k < _g.K; k++)
+            {
+                ReadOnlySpan<float> plane = dys.Slice(k * _spatial, _spatial);
+                db[k] += TensorPrimitives.Sum(plane);
+                for (int pos = 0; pos < _spatial; pos++)
+                {
+                    dycl[pos * KPad + k] = plane[pos];
+                }
+            }
+
+            for (int q = 0; q < _g.Patch; q += GatherGemm.Rows)
+            {
+                Tile(OutWidth, xs, _patchOffset.AsSpan(q, GatherGemm.Rows), _posBase.AsSpan(0, _spatial), dycl, KPad, dwcl[(q * KPad)..], KPad, Math.Min(GatherGemm.Rows, _g.Patch - q), accumulate: true);
+            }
+
+            if (dx.IsEmpty)
+            {
+                continue;
+            }
+
+            for (int pos = 0; pos < _spatial; pos += GatherGemm.Rows)
+            {
+                Tile(InWidth, dycl, _posRow.AsSpan(pos, GatherGemm.Rows), _channel, wr, DeltaRow, dcol[(pos * DeltaRow)..], DeltaRow, Math.Min(GatherGemm.Rows, _spatial - pos), accumulate: false);
+            }
+
+            dxcl.Clear();
+            ScatterPatches(dcol, dxcl);
+            Span<float> dxs = dx.Slice(s * _g.InSize, _g.InSize);
+            for (int c = 0; c < _g.C; c++)
+            {
+                for (int ih = 0; ih < _g.H; ih++)
+                {
+                    int row = ((ih + _g.Pad) * _wp) + _g.Pad;
+                    Span<float> dst = dxs.Slice((c * _g.H * _g.W) + (ih * _g.W), _g.W);
+                    for (int iw = 0; iw < _g.W; iw++)
+                    {
+                        dst[iw] = dxcl[((row + iw) * CPad) + c];
+                    }
+                }
+            }
+        }
+
+        // dw[k, q] += dwcl[q, k]
+        for (int k = 0; k < _g.K; k++)
+        {
+            Span<float> dwk = dw.Slice(k * _g.Patch, _g.Patch);
+            for (int q = 0; q < _g.Patch; q++)
+            {
+                dwk[q] += dwcl[q * KPad + k];
+            }
+        }
+    }
+
+    /// <summary>xpad (C, H + 2p, W + 2p) = x (C, H, W) with a zero border.</summary>
+    private void PadInput(ReadOnlySpan<float> x, Span<float> xpad)
+    {
+        if (_g.Pad == 0)
+        {
+            x.CopyTo(xpad);
+            return;
+        }
+
+        xpad.Clear();
+        for (int c = 0; c < _g.C; c++)
+        {
+            for (int ih = 0; ih < _g.H; ih++)
+            {
+                x.Slice((c * _g.H * _g.W) + (ih * _g.W), _g.W).CopyTo(xpad[((c * _plane) + ((ih + _g.Pad) * _wp) + _g.Pad)..]);
+            }
+        }
+    }
+
+    /// <summary>dxcl[corner(pos) + (i, j), :] += dcol[pos, (i, j), :] for every position and tap.</summary>
+    private void ScatterPatches(ReadOnlySpan<float> dcol, Span<float> dxcl)
+    {
+        switch (InWidth)
+        {
+            case VectorWidth.W512:
+                ScatterPatches<V512, Vector512<float>>(dcol, dxcl);
+                break;
+            case VectorWidth.W256:
+                ScatterPatches<V256, Vector256<float>>(dcol, dxcl);
+                break;
+            default:
+                ScatterPatches<V128, Vector128<float>>(dcol, dxcl);
+                break;
+        }
+    }
+
+    private void ScatterPatches<TOps, TVec>(ReadOnlySpan<float> dcol, Span<float> dxcl)
+        where TOps : struct, IVectorOps<TVec>
+        where TVec : struct
+    {
+        int lanes = TOps.Count;
+        for (int pos = 0; pos < _spatial; pos++)
+        {
+            int corner = _posBase[pos];
+            ReadOnlySpan<float> patch = dcol.Slice(pos * DeltaRow, DeltaRow);
+            for (int tap = 0; tap < _taps; tap++)
+            {
+                Span<float> dst = dxcl.Slice((corner + (tap / _g.Kernel * _wp) + (tap % _g.Kernel)) * CPad, CPad);
+                ReadOnlySpan<float> src = patch.Slice(tap * CPad, CPad);
+                for (int v = 0; v < CPad; v += lanes)
+                {
+                    TOps.Store(TOps.Add(TOps.Load(ref dst[v]), TOps.Load(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(src[v..]))), ref dst[v]);
+                }
+            }
+        }
+    }
+
+    /// <summary>dst (rows, cols) = src (cols, ld)ᵀ for the first <paramref name="rows"/> lanes.</summary>
+    private static void Transpose(ReadOnlySpan<float> src, int ld, int rows, int cols, Span<float> dst)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            Span<float> d = dst.Slice(r * cols, cols);
+            for (int c = 0; c < cols; c++)
+            {
+                d[c] = src[c * ld + r];
+            }
+        }
+    }
+
+    private static void Tile(VectorWidth width, ReadOnlySpan<float> a, ReadOnlySpan<int> rowBase, ReadOnlySpan<int> offsets, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, int validRows, bool accumulate)
+    {
+        int vectors = ldb == ldc ? ldb / (int)width : throw new ArgumentException("B and C rows differ");
+        switch (width)
+        {
+            case VectorWidth.W512:
+                GatherGemm.Tile<V512, Vector512<float>>(a, rowBase, offsets, b, ldb, vectors, c, ldc, validRows, accumulate);
+                break;
+            case VectorWidth.W256:
+                GatherGemm.Tile<V256, Vector256<float>>(a, rowBase, offsets, b, ldb, vectors, c, ldc, validRows, accumulate);
+                break;
+            default:
+                GatherGemm.Tile<V128, Vector128<float>>(a, rowBase, offsets, b, ldb, vectors, c, ldc, validRows, accumulate);
+                break;
+        }
+    }
+
+    /// <summary>A table of <paramref name="count"/> rows padded to a multiple of 8 by repeating the last row.</summary>
+    private static int[] PaddedRows(int count, Func<int, int> value)
+    {
+        var table = new int[(count + GatherGemm.Rows - 1) / GatherGemm.Rows * GatherGemm.Rows];
+        for (int i = 0; i < table.Length; i++)
+        {
+            table[i] = value(Math.Min(i, count - 1));
+        }
+
+        return table;
+    }
+}

@@ -1,0 +1,107 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace CnnCluster.Engine.Kernels;
+
+/// <summary>
+/// The engine's one matrix-product microkernel, for products whose left operand is gathered from an
+/// image ("implicit im2col"): for 8 rows r at once and each L-lane vector v of the output row,
+///   C[r, v] (+)= Σ_t A[rowBase[r] + offset[t]] · B[t, v]
+/// The 8 row accumulators stay in registers; per step of t it loads one vector of B and broadcasts one
+/// A value per row. The convolution passes are this kernel with different tables: forward (rows are
+/// output positions, t runs over the patch), kernel gradient (rows are patch entries, t runs over
+/// positions) and input delta (rows are positions, t runs over output channels).
+/// Summation order over t is fixed, so results are reproducible bit for bit.
+/// </summary>
+public static class GatherGemm
+{
+    public const int Rows = 8;
+
+    /// <param name="a">The gathered operand (e.g. a padded image).</param>
+    /// <param name="rowBase">8 row bases into <paramref name="a"/> (repeat a valid one past <paramref name="validRows"/>).</param>
+    /// <param name="offsets">T ascending offsets added to every row base: the contraction.</param>
+    /// <param name="b">(T, ldb): row t holds the <paramref name="vectors"/> vectors of B.</param>
+    /// <param name="c">Row r of the output at c[r·ldc]; only the first <paramref name="validRows"/> are written.</param>
+    /// <param name="accumulate">Add into C (true) or overwrite it (false).</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Tile<TOps, TVec>(ReadOnlySpan<float> a, ReadOnlySpan<int> rowBase, ReadOnlySpan<int> offsets, ReadOnlySpan<float> b, int ldb, int vectors, Span<float> c, int ldc, int validRows, bool accumulate)
+        where TOps : struct, IVectorOps<TVec>
+        where TVec : struct
+    {
+        int lanes = TOps.Count;
+        int maxRow = Math.Max(Math.Max(Math.Max(rowBase[0], rowBase[1]), Math.Max(rowBase[2], rowBase[3])), Math.Max(Math.Max(rowBase[4], rowBase[5]), Math.Max(rowBase[6], rowBase[7])));
+        int minRow = Math.Min(Math.Min(Math.Min(rowBase[0], rowBase[1]), Math.Min(rowBase[2], rowBase[3])), Math.Min(Math.Min(rowBase[4], rowBase[5]), Math.Min(rowBase[6], rowBase[7])));
+        if (offsets.IsEmpty || minRow + offsets[0] < 0 || maxRow + offsets[^1] >= a.Length
+            || b.Length < (offsets.Length - 1) * ldb + vectors * lanes || c.Length < (validRows - 1) * ldc + vectors * lanes)
+        {
+            throw new ArgumentException("tile operands out of range (offsets must ascend)");
+        }
+
+        ref float a0 = ref MemoryMarshal.GetReference(a);
+        ref float b0 = ref MemoryMarshal.GetReference(b);
+        ref float c0 = ref MemoryMarshal.GetReference(c);
+        ref int off = ref MemoryMarshal.GetReference(offsets);
+        int r0 = rowBase[0], r1 = rowBase[1], r2 = rowBase[2], r3 = rowBase[3], r4 = rowBase[4], r5 = rowBase[5], r6 = rowBase[6], r7 = rowBase[7];
+        int terms = offsets.Length;
+        for (int v = 0; v < vectors; v++)
+        {
+            TVec s0 = TOps.Zero, s1 = TOps.Zero, s2 = TOps.Zero, s3 = TOps.Zero, s4 = TOps.Zero, s5 = TOps.Zero, s6 = TOps.Zero, s7 = TOps.Zero;
+            ref float bv = ref Unsafe.Add(ref b0, v * lanes);
+            for (int t = 0; t < terms; t++)
+            {
+                TVec bt = TOps.Load(ref Unsafe.Add(ref bv, t * ldb));
+                ref float at = ref Unsafe.Add(ref a0, Unsafe.Add(ref off, t));
+                s0 = TOps.MultiplyAdd(TOps.Broadcast(Unsafe.Add(ref at, r0)), bt, s0);
+                s1 = TOps.MultiplyAdd(TOps.Broadcast(Unsafe.Add(ref at, r1)), bt, s1);
+                s2 = TOps.MultiplyAdd(TOps.Broadcast(Unsafe.Add(ref at, r2)), bt, s2);
+                s3 = TOps.MultiplyAdd(TOps.Broadcast(Unsafe.Add(ref at, r3)), bt, s3);
+                s4 = TOps.MultiplyAdd(TOps.Broadcast(Unsafe.Add(ref at, r4)), bt, s4);
+                s5 = TOps.MultiplyAdd(TOps.Broadcast(Unsafe.Add(ref at, r5)), bt, s5);
+                s6 = TOps.MultiplyAdd(TOps.Broadcast(Unsafe.Add(ref at, r6)), bt, s6);
+                s7 = TOps.MultiplyAdd(TOps.Broadcast(Unsafe.Add(ref at, r7)), bt, s7);
+            }
+
+            ref float cv = ref Unsafe.Add(ref c0, v * lanes);
+            Put<TOps, TVec>(ref cv, 0, ldc, validRows, accumulate, s0);
+            Put<TOps, TVec>(ref cv, 1, ldc, validRows, accumulate, s1);
+            Put<TOps, TVec>(ref cv, 2, ldc, validRows, accumulate, s2);
+            Put<TOps, TVec>(ref cv, 3, ldc, validRows, accumulate, s3);
+            Put<TOps, TVec>(ref cv, 4, ldc, validRows, accumulate, s4);
+            Put<TOps, TVec>(ref cv, 5, ldc, validRows, accumulate, s5);
+            Put<TOps, TVec>(ref cv, 6, ldc, validRows, accumulate, s6);
+            Put<TOps, TVec>(ref cv, 7, ldc, validRows, accumulate, s7);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Put<TOps, TVec>(ref float c, int row, int ldc, int validRows, bool accumulate, TVec sum)
+        where TOps : struct, IVectorOps<TVec>
+        where TVec : struct
+    {
+        if (row < validRows)
+        {
+            ref float dst = ref Unsafe.Add(ref c, row * ldc);
+            TOps.Store(accumulate ? TOps.Add(TOps.Load(ref dst), sum) : sum, ref dst);
+        }
+    }
+
+    /// <summary>
+    /// The same product written plainly, one output element at a time: the reference the kernel is tested against.
+    /// </summary>
+    public static void TileReference(ReadOnlySpan<float> a, ReadOnlySpan<int> rowBase, ReadOnlySpan<int> offsets, ReadOnlySpan<float> b, int ldb, int columns, Span<float> c, int ldc, int validRows, bool accumulate)
+    {
+        for (int r = 0; r < validRows; r++)
+        {
+            for (int j = 0; j < columns; j++)
+            {
+                float sum = 0;
+                for (int t = 0; t < offsets.Length; t++)
+                {
+                    sum = MathF.FusedMultiplyAdd(a[rowBase[r] + offsets[t]], b[t * ldb + j], sum);
+                }
+
+                c[r * ldc + j] = accumulate ? c[r * ldc + j] + sum : sum;
+            }
+        }
+    }
+}
