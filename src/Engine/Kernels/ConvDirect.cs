@@ -18,6 +18,8 @@ public sealed class ConvDirect
     private readonly int[] _patchOffset; // per patch entry q = (c, i, j) (padded to 8 rows): its offset from the corner
     private readonly int[] _posRow;      // per output position (padded to 8 rows): its row in the channels-last delta
     private readonly int[] _channel;     // 0..K-1: the contraction of the input-delta pass
+    private readonly bool _byPosition;   // forward and kernel gradient vectorized over positions (SpatialKernels)
+    private readonly int _grid;          // output rows at the padded pitch, rounded up to whole vector pairs
 
     public ConvDirect(ConvGeometry g)
     {
@@ -31,11 +33,19 @@ public sealed class ConvDirect
         InWidth = Simd.For(g.C);
         KPad = Simd.Pad(g.K, OutWidth);
         CPad = Simd.Pad(g.C, InWidth);
+        DeltaWidth = Simd.For(_taps * CPad);
+        DeltaRow = Simd.Pad(_taps * CPad, DeltaWidth);
 
         _posBase = PaddedRows(_spatial, p => (p / g.OutW * g.Stride * _wp) + (p % g.OutW * g.Stride));
         _patchOffset = PaddedRows(g.Patch, q => (q / _taps * _plane) + (q % _taps / g.Kernel * _wp) + (q % g.Kernel));
         _posRow = PaddedRows(_spatial, p => p * KPad);
         _channel = Enumerable.Range(0, g.K).ToArray();
+
+        // few output channels would fill a fraction of each vector: vectorize over positions instead
+        _byPosition = g.Stride == 1 && g.K <= SpatialKernels.Channels && Simd.Widest != VectorWidth.W128;
+        int pair = 2 * (int)Simd.Widest;
+        _grid = (g.OutH * _wp + pair - 1) / pair * pair;
+        PaddedInput = _byPosition ? Math.Max(g.C * _plane, _grid + _patchOffset[g.Patch - 1]) : g.C * _plane;
     }
 
     /// <summary>Vector width over output channels (forward, kernel gradient) and over input channels (input delta).</summary>
@@ -47,19 +57,35 @@ public sealed class ConvDirect
 
     public int CPad { get; }
 
-    private int PaddedInput => _g.C * _plane;
+    /// <summary>Vector width of the input-delta product, whose rows hold every tap's channels (k·k·Cpad, padded).</summary>
+    public VectorWidth DeltaWidth { get; }
 
-    private int DeltaRow => _taps * CPad;
+    private int DeltaRow { get; }
 
-    // scratch, in floats: [padded inputs of n samples | weights (P, Kpad) | channels-last y or dy (S, Kpad)
-    //                      | dW (P, Kpad) | W regrouped (K, k·k·Cpad) | dcol (S, k·k·Cpad) | dx (Hp·Wp, Cpad)]
+    /// <summary>Floats of one sample's padded input (with a zero tail for the grid's last vectors).</summary>
+    private int PaddedInput { get; }
+
+
+    // scratch, in floats: [padded inputs of n samples | weights (P, Kpad) | dW (P, Kpad) | channels-last y or dy (S, Kpad)
+    //                      | W regrouped (K, DeltaRow) | dcol (S, DeltaRow) | dx (Hp·Wp, Cpad)]
     // the padded inputs are kept from Forward for Backward
+    //                      | by position: w6 (P, 6) | dw6 (P, 6) | y or dy grid (6, grid)]
     public int ScratchSize(int n) =>
-        (n * PaddedInput) + (2 * _g.Patch * KPad) + (_spatial * KPad) + (_g.K * DeltaRow) + (_spatial * DeltaRow) + (_plane * CPad);
+        (n * PaddedInput) + (2 * _g.Patch * KPad) + (_spatial * KPad) + (_g.K * DeltaRow) + (_spatial * DeltaRow) + (_plane * CPad) + SpatialSize;
+
+    private int SpatialSize => _byPosition ? (2 * _g.Patch * SpatialKernels.Channels) + (SpatialKernels.Channels * _grid) : 0;
+
+    private int SpatialStart(int n) => (n * PaddedInput) + (2 * _g.Patch * KPad) + (_spatial * KPad) + (_g.K * DeltaRow) + (_spatial * DeltaRow) + (_plane * CPad);
 
     // x is (n, C, H, W), w is (K, C, k, k), b is (K), y is (n, K, Ho, Wo)
     public void Forward(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, Span<float> scratch)
     {
+        if (_byPosition)
+        {
+            ForwardByPosition(n, x, w, b, y, scratch);
+            return;
+        }
+
         Span<float> xpad = scratch[..(n * PaddedInput)];
         Span<float> wt = scratch.Slice(n * PaddedInput, _g.Patch * KPad);
         Span<float> ycl = scratch.Slice(n * PaddedInput + (2 * _g.Patch * KPad), _spatial * KPad);
@@ -127,24 +153,53 @@ public sealed class ConvDirect
             }
         }
 
+        Span<float> spatial = scratch.Slice(SpatialStart(n), SpatialSize);
+        Span<float> dw6 = _byPosition ? spatial.Slice(_g.Patch * SpatialKernels.Channels, _g.Patch * SpatialKernels.Channels) : default;
+        Span<float> dygrid = _byPosition ? spatial[(2 * _g.Patch * SpatialKernels.Channels)..] : default;
+        dw6.Clear();
         for (int s = 0; s < n; s++)
         {
             ReadOnlySpan<float> dys = dy.Slice(s * _g.OutSize, _g.OutSize);
             ReadOnlySpan<float> xs = xpad.Slice(s * PaddedInput, PaddedInput);
-            dycl.Clear();
             for (int k = 0; k < _g.K; k++)
             {
-                ReadOnlySpan<float> plane = dys.Slice(k * _spatial, _spatial);
-                db[k] += TensorPrimitives.Sum(plane);
-                for (int pos = 0; pos < _spatial; pos++)
+                db[k] += TensorPrimitives.Sum(dys.Slice(k * _spatial, _spatial));
+            }
+
+            if (_byPosition)
+            {
+                // dw[k, q] += Σ_g dygrid[k, g] · xpad[g + offset(q)], junk columns of the grid zero
+                dygrid.Clear();
+                for (int k = 0; k < _g.K; k++)
                 {
-                    dycl[pos * KPad + k] = plane[pos];
+                    for (int oh = 0; oh < _g.OutH; oh++)
+                    {
+                        dys.Slice((k * _spatial) + (oh * _g.OutW), _g.OutW).CopyTo(dygrid[((k * _grid) + (oh * _wp))..]);
+                    }
+                }
+
+                KernelGradientByPosition(xs, dygrid, dw6);
+            }
+
+            if (!_byPosition || !dx.IsEmpty)
+            {
+                dycl.Clear();
+                for (int k = 0; k < _g.K; k++)
+                {
+                    ReadOnlySpan<float> plane = dys.Slice(k * _spatial, _spatial);
+                    for (int pos = 0; pos < _spatial; pos++)
+                    {
+                        dycl[pos * KPad + k] = plane[pos];
+                    }
                 }
             }
 
-            for (int q = 0; q < _g.Patch; q += GatherGemm.Rows)
+            if (!_byPosition)
             {
-                Tile(OutWidth, xs, _patchOffset.AsSpan(q, GatherGemm.Rows), _posBase.AsSpan(0, _spatial), dycl, KPad, dwcl[(q * KPad)..], KPad, Math.Min(GatherGemm.Rows, _g.Patch - q), accumulate: true);
+                for (int q = 0; q < _g.Patch; q += GatherGemm.Rows)
+                {
+                    Tile(OutWidth, xs, _patchOffset.AsSpan(q, GatherGemm.Rows), _posBase.AsSpan(0, _spatial), dycl, KPad, dwcl[(q * KPad)..], KPad, Math.Min(GatherGemm.Rows, _g.Patch - q), accumulate: true);
+                }
             }
 
             if (dx.IsEmpty)
@@ -154,7 +209,7 @@ public sealed class ConvDirect
 
             for (int pos = 0; pos < _spatial; pos += GatherGemm.Rows)
             {
-                Tile(InWidth, dycl, _posRow.AsSpan(pos, GatherGemm.Rows), _channel, wr, DeltaRow, dcol[(pos * DeltaRow)..], DeltaRow, Math.Min(GatherGemm.Rows, _spatial - pos), accumulate: false);
+                Tile(DeltaWidth, dycl, _posRow.AsSpan(pos, GatherGemm.Rows), _channel, wr, DeltaRow, dcol[(pos * DeltaRow)..], DeltaRow, Math.Min(GatherGemm.Rows, _spatial - pos), accumulate: false);
             }
 
             dxcl.Clear();
@@ -175,13 +230,69 @@ public sealed class ConvDirect
         }
 
         // dw[k, q] += dwcl[q, k]
+        Span<float> channelsLast = _byPosition ? dw6 : dwcl;
+        int pitch = _byPosition ? SpatialKernels.Channels : KPad;
         for (int k = 0; k < _g.K; k++)
         {
             Span<float> dwk = dw.Slice(k * _g.Patch, _g.Patch);
             for (int q = 0; q < _g.Patch; q++)
             {
-                dwk[q] += dwcl[q * KPad + k];
+                dwk[q] += channelsLast[q * pitch + k];
             }
+        }
+    }
+
+    // y[k, oh, ow] = b[k] + Σ_q w[k, q] · xpad[oh·Wp + ow + offset(q)]: vectors over positions of the grid
+    private void ForwardByPosition(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, Span<float> scratch)
+    {
+        Span<float> xpad = scratch[..(n * PaddedInput)];
+        Span<float> spatial = scratch.Slice(SpatialStart(n), SpatialSize);
+        Span<float> w6 = spatial[..(_g.Patch * SpatialKernels.Channels)];
+        Span<float> ygrid = spatial[(2 * _g.Patch * SpatialKernels.Channels)..];
+        w6.Clear();
+        for (int k = 0; k < _g.K; k++)
+        {
+            for (int q = 0; q < _g.Patch; q++)
+            {
+                w6[q * SpatialKernels.Channels + k] = w[k * _g.Patch + q];
+            }
+        }
+
+        for (int s = 0; s < n; s++)
+        {
+            Span<float> xs = xpad.Slice(s * PaddedInput, PaddedInput);
+            PadInput(x.Slice(s * _g.InSize, _g.InSize), xs);
+            switch (Simd.Widest)
+            {
+                case VectorWidth.W512:
+                    SpatialKernels.Forward<V512, Vector512<float>>(xs, _patchOffset.AsSpan(0, _g.Patch), w6, ygrid, _grid, _g.K);
+                    break;
+                default:
+                    SpatialKernels.Forward<V256, Vector256<float>>(xs, _patchOffset.AsSpan(0, _g.Patch), w6, ygrid, _grid, _g.K);
+                    break;
+            }
+
+            Span<float> ys = y.Slice(s * _g.OutSize, _g.OutSize);
+            for (int k = 0; k < _g.K; k++)
+            {
+                for (int oh = 0; oh < _g.OutH; oh++)
+                {
+                    TensorPrimitives.Add(ygrid.Slice((k * _grid) + (oh * _wp), _g.OutW), b[k], ys.Slice((k * _spatial) + (oh * _g.OutW), _g.OutW));
+                }
+            }
+        }
+    }
+
+    private void KernelGradientByPosition(ReadOnlySpan<float> xs, ReadOnlySpan<float> dygrid, Span<float> dw6)
+    {
+        switch (Simd.Widest)
+        {
+            case VectorWidth.W512:
+                SpatialKernels.KernelGradient<V512, Vector512<float>>(xs, _patchOffset.AsSpan(0, _g.Patch), dygrid, _grid, dw6);
+                break;
+            default:
+                SpatialKernels.KernelGradient<V256, Vector256<float>>(xs, _patchOffset.AsSpan(0, _g.Patch), dygrid, _grid, dw6);
+                break;
         }
     }
 
@@ -191,6 +302,7 @@ public sealed class ConvDirect
         if (_g.Pad == 0)
         {
             x.CopyTo(xpad);
+            xpad[x.Length..].Clear();
             return;
         }
 

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using CnnCluster.Engine.Kernels;
 using CnnCluster.Engine.Tensors;
 
 namespace CnnCluster.Engine.Layers;
@@ -41,25 +42,13 @@ public static class ActivationFunctions
         switch (kind)
         {
             case ActivationKind.Sigmoid:
-                for (int i = 0; i < y.Length; i++)
-                {
-                    du[i] = dy[i] * y[i] * (1f - y[i]);
-                }
-
+                Elementwise.Map<SigmoidGrad>(y, dy, du);
                 break;
             case ActivationKind.Tanh:
-                for (int i = 0; i < y.Length; i++)
-                {
-                    du[i] = dy[i] * (1f - y[i] * y[i]);
-                }
-
+                Elementwise.Map<TanhGrad>(y, dy, du);
                 break;
             case ActivationKind.ReLU:
-                for (int i = 0; i < y.Length; i++)
-                {
-                    du[i] = y[i] > 0f ? dy[i] : 0f;
-                }
-
+                Elementwise.Map<ReluGrad>(y, dy, du);
                 break;
             default:
                 dy.CopyTo(du);

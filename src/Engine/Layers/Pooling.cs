@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using CnnCluster.Engine.Tensors;
 
 namespace CnnCluster.Engine.Layers;
@@ -14,7 +15,10 @@ public abstract class PoolingLayer : Layer
     public int Size { get; }
 }
 
-/// <summary>y = max over each n×n window. Backward routes dy to the first maximum of the window.</summary>
+/// <summary>
+/// y = max over each n×n window. Forward keeps the argmax (the first maximum in window order; a NaN wins
+/// so that divergence propagates) in scratch, and backward routes dy there.
+/// </summary>
 public sealed class MaxPool2d : PoolingLayer
 {
     public MaxPool2d(Shape3 input, int size)
@@ -24,35 +28,46 @@ public sealed class MaxPool2d : PoolingLayer
 
     public override string Kind => "maxpool2d";
 
-    // x is (n, C, H, W), y is (n, C, H/s, W/s)
+    public override int ScratchSize(int n) => n * Output.Size;
+
+    // x is (n, C, H, W), y is (n, C, H/s, W/s); argmax[o] is the index into x that y[o] came from
     public override void Forward(int n, ReadOnlySpan<float> x, Span<float> y, ReadOnlySpan<float> p, Span<float> scratch)
     {
-        int planes = n * Input.C, s = Size, oh = Output.H, ow = Output.W;
+        Span<int> argmax = MemoryMarshal.Cast<float, int>(scratch[..(n * Output.Size)]);
+        int planes = n * Input.C, s = Size, oh = Output.H, ow = Output.W, w = Input.W, plane = Input.H * Input.W;
+        int o = 0;
         for (int q = 0; q < planes; q++)
         {
-            ReadOnlySpan<float> xp = x.Slice(q * Input.H * Input.W, Input.H * Input.W);
-            Span<float> yp = y.Slice(q * oh * ow, oh * ow);
+            int basePlane = q * plane;
             for (int i = 0; i < oh; i++)
             {
-                for (int j = 0; j < ow; j++)
+                for (int j = 0; j < ow; j++, o++)
                 {
-                    float m = float.NegativeInfinity;
+                    int corner = basePlane + (i * s * w) + (j * s);
+                    int best = corner;
+                    float m = x[corner];
                     for (int a = 0; a < s; a++)
                     {
-                        ReadOnlySpan<float> row = xp.Slice((i * s + a) * Input.W + j * s, s);
+                        int row = corner + (a * w);
                         for (int b = 0; b < s; b++)
                         {
-                            m = MathF.Max(m, row[b]);
+                            float v = x[row + b];
+                            if (v > m || (float.IsNaN(v) && !float.IsNaN(m)))
+                            {
+                                m = v;
+                                best = row + b;
+                            }
                         }
                     }
 
-                    yp[i * ow + j] = m;
+                    y[o] = m;
+                    argmax[o] = best;
                 }
             }
         }
     }
 
-    // backward of: y = max(window); the argmax is found again by comparing x with y
+    // backward of: y[o] = x[argmax[o]]  →  dx[argmax[o]] += dy[o]
     public override void Backward(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, ReadOnlySpan<float> p, Span<float> g, Span<float> scratch)
     {
         if (dx.IsEmpty)
@@ -60,34 +75,11 @@ public sealed class MaxPool2d : PoolingLayer
             return;
         }
 
-        int planes = n * Input.C, s = Size, oh = Output.H, ow = Output.W;
+        ReadOnlySpan<int> argmax = MemoryMarshal.Cast<float, int>(scratch[..(n * Output.Size)]);
         dx[..(n * Input.Size)].Clear();
-        for (int q = 0; q < planes; q++)
+        for (int o = 0; o < argmax.Length; o++)
         {
-            ReadOnlySpan<float> xp = x.Slice(q * Input.H * Input.W, Input.H * Input.W);
-            Span<float> dxp = dx.Slice(q * Input.H * Input.W, Input.H * Input.W);
-            for (int i = 0; i < oh; i++)
-            {
-                for (int j = 0; j < ow; j++)
-                {
-                    float m = y[q * oh * ow + i * ow + j];
-                    float d = dy[q * oh * ow + i * ow + j];
-                    bool routed = false;
-                    for (int a = 0; a < s && !routed; a++)
-                    {
-                        int rowStart = (i * s + a) * Input.W + j * s;
-                        for (int b = 0; b < s; b++)
-                        {
-                            if (xp[rowStart + b] == m)
-                            {
-                                dxp[rowStart + b] += d;
-                                routed = true;
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
+            dx[argmax[o]] += dy[o];
         }
     }
 
