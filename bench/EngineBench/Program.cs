@@ -4,6 +4,7 @@ using CnnCluster.Bench.Engine;
 using CnnCluster.Engine.Data;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Optim;
+using CnnCluster.Engine.OracleTests;
 using CnnCluster.Engine.Training;
 
 // Our engine against libtorch (TorchSharp-cpu) training lenet5 on Fashion-MNIST: same architecture,

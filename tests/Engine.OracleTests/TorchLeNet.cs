@@ -3,7 +3,7 @@ using CnnCluster.Engine.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace CnnCluster.Bench.Engine;
+namespace CnnCluster.Engine.OracleTests;
 
 /// <summary>
 /// lenet5 in libtorch (TorchSharp): the same layers as our preset, initial weights copied from our flat
