@@ -45,7 +45,13 @@ public sealed class TorchLeNet : IDisposable
         return loss.item<float>();
     }
 
-    public float[] Parameters() => _model.parameters().SelectMany(p => p.data<float>().ToArray()).ToArray();
+    public float[] Parameters()
+    {
+        // every tensor wrapper made here stays referenced by the scope until the copy is done: a wrapper
+        // finalized by the GC during a native call would leave libtorch a dangling tensor
+        using var scope = NewDisposeScope();
+        return _model.parameters().SelectMany(p => p.data<float>().ToArray()).ToArray();
+    }
 
     private void CopyParameters(Network network, float[] parameters)
     {
@@ -57,6 +63,7 @@ public sealed class TorchLeNet : IDisposable
         }
 
         using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
         int t = 0;
         foreach (Layer layer in withParameters)
         {
@@ -74,6 +81,7 @@ public sealed class TorchLeNet : IDisposable
 
     public void Dispose()
     {
+        _optimizer.Dispose();
         _images.Dispose();
         _labels.Dispose();
         _model.Dispose();
