@@ -81,10 +81,17 @@ foreach (int threads in threadCounts)
             }
         }
 
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        for (int s = 0; s < 20; s++)
+        {
+            ours.Step();
+        }
+
+        double allocatedPerStep = (GC.GetTotalAllocatedBytes(precise: true) - before) / 20.0;
         double o = Median(oursRates), t = Median(torchRates);
         string row = $"| {batch,5} | {threads,7} | {o,12:N0} | {t,15:N0} | {o / t,5:F2} |";
         table.Add(row);
-        Console.WriteLine($"batch {batch}, {threads} thread(s): ours {o:N0} img/s (loss {oursLoss:F4}), libtorch {t:N0} img/s (loss {torchLoss:F4}), ratio {o / t:F2}  [ours {string.Join(" ", oursRates.Select(r => r.ToString("F0")))}; libtorch {string.Join(" ", torchRates.Select(r => r.ToString("F0")))}]");
+        Console.WriteLine($"batch {batch}, {threads} thread(s): ours {o:N0} img/s (loss {oursLoss:F4}), libtorch {t:N0} img/s (loss {torchLoss:F4}), ratio {o / t:F2}; ours allocates {allocatedPerStep:N0} B/step  [ours {string.Join(" ", oursRates.Select(r => r.ToString("F0")))}; libtorch {string.Join(" ", torchRates.Select(r => r.ToString("F0")))}]");
     }
 }
 

@@ -9,11 +9,21 @@ namespace CnnCluster.Engine.Training;
 /// and the sub-block sums are combined along the same tree. Which thread computed which sub-block
 /// cannot change a bit of the result.
 /// </summary>
-public sealed class ParallelGradient
+public sealed class ParallelGradient : IDisposable
 {
     private readonly BlockGradient[] _perThread;
     private readonly TreeReducer _root;
     private readonly int _threads;
+    private readonly ThreadTeam? _team;
+    private readonly Action<int> _run;
+
+    // the round in progress: what the team members read, and the sub-block results they write
+    private float[] _parameters = [];
+    private LabeledImages? _data;
+    private ArraySegment<int> _batch;
+    private ShardPlan _plan;
+    private int _subLevel, _firstSub, _subBlocks, _next;
+    private (float[] Gradient, double Loss)[] _results = [];
 
     public ParallelGradient(Network network, int shardSize, int threads)
     {
@@ -27,7 +37,11 @@ public sealed class ParallelGradient
         var buffers = GradientBuffers.Shared(network.ParameterCount);
         _perThread = Enumerable.Range(0, threads).Select(_ => new BlockGradient(network, shardSize, buffers)).ToArray();
         _root = new TreeReducer(buffers);
+        _team = threads > 1 ? new ThreadTeam(threads) : null;
+        _run = Run;
     }
+
+    ~ParallelGradient() => _team?.Dispose();
 
     public int ShardSize { get; }
 
@@ -50,35 +64,53 @@ public sealed class ParallelGradient
             subLevel++;
         }
 
-        int firstSub = firstShard >> subLevel;
-        int subBlocks = (shards + (1 << subLevel) - 1) >> subLevel;
-        var results = new (float[] Gradient, double Loss)[subBlocks];
-        int next = -1;
-
-        void Run(int t)
+        _parameters = parameters;
+        _data = data;
+        _batch = batch;
+        _plan = plan;
+        _subLevel = subLevel;
+        _firstSub = firstShard >> subLevel;
+        _subBlocks = (shards + (1 << subLevel) - 1) >> subLevel;
+        _next = -1;
+        if (_results.Length < _subBlocks)
         {
-            BlockGradient worker = _perThread[t];
-            int b;
-            while ((b = Interlocked.Increment(ref next)) < subBlocks)
-            {
-                results[b] = worker.Compute(parameters, data, batch, plan, subLevel, firstSub + b);
-            }
+            _results = new (float[], double)[_subBlocks];
         }
 
-        if (_threads == 1 || subBlocks == 1)
+        if (_team is null || _subBlocks == 1)
         {
             Run(0);
         }
         else
         {
-            Parallel.For(0, Math.Min(_threads, subBlocks), new ParallelOptions { MaxDegreeOfParallelism = _threads }, Run);
+            _team.Run(_run);
         }
 
-        for (int b = 0; b < subBlocks; b++)
+        for (int b = 0; b < _subBlocks; b++)
         {
-            _root.Push((firstSub + b) << subLevel, subLevel, results[b].Gradient, results[b].Loss);
+            _root.Push((_firstSub + b) << subLevel, subLevel, _results[b].Gradient, _results[b].Loss);
+            _results[b] = default;
         }
 
+        _data = null;
         return _root.Finish();
+    }
+
+    // team member t takes sub-blocks as it frees up; which member computes which cannot change a bit
+    private void Run(int t)
+    {
+        BlockGradient worker = _perThread[t];
+        int b;
+        while ((b = Interlocked.Increment(ref _next)) < _subBlocks)
+        {
+            _results[b] = worker.Compute(_parameters, _data!, _batch, _plan, _subLevel, _firstSub + b);
+        }
+    }
+
+    /// <summary>Ends the helper threads.</summary>
+    public void Dispose()
+    {
+        _team?.Dispose();
+        GC.SuppressFinalize(this);
     }
 }

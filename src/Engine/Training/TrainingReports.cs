@@ -1,7 +1,7 @@
 namespace CnnCluster.Engine.Training;
 
 /// <summary>After each committed step.</summary>
-public sealed record StepReport(long Step, long TotalSteps, int Epoch, double Loss, double LearningRate, long Images, double TrainSeconds);
+public readonly record struct StepReport(long Step, long TotalSteps, int Epoch, double Loss, double LearningRate, long Images, double TrainSeconds);
 
 /// <summary>After each epoch (or the last, partial one): test metrics and the epoch's mean training loss.</summary>
 public sealed record EpochReport(int Epoch, long Step, double TrainLoss, double TestLoss, double TestAccuracy, double TrainSeconds, double ImagesPerSecond);
