@@ -367,22 +367,8 @@ public sealed class ConvDirect
         }
     }
 
-    private static void Tile(VectorWidth width, ReadOnlySpan<float> a, ReadOnlySpan<int> rowBase, ReadOnlySpan<int> offsets, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, int validRows, bool accumulate)
-    {
-        int vectors = ldb == ldc ? ldb / (int)width : throw new ArgumentException("B and C rows differ");
-        switch (width)
-        {
-            case VectorWidth.W512:
-                GatherGemm.Tile<V512, Vector512<float>>(a, rowBase, offsets, b, ldb, vectors, c, ldc, validRows, accumulate);
-                break;
-            case VectorWidth.W256:
-                GatherGemm.Tile<V256, Vector256<float>>(a, rowBase, offsets, b, ldb, vectors, c, ldc, validRows, accumulate);
-                break;
-            default:
-                GatherGemm.Tile<V128, Vector128<float>>(a, rowBase, offsets, b, ldb, vectors, c, ldc, validRows, accumulate);
-                break;
-        }
-    }
+    private static void Tile(VectorWidth width, ReadOnlySpan<float> a, ReadOnlySpan<int> rowBase, ReadOnlySpan<int> offsets, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, int validRows, bool accumulate) =>
+        GatherGemm.Tile(width, a, rowBase, offsets, b, ldb, ldb == ldc ? ldb / (int)width : throw new ArgumentException("B and C rows differ"), c, ldc, validRows, accumulate);
 
     /// <summary>A table of <paramref name="count"/> rows padded to a multiple of 8 by repeating the last row.</summary>
     private static int[] PaddedRows(int count, Func<int, int> value)

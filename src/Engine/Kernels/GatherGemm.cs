@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace CnnCluster.Engine.Kernels;
 
@@ -16,6 +17,23 @@ namespace CnnCluster.Engine.Kernels;
 public static class GatherGemm
 {
     public const int Rows = 8;
+
+    /// <summary>The kernel at the given vector width.</summary>
+    public static void Tile(VectorWidth width, ReadOnlySpan<float> a, ReadOnlySpan<int> rowBase, ReadOnlySpan<int> offsets, ReadOnlySpan<float> b, int ldb, int vectors, Span<float> c, int ldc, int validRows, bool accumulate)
+    {
+        switch (width)
+        {
+            case VectorWidth.W512:
+                Tile<V512, Vector512<float>>(a, rowBase, offsets, b, ldb, vectors, c, ldc, validRows, accumulate);
+                break;
+            case VectorWidth.W256:
+                Tile<V256, Vector256<float>>(a, rowBase, offsets, b, ldb, vectors, c, ldc, validRows, accumulate);
+                break;
+            default:
+                Tile<V128, Vector128<float>>(a, rowBase, offsets, b, ldb, vectors, c, ldc, validRows, accumulate);
+                break;
+        }
+    }
 
     /// <param name="a">The gathered operand (e.g. a padded image).</param>
     /// <param name="rowBase">8 row bases into <paramref name="a"/> (repeat a valid one past <paramref name="validRows"/>).</param>

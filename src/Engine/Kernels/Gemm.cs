@@ -14,6 +14,11 @@ public static class Gemm
     /// <summary>C (m×n) += A (m×k) · B (k×n).</summary>
     public static void MatMulAdd(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int k, int n)
     {
+        if (Gathered(a, rowStride: k, termStride: 1, b, c, m, k, n))
+        {
+            return;
+        }
+
         for (int i = 0; i < m; i++)
         {
             Span<float> cRow = c.Slice(i * n, n);
@@ -46,6 +51,11 @@ public static class Gemm
     /// <summary>C (m×n) += Aᵀ · B where A is (k×m) and B is (k×n).</summary>
     public static void MatMulTransAAdd(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int k, int n)
     {
+        if (Gathered(a, rowStride: 1, termStride: m, b, c, m, k, n))
+        {
+            return;
+        }
+
         for (int p = 0; p < k; p++)
         {
             ReadOnlySpan<float> aRow = a.Slice(p * m, m);
@@ -61,4 +71,45 @@ public static class Gemm
             }
         }
     }
+
+    /// <summary>
+    /// C (m×n) += A · B on the <see cref="GatherGemm"/> microkernel, with A's element (i, p) at
+    /// a[i·rowStride + p·termStride]: 8 rows of C at a time held in registers across all k terms, instead
+    /// of a pass over a row of C per term. Applies when some accelerated vector width divides n; false
+    /// otherwise (the callers then use the row forms above).
+    /// </summary>
+    private static bool Gathered(ReadOnlySpan<float> a, int rowStride, int termStride, ReadOnlySpan<float> b, Span<float> c, int m, int k, int n)
+    {
+        VectorWidth width = Simd.Widest;
+        while (n % (int)width != 0 && width != VectorWidth.W128)
+        {
+            width = width == VectorWidth.W512 ? VectorWidth.W256 : VectorWidth.W128;
+        }
+
+        if (n % (int)width != 0 || k is < 1 or > MaxGatheredTerms || m < 1)
+        {
+            return false;
+        }
+
+        Span<int> offsets = stackalloc int[k];
+        for (int p = 0; p < k; p++)
+        {
+            offsets[p] = p * termStride;
+        }
+
+        Span<int> rows = stackalloc int[GatherGemm.Rows];
+        for (int i = 0; i < m; i += GatherGemm.Rows)
+        {
+            for (int r = 0; r < GatherGemm.Rows; r++)
+            {
+                rows[r] = Math.Min(i + r, m - 1) * rowStride;
+            }
+
+            GatherGemm.Tile(width, a, rows, offsets, b, n, n / (int)width, c[(i * n)..], n, Math.Min(GatherGemm.Rows, m - i), accumulate: true);
+        }
+
+        return true;
+    }
+
+    private const int MaxGatheredTerms = 4096;
 }

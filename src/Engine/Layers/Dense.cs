@@ -10,9 +10,15 @@ namespace CnnCluster.Engine.Layers;
 /// </summary>
 public sealed class Dense : Layer
 {
+    // forward takes samples 8 at a time as the vector lanes: yᵀ (out, 8) = W (out, in) · xᵀ (in, 8)
+    private const int Lanes = 8;
+
     private readonly int _in;
     private readonly int _out;
     private readonly WeightInit _init;
+    private readonly int[] _rowBase;  // o·in for each output, padded to whole tiles
+    private readonly int[] _terms;    // 0..in-1
+    private readonly VectorWidth _width = Simd.For(Lanes);
 
     public Dense(Shape3 input, int outFeatures, WeightInit init = WeightInit.He)
         : base(input, new Shape3(outFeatures, 1, 1))
@@ -20,7 +26,17 @@ public sealed class Dense : Layer
         _in = input.Size;
         _out = outFeatures;
         _init = init;
+        _rowBase = new int[(outFeatures + GatherGemm.Rows - 1) / GatherGemm.Rows * GatherGemm.Rows];
+        for (int o = 0; o < _rowBase.Length; o++)
+        {
+            _rowBase[o] = Math.Min(o, outFeatures - 1) * _in;
+        }
+
+        _terms = Enumerable.Range(0, _in).ToArray();
     }
+
+    // xᵀ (in, 8) and yᵀ (out, 8) of one group of samples
+    public override int ScratchSize(int n) => Lanes * (_in + _out);
 
     public override string Kind => "dense";
 
@@ -35,14 +51,37 @@ public sealed class Dense : Layer
     // x is (n, in), W is (out, in), b is (out), y is (n, out)
     public override void Forward(int n, ReadOnlySpan<float> x, Span<float> y, ReadOnlySpan<float> p, Span<float> scratch)
     {
-        ReadOnlySpan<float> b = p[(_out * _in)..];
-        for (int s = 0; s < n; s++)
+        ReadOnlySpan<float> w = p[..(_out * _in)], b = p[(_out * _in)..];
+        Span<float> xt = scratch[..(Lanes * _in)], yt = scratch.Slice(Lanes * _in, Lanes * _out);
+        for (int s0 = 0; s0 < n; s0 += Lanes)
         {
-            b.CopyTo(y.Slice(s * _out, _out));
-        }
+            int count = Math.Min(Lanes, n - s0);
+            xt.Clear();
+            for (int j = 0; j < count; j++)
+            {
+                ReadOnlySpan<float> row = x.Slice((s0 + j) * _in, _in);
+                for (int i = 0; i < _in; i++)
+                {
+                    xt[i * Lanes + j] = row[i];
+                }
+            }
 
-        // y = x · Wᵀ + b
-        Gemm.MatMulTransBAdd(x, p[..(_out * _in)], y, n, _in, _out);
+            // yᵀ = W · xᵀ: rows of W gathered 8 outputs at a time, the samples in the lanes
+            for (int o = 0; o < _out; o += GatherGemm.Rows)
+            {
+                GatherGemm.Tile(_width, w, _rowBase.AsSpan(o, GatherGemm.Rows), _terms, xt, Lanes, Lanes / (int)_width, yt[(o * Lanes)..], Lanes, Math.Min(GatherGemm.Rows, _out - o), accumulate: false);
+            }
+
+            // y = x · Wᵀ + b
+            for (int j = 0; j < count; j++)
+            {
+                Span<float> row = y.Slice((s0 + j) * _out, _out);
+                for (int o = 0; o < _out; o++)
+                {
+                    row[o] = yt[o * Lanes + j] + b[o];
+                }
+            }
+        }
     }
 
     // backward of: y = x · Wᵀ + b

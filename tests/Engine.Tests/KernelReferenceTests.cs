@@ -1,0 +1,129 @@
+using System.Runtime.Intrinsics;
+using CnnCluster.Engine.Kernels;
+using CnnCluster.Engine.Tensors;
+using Xunit;
+
+namespace CnnCluster.Engine.Tests;
+
+/// <summary>The fast kernels against the plain forms of the same math.</summary>
+public sealed class KernelReferenceTests
+{
+    [Theory]
+    [InlineData(VectorWidth.W128, 1, 7, 3)]
+    [InlineData(VectorWidth.W256, 2, 25, 8)]
+    [InlineData(VectorWidth.W512, 3, 150, 5)]
+    [InlineData(VectorWidth.W512, 1, 1, 1)]
+    public void TheGatherTileIsItsPlainForm(VectorWidth width, int vectors, int terms, int validRows)
+    {
+        if (width == VectorWidth.W512 && !Vector512.IsHardwareAccelerated)
+        {
+            width = VectorWidth.W256;
+        }
+
+        var rng = new Rng((ulong)(terms * 31 + vectors));
+        int lanes = (int)width, ldb = vectors * lanes + 3, ldc = vectors * lanes + 5;
+        float[] a = Random(rng, 4000);
+        int[] rows = Enumerable.Range(0, GatherGemm.Rows).Select(r => rng.NextInt(1000)).ToArray();
+        int[] offsets = Enumerable.Range(0, terms).Select(t => t * 7 + rng.NextInt(5)).ToArray();
+        float[] b = Random(rng, terms * ldb);
+        foreach (bool accumulate in new[] { false, true })
+        {
+            float[] fast = Random(rng, GatherGemm.Rows * ldc);
+            float[] plain = (float[])fast.Clone();
+            GatherGemm.Tile(width, a, rows, offsets, b, ldb, vectors, fast, ldc, validRows, accumulate);
+            GatherGemm.TileReference(a, rows, offsets, b, ldb, vectors * lanes, plain, ldc, validRows, accumulate);
+            Assert.Equal(plain, fast); // same terms in the same order, fused: bit for bit
+        }
+    }
+
+    [Theory]
+    [InlineData(8, 120, 400)]
+    [InlineData(5, 84, 120)]
+    [InlineData(3, 10, 84)]
+    [InlineData(7, 9, 13)]
+    [InlineData(1, 1, 1)]
+    public void MatrixProductsAreTheTripleLoop(int m, int k, int n)
+    {
+        var rng = new Rng((ulong)(m * 10007 + k * 101 + n));
+        float[] a = Random(rng, m * k), at = Transpose(a, m, k), b = Random(rng, k * n), bt = Transpose(b, k, n);
+        float[] c0 = Random(rng, m * n);
+        var expected = new double[m * n];
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                expected[i * n + j] = c0[i * n + j];
+                for (int p = 0; p < k; p++)
+                {
+                    expected[i * n + j] += (double)a[i * k + p] * b[p * n + j];
+                }
+            }
+        }
+
+        float[] c = (float[])c0.Clone();
+        Gemm.MatMulAdd(a, b, c, m, k, n);
+        AssertClose(expected, c, "A·B");
+        c = (float[])c0.Clone();
+        Gemm.MatMulTransAAdd(at, b, c, m, k, n);
+        AssertClose(expected, c, "(Aᵀ)ᵀ·B");
+        c = (float[])c0.Clone();
+        Gemm.MatMulTransBAdd(a, bt, c, m, k, n);
+        AssertClose(expected, c, "A·(Bᵀ)ᵀ");
+    }
+
+    [Fact]
+    public void ActivationGradientsAreTheirScalarForms()
+    {
+        var rng = new Rng(77);
+        float[] y = Random(rng, 133), dy = Random(rng, 133);
+        y[5] = 0f;
+        y[6] = -0f;
+        Check<ReluGrad>(y, dy);
+        Check<TanhGrad>(y, dy);
+        Check<SigmoidGrad>(y, dy);
+
+        static void Check<TOp>(float[] y, float[] dy)
+            where TOp : struct, IBinaryOperator
+        {
+            var fast = new float[y.Length];
+            Elementwise.Map<TOp>(y, dy, fast);
+            for (int i = 0; i < y.Length; i++)
+            {
+                Assert.Equal(TOp.Invoke(y[i], dy[i]), fast[i]);
+            }
+        }
+    }
+
+    private static float[] Transpose(float[] x, int rows, int cols)
+    {
+        var t = new float[x.Length];
+        for (int r = 0; r < rows; r++)
+        {
+            for (int c = 0; c < cols; c++)
+            {
+                t[c * rows + r] = x[r * cols + c];
+            }
+        }
+
+        return t;
+    }
+
+    private static void AssertClose(double[] expected, float[] actual, string what)
+    {
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-4 * Math.Max(1, Math.Abs(expected[i])), $"{what}[{i}]: {expected[i]} vs {actual[i]}");
+        }
+    }
+
+    private static float[] Random(Rng rng, int n)
+    {
+        var a = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            a[i] = (float)rng.NextGaussian();
+        }
+
+        return a;
+    }
+}
