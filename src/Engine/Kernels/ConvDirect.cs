@@ -1,4 +1,6 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace CnnCluster.Engine.Kernels;
@@ -116,7 +118,8 @@ public sealed class ConvDirect
                 Tile(OutWidth, xs, _posBase.AsSpan(pos, GatherGemm.Rows), _patchOffset.AsSpan(0, _g.Patch), wt, KPad, ycl[(pos * KPad)..], KPad, Math.Min(GatherGemm.Rows, _spatial - pos), accumulate: true);
             }
 
-            Transpose(ycl, KPad, _g.K, _spatial, y.Slice(s * _g.OutSize, _g.OutSize));
+            // y[k, pos] = ycl[pos, k]
+            StridedCopy(ycl, 1, KPad, y.Slice(s * _g.OutSize, _g.OutSize), _spatial, 1, _g.K, _spatial);
         }
     }
 
@@ -183,15 +186,9 @@ public sealed class ConvDirect
 
             if (!_byPosition || !dx.IsEmpty)
             {
+                // dycl[pos, k] = dy[k, pos], lanes past K zero
                 dycl.Clear();
-                for (int k = 0; k < _g.K; k++)
-                {
-                    ReadOnlySpan<float> plane = dys.Slice(k * _spatial, _spatial);
-                    for (int pos = 0; pos < _spatial; pos++)
-                    {
-                        dycl[pos * KPad + k] = plane[pos];
-                    }
-                }
+                StridedCopy(dys, _spatial, 1, dycl, 1, KPad, _g.K, _spatial);
             }
 
             if (!_byPosition)
@@ -214,18 +211,11 @@ public sealed class ConvDirect
 
             dxcl.Clear();
             ScatterPatches(dcol, dxcl);
+            // dx[c, ih, iw] = dxpad[ih + p, iw + p, c]
             Span<float> dxs = dx.Slice(s * _g.InSize, _g.InSize);
             for (int c = 0; c < _g.C; c++)
             {
-                for (int ih = 0; ih < _g.H; ih++)
-                {
-                    int row = ((ih + _g.Pad) * _wp) + _g.Pad;
-                    Span<float> dst = dxs.Slice((c * _g.H * _g.W) + (ih * _g.W), _g.W);
-                    for (int iw = 0; iw < _g.W; iw++)
-                    {
-                        dst[iw] = dxcl[((row + iw) * CPad) + c];
-                    }
-                }
+                StridedCopy(dxcl[((((_g.Pad * _wp) + _g.Pad) * CPad) + c)..], _wp * CPad, CPad, dxs.Slice(c * _g.H * _g.W, _g.H * _g.W), _g.W, 1, _g.H, _g.W);
             }
         }
 
@@ -337,32 +327,52 @@ public sealed class ConvDirect
         where TOps : struct, IVectorOps<TVec>
         where TVec : struct
     {
-        int lanes = TOps.Count;
+        int lanes = TOps.Count, k = _g.Kernel;
+        if (dcol.Length < _spatial * DeltaRow || dxcl.Length < _plane * CPad || _posBase[_spatial - 1] + ((k - 1) * _wp) + k > _plane)
+        {
+            throw new ArgumentException("scatter operands out of range");
+        }
+
+        ref float src0 = ref MemoryMarshal.GetReference(dcol);
+        ref float dst0 = ref MemoryMarshal.GetReference(dxcl);
         for (int pos = 0; pos < _spatial; pos++)
         {
-            int corner = _posBase[pos];
-            ReadOnlySpan<float> patch = dcol.Slice(pos * DeltaRow, DeltaRow);
-            for (int tap = 0; tap < _taps; tap++)
+            ref float patch = ref Unsafe.Add(ref src0, pos * DeltaRow);
+            ref float corner = ref Unsafe.Add(ref dst0, _posBase[pos] * CPad);
+            for (int i = 0; i < k; i++)
             {
-                Span<float> dst = dxcl.Slice((corner + (tap / _g.Kernel * _wp) + (tap % _g.Kernel)) * CPad, CPad);
-                ReadOnlySpan<float> src = patch.Slice(tap * CPad, CPad);
-                for (int v = 0; v < CPad; v += lanes)
+                ref float row = ref Unsafe.Add(ref corner, i * _wp * CPad);
+                ref float taps = ref Unsafe.Add(ref patch, i * k * CPad);
+                for (int j = 0; j < k; j++)
                 {
-                    TOps.Store(TOps.Add(TOps.Load(ref dst[v]), TOps.Load(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(src[v..]))), ref dst[v]);
+                    ref float dst = ref Unsafe.Add(ref row, j * CPad);
+                    ref float src = ref Unsafe.Add(ref taps, j * CPad);
+                    for (int v = 0; v < CPad; v += lanes)
+                    {
+                        TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref dst, v)), TOps.Load(ref Unsafe.Add(ref src, v))), ref Unsafe.Add(ref dst, v));
+                    }
                 }
             }
         }
     }
 
-    /// <summary>dst (rows, cols) = src (cols, ld)ᵀ for the first <paramref name="rows"/> lanes.</summary>
-    private static void Transpose(ReadOnlySpan<float> src, int ld, int rows, int cols, Span<float> dst)
+    /// <summary>dst[o·dstOuter + i·dstInner] = src[o·srcOuter + i·srcInner] for o &lt; outer, i &lt; inner: the transposes between layouts.</summary>
+    private static void StridedCopy(ReadOnlySpan<float> src, int srcOuter, int srcInner, Span<float> dst, int dstOuter, int dstInner, int outer, int inner)
     {
-        for (int r = 0; r < rows; r++)
+        if ((outer - 1) * srcOuter + (inner - 1) * srcInner >= src.Length || (outer - 1) * dstOuter + (inner - 1) * dstInner >= dst.Length)
         {
-            Span<float> d = dst.Slice(r * cols, cols);
-            for (int c = 0; c < cols; c++)
+            throw new ArgumentException("strided copy out of range");
+        }
+
+        ref float s0 = ref MemoryMarshal.GetReference(src);
+        ref float d0 = ref MemoryMarshal.GetReference(dst);
+        for (int o = 0; o < outer; o++)
+        {
+            ref float s = ref Unsafe.Add(ref s0, o * srcOuter);
+            ref float d = ref Unsafe.Add(ref d0, o * dstOuter);
+            for (int i = 0; i < inner; i++)
             {
-                d[c] = src[c * ld + r];
+                Unsafe.Add(ref d, i * dstInner) = Unsafe.Add(ref s, i * srcInner);
             }
         }
     }

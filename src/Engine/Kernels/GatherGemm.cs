@@ -61,7 +61,61 @@ public static class GatherGemm
         ref int off = ref MemoryMarshal.GetReference(offsets);
         int r0 = rowBase[0], r1 = rowBase[1], r2 = rowBase[2], r3 = rowBase[3], r4 = rowBase[4], r5 = rowBase[5], r6 = rowBase[6], r7 = rowBase[7];
         int terms = offsets.Length;
-        for (int v = 0; v < vectors; v++)
+        int v = 0;
+
+        // with 32 vector registers (AVX-512), two vectors of C per pass: 16 accumulators, half the broadcasts per FMA
+        if (TOps.Count == 16)
+        {
+            for (; v + 1 < vectors; v += 2)
+            {
+                TVec s0 = TOps.Zero, s1 = TOps.Zero, s2 = TOps.Zero, s3 = TOps.Zero, s4 = TOps.Zero, s5 = TOps.Zero, s6 = TOps.Zero, s7 = TOps.Zero;
+                TVec u0 = TOps.Zero, u1 = TOps.Zero, u2 = TOps.Zero, u3 = TOps.Zero, u4 = TOps.Zero, u5 = TOps.Zero, u6 = TOps.Zero, u7 = TOps.Zero;
+                ref float bv = ref Unsafe.Add(ref b0, v * lanes);
+                for (int t = 0; t < terms; t++)
+                {
+                    ref float bt = ref Unsafe.Add(ref bv, t * ldb);
+                    TVec p = TOps.Load(ref bt), q = TOps.Load(ref Unsafe.Add(ref bt, lanes));
+                    ref float at = ref Unsafe.Add(ref a0, Unsafe.Add(ref off, t));
+                    TVec x = TOps.Broadcast(Unsafe.Add(ref at, r0));
+                    s0 = TOps.MultiplyAdd(x, p, s0); u0 = TOps.MultiplyAdd(x, q, u0);
+                    x = TOps.Broadcast(Unsafe.Add(ref at, r1));
+                    s1 = TOps.MultiplyAdd(x, p, s1); u1 = TOps.MultiplyAdd(x, q, u1);
+                    x = TOps.Broadcast(Unsafe.Add(ref at, r2));
+                    s2 = TOps.MultiplyAdd(x, p, s2); u2 = TOps.MultiplyAdd(x, q, u2);
+                    x = TOps.Broadcast(Unsafe.Add(ref at, r3));
+                    s3 = TOps.MultiplyAdd(x, p, s3); u3 = TOps.MultiplyAdd(x, q, u3);
+                    x = TOps.Broadcast(Unsafe.Add(ref at, r4));
+                    s4 = TOps.MultiplyAdd(x, p, s4); u4 = TOps.MultiplyAdd(x, q, u4);
+                    x = TOps.Broadcast(Unsafe.Add(ref at, r5));
+                    s5 = TOps.MultiplyAdd(x, p, s5); u5 = TOps.MultiplyAdd(x, q, u5);
+                    x = TOps.Broadcast(Unsafe.Add(ref at, r6));
+                    s6 = TOps.MultiplyAdd(x, p, s6); u6 = TOps.MultiplyAdd(x, q, u6);
+                    x = TOps.Broadcast(Unsafe.Add(ref at, r7));
+                    s7 = TOps.MultiplyAdd(x, p, s7); u7 = TOps.MultiplyAdd(x, q, u7);
+                }
+
+                ref float cv = ref Unsafe.Add(ref c0, v * lanes);
+                ref float cu = ref Unsafe.Add(ref cv, lanes);
+                Put<TOps, TVec>(ref cv, 0, ldc, validRows, accumulate, s0);
+                Put<TOps, TVec>(ref cu, 0, ldc, validRows, accumulate, u0);
+                Put<TOps, TVec>(ref cv, 1, ldc, validRows, accumulate, s1);
+                Put<TOps, TVec>(ref cu, 1, ldc, validRows, accumulate, u1);
+                Put<TOps, TVec>(ref cv, 2, ldc, validRows, accumulate, s2);
+                Put<TOps, TVec>(ref cu, 2, ldc, validRows, accumulate, u2);
+                Put<TOps, TVec>(ref cv, 3, ldc, validRows, accumulate, s3);
+                Put<TOps, TVec>(ref cu, 3, ldc, validRows, accumulate, u3);
+                Put<TOps, TVec>(ref cv, 4, ldc, validRows, accumulate, s4);
+                Put<TOps, TVec>(ref cu, 4, ldc, validRows, accumulate, u4);
+                Put<TOps, TVec>(ref cv, 5, ldc, validRows, accumulate, s5);
+                Put<TOps, TVec>(ref cu, 5, ldc, validRows, accumulate, u5);
+                Put<TOps, TVec>(ref cv, 6, ldc, validRows, accumulate, s6);
+                Put<TOps, TVec>(ref cu, 6, ldc, validRows, accumulate, u6);
+                Put<TOps, TVec>(ref cv, 7, ldc, validRows, accumulate, s7);
+                Put<TOps, TVec>(ref cu, 7, ldc, validRows, accumulate, u7);
+            }
+        }
+
+        for (; v < vectors; v++)
         {
             TVec s0 = TOps.Zero, s1 = TOps.Zero, s2 = TOps.Zero, s3 = TOps.Zero, s4 = TOps.Zero, s5 = TOps.Zero, s6 = TOps.Zero, s7 = TOps.Zero;
             ref float bv = ref Unsafe.Add(ref b0, v * lanes);
