@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using CnnCluster.Engine.Models;
 
 namespace CnnCluster.Engine.Optim;
@@ -33,16 +34,20 @@ public sealed class Sgd
     public void Step(float[] parameters, float[] gradient, double learningRate)
     {
         float mu = (float)Options.Momentum, wd = (float)Options.WeightDecay;
-        float[] v = Velocity;
         foreach ((int offset, int count, float multiplier) in _groups)
         {
             float lr = (float)(learningRate * multiplier);
-            for (int i = offset; i < offset + count; i++)
+            Span<float> p = parameters.AsSpan(offset, count), g = gradient.AsSpan(offset, count), v = Velocity.AsSpan(offset, count);
+            TensorPrimitives.MultiplyAdd(p, wd, g, g);          // g ← g + wd·p
+            TensorPrimitives.MultiplyAdd(v, mu, g, v);          // v ← μ·v + g
+            if (Options.Nesterov)
             {
-                float g = gradient[i] + wd * parameters[i];
-                float vi = mu * v[i] + g;
-                v[i] = vi;
-                parameters[i] -= lr * (Options.Nesterov ? g + mu * vi : vi);
+                TensorPrimitives.MultiplyAdd(v, mu, g, g);      // g ← g + μ·v
+                TensorPrimitives.MultiplyAdd(g, -lr, p, p);     // p ← p − η·m_l·(g + μ·v)
+            }
+            else
+            {
+                TensorPrimitives.MultiplyAdd(v, -lr, p, p);     // p ← p − η·m_l·v
             }
         }
     }
