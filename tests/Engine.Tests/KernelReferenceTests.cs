@@ -94,6 +94,50 @@ public sealed class KernelReferenceTests
         }
     }
 
+    [Theory]
+    [InlineData(28, 28)]
+    [InlineData(10, 10)]
+    [InlineData(7, 13)]
+    public void TwoByTwoMaxPoolIsTheFirstMaximumInWindowOrder(int h, int w)
+    {
+        // ties (ReLU zeros), NaNs and infinities, against the plain rule: strictly greater, or a NaN over a number
+        var rng = new Rng((ulong)(h * 100 + w));
+        const int n = 2, c = 3;
+        var x = new float[n * c * h * w];
+        for (int i = 0; i < x.Length; i++)
+        {
+            int kind = rng.NextInt(10);
+            x[i] = kind switch { 0 => float.NaN, 1 => 0f, 2 => 0f, 3 => float.PositiveInfinity, 4 => float.NegativeInfinity, _ => (float)rng.NextGaussian() };
+        }
+
+        var layer = new Layers.MaxPool2d(new Shape3(c, h, w), 2);
+        var y = new float[n * layer.Output.Size];
+        var scratch = new float[layer.ScratchSize(n)];
+        layer.Forward(n, x, y, [], scratch);
+        int[] argmax = System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(scratch.AsSpan()).ToArray();
+        int o = 0;
+        for (int q = 0; q < n * c; q++)
+        {
+            for (int i = 0; i < h / 2; i++)
+            {
+                for (int j = 0; j < w / 2; j++, o++)
+                {
+                    int corner = q * h * w + 2 * i * w + 2 * j, best = corner;
+                    foreach (int at in new[] { corner, corner + 1, corner + w, corner + w + 1 })
+                    {
+                        if (x[at] > x[best] || (float.IsNaN(x[at]) && !float.IsNaN(x[best])))
+                        {
+                            best = at;
+                        }
+                    }
+
+                    Assert.Equal(best, argmax[o]);
+                    Assert.Equal(x[best], y[o]);
+                }
+            }
+        }
+    }
+
     private static float[] Transpose(float[] x, int rows, int cols)
     {
         var t = new float[x.Length];

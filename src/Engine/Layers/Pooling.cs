@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using CnnCluster.Engine.Tensors;
 
 namespace CnnCluster.Engine.Layers;
@@ -41,7 +43,14 @@ public sealed class MaxPool2d : PoolingLayer
             int basePlane = q * plane;
             for (int i = 0; i < oh; i++)
             {
-                for (int j = 0; j < ow; j++, o++)
+                int j = 0;
+                if (s == 2 && Vector256.IsHardwareAccelerated)
+                {
+                    j = MaxPairs.Row(x, basePlane + (2 * i * w), w, ow, y.Slice(o, ow), argmax.Slice(o, ow));
+                    o += j;
+                }
+
+                for (; j < ow; j++, o++)
                 {
                     int corner = basePlane + (i * s * w) + (j * s);
                     int best = corner;
@@ -165,5 +174,52 @@ internal static class Windows
                 }
             }
         }
+    }
+}
+
+/// <summary>
+/// The 2×2 max-pool forward of one output row, 4 windows per step: the two input rows are loaded as
+/// 8-lane vectors, split into even and odd columns, and the window's four candidates compared in
+/// window order with the scalar loop's rule (strictly greater, or a NaN over a number), so results
+/// and argmax are the same as the scalar form, which handles the tail.
+/// </summary>
+internal static class MaxPairs
+{
+    private static readonly Vector256<int> EvenOdd = Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7);
+
+    /// <summary>Windows [0, returned) of the row whose top-left input is x[rowStart]; the rest are the caller's.</summary>
+    public static int Row(ReadOnlySpan<float> x, int rowStart, int w, int outputs, Span<float> y, Span<int> argmax)
+    {
+        int done = 0;
+        if (rowStart + w + (2 * outputs) > x.Length)
+        {
+            return 0;
+        }
+
+        Vector128<int> lane = Vector128.Create(0, 2, 4, 6);
+        ref float top = ref Unsafe.Add(ref MemoryMarshal.GetReference(x), rowStart);
+        for (; done + 4 <= outputs; done += 4)
+        {
+            Vector256<float> r0 = Vector256.Shuffle(Vector256.LoadUnsafe(ref top, (nuint)(2 * done)), EvenOdd);
+            Vector256<float> r1 = Vector256.Shuffle(Vector256.LoadUnsafe(ref top, (nuint)(w + (2 * done))), EvenOdd);
+            Vector128<float> m = r0.GetLower();
+            Vector128<int> at = Vector128<int>.Zero;
+            Take(r0.GetUpper(), 1, ref m, ref at);
+            Take(r1.GetLower(), w, ref m, ref at);
+            Take(r1.GetUpper(), w + 1, ref m, ref at);
+            m.StoreUnsafe(ref MemoryMarshal.GetReference(y), (nuint)done);
+            (at + lane + Vector128.Create(rowStart + (2 * done))).StoreUnsafe(ref MemoryMarshal.GetReference(argmax), (nuint)done);
+        }
+
+        return done;
+    }
+
+    // m, at ← v, offset where v > m, or v is NaN and m is not
+    private static void Take(Vector128<float> v, int offset, ref Vector128<float> m, ref Vector128<int> at)
+    {
+        Vector128<float> vIsNumber = Vector128.Equals(v, v), mIsNumber = Vector128.Equals(m, m);
+        Vector128<float> higher = Vector128.GreaterThan(v, m) | Vector128.AndNot(mIsNumber, vIsNumber);
+        m = Vector128.ConditionalSelect(higher, v, m);
+        at = Vector128.ConditionalSelect(higher.AsInt32(), Vector128.Create(offset), at);
     }
 }
