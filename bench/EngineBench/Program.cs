@@ -11,16 +11,25 @@ using CnnCluster.Engine.Training;
 // same initial weights, same batches, same thread count, alternating in this process; then the FP32
 // peak of this CPU and each layer's kernels as a fraction of it. Run by hand:
 //   dotnet run -c Release --project bench/EngineBench [-- --rounds 5 --images 32768 --batches 64,256 --threads 1,2]
+//   dotnet run -c Release --project bench/EngineBench -- --kernels-only      (peak and layer kernels only)
+//   dotnet run -c Release --project bench/EngineBench -- --memory-epochs 10  (memory of the training loop per epoch)
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 int rounds = Arg("--rounds", 5);
 int imagesPerRound = Arg("--images", 32768);
 int[] batches = ArgList("--batches", [64, 256]);
 int[] threadCounts = ArgList("--threads", [1, 2]);
 bool kernelsOnly = args.Contains("--kernels-only");
+int memoryEpochs = Arg("--memory-epochs", 0);
 const double LearningRate = 0.01, Momentum = 0.9, WeightDecay = 5e-4;
 
 DatasetSplits data = MnistFormat.Load(null);
 LabeledImages train = data.Train;
+if (memoryEpochs > 0)
+{
+    EpochMemory.Print(data, memoryEpochs, Environment.ProcessorCount);
+    return;
+}
+
 Network network = Network.Build(Presets.LeNet5);
 
 Console.WriteLine($"CPU: {Environment.ProcessorCount} cores, {PeakFlops.Width}; .NET {Environment.Version}; libtorch via TorchSharp {typeof(TorchSharp.torch).Assembly.GetName().Version}");
