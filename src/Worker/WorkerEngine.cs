@@ -79,6 +79,7 @@ public sealed class WorkerEngine
 
         Network network = Network.Build(ModelSpecJson.Parse(modelJson));
         var gradient = new ParallelGradient(network, shardSize, Threads);
+        _model?.Gradient.Dispose();
         _model = (modelJson, shardSize, network, gradient);
         return (network, gradient);
     }

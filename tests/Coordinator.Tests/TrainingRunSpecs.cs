@@ -23,7 +23,7 @@ public sealed class TrainingRunSpecs : Akka.TestKit.Xunit2.TestKit
 
     private static readonly Lazy<string> EngineHash = new(() =>
     {
-        var trainer = new Trainer(Network.Build(Presets.LeNet5), Config.ToTrainingOptions(1), Data.Value.Train, Data.Value.Test);
+        using var trainer = new Trainer(Network.Build(Presets.LeNet5), Config.ToTrainingOptions(1), Data.Value.Train, Data.Value.Test);
         trainer.Run();
         return ParameterHash.Of(trainer.Parameters);
     });

@@ -41,7 +41,7 @@ public sealed class TrainingStepOracleTests
         Network network = Network.Build(Presets.LeNet5);
         var options = new TrainingOptions { Epochs = 1, BatchSize = batch, LearningRate = 0.01, ShardSize = 8, Threads = 2, Seed = 9, Sgd = new SgdOptions(0.9, false, 5e-4) };
         var session = new TrainingSession(network, options, data, null);
-        var gradient = new ParallelGradient(network, options.ShardSize, options.Threads);
+        using var gradient = new ParallelGradient(network, options.ShardSize, options.Threads);
         using var torch = new TorchLeNet(network, (float[])session.Parameters.Clone(), normalized, labels, options.LearningRate, 0.9, 5e-4);
 
         for (int s = 0; s < steps; s++)

@@ -44,7 +44,7 @@ public sealed class DeterminismTests
     {
         // one epoch on 8,000 images: far above chance (10%); the full figure is in the README
         var options = new TrainingOptions { Epochs = 1, BatchSize = 64, LearningRate = 0.03, Threads = 2, Schedule = Engine.Optim.LearningRateSchedule.Parse("cosine", 50) };
-        var trainer = new Trainer(Network.Build(Presets.LeNet5), options, Data.Value.Train.Take(8000), Data.Value.Test.Take(2000));
+        using var trainer = new Trainer(Network.Build(Presets.LeNet5), options, Data.Value.Train.Take(8000), Data.Value.Test.Take(2000));
         EpochReport report = trainer.Run();
         Assert.True(report.TestAccuracy > 0.72, $"test accuracy {report.TestAccuracy}");
         Assert.True(report.TrainLoss < 1.0, $"train loss {report.TrainLoss}");
@@ -53,7 +53,7 @@ public sealed class DeterminismTests
     private static string Train(string model, int threads, int batch, int shard, ulong seed)
     {
         var options = new TrainingOptions { Epochs = 1, MaxSteps = 12, BatchSize = batch, ShardSize = shard, Threads = threads, Seed = seed };
-        var trainer = new Trainer(Network.Build(Presets.Find(model)!), options, Data.Value.Train.Take(600), Data.Value.Test.Take(100));
+        using var trainer = new Trainer(Network.Build(Presets.Find(model)!), options, Data.Value.Train.Take(600), Data.Value.Test.Take(100));
         trainer.Run();
         return ParameterHash.Of(trainer.Parameters);
     }

@@ -31,7 +31,7 @@ public sealed class EngineBackend : ITrainingBackend
 
     public BackendResult Train(TrainRequest request, ModelSpec spec, RunData data, ITrainingObserver observer, TextWriter output, CancellationToken cancellation)
     {
-        var trainer = new Trainer(Network.Build(spec), request.Training, data.Train, data.Test);
+        using var trainer = new Trainer(Network.Build(spec), request.Training, data.Train, data.Test);
         trainer.Run(observer, cancellation);
         return new BackendResult(trainer.Step, ParameterHash.Of(trainer.Parameters), trainer.Session.Images / Math.Max(1e-9, trainer.Session.TrainSeconds), 0, null, trainer.Parameters);
     }

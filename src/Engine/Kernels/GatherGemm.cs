@@ -14,7 +14,7 @@ namespace CnnCluster.Engine.Kernels;
 /// positions) and input delta (rows are positions, t runs over output channels).
 /// Summation order over t is fixed, so results are reproducible bit for bit.
 /// </summary>
-public static class GatherGemm
+internal static class GatherGemm
 {
     public const int Rows = 8;
 
@@ -49,10 +49,12 @@ public static class GatherGemm
         int lanes = TOps.Count;
         int maxRow = Math.Max(Math.Max(Math.Max(rowBase[0], rowBase[1]), Math.Max(rowBase[2], rowBase[3])), Math.Max(Math.Max(rowBase[4], rowBase[5]), Math.Max(rowBase[6], rowBase[7])));
         int minRow = Math.Min(Math.Min(Math.Min(rowBase[0], rowBase[1]), Math.Min(rowBase[2], rowBase[3])), Math.Min(Math.Min(rowBase[4], rowBase[5]), Math.Min(rowBase[6], rowBase[7])));
-        if (offsets.IsEmpty || minRow + offsets[0] < 0 || maxRow + offsets[^1] >= a.Length
-            || b.Length < (offsets.Length - 1) * ldb + vectors * lanes || c.Length < (validRows - 1) * ldc + vectors * lanes)
+        // offsets ascend (the callers' tables do), so the first and last bound every gathered read
+        if (offsets.IsEmpty || vectors < 1 || validRows is < 1 or > Rows || ldb < vectors * lanes || ldc < vectors * lanes
+            || (long)minRow + offsets[0] < 0 || (long)maxRow + offsets[^1] >= a.Length
+            || b.Length < ((long)(offsets.Length - 1) * ldb) + (vectors * lanes) || c.Length < ((long)(validRows - 1) * ldc) + (vectors * lanes))
         {
-            throw new ArgumentException("tile operands out of range (offsets must ascend)");
+            throw new ArgumentException("tile operands out of range");
         }
 
         ref float a0 = ref MemoryMarshal.GetReference(a);

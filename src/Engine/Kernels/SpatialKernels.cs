@@ -8,8 +8,9 @@ namespace CnnCluster.Engine.Kernels;
 /// positions instead of channels: a vector is 2·L consecutive positions of the output "grid" (output
 /// rows laid out at the padded input's row pitch, so that each tap reads one contiguous run of the
 /// padded input; the grid's columns past the output width are junk and dropped or zero).
+/// Offset tables ascend (the caller's do), so their first and last entries bound every read.
 /// </summary>
-public static class SpatialKernels
+internal static class SpatialKernels
 {
     public const int Channels = 6;
 
@@ -23,7 +24,7 @@ public static class SpatialKernels
         where TVec : struct
     {
         int lanes = TOps.Count, block = 2 * lanes;
-        if (grid % block != 0 || grid - 1 + offsets[^1] >= xpad.Length || w6.Length < offsets.Length * Channels || ygrid.Length < channels * grid)
+        if (grid % block != 0 || offsets.IsEmpty || offsets[0] < 0 || (long)grid - 1 + offsets[^1] >= xpad.Length || w6.Length < offsets.Length * Channels || ygrid.Length < channels * grid)
         {
             throw new ArgumentException("spatial forward operands out of range");
         }
@@ -78,7 +79,7 @@ public static class SpatialKernels
         where TVec : struct
     {
         int lanes = TOps.Count, terms = offsets.Length;
-        if (grid % lanes != 0 || grid - 1 + offsets[^1] >= xpad.Length || dygrid.Length < Channels * grid || dw6.Length < terms * Channels)
+        if (grid % lanes != 0 || offsets.IsEmpty || offsets[0] < 0 || (long)grid - 1 + offsets[^1] >= xpad.Length || dygrid.Length < Channels * grid || dw6.Length < terms * Channels)
         {
             throw new ArgumentException("spatial kernel-gradient operands out of range");
         }

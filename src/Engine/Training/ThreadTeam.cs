@@ -12,6 +12,7 @@ public sealed class ThreadTeam : IDisposable
     private readonly CountdownEvent _done = new(0);
     private Action<int>? _job;
     private Exception? _failure;
+    private int _round;
     private volatile bool _disposed;
 
     public ThreadTeam(int size)
@@ -36,6 +37,7 @@ public sealed class ThreadTeam : IDisposable
         _job = job;
         _failure = null;
         _done.Reset(_start.Length);
+        Interlocked.Increment(ref _round);
         foreach (SemaphoreSlim start in _start)
         {
             start.Release();
@@ -60,14 +62,23 @@ public sealed class ThreadTeam : IDisposable
     private void Help(int member)
     {
         SemaphoreSlim start = _start[member - 1];
+        int last = 0;
         while (true)
         {
+            // a wake-up is a new round or the end; a round released before a Dispose still runs, so Run never waits forever
             start.Wait();
-            if (_disposed)
+            int round = Volatile.Read(ref _round);
+            if (round == last)
             {
-                return;
+                if (_disposed)
+                {
+                    return;
+                }
+
+                continue;
             }
 
+            last = round;
             try
             {
                 _job!(member);

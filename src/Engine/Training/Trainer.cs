@@ -9,7 +9,7 @@ namespace CnnCluster.Engine.Training;
 /// every step depend only on the model, the data and the options, never on
 /// <see cref="TrainingOptions.Threads"/>.
 /// </summary>
-public sealed class Trainer
+public sealed class Trainer : IDisposable
 {
     private readonly ParallelGradient _gradient;
     private readonly GradientBuffers _buffers;
@@ -52,4 +52,7 @@ public sealed class Trainer
 
         return last ?? throw new InvalidOperationException("the run has no steps");
     }
+
+    /// <summary>Ends the gradient threads.</summary>
+    public void Dispose() => _gradient.Dispose();
 }
