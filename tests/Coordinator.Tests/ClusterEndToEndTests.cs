@@ -27,7 +27,7 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output) : TrainProces
     [Fact]
     public void AWorkerKilledWithSigkillMidRunChangesNothing()
     {
-        string[] common = ["--steps", "300", "--epochs", "10", "--limit", "8192", "--seed", "11"];
+        string[] common = ["--steps", "600", "--epochs", "10", "--limit", "8192", "--seed", "11"];
         string engine = Hash(Train([.. common]));
 
         int port = FreePort();
@@ -60,13 +60,12 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output) : TrainProces
     [Fact]
     public void AWorkerJoiningMidRunGetsWorkAndChangesNothing()
     {
-        string[] common = ["--steps", "300", "--epochs", "10", "--limit", "8192", "--seed", "13"];
+        string[] common = ["--steps", "600", "--epochs", "10", "--limit", "8192", "--seed", "13"];
         string engine = Hash(Train([.. common]));
 
         int port = FreePort();
         using ChildProcess coordinator = StartTrain([.. common, "--worker-processes", "1", "--worker-threads", "1", "--cluster-port", port.ToString()], new Dictionary<string, string> { ["CNN_LOG_LEVEL"] = "Information" });
-        coordinator.WaitForOutput("step 1/300", Timeout);
-        Thread.Sleep(1000);
+        coordinator.WaitForOutput("step 1/600", Timeout);
         using ChildProcess late = ChildProcess.Worker(port);
 
         JsonElement summary = Finish(coordinator);

@@ -12,7 +12,8 @@ namespace CnnCluster.Coordinator.Tests;
 /// </summary>
 public sealed class PersistenceEndToEndTests(ITestOutputHelper output) : TrainProcesses
 {
-    private static readonly string[] Common = ["--steps", "400", "--epochs", "10", "--limit", "8192", "--seed", "21", "--snapshot-every", "50"];
+    // 1,200 of the 1,280 steps of 10 epochs: long enough that a kill or an outage lands mid-run with a fast engine
+    private static readonly string[] Common = ["--steps", "1200", "--epochs", "10", "--limit", "8192", "--seed", "21", "--snapshot-every", "50"];
 
     public static TheoryData<string> Stores => new() { "sqlite", "postgres" };
 
@@ -26,16 +27,16 @@ public sealed class PersistenceEndToEndTests(ITestOutputHelper output) : TrainPr
 
         using (ChildProcess first = StartTrain([.. Common, .. db, "--workers", "1", "--run-id", id], env))
         {
-            first.WaitForOutput("step 1/400", Timeout);
-            Thread.Sleep(2000);
+            long at = first.WaitForStep(100, Timeout);
             first.KillHard();
+            output.WriteLine($"{store}: coordinator SIGKILLed after step {at} was reported");
             Assert.NotEqual(0, first.WaitForExit(Timeout));
             Assert.DoesNotContain("\"param_sha256\"", first.Stdout);
         }
 
         JsonElement resumed = Train([.. db, "--resume", id], env);
         Assert.Equal(engine, Hash(resumed));
-        Assert.Equal(400, resumed.GetProperty("steps").GetInt64());
+        Assert.Equal(1200, resumed.GetProperty("steps").GetInt64());
         output.WriteLine($"{store}: killed and resumed run {id} ends with {Hash(resumed)[..16]}, as the engine alone");
     }
 
@@ -144,8 +145,7 @@ public sealed class PersistenceEndToEndTests(ITestOutputHelper output) : TrainPr
         (string[] _, Dictionary<string, string>? env) = Store("postgres");
         string id = $"outage-{Guid.NewGuid():N}"[..24];
         using ChildProcess run = StartTrain([.. Common, "--workers", "1", "--run-id", id], env);
-        run.WaitForOutput("step 1/400", Timeout);
-        Thread.Sleep(1000);
+        run.WaitForStep(100, Timeout);
         Postgres("stop", "-m", "fast");
         try
         {
