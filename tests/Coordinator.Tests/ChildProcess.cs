@@ -95,40 +95,30 @@ public sealed class ChildProcess : IDisposable
     }
 
     /// <summary>Waits until stdout holds <paramref name="text"/>.</summary>
-    public void WaitForOutput(string text, TimeSpan timeout) => WaitFor(() => Stdout, text, timeout);
+    public void WaitForOutput(string text, TimeSpan timeout) => WaitFor(() => Stdout.Contains(text, StringComparison.Ordinal), $"'{text}'", timeout);
 
     /// <summary>Waits until a `step N/M` progress line with N ≥ <paramref name="step"/> is on stdout; returns N.</summary>
     public long WaitForStep(long step, TimeSpan timeout)
     {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            long reached = System.Text.RegularExpressions.Regex.Matches(Stdout, @"(?m)^step (\d+)/").Select(m => long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Max();
-            if (reached >= step)
-            {
-                return reached;
-            }
-
-            if (_process.HasExited || clock.Elapsed > timeout)
-            {
-                throw new TimeoutException($"step {step} was not reported (exited: {_process.HasExited}).\nstdout:\n{Stdout}\nstderr:\n{Stderr}");
-            }
-
-            Thread.Sleep(20);
-        }
+        long reached = 0;
+        WaitFor(() => (reached = LastStep()) >= step, $"step {step}", timeout);
+        return reached;
     }
 
-    /// <summary>Waits until stderr (the log) holds <paramref name="text"/>.</summary>
-    public void WaitForLog(string text, TimeSpan timeout) => WaitFor(() => Stderr, text, timeout);
+    private long LastStep() => System.Text.RegularExpressions.Regex.Matches(Stdout, @"(?m)^step (\d+)/")
+        .Select(m => long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Max();
 
-    private void WaitFor(Func<string> stream, string text, TimeSpan timeout)
+    /// <summary>Waits until stderr (the log) holds <paramref name="text"/>.</summary>
+    public void WaitForLog(string text, TimeSpan timeout) => WaitFor(() => Stderr.Contains(text, StringComparison.Ordinal), $"'{text}'", timeout);
+
+    private void WaitFor(Func<bool> done, string what, TimeSpan timeout)
     {
         var clock = Stopwatch.StartNew();
-        while (!stream().Contains(text, StringComparison.Ordinal))
+        while (!done())
         {
             if (_process.HasExited || clock.Elapsed > timeout)
             {
-                throw new TimeoutException($"'{text}' did not appear (exited: {_process.HasExited}).\nstdout:\n{Stdout}\nstderr:\n{Stderr}");
+                throw new TimeoutException($"{what} did not appear (exited: {_process.HasExited}).\nstdout:\n{Stdout}\nstderr:\n{Stderr}");
             }
 
             Thread.Sleep(20);

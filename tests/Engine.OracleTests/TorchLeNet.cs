@@ -32,7 +32,7 @@ public sealed class TorchLeNet : IDisposable
     }
 
     /// <summary>One SGD step on the samples <paramref name="batch"/>; returns the mean loss.</summary>
-    public float Step(int[] batch)
+    public float Step(IEnumerable<int> batch)
     {
         using var scope = NewDisposeScope();
         Tensor index = tensor(batch.Select(i => (long)i).ToArray());

@@ -15,7 +15,7 @@ namespace CnnCluster.Engine.Kernels;
 public sealed class ConvDirect
 {
     private readonly ConvGeometry _g;
-    private readonly int _hp, _wp, _plane, _spatial, _taps;
+    private readonly int _wp, _plane, _spatial, _taps;
     private readonly int[] _posBase;     // per output position (padded to 8 rows): its window's corner in the padded input
     private readonly int[] _patchOffset; // per patch entry q = (c, i, j) (padded to 8 rows): its offset from the corner
     private readonly int[] _posRow;      // per output position (padded to 8 rows): its row in the channels-last delta
@@ -26,9 +26,8 @@ public sealed class ConvDirect
     public ConvDirect(ConvGeometry g)
     {
         _g = g;
-        _hp = g.H + 2 * g.Pad;
         _wp = g.W + 2 * g.Pad;
-        _plane = _hp * _wp;
+        _plane = (g.H + 2 * g.Pad) * _wp;
         _spatial = g.OutH * g.OutW;
         _taps = g.Kernel * g.Kernel;
         OutWidth = Simd.For(g.K);
@@ -38,9 +37,9 @@ public sealed class ConvDirect
         DeltaWidth = Simd.For(_taps * CPad);
         DeltaRow = Simd.Pad(_taps * CPad, DeltaWidth);
 
-        _posBase = PaddedRows(_spatial, p => (p / g.OutW * g.Stride * _wp) + (p % g.OutW * g.Stride));
-        _patchOffset = PaddedRows(g.Patch, q => (q / _taps * _plane) + (q % _taps / g.Kernel * _wp) + (q % g.Kernel));
-        _posRow = PaddedRows(_spatial, p => p * KPad);
+        _posBase = Layout.RowTable(_spatial, p => (p / g.OutW * g.Stride * _wp) + (p % g.OutW * g.Stride));
+        _patchOffset = Layout.RowTable(g.Patch, q => (q / _taps * _plane) + (q % _taps / g.Kernel * _wp) + (q % g.Kernel));
+        _posRow = Layout.RowTable(_spatial, p => p * KPad);
         _channel = Enumerable.Range(0, g.K).ToArray();
 
         // few output channels would fill a fraction of each vector: vectorize over positions instead
@@ -67,17 +66,51 @@ public sealed class ConvDirect
     /// <summary>Floats of one sample's padded input (with a zero tail for the grid's last vectors).</summary>
     private int PaddedInput { get; }
 
+    /// <summary>Floats of scratch past the padded inputs: see <see cref="Regions"/>.</summary>
+    private int WorkSize =>
+        (2 * _g.Patch * KPad) + (_spatial * KPad) + (_g.K * DeltaRow) + (_spatial * DeltaRow) + (_plane * CPad)
+        + (_byPosition ? (2 * _g.Patch * SpatialKernels.Channels) + (SpatialKernels.Channels * _grid) : 0);
 
-    // scratch, in floats: [padded inputs of n samples | weights (P, Kpad) | dW (P, Kpad) | channels-last y or dy (S, Kpad)
-    //                      | W regrouped (K, DeltaRow) | dcol (S, DeltaRow) | dx (Hp·Wp, Cpad)]
-    // the padded inputs are kept from Forward for Backward
-    //                      | by position: w6 (P, 6) | dw6 (P, 6) | y or dy grid (6, grid)]
-    public int ScratchSize(int n) =>
-        (n * PaddedInput) + (2 * _g.Patch * KPad) + (_spatial * KPad) + (_g.K * DeltaRow) + (_spatial * DeltaRow) + (_plane * CPad) + SpatialSize;
+    public int ScratchSize(int n) => (n * PaddedInput) + WorkSize;
 
-    private int SpatialSize => _byPosition ? (2 * _g.Patch * SpatialKernels.Channels) + (SpatialKernels.Channels * _grid) : 0;
+    /// <summary>
+    /// The scratch, cut in one place: the padded inputs of the n samples (kept from Forward for
+    /// Backward), then the buffers of one call. The by-position regions exist only on that path.
+    /// </summary>
+    private ref struct Regions
+    {
+        public Span<float> PaddedInputs;  // (n, C, Hp, Wp) and a zero tail
+        public Span<float> Weights;       // wt (P, Kpad): forward by channels
+        public Span<float> KernelGrad;    // dwcl (P, Kpad): kernel gradient by channels
+        public Span<float> ChannelsLast;  // ycl or dycl (S, Kpad)
+        public Span<float> Regrouped;     // wr (K, DeltaRow): input delta
+        public Span<float> Patches;       // dcol (S, DeltaRow)
+        public Span<float> InputDelta;    // dxcl (Hp·Wp, Cpad)
+        public Span<float> Weights6;      // w6 (P, 6): by position
+        public Span<float> KernelGrad6;   // dw6 (P, 6)
+        public Span<float> Grid;          // y or dy grid (6, grid)
+    }
 
-    private int SpatialStart(int n) => (n * PaddedInput) + (2 * _g.Patch * KPad) + (_spatial * KPad) + (_g.K * DeltaRow) + (_spatial * DeltaRow) + (_plane * CPad);
+    private Regions Carve(Span<float> scratch, int n)
+    {
+        int pk = _g.Patch * KPad, p6 = _g.Patch * SpatialKernels.Channels;
+        var r = new Regions { PaddedInputs = scratch[..(n * PaddedInput)] };
+        int at = n * PaddedInput;
+        r.Weights = scratch.Slice(at, pk);
+        r.KernelGrad = scratch.Slice(at += pk, pk);
+        r.ChannelsLast = scratch.Slice(at += pk, _spatial * KPad);
+        r.Regrouped = scratch.Slice(at += _spatial * KPad, _g.K * DeltaRow);
+        r.Patches = scratch.Slice(at += _g.K * DeltaRow, _spatial * DeltaRow);
+        r.InputDelta = scratch.Slice(at += _spatial * DeltaRow, _plane * CPad);
+        if (_byPosition)
+        {
+            r.Weights6 = scratch.Slice(at += _plane * CPad, p6);
+            r.KernelGrad6 = scratch.Slice(at += p6, p6);
+            r.Grid = scratch.Slice(at + p6, SpatialKernels.Channels * _grid);
+        }
+
+        return r;
+    }
 
     // x is (n, C, H, W), w is (K, C, k, k), b is (K), y is (n, K, Ho, Wo)
     public void Forward(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, Span<float> scratch)
@@ -88,19 +121,12 @@ public sealed class ConvDirect
             return;
         }
 
-        Span<float> xpad = scratch[..(n * PaddedInput)];
-        Span<float> wt = scratch.Slice(n * PaddedInput, _g.Patch * KPad);
-        Span<float> ycl = scratch.Slice(n * PaddedInput + (2 * _g.Patch * KPad), _spatial * KPad);
+        Regions r = Carve(scratch, n);
+        Span<float> xpad = r.PaddedInputs, wt = r.Weights, ycl = r.ChannelsLast;
 
         // wt[q, k] = w[k, q]: one row of output channels per patch entry
         wt.Clear();
-        for (int k = 0; k < _g.K; k++)
-        {
-            for (int q = 0; q < _g.Patch; q++)
-            {
-                wt[q * KPad + k] = w[k * _g.Patch + q];
-            }
-        }
+        Layout.StridedCopy(w, _g.Patch, 1, wt, 1, KPad, _g.K, _g.Patch);
 
         for (int s = 0; s < n; s++)
         {
@@ -119,7 +145,7 @@ public sealed class ConvDirect
             }
 
             // y[k, pos] = ycl[pos, k]
-            StridedCopy(ycl, 1, KPad, y.Slice(s * _g.OutSize, _g.OutSize), _spatial, 1, _g.K, _spatial);
+            Layout.StridedCopy(ycl, 1, KPad, y.Slice(s * _g.OutSize, _g.OutSize), _spatial, 1, _g.K, _spatial);
         }
     }
 
@@ -130,14 +156,9 @@ public sealed class ConvDirect
     //   (the full convolution of the delta with the rotated kernel, as a scatter of each position's patch)
     public void Backward(int n, ReadOnlySpan<float> dy, Span<float> dx, ReadOnlySpan<float> w, Span<float> dw, Span<float> db, Span<float> scratch)
     {
-        int at = n * PaddedInput;
-        Span<float> xpad = scratch[..at];
-        Span<float> dycl = scratch.Slice(at + (2 * _g.Patch * KPad), _spatial * KPad);
-        Span<float> dwcl = scratch.Slice(at + (_g.Patch * KPad), _g.Patch * KPad);
-        at += (2 * _g.Patch * KPad) + (_spatial * KPad);
-        Span<float> wr = scratch.Slice(at, _g.K * DeltaRow);
-        Span<float> dcol = scratch.Slice(at + (_g.K * DeltaRow), _spatial * DeltaRow);
-        Span<float> dxcl = scratch.Slice(at + (_g.K * DeltaRow) + (_spatial * DeltaRow), _plane * CPad);
+        Regions r = Carve(scratch, n);
+        Span<float> xpad = r.PaddedInputs, dycl = r.ChannelsLast, dwcl = r.KernelGrad, wr = r.Regrouped, dcol = r.Patches, dxcl = r.InputDelta;
+        Span<float> dw6 = r.KernelGrad6, dygrid = r.Grid;
 
         dwcl.Clear();
         if (!dx.IsEmpty)
@@ -156,9 +177,6 @@ public sealed class ConvDirect
             }
         }
 
-        Span<float> spatial = scratch.Slice(SpatialStart(n), SpatialSize);
-        Span<float> dw6 = _byPosition ? spatial.Slice(_g.Patch * SpatialKernels.Channels, _g.Patch * SpatialKernels.Channels) : default;
-        Span<float> dygrid = _byPosition ? spatial[(2 * _g.Patch * SpatialKernels.Channels)..] : default;
         dw6.Clear();
         for (int s = 0; s < n; s++)
         {
@@ -188,7 +206,7 @@ public sealed class ConvDirect
             {
                 // dycl[pos, k] = dy[k, pos], lanes past K zero
                 dycl.Clear();
-                StridedCopy(dys, _spatial, 1, dycl, 1, KPad, _g.K, _spatial);
+                Layout.StridedCopy(dys, _spatial, 1, dycl, 1, KPad, _g.K, _spatial);
             }
 
             if (!_byPosition)
@@ -215,7 +233,7 @@ public sealed class ConvDirect
             Span<float> dxs = dx.Slice(s * _g.InSize, _g.InSize);
             for (int c = 0; c < _g.C; c++)
             {
-                StridedCopy(dxcl[((((_g.Pad * _wp) + _g.Pad) * CPad) + c)..], _wp * CPad, CPad, dxs.Slice(c * _g.H * _g.W, _g.H * _g.W), _g.W, 1, _g.H, _g.W);
+                Layout.StridedCopy(dxcl[((((_g.Pad * _wp) + _g.Pad) * CPad) + c)..], _wp * CPad, CPad, dxs.Slice(c * _g.H * _g.W, _g.H * _g.W), _g.W, 1, _g.H, _g.W);
             }
         }
 
@@ -235,18 +253,12 @@ public sealed class ConvDirect
     // y[k, oh, ow] = b[k] + Σ_q w[k, q] · xpad[oh·Wp + ow + offset(q)]: vectors over positions of the grid
     private void ForwardByPosition(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, Span<float> scratch)
     {
-        Span<float> xpad = scratch[..(n * PaddedInput)];
-        Span<float> spatial = scratch.Slice(SpatialStart(n), SpatialSize);
-        Span<float> w6 = spatial[..(_g.Patch * SpatialKernels.Channels)];
-        Span<float> ygrid = spatial[(2 * _g.Patch * SpatialKernels.Channels)..];
+        Regions r = Carve(scratch, n);
+        Span<float> xpad = r.PaddedInputs, w6 = r.Weights6, ygrid = r.Grid;
+
+        // w6[q, k] = w[k, q], channels past K zero
         w6.Clear();
-        for (int k = 0; k < _g.K; k++)
-        {
-            for (int q = 0; q < _g.Patch; q++)
-            {
-                w6[q * SpatialKernels.Channels + k] = w[k * _g.Patch + q];
-            }
-        }
+        Layout.StridedCopy(w, _g.Patch, 1, w6, 1, SpatialKernels.Channels, _g.K, _g.Patch);
 
         for (int s = 0; s < n; s++)
         {
@@ -356,39 +368,6 @@ public sealed class ConvDirect
         }
     }
 
-    /// <summary>dst[o·dstOuter + i·dstInner] = src[o·srcOuter + i·srcInner] for o &lt; outer, i &lt; inner: the transposes between layouts.</summary>
-    private static void StridedCopy(ReadOnlySpan<float> src, int srcOuter, int srcInner, Span<float> dst, int dstOuter, int dstInner, int outer, int inner)
-    {
-        if ((outer - 1) * srcOuter + (inner - 1) * srcInner >= src.Length || (outer - 1) * dstOuter + (inner - 1) * dstInner >= dst.Length)
-        {
-            throw new ArgumentException("strided copy out of range");
-        }
-
-        ref float s0 = ref MemoryMarshal.GetReference(src);
-        ref float d0 = ref MemoryMarshal.GetReference(dst);
-        for (int o = 0; o < outer; o++)
-        {
-            ref float s = ref Unsafe.Add(ref s0, o * srcOuter);
-            ref float d = ref Unsafe.Add(ref d0, o * dstOuter);
-            for (int i = 0; i < inner; i++)
-            {
-                Unsafe.Add(ref d, i * dstInner) = Unsafe.Add(ref s, i * srcInner);
-            }
-        }
-    }
-
     private static void Tile(VectorWidth width, ReadOnlySpan<float> a, ReadOnlySpan<int> rowBase, ReadOnlySpan<int> offsets, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, int validRows, bool accumulate) =>
         GatherGemm.Tile(width, a, rowBase, offsets, b, ldb, ldb == ldc ? ldb / (int)width : throw new ArgumentException("B and C rows differ"), c, ldc, validRows, accumulate);
-
-    /// <summary>A table of <paramref name="count"/> rows padded to a multiple of 8 by repeating the last row.</summary>
-    private static int[] PaddedRows(int count, Func<int, int> value)
-    {
-        var table = new int[(count + GatherGemm.Rows - 1) / GatherGemm.Rows * GatherGemm.Rows];
-        for (int i = 0; i < table.Length; i++)
-        {
-            table[i] = value(Math.Min(i, count - 1));
-        }
-
-        return table;
-    }
 }

@@ -4,17 +4,17 @@ using System.Runtime.Intrinsics;
 
 namespace CnnCluster.Engine.Kernels;
 
-/// <summary>An elementwise function of two inputs, at every width (the "what").</summary>
+/// <summary>An elementwise function of two inputs (the "what"), for a scalar and for a vector of any width.</summary>
 public interface IBinaryOperator
 {
     static abstract float Invoke(float a, float b);
 
-    static abstract Vector512<float> Invoke(Vector512<float> a, Vector512<float> b);
-
-    static abstract Vector256<float> Invoke(Vector256<float> a, Vector256<float> b);
+    static abstract TVec Invoke<TOps, TVec>(TVec a, TVec b)
+        where TOps : struct, IVectorOps<TVec>
+        where TVec : struct;
 }
 
-/// <summary>The one loop over two inputs (the "how"): the widest accelerated vectors, then a scalar tail.</summary>
+/// <summary>The one loop over two inputs (the "how"): the widest accelerated vectors, narrower ones, then a scalar tail.</summary>
 public static class Elementwise
 {
     public static void Map<TOp>(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> result)
@@ -32,24 +32,32 @@ public static class Elementwise
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
         {
-            for (; i <= n - Vector512<float>.Count; i += Vector512<float>.Count)
-            {
-                TOp.Invoke(Vector512.LoadUnsafe(ref ra, (nuint)i), Vector512.LoadUnsafe(ref rb, (nuint)i)).StoreUnsafe(ref rr, (nuint)i);
-            }
+            i = Vectors<TOp, V512, Vector512<float>>(ref ra, ref rb, ref rr, i, n);
         }
 
         if (Vector256.IsHardwareAccelerated)
         {
-            for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                TOp.Invoke(Vector256.LoadUnsafe(ref ra, (nuint)i), Vector256.LoadUnsafe(ref rb, (nuint)i)).StoreUnsafe(ref rr, (nuint)i);
-            }
+            i = Vectors<TOp, V256, Vector256<float>>(ref ra, ref rb, ref rr, i, n);
         }
 
         for (; i < n; i++)
         {
             Unsafe.Add(ref rr, i) = TOp.Invoke(Unsafe.Add(ref ra, i), Unsafe.Add(ref rb, i));
         }
+    }
+
+    // whole vectors from i on; returns where they stop
+    private static int Vectors<TOp, TOps, TVec>(ref float a, ref float b, ref float result, int i, int n)
+        where TOp : struct, IBinaryOperator
+        where TOps : struct, IVectorOps<TVec>
+        where TVec : struct
+    {
+        for (; i <= n - TOps.Count; i += TOps.Count)
+        {
+            TOps.Store(TOp.Invoke<TOps, TVec>(TOps.Load(ref Unsafe.Add(ref a, i)), TOps.Load(ref Unsafe.Add(ref b, i))), ref Unsafe.Add(ref result, i));
+        }
+
+        return i;
     }
 }
 
@@ -58,9 +66,9 @@ public readonly struct ReluGrad : IBinaryOperator
 {
     public static float Invoke(float y, float dy) => y > 0f ? dy : 0f;
 
-    public static Vector512<float> Invoke(Vector512<float> y, Vector512<float> dy) => Vector512.GreaterThan(y, Vector512<float>.Zero) & dy;
-
-    public static Vector256<float> Invoke(Vector256<float> y, Vector256<float> dy) => Vector256.GreaterThan(y, Vector256<float>.Zero) & dy;
+    public static TVec Invoke<TOps, TVec>(TVec y, TVec dy)
+        where TOps : struct, IVectorOps<TVec>
+        where TVec : struct => TOps.WherePositive(y, dy);
 }
 
 /// <summary>Sigmoid backward from the output: dy · y (1 − y).</summary>
@@ -68,9 +76,9 @@ public readonly struct SigmoidGrad : IBinaryOperator
 {
     public static float Invoke(float y, float dy) => dy * y * (1f - y);
 
-    public static Vector512<float> Invoke(Vector512<float> y, Vector512<float> dy) => dy * y * (Vector512<float>.One - y);
-
-    public static Vector256<float> Invoke(Vector256<float> y, Vector256<float> dy) => dy * y * (Vector256<float>.One - y);
+    public static TVec Invoke<TOps, TVec>(TVec y, TVec dy)
+        where TOps : struct, IVectorOps<TVec>
+        where TVec : struct => TOps.Multiply(TOps.Multiply(dy, y), TOps.Subtract(TOps.Broadcast(1f), y));
 }
 
 /// <summary>Tanh backward from the output: dy · (1 − y²).</summary>
@@ -78,7 +86,7 @@ public readonly struct TanhGrad : IBinaryOperator
 {
     public static float Invoke(float y, float dy) => dy * (1f - y * y);
 
-    public static Vector512<float> Invoke(Vector512<float> y, Vector512<float> dy) => dy * (Vector512<float>.One - y * y);
-
-    public static Vector256<float> Invoke(Vector256<float> y, Vector256<float> dy) => dy * (Vector256<float>.One - y * y);
+    public static TVec Invoke<TOps, TVec>(TVec y, TVec dy)
+        where TOps : struct, IVectorOps<TVec>
+        where TVec : struct => TOps.Multiply(dy, TOps.Subtract(TOps.Broadcast(1f), TOps.Multiply(y, y)));
 }

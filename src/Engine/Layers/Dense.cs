@@ -26,12 +26,7 @@ public sealed class Dense : Layer
         _in = input.Size;
         _out = outFeatures;
         _init = init;
-        _rowBase = new int[(outFeatures + GatherGemm.Rows - 1) / GatherGemm.Rows * GatherGemm.Rows];
-        for (int o = 0; o < _rowBase.Length; o++)
-        {
-            _rowBase[o] = Math.Min(o, outFeatures - 1) * _in;
-        }
-
+        _rowBase = Layout.RowTable(outFeatures, o => o * _in);
         _terms = Enumerable.Range(0, _in).ToArray();
     }
 
@@ -56,15 +51,9 @@ public sealed class Dense : Layer
         for (int s0 = 0; s0 < n; s0 += Lanes)
         {
             int count = Math.Min(Lanes, n - s0);
+            // xt[i, j] = x[s0 + j, i], lanes past the last sample zero
             xt.Clear();
-            for (int j = 0; j < count; j++)
-            {
-                ReadOnlySpan<float> row = x.Slice((s0 + j) * _in, _in);
-                for (int i = 0; i < _in; i++)
-                {
-                    xt[i * Lanes + j] = row[i];
-                }
-            }
+            Layout.StridedCopy(x[(s0 * _in)..], _in, 1, xt, 1, Lanes, count, _in);
 
             // yᵀ = W · xᵀ: rows of W gathered 8 outputs at a time, the samples in the lanes
             for (int o = 0; o < _out; o += GatherGemm.Rows)
@@ -73,13 +62,12 @@ public sealed class Dense : Layer
             }
 
             // y = x · Wᵀ + b
+            Span<float> ys = y.Slice(s0 * _out, count * _out);
+            Layout.StridedCopy(yt, 1, Lanes, ys, _out, 1, count, _out);
             for (int j = 0; j < count; j++)
             {
-                Span<float> row = y.Slice((s0 + j) * _out, _out);
-                for (int o = 0; o < _out; o++)
-                {
-                    row[o] = yt[o * Lanes + j] + b[o];
-                }
+                Span<float> row = ys.Slice(j * _out, _out);
+                TensorPrimitives.Add(row, b, row);
             }
         }
     }

@@ -17,8 +17,7 @@ public sealed class TrainingSession
     private readonly LabeledImages? _test;
     private readonly Evaluator? _evaluator;
     private readonly Stopwatch _clock = new();
-    private int[]? _order;
-    private int _orderEpoch = -1;
+    private readonly BatchOrder _batches;
     private double _epochLossSum;
     private long _epochImages;
     private double _restoredSeconds;
@@ -34,6 +33,7 @@ public sealed class TrainingSession
         _evaluator = test is null ? null : new Evaluator(network, evaluationThreads);
         StepsPerEpoch = options.StepsPerEpoch(train.Count);
         TotalSteps = options.TotalSteps(train.Count);
+        _batches = new BatchOrder(options.Seed, train.Count, options.BatchSize);
     }
 
     public Network Network { get; }
@@ -105,16 +105,9 @@ public sealed class TrainingSession
             throw new InvalidOperationException($"the run is finished ({TotalSteps} steps)");
         }
 
-        int epoch = Epoch;
-        if (_orderEpoch != epoch)
-        {
-            _order = EpochOrder.For(Options.Seed, epoch, _train.Count);
-            _orderEpoch = epoch;
-        }
-
-        int first = (int)(Step % StepsPerEpoch) * Options.BatchSize;
+        ArraySegment<int> batch = _batches.For(Step);
         _clock.Start();
-        return new ArraySegment<int>(_order!, first, Math.Min(Options.BatchSize, _order!.Length - first));
+        return batch;
     }
 
     /// <summary>

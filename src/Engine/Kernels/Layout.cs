@@ -1,0 +1,46 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace CnnCluster.Engine.Kernels;
+
+/// <summary>Moves between the layouts the kernels use (NCHW outside, channels-last or samples-in-lanes inside), and their gather tables.</summary>
+internal static class Layout
+{
+    /// <summary>dst[o·dstOuter + i·dstInner] = src[o·srcOuter + i·srcInner] for o &lt; outer, i &lt; inner: the transposes between layouts.</summary>
+    public static void StridedCopy(ReadOnlySpan<float> src, int srcOuter, int srcInner, Span<float> dst, int dstOuter, int dstInner, int outer, int inner)
+    {
+        if (outer < 1 || inner < 1)
+        {
+            return;
+        }
+
+        if ((long)(outer - 1) * srcOuter + ((long)(inner - 1) * srcInner) >= src.Length || (long)(outer - 1) * dstOuter + ((long)(inner - 1) * dstInner) >= dst.Length)
+        {
+            throw new ArgumentException("strided copy out of range");
+        }
+
+        ref float s0 = ref MemoryMarshal.GetReference(src);
+        ref float d0 = ref MemoryMarshal.GetReference(dst);
+        for (int o = 0; o < outer; o++)
+        {
+            ref float s = ref Unsafe.Add(ref s0, o * srcOuter);
+            ref float d = ref Unsafe.Add(ref d0, o * dstOuter);
+            for (int i = 0; i < inner; i++)
+            {
+                Unsafe.Add(ref d, i * dstInner) = Unsafe.Add(ref s, i * srcInner);
+            }
+        }
+    }
+
+    /// <summary>A <see cref="GatherGemm"/> row table: <paramref name="count"/> rows padded to whole tiles by repeating the last row.</summary>
+    public static int[] RowTable(int count, Func<int, int> value)
+    {
+        var table = new int[(count + GatherGemm.Rows - 1) / GatherGemm.Rows * GatherGemm.Rows];
+        for (int i = 0; i < table.Length; i++)
+        {
+            table[i] = value(Math.Min(i, count - 1));
+        }
+
+        return table;
+    }
+}
