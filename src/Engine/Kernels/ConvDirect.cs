@@ -20,8 +20,8 @@ public sealed class ConvDirect
     private readonly int[] _patchOffset; // per patch entry q = (c, i, j) (padded to 8 rows): its offset from the corner
     private readonly int[] _posRow;      // per output position (padded to 8 rows): its row in the channels-last delta
     private readonly int[] _channel;     // 0..K-1: the contraction of the input-delta pass
-    private readonly bool _byPosition;   // forward and kernel gradient vectorized over positions (SpatialKernels)
-    private readonly int _grid;          // output rows at the padded pitch, rounded up to whole vector pairs
+    private readonly bool _byPosition;   // forward vectorized over positions (SpatialKernels)
+    private readonly int _grid;          // output rows at the padded pitch, rounded up to whole blocks of positions
 
     public ConvDirect(ConvGeometry g)
     {
@@ -42,14 +42,14 @@ public sealed class ConvDirect
         _posRow = Layout.RowTable(_spatial, p => p * KPad);
         _channel = Enumerable.Range(0, g.K).ToArray();
 
-        // few output channels would fill a fraction of each vector: vectorize over positions instead
-        _byPosition = g.Stride == 1 && g.K <= SpatialKernels.Channels && Simd.Widest != VectorWidth.W128;
-        int pair = 2 * (int)Simd.Widest;
-        _grid = (g.OutH * _wp + pair - 1) / pair * pair;
+        // few output channels would fill a fraction of each vector: vectorize the forward pass over
+        // positions instead (a choice of the shape alone, as every layout here: README, numeric contract)
+        _byPosition = g.Stride == 1 && g.K <= SpatialKernels.Channels;
+        _grid = (g.OutH * _wp + SpatialKernels.Block - 1) / SpatialKernels.Block * SpatialKernels.Block;
         PaddedInput = _byPosition ? Math.Max(g.C * _plane, _grid + _patchOffset[g.Patch - 1]) : g.C * _plane;
     }
 
-    /// <summary>Vector width over output channels (forward, kernel gradient) and over input channels (input delta).</summary>
+    /// <summary>Logical vector width over output channels (forward, kernel gradient) and over input channels (input delta).</summary>
     public VectorWidth OutWidth { get; }
 
     public VectorWidth InWidth { get; }
@@ -69,7 +69,7 @@ public sealed class ConvDirect
     /// <summary>Floats of scratch past the padded inputs: see <see cref="Regions"/>.</summary>
     private int WorkSize =>
         (2 * _g.Patch * KPad) + (_spatial * KPad) + (_g.K * DeltaRow) + (_spatial * DeltaRow) + (_plane * CPad)
-        + (_byPosition ? (2 * _g.Patch * SpatialKernels.Channels) + (SpatialKernels.Channels * _grid) : 0);
+        + (_byPosition ? (_g.Patch * SpatialKernels.Channels) + (SpatialKernels.Channels * _grid) : 0);
 
     public int ScratchSize(int n) => (n * PaddedInput) + WorkSize;
 
@@ -87,8 +87,7 @@ public sealed class ConvDirect
         public Span<float> Patches;       // dcol (S, DeltaRow)
         public Span<float> InputDelta;    // dxcl (Hp·Wp, Cpad)
         public Span<float> Weights6;      // w6 (P, 6): by position
-        public Span<float> KernelGrad6;   // dw6 (P, 6)
-        public Span<float> Grid;          // y or dy grid (6, grid)
+        public Span<float> Grid;          // y grid (6, grid)
     }
 
     private Regions Carve(Span<float> scratch, int n)
@@ -105,7 +104,6 @@ public sealed class ConvDirect
         if (_byPosition)
         {
             r.Weights6 = scratch.Slice(at += _plane * CPad, p6);
-            r.KernelGrad6 = scratch.Slice(at += p6, p6);
             r.Grid = scratch.Slice(at + p6, SpatialKernels.Channels * _grid);
         }
 
@@ -158,7 +156,6 @@ public sealed class ConvDirect
     {
         Regions r = Carve(scratch, n);
         Span<float> xpad = r.PaddedInputs, dycl = r.ChannelsLast, dwcl = r.KernelGrad, wr = r.Regrouped, dcol = r.Patches, dxcl = r.InputDelta;
-        Span<float> dw6 = r.KernelGrad6, dygrid = r.Grid;
 
         dwcl.Clear();
         if (!dx.IsEmpty)
@@ -177,44 +174,24 @@ public sealed class ConvDirect
             }
         }
 
-        dw6.Clear();
         for (int s = 0; s < n; s++)
         {
             ReadOnlySpan<float> dys = dy.Slice(s * _g.OutSize, _g.OutSize);
             ReadOnlySpan<float> xs = xpad.Slice(s * PaddedInput, PaddedInput);
             for (int k = 0; k < _g.K; k++)
             {
-                db[k] += TensorPrimitives.Sum(dys.Slice(k * _spatial, _spatial));
+                db[k] += Reduce.Sum(dys.Slice(k * _spatial, _spatial));
             }
 
-            if (_byPosition)
-            {
-                // dw[k, q] += Σ_g dygrid[k, g] · xpad[g + offset(q)], junk columns of the grid zero
-                dygrid.Clear();
-                for (int k = 0; k < _g.K; k++)
-                {
-                    for (int oh = 0; oh < _g.OutH; oh++)
-                    {
-                        dys.Slice((k * _spatial) + (oh * _g.OutW), _g.OutW).CopyTo(dygrid[((k * _grid) + (oh * _wp))..]);
-                    }
-                }
+            // dycl[pos, k] = dy[k, pos], lanes past K zero
+            dycl.Clear();
+            Layout.StridedCopy(dys, _spatial, 1, dycl, 1, KPad, _g.K, _spatial);
 
-                KernelGradientByPosition(xs, dygrid, dw6);
-            }
-
-            if (!_byPosition || !dx.IsEmpty)
+            // by channels on every path: each lane sums the positions in order, so no horizontal sum
+            // (whose order would follow the register width) enters the kernel gradient
+            for (int q = 0; q < _g.Patch; q += GatherGemm.Rows)
             {
-                // dycl[pos, k] = dy[k, pos], lanes past K zero
-                dycl.Clear();
-                Layout.StridedCopy(dys, _spatial, 1, dycl, 1, KPad, _g.K, _spatial);
-            }
-
-            if (!_byPosition)
-            {
-                for (int q = 0; q < _g.Patch; q += GatherGemm.Rows)
-                {
-                    Tile(OutWidth, xs, _patchOffset.AsSpan(q, GatherGemm.Rows), _posBase.AsSpan(0, _spatial), dycl, KPad, dwcl[(q * KPad)..], KPad, Math.Min(GatherGemm.Rows, _g.Patch - q), accumulate: true);
-                }
+                Tile(OutWidth, xs, _patchOffset.AsSpan(q, GatherGemm.Rows), _posBase.AsSpan(0, _spatial), dycl, KPad, dwcl[(q * KPad)..], KPad, Math.Min(GatherGemm.Rows, _g.Patch - q), accumulate: true);
             }
 
             if (dx.IsEmpty)
@@ -238,14 +215,12 @@ public sealed class ConvDirect
         }
 
         // dw[k, q] += dwcl[q, k]
-        Span<float> channelsLast = _byPosition ? dw6 : dwcl;
-        int pitch = _byPosition ? SpatialKernels.Channels : KPad;
         for (int k = 0; k < _g.K; k++)
         {
             Span<float> dwk = dw.Slice(k * _g.Patch, _g.Patch);
             for (int q = 0; q < _g.Patch; q++)
             {
-                dwk[q] += channelsLast[q * pitch + k];
+                dwk[q] += dwcl[q * KPad + k];
             }
         }
     }
@@ -269,8 +244,11 @@ public sealed class ConvDirect
                 case VectorWidth.W512:
                     SpatialKernels.Forward<V512, Vector512<float>>(xs, _patchOffset.AsSpan(0, _g.Patch), w6, ygrid, _grid, _g.K);
                     break;
-                default:
+                case VectorWidth.W256:
                     SpatialKernels.Forward<V256, Vector256<float>>(xs, _patchOffset.AsSpan(0, _g.Patch), w6, ygrid, _grid, _g.K);
+                    break;
+                default:
+                    SpatialKernels.Forward<V128, Vector128<float>>(xs, _patchOffset.AsSpan(0, _g.Patch), w6, ygrid, _grid, _g.K);
                     break;
             }
 
@@ -282,19 +260,6 @@ public sealed class ConvDirect
                     TensorPrimitives.Add(ygrid.Slice((k * _grid) + (oh * _wp), _g.OutW), b[k], ys.Slice((k * _spatial) + (oh * _g.OutW), _g.OutW));
                 }
             }
-        }
-    }
-
-    private void KernelGradientByPosition(ReadOnlySpan<float> xs, ReadOnlySpan<float> dygrid, Span<float> dw6)
-    {
-        switch (Simd.Widest)
-        {
-            case VectorWidth.W512:
-                SpatialKernels.KernelGradient<V512, Vector512<float>>(xs, _patchOffset.AsSpan(0, _g.Patch), dygrid, _grid, dw6);
-                break;
-            default:
-                SpatialKernels.KernelGradient<V256, Vector256<float>>(xs, _patchOffset.AsSpan(0, _g.Patch), dygrid, _grid, dw6);
-                break;
         }
     }
 
@@ -321,7 +286,7 @@ public sealed class ConvDirect
     /// <summary>dxcl[corner(pos) + (i, j), :] += dcol[pos, (i, j), :] for every position and tap.</summary>
     private void ScatterPatches(ReadOnlySpan<float> dcol, Span<float> dxcl)
     {
-        switch (InWidth)
+        switch (Simd.Physical(InWidth))
         {
             case VectorWidth.W512:
                 ScatterPatches<V512, Vector512<float>>(dcol, dxcl);

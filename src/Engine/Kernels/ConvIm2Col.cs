@@ -128,5 +128,5 @@ public static class ConvIm2Col
         }
     }
 
-    private static float Sum(ReadOnlySpan<float> values) => System.Numerics.Tensors.TensorPrimitives.Sum(values);
+    private static float Sum(ReadOnlySpan<float> values) => Reduce.Sum(values);
 }

@@ -17,6 +17,44 @@ public interface IBinaryOperator
 /// <summary>The one loop over two inputs (the "how"): the widest accelerated vectors, narrower ones, then a scalar tail.</summary>
 public static class Elementwise
 {
+    /// <summary>result = x · s + addend per element, fused (one rounding) on every path, in place allowed.</summary>
+    public static void MultiplyAdd(ReadOnlySpan<float> x, float s, ReadOnlySpan<float> addend, Span<float> result)
+    {
+        int n = result.Length;
+        if (x.Length < n || addend.Length < n)
+        {
+            throw new ArgumentException("inputs are shorter than the result");
+        }
+
+        ref float rx = ref MemoryMarshal.GetReference(x);
+        ref float ra = ref MemoryMarshal.GetReference(addend);
+        ref float rr = ref MemoryMarshal.GetReference(result);
+        int i = Simd.Widest switch
+        {
+            VectorWidth.W512 => MultiplyAdd<V512, Vector512<float>>(ref rx, s, ref ra, ref rr, n),
+            VectorWidth.W256 => MultiplyAdd<V256, Vector256<float>>(ref rx, s, ref ra, ref rr, n),
+            _ => MultiplyAdd<V128, Vector128<float>>(ref rx, s, ref ra, ref rr, n),
+        };
+        for (; i < n; i++)
+        {
+            Unsafe.Add(ref rr, i) = MathF.FusedMultiplyAdd(Unsafe.Add(ref rx, i), s, Unsafe.Add(ref ra, i));
+        }
+    }
+
+    private static int MultiplyAdd<TOps, TVec>(ref float x, float s, ref float addend, ref float result, int n)
+        where TOps : struct, IVectorOps<TVec>
+        where TVec : struct
+    {
+        TVec sv = TOps.Broadcast(s);
+        int i = 0;
+        for (; i <= n - TOps.Count; i += TOps.Count)
+        {
+            TOps.Store(TOps.MultiplyAdd(TOps.Load(ref Unsafe.Add(ref x, i)), sv, TOps.Load(ref Unsafe.Add(ref addend, i))), ref Unsafe.Add(ref result, i));
+        }
+
+        return i;
+    }
+
     public static void Map<TOp>(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> result)
         where TOp : struct, IBinaryOperator
     {

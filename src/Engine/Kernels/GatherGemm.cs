@@ -18,10 +18,15 @@ internal static class GatherGemm
 {
     public const int Rows = 8;
 
-    /// <summary>The kernel at the given vector width.</summary>
+    /// <summary>
+    /// The kernel over <paramref name="vectors"/> vectors of the logical <paramref name="width"/>, run on
+    /// this CPU's registers of that width or narrower: every lane is its own sum, so the bits do not depend on it.
+    /// </summary>
     public static void Tile(VectorWidth width, ReadOnlySpan<float> a, ReadOnlySpan<int> rowBase, ReadOnlySpan<int> offsets, ReadOnlySpan<float> b, int ldb, int vectors, Span<float> c, int ldc, int validRows, bool accumulate)
     {
-        switch (width)
+        VectorWidth physical = Simd.Physical(width);
+        vectors *= (int)width / (int)physical;
+        switch (physical)
         {
             case VectorWidth.W512:
                 Tile<V512, Vector512<float>>(a, rowBase, offsets, b, ldb, vectors, c, ldc, validRows, accumulate);

@@ -1,13 +1,10 @@
-using System.Numerics.Tensors;
-
 namespace CnnCluster.Engine.Kernels;
 
 /// <summary>
 /// Row-major single-precision matrix products, the one place that decides how the engine multiplies
-/// matrices. Every form accumulates into C (callers zero C when they want an assignment).
-/// The inner loops run over contiguous rows through TensorPrimitives, which picks the SIMD width
-/// (Vector512 / Vector256 / scalar) for this CPU. Summation order depends only on the shapes, so a
-/// product is bit-reproducible for the same inputs on the same machine.
+/// matrices. Every form accumulates into C (callers zero C when they want an assignment). Every
+/// element of C is a chain of fused multiply-adds over the terms in order, whichever form and
+/// register width computes it, so a product has the same bits on every CPU (README, numeric contract).
 /// </summary>
 public static class Gemm
 {
@@ -25,11 +22,7 @@ public static class Gemm
             ReadOnlySpan<float> aRow = a.Slice(i * k, k);
             for (int p = 0; p < k; p++)
             {
-                float s = aRow[p];
-                if (s != 0f)
-                {
-                    TensorPrimitives.MultiplyAdd(b.Slice(p * n, n), s, cRow, cRow);
-                }
+                Elementwise.MultiplyAdd(b.Slice(p * n, n), aRow[p], cRow, cRow);
             }
         }
     }
@@ -43,7 +36,14 @@ public static class Gemm
             Span<float> cRow = c.Slice(i * n, n);
             for (int j = 0; j < n; j++)
             {
-                cRow[j] += TensorPrimitives.Dot(aRow, b.Slice(j * k, k));
+                ReadOnlySpan<float> bRow = b.Slice(j * k, k);
+                float sum = 0;
+                for (int p = 0; p < k; p++)
+                {
+                    sum = MathF.FusedMultiplyAdd(aRow[p], bRow[p], sum);
+                }
+
+                cRow[j] += sum;
             }
         }
     }
@@ -62,12 +62,8 @@ public static class Gemm
             ReadOnlySpan<float> bRow = b.Slice(p * n, n);
             for (int i = 0; i < m; i++)
             {
-                float s = aRow[i];
-                if (s != 0f)
-                {
-                    Span<float> cRow = c.Slice(i * n, n);
-                    TensorPrimitives.MultiplyAdd(bRow, s, cRow, cRow);
-                }
+                Span<float> cRow = c.Slice(i * n, n);
+                Elementwise.MultiplyAdd(bRow, aRow[i], cRow, cRow);
             }
         }
     }
@@ -75,12 +71,12 @@ public static class Gemm
     /// <summary>
     /// C (m×n) += A · B on the <see cref="GatherGemm"/> microkernel, with A's element (i, p) at
     /// a[i·rowStride + p·termStride]: 8 rows of C at a time held in registers across all k terms, instead
-    /// of a pass over a row of C per term. Applies when some accelerated vector width divides n; false
-    /// otherwise (the callers then use the row forms above).
+    /// of a pass over a row of C per term. Applies when a vector of 16, 8 or 4 lanes divides n; false
+    /// otherwise (the callers then use the row forms above). The choice depends on n alone, not on the CPU.
     /// </summary>
     private static bool Gathered(ReadOnlySpan<float> a, int rowStride, int termStride, ReadOnlySpan<float> b, Span<float> c, int m, int k, int n)
     {
-        VectorWidth width = Simd.Widest;
+        VectorWidth width = VectorWidth.W512;
         while (n % (int)width != 0 && width != VectorWidth.W128)
         {
             width = width == VectorWidth.W512 ? VectorWidth.W256 : VectorWidth.W128;

@@ -32,10 +32,33 @@ public interface IVectorOps<TVec>
 
     static abstract TVec Multiply(TVec a, TVec b);
 
+    static abstract TVec Divide(TVec a, TVec b);
+
     /// <summary>Lanes of <paramref name="value"/> where <paramref name="condition"/> &gt; 0, else 0.</summary>
     static abstract TVec WherePositive(TVec condition, TVec value);
 
-    static abstract float Sum(TVec value);
+    /// <summary>All-ones lanes where a &lt; b (false for NaN), zero lanes elsewhere.</summary>
+    static abstract TVec LessThan(TVec a, TVec b);
+
+    /// <summary>All-ones lanes where the value is NaN.</summary>
+    static abstract TVec IsNaN(TVec value);
+
+    /// <summary>Per lane: <paramref name="mask"/> bits set take <paramref name="ifTrue"/>, clear take <paramref name="ifFalse"/>.</summary>
+    static abstract TVec Select(TVec mask, TVec ifTrue, TVec ifFalse);
+
+    static abstract TVec Abs(TVec value);
+
+    /// <summary>The magnitude of <paramref name="value"/> with the sign bit of <paramref name="sign"/>.</summary>
+    static abstract TVec CopySign(TVec value, TVec sign);
+
+    /// <summary>2^k for integral k in [−126, 127], exactly (built from the exponent bits).</summary>
+    static abstract TVec Pow2(TVec k);
+
+    /// <summary>For a positive normal x = m · 2^e with m in [1, 2): e as a float.</summary>
+    static abstract TVec Exponent(TVec x);
+
+    /// <summary>For a positive normal x = m · 2^e with m in [1, 2): m.</summary>
+    static abstract TVec Mantissa(TVec x);
 }
 
 public readonly struct V512 : IVectorOps<Vector512<float>>
@@ -69,7 +92,31 @@ public readonly struct V512 : IVectorOps<Vector512<float>>
     public static Vector512<float> WherePositive(Vector512<float> condition, Vector512<float> value) => Vector512.GreaterThan(condition, Vector512<float>.Zero) & value;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Sum(Vector512<float> value) => Vector512.Sum(value);
+    public static Vector512<float> Divide(Vector512<float> a, Vector512<float> b) => a / b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> LessThan(Vector512<float> a, Vector512<float> b) => Vector512.LessThan(a, b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> IsNaN(Vector512<float> value) => ~Vector512.Equals(value, value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Select(Vector512<float> mask, Vector512<float> ifTrue, Vector512<float> ifFalse) => Vector512.ConditionalSelect(mask, ifTrue, ifFalse);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Abs(Vector512<float> value) => Vector512.AndNot(value, Vector512.Create(-0f));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> CopySign(Vector512<float> value, Vector512<float> sign) => Vector512.AndNot(value, Vector512.Create(-0f)) | (sign & Vector512.Create(-0f));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Pow2(Vector512<float> k) => Vector512.ShiftLeft(Vector512.ConvertToInt32(k) + Vector512.Create(127), 23).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Exponent(Vector512<float> x) => Vector512.ConvertToSingle(Vector512.ShiftRightLogical(x.AsInt32(), 23) - Vector512.Create(127));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Mantissa(Vector512<float> x) => ((x.AsInt32() & Vector512.Create(0x007FFFFF)) | Vector512.Create(0x3F800000)).AsSingle();
 }
 
 public readonly struct V256 : IVectorOps<Vector256<float>>
@@ -103,7 +150,31 @@ public readonly struct V256 : IVectorOps<Vector256<float>>
     public static Vector256<float> WherePositive(Vector256<float> condition, Vector256<float> value) => Vector256.GreaterThan(condition, Vector256<float>.Zero) & value;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Sum(Vector256<float> value) => Vector256.Sum(value);
+    public static Vector256<float> Divide(Vector256<float> a, Vector256<float> b) => a / b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> LessThan(Vector256<float> a, Vector256<float> b) => Vector256.LessThan(a, b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> IsNaN(Vector256<float> value) => ~Vector256.Equals(value, value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Select(Vector256<float> mask, Vector256<float> ifTrue, Vector256<float> ifFalse) => Vector256.ConditionalSelect(mask, ifTrue, ifFalse);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Abs(Vector256<float> value) => Vector256.AndNot(value, Vector256.Create(-0f));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> CopySign(Vector256<float> value, Vector256<float> sign) => Vector256.AndNot(value, Vector256.Create(-0f)) | (sign & Vector256.Create(-0f));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Pow2(Vector256<float> k) => Vector256.ShiftLeft(Vector256.ConvertToInt32(k) + Vector256.Create(127), 23).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Exponent(Vector256<float> x) => Vector256.ConvertToSingle(Vector256.ShiftRightLogical(x.AsInt32(), 23) - Vector256.Create(127));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Mantissa(Vector256<float> x) => ((x.AsInt32() & Vector256.Create(0x007FFFFF)) | Vector256.Create(0x3F800000)).AsSingle();
 }
 
 public readonly struct V128 : IVectorOps<Vector128<float>>
@@ -137,10 +208,39 @@ public readonly struct V128 : IVectorOps<Vector128<float>>
     public static Vector128<float> WherePositive(Vector128<float> condition, Vector128<float> value) => Vector128.GreaterThan(condition, Vector128<float>.Zero) & value;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Sum(Vector128<float> value) => Vector128.Sum(value);
+    public static Vector128<float> Divide(Vector128<float> a, Vector128<float> b) => a / b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> LessThan(Vector128<float> a, Vector128<float> b) => Vector128.LessThan(a, b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> IsNaN(Vector128<float> value) => ~Vector128.Equals(value, value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Select(Vector128<float> mask, Vector128<float> ifTrue, Vector128<float> ifFalse) => Vector128.ConditionalSelect(mask, ifTrue, ifFalse);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Abs(Vector128<float> value) => Vector128.AndNot(value, Vector128.Create(-0f));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> CopySign(Vector128<float> value, Vector128<float> sign) => Vector128.AndNot(value, Vector128.Create(-0f)) | (sign & Vector128.Create(-0f));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Pow2(Vector128<float> k) => Vector128.ShiftLeft(Vector128.ConvertToInt32(k) + Vector128.Create(127), 23).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Exponent(Vector128<float> x) => Vector128.ConvertToSingle(Vector128.ShiftRightLogical(x.AsInt32(), 23) - Vector128.Create(127));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Mantissa(Vector128<float> x) => ((x.AsInt32() & Vector128.Create(0x007FFFFF)) | Vector128.Create(0x3F800000)).AsSingle();
 }
 
-/// <summary>Which vector width a kernel runs at on this CPU.</summary>
+/// <summary>
+/// A vector width in lanes. Layouts are chosen in these logical widths from the shapes alone
+/// (<see cref="Simd.For"/>), never from the CPU, and a kernel runs them on the widest registers the
+/// CPU has up to that width (<see cref="Simd.Physical"/>): a 16-lane row is one 512-bit vector, two
+/// 256-bit ones or four 128-bit ones. Lanes never mix in the kernels, so the bits are the same.
+/// </summary>
 public enum VectorWidth
 {
     W128 = 4,
@@ -150,23 +250,18 @@ public enum VectorWidth
 
 public static class Simd
 {
-    /// <summary>The widest accelerated width.</summary>
+    /// <summary>The widest accelerated width of this CPU (128 also when nothing is accelerated: software vectors).</summary>
     public static VectorWidth Widest { get; } =
         Vector512.IsHardwareAccelerated ? VectorWidth.W512 : Vector256.IsHardwareAccelerated ? VectorWidth.W256 : VectorWidth.W128;
 
     /// <summary>
-    /// The width for vectors over <paramref name="lanes"/> channels: the narrowest accelerated width
-    /// that holds them, so 6 channels take a 256-bit vector rather than a third of a 512-bit one.
+    /// The logical width for vectors over <paramref name="lanes"/> channels: the narrowest that holds
+    /// them, so 6 channels take 8 lanes rather than a third of 16. A function of the shape only.
     /// </summary>
-    public static VectorWidth For(int lanes)
-    {
-        if (lanes <= 4 || Widest == VectorWidth.W128)
-        {
-            return VectorWidth.W128;
-        }
+    public static VectorWidth For(int lanes) => lanes <= 4 ? VectorWidth.W128 : lanes <= 8 ? VectorWidth.W256 : VectorWidth.W512;
 
-        return lanes <= 8 || Widest == VectorWidth.W256 ? VectorWidth.W256 : VectorWidth.W512;
-    }
+    /// <summary>The registers a row of <paramref name="logical"/> lanes runs on here: the logical width, or the widest this CPU has if narrower.</summary>
+    public static VectorWidth Physical(VectorWidth logical) => (VectorWidth)Math.Min((int)logical, (int)Widest);
 
     /// <summary><paramref name="count"/> rounded up to a multiple of <paramref name="width"/>'s lanes.</summary>
     public static int Pad(int count, VectorWidth width) => (count + (int)width - 1) / (int)width * (int)width;

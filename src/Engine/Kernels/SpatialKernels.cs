@@ -4,8 +4,8 @@ using System.Runtime.InteropServices;
 namespace CnnCluster.Engine.Kernels;
 
 /// <summary>
-/// Microkernels for stride-1 convolutions with few output channels (≤ 6), vectorized over output
-/// positions instead of channels: a vector is 2·L consecutive positions of the output "grid" (output
+/// The forward microkernel for stride-1 convolutions with few output channels (≤ 6), vectorized over output
+/// positions instead of channels: a step is 2·L consecutive positions of the output "grid" (output
 /// rows laid out at the padded input's row pitch, so that each tap reads one contiguous run of the
 /// padded input; the grid's columns past the output width are junk and dropped or zero).
 /// Offset tables ascend (the caller's do), so their first and last entries bound every read.
@@ -13,6 +13,9 @@ namespace CnnCluster.Engine.Kernels;
 internal static class SpatialKernels
 {
     public const int Channels = 6;
+
+    /// <summary>The grid is padded to whole blocks of this many positions on every CPU (2 × 16 lanes), so the layout does not depend on the register width.</summary>
+    public const int Block = 32;
 
     /// <summary>
     /// ygrid[r, g .. g + 2L) = Σ_q w6[q, r] · xpad[g + offset[q] ..] for every block g of 2L grid
@@ -68,63 +71,6 @@ internal static class SpatialKernels
         }
     }
 
-    /// <summary>
-    /// dw6[r, q] += Σ_g dygrid[r, g] · xpad[g + offset[q]] over g below <paramref name="grid"/> (a
-    /// multiple of L), for r &lt; <paramref name="channels"/> (≤ 6; dygrid rows up to 6 are read, so
-    /// missing channels must be zero rows) and every q: tiles of 6 channels × 4 taps.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void KernelGradient<TOps, TVec>(ReadOnlySpan<float> xpad, ReadOnlySpan<int> offsets, ReadOnlySpan<float> dygrid, int grid, Span<float> dw6)
-        where TOps : struct, IVectorOps<TVec>
-        where TVec : struct
-    {
-        int lanes = TOps.Count, terms = offsets.Length;
-        if (grid % lanes != 0 || offsets.IsEmpty || offsets[0] < 0 || (long)grid - 1 + offsets[^1] >= xpad.Length || dygrid.Length < Channels * grid || dw6.Length < terms * Channels)
-        {
-            throw new ArgumentException("spatial kernel-gradient operands out of range");
-        }
-
-        ref float x0 = ref MemoryMarshal.GetReference(xpad);
-        ref float d0 = ref MemoryMarshal.GetReference(dygrid);
-        for (int q = 0; q < terms; q += 4)
-        {
-            int o0 = offsets[q], o1 = offsets[Math.Min(q + 1, terms - 1)], o2 = offsets[Math.Min(q + 2, terms - 1)], o3 = offsets[Math.Min(q + 3, terms - 1)];
-            TVec s00 = TOps.Zero, s01 = TOps.Zero, s02 = TOps.Zero, s03 = TOps.Zero;
-            TVec s10 = TOps.Zero, s11 = TOps.Zero, s12 = TOps.Zero, s13 = TOps.Zero;
-            TVec s20 = TOps.Zero, s21 = TOps.Zero, s22 = TOps.Zero, s23 = TOps.Zero;
-            TVec s30 = TOps.Zero, s31 = TOps.Zero, s32 = TOps.Zero, s33 = TOps.Zero;
-            TVec s40 = TOps.Zero, s41 = TOps.Zero, s42 = TOps.Zero, s43 = TOps.Zero;
-            TVec s50 = TOps.Zero, s51 = TOps.Zero, s52 = TOps.Zero, s53 = TOps.Zero;
-            for (int g = 0; g < grid; g += lanes)
-            {
-                ref float xg = ref Unsafe.Add(ref x0, g);
-                TVec x0v = TOps.Load(ref Unsafe.Add(ref xg, o0)), x1v = TOps.Load(ref Unsafe.Add(ref xg, o1));
-                TVec x2v = TOps.Load(ref Unsafe.Add(ref xg, o2)), x3v = TOps.Load(ref Unsafe.Add(ref xg, o3));
-                ref float dg = ref Unsafe.Add(ref d0, g);
-                TVec d = TOps.Load(ref dg);
-                s00 = TOps.MultiplyAdd(d, x0v, s00); s01 = TOps.MultiplyAdd(d, x1v, s01); s02 = TOps.MultiplyAdd(d, x2v, s02); s03 = TOps.MultiplyAdd(d, x3v, s03);
-                d = TOps.Load(ref Unsafe.Add(ref dg, grid));
-                s10 = TOps.MultiplyAdd(d, x0v, s10); s11 = TOps.MultiplyAdd(d, x1v, s11); s12 = TOps.MultiplyAdd(d, x2v, s12); s13 = TOps.MultiplyAdd(d, x3v, s13);
-                d = TOps.Load(ref Unsafe.Add(ref dg, 2 * grid));
-                s20 = TOps.MultiplyAdd(d, x0v, s20); s21 = TOps.MultiplyAdd(d, x1v, s21); s22 = TOps.MultiplyAdd(d, x2v, s22); s23 = TOps.MultiplyAdd(d, x3v, s23);
-                d = TOps.Load(ref Unsafe.Add(ref dg, 3 * grid));
-                s30 = TOps.MultiplyAdd(d, x0v, s30); s31 = TOps.MultiplyAdd(d, x1v, s31); s32 = TOps.MultiplyAdd(d, x2v, s32); s33 = TOps.MultiplyAdd(d, x3v, s33);
-                d = TOps.Load(ref Unsafe.Add(ref dg, 4 * grid));
-                s40 = TOps.MultiplyAdd(d, x0v, s40); s41 = TOps.MultiplyAdd(d, x1v, s41); s42 = TOps.MultiplyAdd(d, x2v, s42); s43 = TOps.MultiplyAdd(d, x3v, s43);
-                d = TOps.Load(ref Unsafe.Add(ref dg, 5 * grid));
-                s50 = TOps.MultiplyAdd(d, x0v, s50); s51 = TOps.MultiplyAdd(d, x1v, s51); s52 = TOps.MultiplyAdd(d, x2v, s52); s53 = TOps.MultiplyAdd(d, x3v, s53);
-            }
-
-            int valid = Math.Min(4, terms - q);
-            AddSums<TOps, TVec>(dw6, q, 0, valid, s00, s01, s02, s03);
-            AddSums<TOps, TVec>(dw6, q, 1, valid, s10, s11, s12, s13);
-            AddSums<TOps, TVec>(dw6, q, 2, valid, s20, s21, s22, s23);
-            AddSums<TOps, TVec>(dw6, q, 3, valid, s30, s31, s32, s33);
-            AddSums<TOps, TVec>(dw6, q, 4, valid, s40, s41, s42, s43);
-            AddSums<TOps, TVec>(dw6, q, 5, valid, s50, s51, s52, s53);
-        }
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Put<TOps, TVec>(ref float y, int row, int grid, int lanes, int channels, TVec a, TVec b)
         where TOps : struct, IVectorOps<TVec>
@@ -135,29 +81,6 @@ internal static class SpatialKernels
             ref float dst = ref Unsafe.Add(ref y, row * grid);
             TOps.Store(a, ref dst);
             TOps.Store(b, ref Unsafe.Add(ref dst, lanes));
-        }
-    }
-
-    // dw6 is (q, 6): dw6[q + i, r] += Σ lanes of s_i
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddSums<TOps, TVec>(Span<float> dw6, int q, int r, int valid, TVec s0, TVec s1, TVec s2, TVec s3)
-        where TOps : struct, IVectorOps<TVec>
-        where TVec : struct
-    {
-        dw6[q * Channels + r] += TOps.Sum(s0);
-        if (valid > 1)
-        {
-            dw6[(q + 1) * Channels + r] += TOps.Sum(s1);
-        }
-
-        if (valid > 2)
-        {
-            dw6[(q + 2) * Channels + r] += TOps.Sum(s2);
-        }
-
-        if (valid > 3)
-        {
-            dw6[(q + 3) * Channels + r] += TOps.Sum(s3);
         }
     }
 }

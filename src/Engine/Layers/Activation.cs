@@ -22,10 +22,10 @@ public static class ActivationFunctions
         switch (kind)
         {
             case ActivationKind.Sigmoid:
-                TensorPrimitives.Sigmoid(u, y);
+                FloatMath.Sigmoid(u, y);
                 break;
             case ActivationKind.Tanh:
-                TensorPrimitives.Tanh(u, y);
+                FloatMath.Tanh(u, y);
                 break;
             case ActivationKind.ReLU:
                 TensorPrimitives.Max(u, 0f, y);

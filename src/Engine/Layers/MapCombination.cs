@@ -155,7 +155,7 @@ public sealed class MapCombination : Layer
             float sum = 0f;
             for (int i = 0; i < _in; i++)
             {
-                aj[i] = MathF.Exp(cj[i] - max);
+                aj[i] = FloatMath.Exp(cj[i] - max);
                 sum += aj[i];
             }
 

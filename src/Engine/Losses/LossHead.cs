@@ -1,3 +1,4 @@
+using CnnCluster.Engine.Kernels;
 namespace CnnCluster.Engine.Losses;
 
 /// <summary>
@@ -60,16 +61,17 @@ public sealed class SoftmaxCrossEntropy : ILossHead
                 max = MathF.Max(max, v);
             }
 
-            // in double: the loss is what gradient checks difference, and it costs 10 exps a sample
+            // in double, by the engine's own exp and log (the same bits on every CPU, not the C library's):
+            // the loss is what gradient checks difference, and it costs 10 exps a sample
             double sum = 0;
             for (int i = 0; i < classes; i++)
             {
-                a[i] = Math.Exp(z[i] - (double)max);
+                a[i] = DoubleMath.Exp(z[i] - (double)max);
                 sum += a[i];
             }
 
             // L = −log a[y] = log Σ exp(z − max) − (z[y] − max)
-            loss += Math.Log(sum) - (z[labels[s]] - (double)max);
+            loss += DoubleMath.Log(sum) - (z[labels[s]] - (double)max);
             if (delta.IsEmpty)
             {
                 continue;

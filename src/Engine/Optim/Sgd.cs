@@ -1,4 +1,4 @@
-using System.Numerics.Tensors;
+using CnnCluster.Engine.Kernels;
 using CnnCluster.Engine.Models;
 
 namespace CnnCluster.Engine.Optim;
@@ -38,16 +38,16 @@ public sealed class Sgd
         {
             float lr = (float)(learningRate * multiplier);
             Span<float> p = parameters.AsSpan(offset, count), g = gradient.AsSpan(offset, count), v = Velocity.AsSpan(offset, count);
-            TensorPrimitives.MultiplyAdd(p, wd, g, g);          // g ← g + wd·p
-            TensorPrimitives.MultiplyAdd(v, mu, g, v);          // v ← μ·v + g
+            Elementwise.MultiplyAdd(p, wd, g, g);          // g ← g + wd·p
+            Elementwise.MultiplyAdd(v, mu, g, v);          // v ← μ·v + g
             if (Options.Nesterov)
             {
-                TensorPrimitives.MultiplyAdd(v, mu, g, g);      // g ← g + μ·v
-                TensorPrimitives.MultiplyAdd(g, -lr, p, p);     // p ← p − η·m_l·(g + μ·v)
+                Elementwise.MultiplyAdd(v, mu, g, g);      // g ← g + μ·v
+                Elementwise.MultiplyAdd(g, -lr, p, p);     // p ← p − η·m_l·(g + μ·v)
             }
             else
             {
-                TensorPrimitives.MultiplyAdd(v, -lr, p, p);     // p ← p − η·m_l·v
+                Elementwise.MultiplyAdd(v, -lr, p, p);     // p ← p − η·m_l·v
             }
         }
     }

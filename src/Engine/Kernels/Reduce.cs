@@ -1,0 +1,121 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace CnnCluster.Engine.Kernels;
+
+/// <summary>
+/// Sums whose order is fixed by the algorithm, not by the CPU (the numeric contract, README): 16
+/// logical lanes, lane l adds elements l, l + 16, l + 32, … in order (the last partial row padded
+/// with zeros), then the lanes fold in halves: l + (l + 8) for l &lt; 8, then + 4, + 2, + 1. A 512-bit
+/// register holds the 16 lanes, two 256-bit or four 128-bit registers hold them elsewhere; without
+/// hardware vectors .NET emulates them with the same IEEE additions.
+/// </summary>
+public static class Reduce
+{
+    public const int Lanes = 16;
+
+    /// <summary>Σ x in the contract's order.</summary>
+    public static float Sum(ReadOnlySpan<float> x) => Simd.Widest switch
+    {
+        VectorWidth.W512 => Sum<V512, Vector512<float>>(x),
+        VectorWidth.W256 => Sum<V256, Vector256<float>>(x),
+        _ => Sum<V128, Vector128<float>>(x),
+    };
+
+    /// <summary>The same order written plainly: the reference <see cref="Sum(ReadOnlySpan{float})"/> is tested against.</summary>
+    public static float SumReference(ReadOnlySpan<float> x)
+    {
+        Span<float> lanes = stackalloc float[Lanes];
+        lanes.Clear();
+        for (int i = 0; i < x.Length; i++)
+        {
+            lanes[i % Lanes] += x[i];
+        }
+
+        // the padded tail adds +0 to the lanes it does not reach: −0 + 0 is +0, as in the vector form
+        if (x.Length % Lanes != 0)
+        {
+            for (int l = x.Length % Lanes; l < Lanes; l++)
+            {
+                lanes[l] += 0f;
+            }
+        }
+
+        return Fold(lanes);
+    }
+
+    private static float Sum<TOps, TVec>(ReadOnlySpan<float> x)
+        where TOps : struct, IVectorOps<TVec>
+        where TVec : struct
+    {
+        // the 16 lanes as 16 / L registers of L lanes (the JIT drops the branches of other widths)
+        int count = TOps.Count;
+        TVec a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero;
+        ref float x0 = ref MemoryMarshal.GetReference(x);
+        int whole = x.Length - (x.Length % Lanes);
+        for (int i = 0; i < whole; i += Lanes)
+        {
+            ref float row = ref Unsafe.Add(ref x0, i);
+            a0 = TOps.Add(a0, TOps.Load(ref row));
+            if (count < Lanes)
+            {
+                a1 = TOps.Add(a1, TOps.Load(ref Unsafe.Add(ref row, count)));
+            }
+
+            if (count == 4)
+            {
+                a2 = TOps.Add(a2, TOps.Load(ref Unsafe.Add(ref row, 8)));
+                a3 = TOps.Add(a3, TOps.Load(ref Unsafe.Add(ref row, 12)));
+            }
+        }
+
+        Span<float> lanes = stackalloc float[Lanes];
+        if (whole < x.Length)
+        {
+            lanes.Clear();
+            x[whole..].CopyTo(lanes);
+            ref float row = ref MemoryMarshal.GetReference(lanes);
+            a0 = TOps.Add(a0, TOps.Load(ref row));
+            if (count < Lanes)
+            {
+                a1 = TOps.Add(a1, TOps.Load(ref Unsafe.Add(ref row, count)));
+            }
+
+            if (count == 4)
+            {
+                a2 = TOps.Add(a2, TOps.Load(ref Unsafe.Add(ref row, 8)));
+                a3 = TOps.Add(a3, TOps.Load(ref Unsafe.Add(ref row, 12)));
+            }
+        }
+
+        ref float l0 = ref MemoryMarshal.GetReference(lanes);
+        TOps.Store(a0, ref l0);
+        if (count < Lanes)
+        {
+            TOps.Store(a1, ref Unsafe.Add(ref l0, count));
+        }
+
+        if (count == 4)
+        {
+            TOps.Store(a2, ref Unsafe.Add(ref l0, 8));
+            TOps.Store(a3, ref Unsafe.Add(ref l0, 12));
+        }
+
+        return Fold(lanes);
+    }
+
+    // lanes[l] + lanes[l + half] for half = 8, 4, 2, 1
+    private static float Fold(Span<float> lanes)
+    {
+        for (int half = Lanes / 2; half > 0; half /= 2)
+        {
+            for (int l = 0; l < half; l++)
+            {
+                lanes[l] += lanes[l + half];
+            }
+        }
+
+        return lanes[0];
+    }
+}
