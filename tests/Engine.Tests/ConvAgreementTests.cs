@@ -36,7 +36,7 @@ public sealed class ConvAgreementTests
         var yRef = new float[n * g.OutSize];
         ConvIm2Col.Forward(g, n, x, wt, b, yFast, new float[ConvIm2Col.ScratchSize(g)]);
         ConvReference.Forward(g, n, x, wt, b, yRef);
-        AssertClose(yRef, yFast, "y");
+        Agreement.AssertClose(yRef, yFast, "y");
 
         var dxFast = new float[x.Length];
         var dwFast = new float[wt.Length];
@@ -46,23 +46,23 @@ public sealed class ConvAgreementTests
         var dbRef = new float[b.Length];
         ConvIm2Col.Backward(g, n, x, dy, dxFast, wt, dwFast, dbFast, new float[ConvIm2Col.ScratchSize(g)]);
         ConvReference.Backward(g, n, x, dy, dxRef, dwRef, dbRef, wt);
-        AssertClose(dxRef, dxFast, "dx");
-        AssertClose(dwRef, dwFast, "dw");
-        AssertClose(dbRef, dbFast, "db");
+        Agreement.AssertClose(dxRef, dxFast, "dx");
+        Agreement.AssertClose(dwRef, dwFast, "dw");
+        Agreement.AssertClose(dbRef, dbFast, "db");
 
         var conv = new ConvDirect(g);
         var scratch = new float[conv.ScratchSize(n)];
         Array.Fill(scratch, float.NaN); // the kernels must not read what they did not write
         var yDirect = new float[n * g.OutSize];
         conv.Forward(n, x, wt, b, yDirect, scratch);
-        AssertClose(yRef, yDirect, "direct y");
+        Agreement.AssertClose(yRef, yDirect, "direct y");
         var dxDirect = new float[x.Length];
         var dwDirect = new float[wt.Length];
         var dbDirect = new float[b.Length];
         conv.Backward(n, dy, dxDirect, wt, dwDirect, dbDirect, scratch);
-        AssertClose(dxRef, dxDirect, "direct dx");
-        AssertClose(dwRef, dwDirect, "direct dw");
-        AssertClose(dbRef, dbDirect, "direct db");
+        Agreement.AssertClose(dxRef, dxDirect, "direct dx");
+        Agreement.AssertClose(dwRef, dwDirect, "direct dw");
+        Agreement.AssertClose(dbRef, dbDirect, "direct db");
     }
 
     [Fact]
@@ -95,14 +95,5 @@ public sealed class ConvAgreementTests
         }
 
         return a;
-    }
-
-    private static void AssertClose(float[] expected, float[] actual, string what)
-    {
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double tol = 1e-4 * Math.Max(1, Math.Abs(expected[i]));
-            Assert.True(Math.Abs(expected[i] - actual[i]) <= tol, $"{what}[{i}]: reference {expected[i]}, fast {actual[i]}");
-        }
     }
 }

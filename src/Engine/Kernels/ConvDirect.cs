@@ -24,6 +24,13 @@ public sealed class ConvDirect
     private readonly int _grid;          // output rows at the padded pitch, rounded up to whole blocks of positions
 
     public ConvDirect(ConvGeometry g)
+        : this(g, byPosition: null)
+    {
+    }
+
+    /// <param name="g">The geometry.</param>
+    /// <param name="byPosition">The forward path: null chooses it from the shape (production); tests force each.</param>
+    internal ConvDirect(ConvGeometry g, bool? byPosition)
     {
         _g = g;
         _wp = g.W + 2 * g.Pad;
@@ -44,7 +51,10 @@ public sealed class ConvDirect
 
         // few output channels would fill a fraction of each vector: vectorize the forward pass over
         // positions instead (a choice of the shape alone, as every layout here: README, numeric contract)
-        _byPosition = g.Stride == 1 && g.K <= SpatialKernels.Channels;
+        bool fits = g.Stride == 1 && g.K <= SpatialKernels.Channels;
+        _byPosition = byPosition == true && !fits
+            ? throw new ArgumentException("the by-position forward needs stride 1 and at most 6 output channels")
+            : byPosition ?? fits;
         _grid = (g.OutH * _wp + SpatialKernels.Block - 1) / SpatialKernels.Block * SpatialKernels.Block;
         PaddedInput = _byPosition ? Math.Max(g.C * _plane, _grid + _patchOffset[g.Patch - 1]) : g.C * _plane;
     }
@@ -53,6 +63,9 @@ public sealed class ConvDirect
     public VectorWidth OutWidth { get; }
 
     public VectorWidth InWidth { get; }
+
+    /// <summary>Whether the forward pass runs vectorized over positions (<see cref="SpatialKernels"/>) rather than over channels.</summary>
+    public bool ByPosition => _byPosition;
 
     public int KPad { get; }
 
