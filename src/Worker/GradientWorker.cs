@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
+using CnnCluster.Engine.Kernels;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.Protocol;
 using CnnCluster.Shared.Transport;
@@ -37,7 +38,7 @@ public sealed class GradientWorker : ReceiveActor
         });
         Receive<WorkAssignment>(Enqueue);
         Receive<Done>(OnDone);
-        Receive<WorkerInfoRequest>(_ => Sender.Tell(new WorkerInfo(_engine.Threads, _nodesDone, _lastStepMilliseconds)));
+        Receive<WorkerInfoRequest>(_ => Sender.Tell(new WorkerInfo(_engine.Threads, _nodesDone, _lastStepMilliseconds, NumericContract.Reported, NumericContract.Instructions)));
     }
 
     public static Props Props(WorkerEngine engine) => Akka.Actor.Props.Create(() => new GradientWorker(engine));

@@ -78,7 +78,7 @@ public sealed class ChildProcess : IDisposable
         return child;
     }
 
-    public static ChildProcess Worker(int clusterPort, int threads = 1) => Start("CnnCluster.Worker.dll", [], new Dictionary<string, string>
+    public static ChildProcess Worker(int clusterPort, int threads = 1, IReadOnlyDictionary<string, string>? env = null) => Start("CnnCluster.Worker.dll", [], new Dictionary<string, string>(env ?? new Dictionary<string, string>())
     {
         ["CLUSTER_SEEDS"] = $"127.0.0.1:{clusterPort}",
         ["CLUSTER_HOSTNAME"] = "127.0.0.1",

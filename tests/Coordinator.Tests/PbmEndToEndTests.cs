@@ -10,12 +10,19 @@ namespace CnnCluster.Coordinator.Tests;
 public sealed class ServeNode : IDisposable
 {
     public ServeNode()
+        : this(workers: 1)
+    {
+    }
+
+    /// <summary>A serve node with <paramref name="workers"/> in-process workers (0: worker processes join it at <see cref="ClusterPort"/>).</summary>
+    internal ServeNode(int workers)
     {
         Directory = System.IO.Directory.CreateTempSubdirectory("serve-").FullName;
         ClusterPort = TrainProcesses.FreePort();
         PbmPort = TrainProcesses.FreePort();
-        Process = ChildProcess.Start("CnnCluster.Coordinator.dll", ["serve", "--workers", "1"], new Dictionary<string, string>
+        Process = ChildProcess.Start("CnnCluster.Coordinator.dll", ["serve", "--workers", workers.ToString(System.Globalization.CultureInfo.InvariantCulture)], new Dictionary<string, string>
         {
+            ["CNN_LOG_LEVEL"] = "Information",
             ["CLUSTER_PORT"] = ClusterPort.ToString(),
             ["PBM_PORT"] = PbmPort.ToString(),
             ["PBM_TOKEN"] = Token,
@@ -100,7 +107,7 @@ public sealed class PbmEndToEndTests(ServeNode node) : TrainProcesses, IClassFix
         Assert.Equal(Hash(Train(["--steps", "60", "--limit", "2048", "-b", "64", "-l", "0.05", "--seed", "4"])), hash);
 
         var workers = node.Pbm("worker", "list");
-        Assert.Matches(@"/user/worker-0 \| 2 threads \| [0-9]+ shards done \| last step [0-9.]+ ms", workers.Stdout);
+        Assert.Matches(@"/user/worker-0 \| 2 threads \| (avx512|avx2|sse\+fma|sse|software) \| [0-9]+ shards done \| last step [0-9.]+ ms", workers.Stdout);
         Assert.Contains("Count: 1 workers", workers.Stdout);
 
         var list = node.Pbm("train", "list");

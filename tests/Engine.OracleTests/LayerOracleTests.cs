@@ -1,3 +1,4 @@
+using CnnCluster.Engine.Kernels;
 using CnnCluster.Engine.Layers;
 using CnnCluster.Engine.Tensors;
 using TorchSharp;
@@ -38,6 +39,18 @@ public sealed class LayerOracleTests
         float[] p = Random(rng, layer.ParameterCount, 0.3);
         float[] dy = Random(rng, n * layer.Output.Size);
         (float[] y, float[] dx, float[] dp) = Ours(layer, n, x, p, dy);
+        string shape = $"conv {c}->{k} k{kernel} s{stride} p{pad} on {n}x{h}x{w}";
+
+        // first against our own literal Bouvrie form: a disagreement here is ours, one only with libtorch is not
+        var g = new ConvGeometry(c, h, w, k, kernel, stride, pad);
+        var yRef = new float[y.Length];
+        var dxRef = new float[dx.Length];
+        var dpRef = new float[dp.Length];
+        ConvReference.Forward(g, n, x, p.AsSpan(0, g.WeightCount), p.AsSpan(g.WeightCount), yRef);
+        ConvReference.Backward(g, n, x, dy, dxRef, dpRef.AsSpan(0, g.WeightCount), dpRef.AsSpan(g.WeightCount), p.AsSpan(0, g.WeightCount));
+        AssertClose(yRef, y, $"{shape}: y against our literal form", expectedName: "literal form");
+        AssertClose(dxRef, dx, $"{shape}: dx against our literal form", expectedName: "literal form");
+        AssertClose(dpRef, dp, $"{shape}: dw, db against our literal form", expectedName: "literal form");
 
         using var scope = NewDisposeScope();
         Tensor tx = Leaf(x, n, c, h, w);
@@ -46,7 +59,6 @@ public sealed class LayerOracleTests
         Tensor ty = nn.functional.conv2d(tx, tw, tb, strides: [stride, stride], padding: [pad, pad]);
         (ty * tensor(dy, ty.shape)).sum().backward();
 
-        string shape = $"conv {c}->{k} k{kernel} s{stride} p{pad} on {n}x{h}x{w}";
         AssertClose(Values(ty), y, $"{shape}: y");
         AssertClose(Values(tx.grad!), dx, $"{shape}: dx");
         AssertClose([.. Values(tw.grad!), .. Values(tb.grad!)], dp, $"{shape}: dw, db");

@@ -170,4 +170,19 @@ public sealed class KernelReferenceTests
 
         return a;
     }
+
+    [Fact]
+    public void TheCheckedBuildBoundsChecksEveryKernelAccess()
+    {
+        // built with -c Checked, the engine routes every kernel access through span indexers and slices
+#if CHECKED_KERNELS
+        Assert.True(Mem.Checked, "the test is a checked build but the engine is not");
+        float[] three = new float[3];
+        Assert.Throws<ArgumentOutOfRangeException>(() => Mem.Load<V128, Vector128<float>>(three, 0));
+        Assert.Throws<IndexOutOfRangeException>(() => Mem.Get(three, 3));
+        Assert.Throws<IndexOutOfRangeException>(() => Mem.At(three, -1) = 1f);
+#else
+        Assert.False(Mem.Checked, "the engine is a checked build but the test is not");
+#endif
+    }
 }

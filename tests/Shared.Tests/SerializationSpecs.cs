@@ -73,6 +73,16 @@ public sealed class SerializationSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void AWorkerInfoFromBeforeTheNumericContractReadsAsContractZero()
+    {
+        // what a worker of the previous version sends: threads, shards done, last step time
+        byte[] old = MessagePackSerializer.Serialize(new object[] { 2, 1000L, 12.5 }, ProtocolSerializer.Options);
+        var info = MessagePackSerializer.Deserialize<WorkerInfo>(old, ProtocolSerializer.Options);
+        Assert.Equal(0, info.NumericContract);
+        Assert.Equal(2, info.Threads);
+    }
+
+    [Fact]
     public void AnUnknownManifestIsRefused()
     {
         var serializer = (ProtocolSerializer)Sys.Serialization.FindSerializerForType(typeof(RunAccepted));

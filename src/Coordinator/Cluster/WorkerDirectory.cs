@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
+using CnnCluster.Engine.Kernels;
 using CnnCluster.Shared.Hosting;
 using CnnCluster.Shared.Protocol;
 
@@ -10,7 +11,8 @@ namespace CnnCluster.Coordinator.Cluster;
 /// Knows the workers of the cluster through its membership: for every member with role `worker` it
 /// identifies the actors /user/worker-*, asks their capacity, watches them, and tells subscribers
 /// (the runs) when one joins or is lost (terminated, unreachable, removed). An unreachable member's
-/// workers come back when it is reachable again.
+/// workers come back when it is reachable again. A worker whose engine follows another numeric
+/// contract would compute other bits: it is refused (one log line) and listed as refused, never given work.
 /// </summary>
 public sealed class WorkerDirectory : ReceiveActor, IWithTimers
 {
@@ -23,6 +25,7 @@ public sealed class WorkerDirectory : ReceiveActor, IWithTimers
     private readonly HashSet<Address> _workerMembers = new();
     private readonly HashSet<Address> _unreachable = new();
     private readonly HashSet<IActorRef> _subscribers = new();
+    private readonly Dictionary<IActorRef, string> _refused = new();
 
     public WorkerDirectory()
     {
@@ -51,16 +54,18 @@ public sealed class WorkerDirectory : ReceiveActor, IWithTimers
             // fresh counters from every worker, gathered in the background
             IActorRef replyTo = Sender;
             Dictionary<IActorRef, int> workers = new(_workers);
-            Task.WhenAll(workers.Keys.Select(async w =>
+            Dictionary<IActorRef, string> refused = new(_refused);
+            Task.WhenAll(workers.Keys.Concat(refused.Keys).Select(async w =>
             {
+                string why = refused.GetValueOrDefault(w, "");
                 try
                 {
                     WorkerInfo info = await w.Ask<WorkerInfo>(new WorkerInfoRequest(), TimeSpan.FromSeconds(3));
-                    return new WorkerListEntry(w.Path.ToString(), info.Threads, info.ShardsDone, info.LastStepMilliseconds);
+                    return new WorkerListEntry(w.Path.ToString(), info.Threads, info.ShardsDone, info.LastStepMilliseconds, info.Instructions, why);
                 }
                 catch (Exception)
                 {
-                    return new WorkerListEntry(w.Path.ToString(), workers[w], -1, double.NaN);
+                    return new WorkerListEntry(w.Path.ToString(), workers.GetValueOrDefault(w), -1, double.NaN, "", why);
                 }
             })).ContinueWith(t => new WorkerList(t.Result.OrderBy(e => e.Address, StringComparer.Ordinal).ToArray())).PipeTo(replyTo);
         });
@@ -101,7 +106,7 @@ public sealed class WorkerDirectory : ReceiveActor, IWithTimers
     {
         foreach (Address address in _workerMembers)
         {
-            if (!_unreachable.Contains(address) && !_workers.Keys.Any(w => w.Path.Address == address))
+            if (!_unreachable.Contains(address) && !_workers.Keys.Concat(_refused.Keys).Any(w => w.Path.Address == address))
             {
                 Identify(address);
             }
@@ -111,7 +116,7 @@ public sealed class WorkerDirectory : ReceiveActor, IWithTimers
     private void OnIdentity(ActorIdentity identity)
     {
         // ask whoever is not a worker yet, again if need be: an answer dropped while its node was unreachable is asked again
-        if (identity.Subject is { } worker && !_workers.ContainsKey(worker))
+        if (identity.Subject is { } worker && !_workers.ContainsKey(worker) && !_refused.ContainsKey(worker))
         {
             if (_identified.Add(worker))
             {
@@ -125,14 +130,22 @@ public sealed class WorkerDirectory : ReceiveActor, IWithTimers
     private void OnInfo(WorkerInfo info)
     {
         IActorRef worker = Sender;
-        if (!_identified.Contains(worker) || _workers.ContainsKey(worker) || _unreachable.Contains(worker.Path.Address))
+        if (!_identified.Contains(worker) || _workers.ContainsKey(worker) || _refused.ContainsKey(worker) || _unreachable.Contains(worker.Path.Address))
         {
             _identified.Remove(worker);
             return;
         }
 
+        if (info.NumericContract != NumericContract.Version)
+        {
+            string why = $"numeric contract {info.NumericContract}, this coordinator computes with {NumericContract.Version}";
+            _refused[worker] = why;
+            _log.Warning("worker {0} refused: {1} (its results would differ in the last bits); run the same CnnCluster version on every node", worker.Path, why);
+            return;
+        }
+
         _workers[worker] = info.Threads;
-        _log.Info("worker {0} joined ({1} threads); {2} workers", worker.Path, info.Threads, _workers.Count);
+        _log.Info("worker {0} joined ({1} threads, {2}, numeric contract {3}); {4} workers", worker.Path, info.Threads, info.Instructions, info.NumericContract, _workers.Count);
         Publish(new WorkerJoined(worker, info.Threads));
     }
 
@@ -150,6 +163,13 @@ public sealed class WorkerDirectory : ReceiveActor, IWithTimers
         }
 
         _identified.RemoveWhere(w => w.Path.Address == address);
+        if (forget)
+        {
+            foreach (IActorRef refused in _refused.Keys.Where(w => w.Path.Address == address).ToList())
+            {
+                _refused.Remove(refused);
+            }
+        }
     }
 
     private void Lose(IActorRef worker, string reason)
@@ -160,6 +180,7 @@ public sealed class WorkerDirectory : ReceiveActor, IWithTimers
         }
 
         _identified.Remove(worker);
+        _refused.Remove(worker);
         if (_workers.Remove(worker))
         {
             _log.Warning("worker {0} lost: {1}; {2} workers left", worker.Path, reason, _workers.Count);

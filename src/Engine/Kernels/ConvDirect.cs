@@ -323,23 +323,18 @@ public sealed class ConvDirect
             throw new ArgumentException("scatter operands out of range");
         }
 
-        ref float src0 = ref MemoryMarshal.GetReference(dcol);
-        ref float dst0 = ref MemoryMarshal.GetReference(dxcl);
         for (int pos = 0; pos < _spatial; pos++)
         {
-            ref float patch = ref Unsafe.Add(ref src0, pos * DeltaRow);
-            ref float corner = ref Unsafe.Add(ref dst0, _posBase[pos] * CPad);
+            int patch = pos * DeltaRow, corner = _posBase[pos] * CPad;
             for (int i = 0; i < k; i++)
             {
-                ref float row = ref Unsafe.Add(ref corner, i * _wp * CPad);
-                ref float taps = ref Unsafe.Add(ref patch, i * k * CPad);
+                int row = corner + (i * _wp * CPad), taps = patch + (i * k * CPad);
                 for (int j = 0; j < k; j++)
                 {
-                    ref float dst = ref Unsafe.Add(ref row, j * CPad);
-                    ref float src = ref Unsafe.Add(ref taps, j * CPad);
+                    int dst = row + (j * CPad), src = taps + (j * CPad);
                     for (int v = 0; v < CPad; v += lanes)
                     {
-                        TOps.Store(TOps.Add(TOps.Load(ref Unsafe.Add(ref dst, v)), TOps.Load(ref Unsafe.Add(ref src, v))), ref Unsafe.Add(ref dst, v));
+                        Mem.Store<TOps, TVec>(TOps.Add(Mem.Load<TOps, TVec>(dxcl, dst + v), Mem.Load<TOps, TVec>(dcol, src + v)), dxcl, dst + v);
                     }
                 }
             }

@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace CnnCluster.Engine.Kernels;
@@ -26,30 +24,27 @@ public static class Elementwise
             throw new ArgumentException("inputs are shorter than the result");
         }
 
-        ref float rx = ref MemoryMarshal.GetReference(x);
-        ref float ra = ref MemoryMarshal.GetReference(addend);
-        ref float rr = ref MemoryMarshal.GetReference(result);
         int i = Simd.Widest switch
         {
-            VectorWidth.W512 => MultiplyAdd<V512, Vector512<float>>(ref rx, s, ref ra, ref rr, n),
-            VectorWidth.W256 => MultiplyAdd<V256, Vector256<float>>(ref rx, s, ref ra, ref rr, n),
-            _ => MultiplyAdd<V128, Vector128<float>>(ref rx, s, ref ra, ref rr, n),
+            VectorWidth.W512 => MultiplyAdd<V512, Vector512<float>>(x, s, addend, result),
+            VectorWidth.W256 => MultiplyAdd<V256, Vector256<float>>(x, s, addend, result),
+            _ => MultiplyAdd<V128, Vector128<float>>(x, s, addend, result),
         };
         for (; i < n; i++)
         {
-            Unsafe.Add(ref rr, i) = MathF.FusedMultiplyAdd(Unsafe.Add(ref rx, i), s, Unsafe.Add(ref ra, i));
+            Mem.At(result, i) = MathF.FusedMultiplyAdd(Mem.Get(x, i), s, Mem.Get(addend, i));
         }
     }
 
-    private static int MultiplyAdd<TOps, TVec>(ref float x, float s, ref float addend, ref float result, int n)
+    private static int MultiplyAdd<TOps, TVec>(ReadOnlySpan<float> x, float s, ReadOnlySpan<float> addend, Span<float> result)
         where TOps : struct, IVectorOps<TVec>
         where TVec : struct
     {
         TVec sv = TOps.Broadcast(s);
         int i = 0;
-        for (; i <= n - TOps.Count; i += TOps.Count)
+        for (; i <= result.Length - TOps.Count; i += TOps.Count)
         {
-            TOps.Store(TOps.MultiplyAdd(TOps.Load(ref Unsafe.Add(ref x, i)), sv, TOps.Load(ref Unsafe.Add(ref addend, i))), ref Unsafe.Add(ref result, i));
+            Mem.Store<TOps, TVec>(TOps.MultiplyAdd(Mem.Load<TOps, TVec>(x, i), sv, Mem.Load<TOps, TVec>(addend, i)), result, i);
         }
 
         return i;
@@ -64,35 +59,32 @@ public static class Elementwise
             throw new ArgumentException("inputs are shorter than the result");
         }
 
-        ref float ra = ref MemoryMarshal.GetReference(a);
-        ref float rb = ref MemoryMarshal.GetReference(b);
-        ref float rr = ref MemoryMarshal.GetReference(result);
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
         {
-            i = Vectors<TOp, V512, Vector512<float>>(ref ra, ref rb, ref rr, i, n);
+            i = Vectors<TOp, V512, Vector512<float>>(a, b, result, i);
         }
 
         if (Vector256.IsHardwareAccelerated)
         {
-            i = Vectors<TOp, V256, Vector256<float>>(ref ra, ref rb, ref rr, i, n);
+            i = Vectors<TOp, V256, Vector256<float>>(a, b, result, i);
         }
 
         for (; i < n; i++)
         {
-            Unsafe.Add(ref rr, i) = TOp.Invoke(Unsafe.Add(ref ra, i), Unsafe.Add(ref rb, i));
+            Mem.At(result, i) = TOp.Invoke(Mem.Get(a, i), Mem.Get(b, i));
         }
     }
 
     // whole vectors from i on; returns where they stop
-    private static int Vectors<TOp, TOps, TVec>(ref float a, ref float b, ref float result, int i, int n)
+    private static int Vectors<TOp, TOps, TVec>(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> result, int i)
         where TOp : struct, IBinaryOperator
         where TOps : struct, IVectorOps<TVec>
         where TVec : struct
     {
-        for (; i <= n - TOps.Count; i += TOps.Count)
+        for (; i <= result.Length - TOps.Count; i += TOps.Count)
         {
-            TOps.Store(TOp.Invoke<TOps, TVec>(TOps.Load(ref Unsafe.Add(ref a, i)), TOps.Load(ref Unsafe.Add(ref b, i))), ref Unsafe.Add(ref result, i));
+            Mem.Store<TOps, TVec>(TOp.Invoke<TOps, TVec>(Mem.Load<TOps, TVec>(a, i), Mem.Load<TOps, TVec>(b, i)), result, i);
         }
 
         return i;

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace CnnCluster.Engine.Kernels;
@@ -159,20 +158,18 @@ public static class FloatMath
             throw new ArgumentException("the result is shorter than the input");
         }
 
-        ref float rx = ref MemoryMarshal.GetReference(x);
-        ref float ry = ref MemoryMarshal.GetReference(y);
         int i = Simd.Widest switch
         {
-            VectorWidth.W512 => Vectors<TOp, V512, Vector512<float>>(ref rx, ref ry, n),
-            VectorWidth.W256 => Vectors<TOp, V256, Vector256<float>>(ref rx, ref ry, n),
+            VectorWidth.W512 => Vectors<TOp, V512, Vector512<float>>(x, y, 0, n),
+            VectorWidth.W256 => Vectors<TOp, V256, Vector256<float>>(x, y, 0, n),
             _ => 0,
         };
-        i = Vectors<TOp, V128, Vector128<float>>(ref Unsafe.Add(ref rx, i), ref Unsafe.Add(ref ry, i), n - i) + i;
+        i = Vectors<TOp, V128, Vector128<float>>(x, y, i, n);
         if (i < n)
         {
             Span<float> tail = stackalloc float[4];
             tail.Clear();
-            x[i..].CopyTo(tail);
+            x[i..n].CopyTo(tail);
             Vector128<float> v = TOp.Invoke<V128, Vector128<float>>(Vector128.Create((ReadOnlySpan<float>)tail));
             for (int j = 0; i + j < n; j++)
             {
@@ -181,16 +178,15 @@ public static class FloatMath
         }
     }
 
-    // whole vectors of x[0..n); returns how many elements they covered
-    private static int Vectors<TOp, TOps, TVec>(ref float x, ref float y, int n)
+    // whole vectors of x[i..n); returns where they stop
+    private static int Vectors<TOp, TOps, TVec>(ReadOnlySpan<float> x, Span<float> y, int i, int n)
         where TOp : struct, IUnaryOperator
         where TOps : struct, IVectorOps<TVec>
         where TVec : struct
     {
-        int i = 0;
         for (; i <= n - TOps.Count; i += TOps.Count)
         {
-            TOps.Store(TOp.Invoke<TOps, TVec>(TOps.Load(ref Unsafe.Add(ref x, i))), ref Unsafe.Add(ref y, i));
+            Mem.Store<TOps, TVec>(TOp.Invoke<TOps, TVec>(Mem.Load<TOps, TVec>(x, i)), y, i);
         }
 
         return i;

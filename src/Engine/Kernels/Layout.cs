@@ -19,15 +19,12 @@ internal static class Layout
             throw new ArgumentException("strided copy out of range");
         }
 
-        ref float s0 = ref MemoryMarshal.GetReference(src);
-        ref float d0 = ref MemoryMarshal.GetReference(dst);
         for (int o = 0; o < outer; o++)
         {
-            ref float s = ref Unsafe.Add(ref s0, o * srcOuter);
-            ref float d = ref Unsafe.Add(ref d0, o * dstOuter);
+            int s = o * srcOuter, d = o * dstOuter;
             for (int i = 0; i < inner; i++)
             {
-                Unsafe.Add(ref d, i * dstInner) = Unsafe.Add(ref s, i * srcInner);
+                Mem.At(dst, d + (i * dstInner)) = Mem.Get(src, s + (i * srcInner));
             }
         }
     }

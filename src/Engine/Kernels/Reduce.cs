@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace CnnCluster.Engine.Kernels;
@@ -52,21 +50,19 @@ public static class Reduce
         // the 16 lanes as 16 / L registers of L lanes (the JIT drops the branches of other widths)
         int count = TOps.Count;
         TVec a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero;
-        ref float x0 = ref MemoryMarshal.GetReference(x);
         int whole = x.Length - (x.Length % Lanes);
         for (int i = 0; i < whole; i += Lanes)
         {
-            ref float row = ref Unsafe.Add(ref x0, i);
-            a0 = TOps.Add(a0, TOps.Load(ref row));
+            a0 = TOps.Add(a0, Mem.Load<TOps, TVec>(x, i));
             if (count < Lanes)
             {
-                a1 = TOps.Add(a1, TOps.Load(ref Unsafe.Add(ref row, count)));
+                a1 = TOps.Add(a1, Mem.Load<TOps, TVec>(x, i + count));
             }
 
             if (count == 4)
             {
-                a2 = TOps.Add(a2, TOps.Load(ref Unsafe.Add(ref row, 8)));
-                a3 = TOps.Add(a3, TOps.Load(ref Unsafe.Add(ref row, 12)));
+                a2 = TOps.Add(a2, Mem.Load<TOps, TVec>(x, i + 8));
+                a3 = TOps.Add(a3, Mem.Load<TOps, TVec>(x, i + 12));
             }
         }
 
@@ -75,31 +71,29 @@ public static class Reduce
         {
             lanes.Clear();
             x[whole..].CopyTo(lanes);
-            ref float row = ref MemoryMarshal.GetReference(lanes);
-            a0 = TOps.Add(a0, TOps.Load(ref row));
+            a0 = TOps.Add(a0, Mem.Load<TOps, TVec>(lanes, 0));
             if (count < Lanes)
             {
-                a1 = TOps.Add(a1, TOps.Load(ref Unsafe.Add(ref row, count)));
+                a1 = TOps.Add(a1, Mem.Load<TOps, TVec>(lanes, count));
             }
 
             if (count == 4)
             {
-                a2 = TOps.Add(a2, TOps.Load(ref Unsafe.Add(ref row, 8)));
-                a3 = TOps.Add(a3, TOps.Load(ref Unsafe.Add(ref row, 12)));
+                a2 = TOps.Add(a2, Mem.Load<TOps, TVec>(lanes, 8));
+                a3 = TOps.Add(a3, Mem.Load<TOps, TVec>(lanes, 12));
             }
         }
 
-        ref float l0 = ref MemoryMarshal.GetReference(lanes);
-        TOps.Store(a0, ref l0);
+        Mem.Store<TOps, TVec>(a0, lanes, 0);
         if (count < Lanes)
         {
-            TOps.Store(a1, ref Unsafe.Add(ref l0, count));
+            Mem.Store<TOps, TVec>(a1, lanes, count);
         }
 
         if (count == 4)
         {
-            TOps.Store(a2, ref Unsafe.Add(ref l0, 8));
-            TOps.Store(a3, ref Unsafe.Add(ref l0, 12));
+            Mem.Store<TOps, TVec>(a2, lanes, 8);
+            Mem.Store<TOps, TVec>(a3, lanes, 12);
         }
 
         return Fold(lanes);

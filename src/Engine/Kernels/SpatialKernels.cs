@@ -32,55 +32,48 @@ internal static class SpatialKernels
             throw new ArgumentException("spatial forward operands out of range");
         }
 
-        ref float x0 = ref MemoryMarshal.GetReference(xpad);
-        ref float wq = ref MemoryMarshal.GetReference(w6);
-        ref int off = ref MemoryMarshal.GetReference(offsets);
-        ref float y0 = ref MemoryMarshal.GetReference(ygrid);
         int terms = offsets.Length;
         for (int g = 0; g < grid; g += block)
         {
             TVec a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero, a4 = TOps.Zero, a5 = TOps.Zero;
             TVec b0 = TOps.Zero, b1 = TOps.Zero, b2 = TOps.Zero, b3 = TOps.Zero, b4 = TOps.Zero, b5 = TOps.Zero;
-            ref float xg = ref Unsafe.Add(ref x0, g);
             for (int t = 0; t < terms; t++)
             {
-                ref float xt = ref Unsafe.Add(ref xg, Unsafe.Add(ref off, t));
-                TVec u = TOps.Load(ref xt), v = TOps.Load(ref Unsafe.Add(ref xt, lanes));
-                ref float w = ref Unsafe.Add(ref wq, t * Channels);
-                TVec c = TOps.Broadcast(w);
+                int xt = g + Mem.Get(offsets, t), w = t * Channels;
+                TVec u = Mem.Load<TOps, TVec>(xpad, xt), v = Mem.Load<TOps, TVec>(xpad, xt + lanes);
+                TVec c = TOps.Broadcast(Mem.Get(w6, w));
                 a0 = TOps.MultiplyAdd(c, u, a0); b0 = TOps.MultiplyAdd(c, v, b0);
-                c = TOps.Broadcast(Unsafe.Add(ref w, 1));
+                c = TOps.Broadcast(Mem.Get(w6, w + 1));
                 a1 = TOps.MultiplyAdd(c, u, a1); b1 = TOps.MultiplyAdd(c, v, b1);
-                c = TOps.Broadcast(Unsafe.Add(ref w, 2));
+                c = TOps.Broadcast(Mem.Get(w6, w + 2));
                 a2 = TOps.MultiplyAdd(c, u, a2); b2 = TOps.MultiplyAdd(c, v, b2);
-                c = TOps.Broadcast(Unsafe.Add(ref w, 3));
+                c = TOps.Broadcast(Mem.Get(w6, w + 3));
                 a3 = TOps.MultiplyAdd(c, u, a3); b3 = TOps.MultiplyAdd(c, v, b3);
-                c = TOps.Broadcast(Unsafe.Add(ref w, 4));
+                c = TOps.Broadcast(Mem.Get(w6, w + 4));
                 a4 = TOps.MultiplyAdd(c, u, a4); b4 = TOps.MultiplyAdd(c, v, b4);
-                c = TOps.Broadcast(Unsafe.Add(ref w, 5));
+                c = TOps.Broadcast(Mem.Get(w6, w + 5));
                 a5 = TOps.MultiplyAdd(c, u, a5); b5 = TOps.MultiplyAdd(c, v, b5);
             }
 
-            ref float yg = ref Unsafe.Add(ref y0, g);
-            Put<TOps, TVec>(ref yg, 0, grid, lanes, channels, a0, b0);
-            Put<TOps, TVec>(ref yg, 1, grid, lanes, channels, a1, b1);
-            Put<TOps, TVec>(ref yg, 2, grid, lanes, channels, a2, b2);
-            Put<TOps, TVec>(ref yg, 3, grid, lanes, channels, a3, b3);
-            Put<TOps, TVec>(ref yg, 4, grid, lanes, channels, a4, b4);
-            Put<TOps, TVec>(ref yg, 5, grid, lanes, channels, a5, b5);
+            Put<TOps, TVec>(ygrid, g, 0, grid, lanes, channels, a0, b0);
+            Put<TOps, TVec>(ygrid, g, 1, grid, lanes, channels, a1, b1);
+            Put<TOps, TVec>(ygrid, g, 2, grid, lanes, channels, a2, b2);
+            Put<TOps, TVec>(ygrid, g, 3, grid, lanes, channels, a3, b3);
+            Put<TOps, TVec>(ygrid, g, 4, grid, lanes, channels, a4, b4);
+            Put<TOps, TVec>(ygrid, g, 5, grid, lanes, channels, a5, b5);
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Put<TOps, TVec>(ref float y, int row, int grid, int lanes, int channels, TVec a, TVec b)
+    private static void Put<TOps, TVec>(Span<float> y, int g, int row, int grid, int lanes, int channels, TVec a, TVec b)
         where TOps : struct, IVectorOps<TVec>
         where TVec : struct
     {
         if (row < channels)
         {
-            ref float dst = ref Unsafe.Add(ref y, row * grid);
-            TOps.Store(a, ref dst);
-            TOps.Store(b, ref Unsafe.Add(ref dst, lanes));
+            int at = (row * grid) + g;
+            Mem.Store<TOps, TVec>(a, y, at);
+            Mem.Store<TOps, TVec>(b, y, at + lanes);
         }
     }
 }

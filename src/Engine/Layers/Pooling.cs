@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using CnnCluster.Engine.Kernels;
 using CnnCluster.Engine.Tensors;
 
 namespace CnnCluster.Engine.Layers;
@@ -197,18 +198,17 @@ internal static class MaxPairs
         }
 
         Vector128<int> lane = Vector128.Create(0, 2, 4, 6);
-        ref float top = ref Unsafe.Add(ref MemoryMarshal.GetReference(x), rowStart);
         for (; done + 4 <= outputs; done += 4)
         {
-            Vector256<float> r0 = Vector256.Shuffle(Vector256.LoadUnsafe(ref top, (nuint)(2 * done)), EvenOdd);
-            Vector256<float> r1 = Vector256.Shuffle(Vector256.LoadUnsafe(ref top, (nuint)(w + (2 * done))), EvenOdd);
+            Vector256<float> r0 = Vector256.Shuffle(Mem.Load<V256, Vector256<float>>(x, rowStart + (2 * done)), EvenOdd);
+            Vector256<float> r1 = Vector256.Shuffle(Mem.Load<V256, Vector256<float>>(x, rowStart + w + (2 * done)), EvenOdd);
             Vector128<float> m = r0.GetLower();
             Vector128<int> at = Vector128<int>.Zero;
             Take(r0.GetUpper(), 1, ref m, ref at);
             Take(r1.GetLower(), w, ref m, ref at);
             Take(r1.GetUpper(), w + 1, ref m, ref at);
-            m.StoreUnsafe(ref MemoryMarshal.GetReference(y), (nuint)done);
-            (at + lane + Vector128.Create(rowStart + (2 * done))).StoreUnsafe(ref MemoryMarshal.GetReference(argmax), (nuint)done);
+            Mem.Store<V128, Vector128<float>>(m, y, done);
+            Mem.Store<V128, Vector128<float>>((at + lane + Vector128.Create(rowStart + (2 * done))).AsSingle(), MemoryMarshal.Cast<int, float>(argmax), done);
         }
 
         return done;

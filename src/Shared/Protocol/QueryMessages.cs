@@ -48,8 +48,15 @@ public sealed record SnapshotList([property: Key(0)] string RunId, [property: Ke
 [MessagePackObject]
 public sealed record ListWorkers : IProtocolMessage;
 
+/// <summary>One worker: <see cref="Refused"/> is empty for a worker that gets work, else why it does not.</summary>
 [MessagePackObject]
-public sealed record WorkerListEntry([property: Key(0)] string Address, [property: Key(1)] int Threads, [property: Key(2)] long ShardsDone, [property: Key(3)] double LastStepMilliseconds) : IProtocolMessage;
+public sealed record WorkerListEntry(
+    [property: Key(0)] string Address,
+    [property: Key(1)] int Threads,
+    [property: Key(2)] long ShardsDone,
+    [property: Key(3)] double LastStepMilliseconds,
+    [property: Key(4)] string Instructions = "",
+    [property: Key(5)] string Refused = "") : IProtocolMessage;
 
 [MessagePackObject]
 public sealed record WorkerList([property: Key(0)] WorkerListEntry[] Workers) : IProtocolMessage;

@@ -47,9 +47,14 @@ public sealed record WorkFailed(
 [MessagePackObject]
 public sealed record WorkerInfoRequest : IProtocolMessage;
 
-/// <summary>Worker → coordinator: its capacity and counters.</summary>
+/// <summary>
+/// Worker → coordinator: its capacity, counters, the engine's numeric-contract version (0 from a worker
+/// that predates it) and the instruction set it computes with.
+/// </summary>
 [MessagePackObject]
 public sealed record WorkerInfo(
     [property: Key(0)] int Threads,
     [property: Key(1)] long ShardsDone,
-    [property: Key(2)] double LastStepMilliseconds) : IProtocolMessage;
+    [property: Key(2)] double LastStepMilliseconds,
+    [property: Key(3)] int NumericContract = 0,
+    [property: Key(4)] string Instructions = "") : IProtocolMessage;
