@@ -229,5 +229,23 @@ public sealed class DoubleMathTests
         Assert.Equal(Math.Log(double.Epsilon), DoubleMath.Log(double.Epsilon), 12);
     }
 
+    [Fact]
+    public void TheScheduleCosineAndPowerMatchTheLibrary()
+    {
+        for (int i = 0; i <= 100_000; i++)
+        {
+            // the library on the same reduced argument (π·u itself would be rounded before the cosine)
+            double u = i / 100_000.0, ours = DoubleMath.CosPi(u), v = u > 0.5 ? 1 - u : u;
+            double expected = (u > 0.5 ? -1 : 1) * (v > 0.25 ? Math.Sin(Math.PI * (0.5 - v)) : Math.Cos(Math.PI * v));
+            Assert.True(Math.Abs(ours - expected) <= 2 * Ulp(expected), $"cos(π·{u:R}) = {ours:R}, library {expected:R}");
+        }
+
+        Assert.Equal(1.0, DoubleMath.CosPi(0));
+        Assert.Equal(-1.0, DoubleMath.CosPi(1));
+        Assert.Equal(1.0, DoubleMath.Power(0.1, 0));
+        Assert.Equal(0.5 * 0.5 * 0.5, DoubleMath.Power(0.5, 3));
+        Assert.True(Math.Abs(DoubleMath.Power(0.1, 7) - Math.Pow(0.1, 7)) <= 4 * Ulp(Math.Pow(0.1, 7)), $"0.1^7 = {DoubleMath.Power(0.1, 7):R}, library {Math.Pow(0.1, 7):R}");
+    }
+
     private static double Ulp(double v) => Math.Max(Math.BitIncrement(Math.Abs(v)) - Math.Abs(v), double.Epsilon);
 }

@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Runtime.Intrinsics;
 using CnnCluster.Engine.Kernels;
 using CnnCluster.Engine.Tensors;
@@ -175,11 +176,13 @@ public sealed class KernelReferenceTests
     public void TheCheckedBuildBoundsChecksEveryKernelAccess()
     {
         // built with -c Checked, the engine routes every kernel access through span indexers and slices
+        string configuration = typeof(Mem).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()!.Configuration;
+        Assert.True((configuration == "Checked") == Mem.Checked, $"the engine's {configuration} build has Mem.Checked = {Mem.Checked}");
 #if CHECKED_KERNELS
         Assert.True(Mem.Checked, "the test is a checked build but the engine is not");
         float[] three = new float[3];
         Assert.Throws<ArgumentOutOfRangeException>(() => Mem.Load<V128, Vector128<float>>(three, 0));
-        Assert.Throws<IndexOutOfRangeException>(() => Mem.Get(three, 3));
+        Assert.Throws<IndexOutOfRangeException>(() => Mem.Get<float>(three, 3));
         Assert.Throws<IndexOutOfRangeException>(() => Mem.At(three, -1) = 1f);
 #else
         Assert.False(Mem.Checked, "the engine is a checked build but the test is not");

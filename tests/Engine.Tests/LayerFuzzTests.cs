@@ -51,15 +51,7 @@ public sealed class LayerFuzzTests
                 Agreement.AssertClose(dxRef, dx.ToArray(), $"{what}: dx", ofLargest: 1e-5);
                 Agreement.AssertClose(dwRef, dw.ToArray(), $"{what}: dw", ofLargest: 1e-5);
                 Agreement.AssertClose(dbRef, db.ToArray(), $"{what}: db", ofLargest: 1e-5);
-                foreach ((GuardedBuffer buffer, string name) in new[] { (y, "y"), (dx, "dx"), (dw, "dw"), (db, "db"), (scratch, "scratch") })
-                {
-                    buffer.AssertCanaries($"{what}: {name}");
-                }
-
-                gx.AssertUnchanged(x, $"{what}: x");
-                gw.AssertUnchanged(w, $"{what}: w");
-                gb.AssertUnchanged(b, $"{what}: b");
-                gdy.AssertUnchanged(dy, $"{what}: dy");
+                AssertGuards(what, [(y, "y"), (dx, "dx"), (dw, "dw"), (db, "db"), (scratch, "scratch")], [(gx, x, "x"), (gw, w, "w"), (gb, b, "b"), (gdy, dy, "dy")]);
             }
         }
     }
@@ -240,15 +232,22 @@ public sealed class LayerFuzzTests
         Agreement.AssertClose(yRef, forward, $"{what}: y", ofLargest: 1e-5);
         Agreement.AssertClose(dxRef, dx.ToArray(), $"{what}: dx", ofLargest: 1e-5);
         Agreement.AssertClose(dpRef, dp.ToArray(), $"{what}: dp", ofLargest: 1e-5);
-        foreach ((GuardedBuffer buffer, string name) in new[] { (y, "y"), (dx, "dx"), (dp, "dp"), (scratch, "scratch") })
+        AssertGuards(what, [(y, "y"), (dx, "dx"), (dp, "dp"), (scratch, "scratch")], [(gx, x, "x"), (gp, p, "p"), (gdy, dy, "dy")]);
+        Assert.True(y.Span.SequenceEqual(forward), $"{what}: backward wrote into y");
+    }
+
+    // nothing written outside any buffer, no input modified
+    private static void AssertGuards(string what, (GuardedBuffer Buffer, string Name)[] outputs, (GuardedBuffer Buffer, float[] Original, string Name)[] inputs)
+    {
+        foreach ((GuardedBuffer buffer, string name) in outputs)
         {
             buffer.AssertCanaries($"{what}: {name}");
         }
 
-        gx.AssertUnchanged(x, $"{what}: x");
-        gp.AssertUnchanged(p, $"{what}: p");
-        gdy.AssertUnchanged(dy, $"{what}: dy");
-        Assert.True(y.Span.SequenceEqual(forward), $"{what}: backward wrote into y");
+        foreach ((GuardedBuffer buffer, float[] original, string name) in inputs)
+        {
+            buffer.AssertUnchanged(original, $"{what}: {name}");
+        }
     }
 
     private static float[] Random(Rng rng, int count)

@@ -81,6 +81,63 @@ public static class DoubleMath
         return Math.FusedMultiplyAdd(e, Ln2Hi, Math.FusedMultiplyAdd(e, Ln2Lo, log1p));
     }
 
+    /// <summary>cos(π·u) for u in [0, 1], within about 1 ulp: the cosine learning-rate schedule.</summary>
+    public static double CosPi(double u)
+    {
+        if (!(u >= 0 && u <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(u), u, "CosPi takes u in [0, 1]");
+        }
+
+        // cos(π·u) = −cos(π·(1 − u)) above ½, = sin(π·(½ − u)) above ¼ (both differences exact), so the
+        // series below only see arguments up to π/4 and no cancellation
+        if (u > 0.5)
+        {
+            return -CosPi(1 - u);
+        }
+
+        bool bySine = u > 0.25;
+        double x = Math.PI * (bySine ? 0.5 - u : u), x2 = x * x;
+
+        // Taylor series of cos and sin to x²⁰ and x²¹, truncation below 10⁻²⁰ on [0, π/4]
+        double c = 1.0 / Factorial(bySine ? 21 : 20);
+        for (int k = 9; k >= 1; k--)
+        {
+            c = Math.FusedMultiplyAdd(c, -x2, 1.0 / Factorial((2 * k) + (bySine ? 1 : 0)));
+        }
+
+        c = Math.FusedMultiplyAdd(c, -x2, 1.0);
+        return bySine ? x * c : c;
+    }
+
+    /// <summary>b^n for an integer n ≥ 0 by repeated squaring: only IEEE multiplications, in a fixed order.</summary>
+    public static double Power(double b, long n)
+    {
+        double result = 1, square = b;
+        for (; n > 0; n >>= 1)
+        {
+            if ((n & 1) != 0)
+            {
+                result *= square;
+            }
+
+            square *= square;
+        }
+
+        return result;
+    }
+
+    private static double Factorial(int n)
+    {
+        double f = 1;
+        for (int i = 2; i <= n; i++)
+        {
+            f *= i;
+        }
+
+        return f;
+    }
+
     private const double Log2E = 1.4426950408889634;
     private const double Ln2Hi = 6.93147180369123816490e-01; // ln 2 with its last 32 bits zero: k·Ln2Hi is exact
     private const double Ln2Lo = 1.90821492927058770002e-10; // ln 2 − Ln2Hi

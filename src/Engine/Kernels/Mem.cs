@@ -28,15 +28,8 @@ internal static class Mem
 #endif
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Get(ReadOnlySpan<float> s, int i) =>
-#if CHECKED_KERNELS
-        s[i];
-#else
-        Unsafe.Add(ref MemoryMarshal.GetReference(s), i);
-#endif
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int Get(ReadOnlySpan<int> s, int i) =>
+    public static T Get<T>(ReadOnlySpan<T> s, int i)
+        where T : unmanaged =>
 #if CHECKED_KERNELS
         s[i];
 #else

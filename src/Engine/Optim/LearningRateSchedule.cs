@@ -1,3 +1,4 @@
+using CnnCluster.Engine.Kernels;
 using System.Globalization;
 
 namespace CnnCluster.Engine.Optim;
@@ -34,8 +35,9 @@ public sealed record LearningRateSchedule(string Kind, int StepEpochs = 1, doubl
     {
         double rate = Kind switch
         {
-            "cosine" => baseRate * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(1.0, (double)step / Math.Max(1, totalSteps)))),
-            "step" => baseRate * Math.Pow(Gamma, step / Math.Max(1, stepsPerEpoch) / StepEpochs),
+            // the engine's own cosine and an integer power: the rate has the same bits on every machine (numeric contract)
+            "cosine" => baseRate * 0.5 * (1 + DoubleMath.CosPi(Math.Min(1.0, (double)step / Math.Max(1, totalSteps)))),
+            "step" => baseRate * DoubleMath.Power(Gamma, step / Math.Max(1, stepsPerEpoch) / StepEpochs),
             _ => baseRate,
         };
         if (WarmupSteps > 0 && step < WarmupSteps)
