@@ -34,7 +34,7 @@ public sealed class NumericContractTests : TrainProcesses
             File.WriteAllText(spec, NarrowModel);
         }
 
-        string Hash(string? variable)
+        (string Hash, string Instructions) Run(string? variable)
         {
             var env = new Dictionary<string, string>();
             if (variable is not null)
@@ -52,14 +52,26 @@ public sealed class NumericContractTests : TrainProcesses
                 TimeSpan.FromMinutes(5));
             Assert.True(code == 0, $"{variable}: {stderr}");
             using JsonDocument json = JsonDocument.Parse(stdout.TrimEnd().Split('\n')[^1]);
-            return json.RootElement.GetProperty("param_sha256").GetString()!;
+            return (json.RootElement.GetProperty("param_sha256").GetString()!, json.RootElement.GetProperty("instructions").GetString()!);
         }
 
-        string everything = Hash(null);
-        foreach (string variable in new[] { "DOTNET_EnableAVX512=0", "DOTNET_EnableAVX512=0 DOTNET_EnableAVX2=0", "DOTNET_EnableHWIntrinsic=0" })
+        (string everything, string widest) = Run(null);
+        var seen = new HashSet<string> { widest };
+        foreach ((string variable, string[] allowed) in new[]
         {
-            Assert.True(everything == Hash(variable), $"{model}: {variable} changed the parameter hash");
+            ("DOTNET_EnableAVX512=0", new[] { "avx2", "sse+fma", "sse", "software" }),
+            ("DOTNET_EnableAVX512=0 DOTNET_EnableAVX2=0", ["sse", "software"]),
+            ("DOTNET_EnableHWIntrinsic=0", ["software"]),
+        })
+        {
+            (string hash, string instructions) = Run(variable);
+            // the switch took effect: the run reports the narrower set it computed with
+            Assert.True(allowed.Contains(instructions), $"{variable}: the run computed with {instructions}");
+            seen.Add(instructions);
+            Assert.True(everything == hash, $"{model}: {variable} ({instructions}) changed the parameter hash of {widest}");
         }
+
+        Assert.True(seen.Count >= 3, $"only {string.Join(", ", seen)}: the instruction sets did not differ");
     }
 }
 

@@ -50,7 +50,7 @@ public sealed class DeterminismTests
         Assert.True(report.TrainLoss < 1.0, $"train loss {report.TrainLoss}");
     }
 
-    private static string Train(string model, int threads, int batch, int shard, ulong seed)
+    internal static string Train(string model, int threads, int batch, int shard, ulong seed)
     {
         var options = new TrainingOptions { Epochs = 1, MaxSteps = 12, BatchSize = batch, ShardSize = shard, Threads = threads, Seed = seed };
         using var trainer = new Trainer(Network.Build(Presets.Find(model)!), options, Data.Value.Train.Take(600), Data.Value.Test.Take(100));

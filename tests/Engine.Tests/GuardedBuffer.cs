@@ -4,7 +4,7 @@ namespace CnnCluster.Engine.Tests;
 
 /// <summary>
 /// A buffer with canary regions before and after it, filled with a NaN bit pattern that no computation
-/// produces (<see cref="Canary"/>): a kernel that reads past its operand takes in NaN (and its result shows it), one that
+/// produces (a NaN whose payload names the buffer and the position): a kernel that reads past its operand takes in NaN (and its result shows it), one that
 /// writes past it breaks a canary. Outputs and scratch start as NaN too, so reading a value before it
 /// was written is also seen.
 /// </summary>
@@ -12,17 +12,20 @@ internal sealed class GuardedBuffer
 {
     public const int Guard = 64;
 
-    // a quiet NaN with a payload no computation makes (a signalling one would not survive: the JIT folds
-    // float constants through double, which sets the quiet bit)
-    private const uint Canary = 0x7FC5_A5A5;
+    private static int _buffers;
 
     private readonly float[] _store;
+    private readonly uint _tag;
 
     private GuardedBuffer(int length)
     {
         Length = length;
         _store = new float[length + 2 * Guard];
-        Array.Fill(_store, BitConverter.UInt32BitsToSingle(Canary));
+        _tag = (uint)Interlocked.Increment(ref _buffers);
+        for (int i = 0; i < _store.Length; i++)
+        {
+            _store[i] = BitConverter.UInt32BitsToSingle(Canary(i));
+        }
     }
 
     public int Length { get; }
@@ -55,12 +58,17 @@ internal sealed class GuardedBuffer
 
     public float[] ToArray() => Span.ToArray();
 
+    // a quiet NaN whose payload names this buffer and position: arithmetic passes a NaN on unchanged, so a
+    // kernel that reads one canary and writes it elsewhere is still caught (a signalling NaN would not
+    // survive as a constant: the JIT folds float constants through double, which sets the quiet bit)
+    private uint Canary(int position) => 0x7FC0_0000u | ((((_tag * 0x9E37u) ^ (uint)position) * 2654435761u) & 0x003F_FFFFu) | 1u;
+
     /// <summary>Fails if anything outside the buffer was written.</summary>
     public void AssertCanaries(string what)
     {
         for (int i = 0; i < _store.Length; i = i == Guard - 1 ? Guard + Length : i + 1)
         {
-            Assert.True(BitConverter.SingleToUInt32Bits(_store[i]) == Canary, $"{what}: written {(i < Guard ? Guard - i : i - Guard - Length + 1)} floats {(i < Guard ? "before" : "past")} its end");
+            Assert.True(BitConverter.SingleToUInt32Bits(_store[i]) == Canary(i), $"{what}: written {(i < Guard ? Guard - i : i - Guard - Length + 1)} floats {(i < Guard ? "before" : "past")} its end");
         }
     }
 

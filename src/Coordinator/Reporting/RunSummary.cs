@@ -1,3 +1,4 @@
+using CnnCluster.Engine.Kernels;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -48,6 +49,13 @@ public sealed record RunSummary
 
     [JsonPropertyName("out")]
     public required string OutputDirectory { get; init; }
+
+    /// <summary>The registers this process computed with ("avx512", "avx2", "sse+fma", "sse", "software") and the engine's numeric-contract version: the hash does not depend on the first.</summary>
+    [JsonPropertyName("instructions")]
+    public string Instructions { get; init; } = NumericContract.Instructions;
+
+    [JsonPropertyName("numeric_contract")]
+    public int NumericContractVersion { get; init; } = NumericContract.Version;
 
     /// <summary>"engine" (this process's threads) or "cluster" (coordinator and worker actors).</summary>
     [JsonPropertyName("mode")]

@@ -20,7 +20,7 @@ public sealed class ConvDirect
     private readonly int[] _patchOffset; // per patch entry q = (c, i, j) (padded to 8 rows): its offset from the corner
     private readonly int[] _posRow;      // per output position (padded to 8 rows): its row in the channels-last delta
     private readonly int[] _channel;     // 0..K-1: the contraction of the input-delta pass
-    private readonly bool _byPosition;   // forward vectorized over positions (SpatialKernels)
+    private readonly bool _byPosition;   // forward and kernel gradient vectorized over positions (SpatialKernels)
     private readonly int _grid;          // output rows at the padded pitch, rounded up to whole blocks of positions
 
     public ConvDirect(ConvGeometry g)
@@ -82,7 +82,7 @@ public sealed class ConvDirect
     /// <summary>Floats of scratch past the padded inputs: see <see cref="Regions"/>.</summary>
     private int WorkSize =>
         (2 * _g.Patch * KPad) + (_spatial * KPad) + (_g.K * DeltaRow) + (_spatial * DeltaRow) + (_plane * CPad)
-        + (_byPosition ? (_g.Patch * SpatialKernels.Channels) + (SpatialKernels.Channels * _grid) : 0);
+        + (_byPosition ? (2 * _g.Patch * SpatialKernels.Channels) + (SpatialKernels.Channels * _grid) : 0);
 
     public int ScratchSize(int n) => (n * PaddedInput) + WorkSize;
 
@@ -100,7 +100,8 @@ public sealed class ConvDirect
         public Span<float> Patches;       // dcol (S, DeltaRow)
         public Span<float> InputDelta;    // dxcl (Hp·Wp, Cpad)
         public Span<float> Weights6;      // w6 (P, 6): by position
-        public Span<float> Grid;          // y grid (6, grid)
+        public Span<float> KernelGrad6;   // dw6 (P, 6)
+        public Span<float> Grid;          // y or dy grid (6, grid)
     }
 
     private Regions Carve(Span<float> scratch, int n)
@@ -117,6 +118,7 @@ public sealed class ConvDirect
         if (_byPosition)
         {
             r.Weights6 = scratch.Slice(at += _plane * CPad, p6);
+            r.KernelGrad6 = scratch.Slice(at += p6, p6);
             r.Grid = scratch.Slice(at + p6, SpatialKernels.Channels * _grid);
         }
 
@@ -169,6 +171,7 @@ public sealed class ConvDirect
     {
         Regions r = Carve(scratch, n);
         Span<float> xpad = r.PaddedInputs, dycl = r.ChannelsLast, dwcl = r.KernelGrad, wr = r.Regrouped, dcol = r.Patches, dxcl = r.InputDelta;
+        Span<float> dw6 = r.KernelGrad6, dygrid = r.Grid;
 
         dwcl.Clear();
         if (!dx.IsEmpty)
@@ -187,6 +190,7 @@ public sealed class ConvDirect
             }
         }
 
+        dw6.Clear();
         for (int s = 0; s < n; s++)
         {
             ReadOnlySpan<float> dys = dy.Slice(s * _g.OutSize, _g.OutSize);
@@ -196,15 +200,36 @@ public sealed class ConvDirect
                 db[k] += Reduce.Sum(dys.Slice(k * _spatial, _spatial));
             }
 
-            // dycl[pos, k] = dy[k, pos], lanes past K zero
-            dycl.Clear();
-            Layout.StridedCopy(dys, _spatial, 1, dycl, 1, KPad, _g.K, _spatial);
-
-            // by channels on every path: each lane sums the positions in order, so no horizontal sum
-            // (whose order would follow the register width) enters the kernel gradient
-            for (int q = 0; q < _g.Patch; q += GatherGemm.Rows)
+            if (_byPosition)
             {
-                Tile(OutWidth, xs, _patchOffset.AsSpan(q, GatherGemm.Rows), _posBase.AsSpan(0, _spatial), dycl, KPad, dwcl[(q * KPad)..], KPad, Math.Min(GatherGemm.Rows, _g.Patch - q), accumulate: true);
+                // dw[k, q] += Σ_g dygrid[k, g] · xpad[g + offset(q)], junk columns of the grid zero
+                // (in 8 logical lanes whatever the CPU: SpatialKernels.KernelGradient)
+                dygrid.Clear();
+                for (int k = 0; k < _g.K; k++)
+                {
+                    for (int oh = 0; oh < _g.OutH; oh++)
+                    {
+                        dys.Slice((k * _spatial) + (oh * _g.OutW), _g.OutW).CopyTo(dygrid[((k * _grid) + (oh * _wp))..]);
+                    }
+                }
+
+                SpatialKernels.KernelGradient(xs, _patchOffset.AsSpan(0, _g.Patch), dygrid, _grid, dw6);
+            }
+
+            if (!_byPosition || !dx.IsEmpty)
+            {
+                // dycl[pos, k] = dy[k, pos], lanes past K zero
+                dycl.Clear();
+                Layout.StridedCopy(dys, _spatial, 1, dycl, 1, KPad, _g.K, _spatial);
+            }
+
+            if (!_byPosition)
+            {
+                // each lane sums the positions in order: no horizontal sum
+                for (int q = 0; q < _g.Patch; q += GatherGemm.Rows)
+                {
+                    Tile(OutWidth, xs, _patchOffset.AsSpan(q, GatherGemm.Rows), _posBase.AsSpan(0, _spatial), dycl, KPad, dwcl[(q * KPad)..], KPad, Math.Min(GatherGemm.Rows, _g.Patch - q), accumulate: true);
+                }
             }
 
             if (dx.IsEmpty)
@@ -228,12 +253,14 @@ public sealed class ConvDirect
         }
 
         // dw[k, q] += dwcl[q, k]
+        Span<float> channelsLast = _byPosition ? dw6 : dwcl;
+        int pitch = _byPosition ? SpatialKernels.Channels : KPad;
         for (int k = 0; k < _g.K; k++)
         {
             Span<float> dwk = dw.Slice(k * _g.Patch, _g.Patch);
             for (int q = 0; q < _g.Patch; q++)
             {
-                dwk[q] += dwcl[q * KPad + k];
+                dwk[q] += channelsLast[q * pitch + k];
             }
         }
     }
@@ -323,18 +350,20 @@ public sealed class ConvDirect
             throw new ArgumentException("scatter operands out of range");
         }
 
+        var src0 = new Cursor(dcol);
+        var dst0 = new Cursor(dxcl);
         for (int pos = 0; pos < _spatial; pos++)
         {
-            int patch = pos * DeltaRow, corner = _posBase[pos] * CPad;
+            Cursor patch = src0.At(pos * DeltaRow), corner = dst0.At(_posBase[pos] * CPad);
             for (int i = 0; i < k; i++)
             {
-                int row = corner + (i * _wp * CPad), taps = patch + (i * k * CPad);
+                Cursor row = corner.At(i * _wp * CPad), taps = patch.At(i * k * CPad);
                 for (int j = 0; j < k; j++)
                 {
-                    int dst = row + (j * CPad), src = taps + (j * CPad);
+                    Cursor dst = row.At(j * CPad), src = taps.At(j * CPad);
                     for (int v = 0; v < CPad; v += lanes)
                     {
-                        Mem.Store<TOps, TVec>(TOps.Add(Mem.Load<TOps, TVec>(dxcl, dst + v), Mem.Load<TOps, TVec>(dcol, src + v)), dxcl, dst + v);
+                        dst.Store<TOps, TVec>(TOps.Add(dst.Load<TOps, TVec>(v), src.Load<TOps, TVec>(v)), v);
                     }
                 }
             }

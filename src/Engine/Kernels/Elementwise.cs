@@ -41,8 +41,22 @@ public static class Elementwise
         where TVec : struct
     {
         TVec sv = TOps.Broadcast(s);
-        int i = 0;
-        for (; i <= result.Length - TOps.Count; i += TOps.Count)
+        int i = 0, lanes = TOps.Count;
+
+        // four vectors a pass: the optimizer streams the whole parameter buffer several times a step
+        for (; i <= result.Length - (4 * lanes); i += 4 * lanes)
+        {
+            TVec r0 = TOps.MultiplyAdd(Mem.Load<TOps, TVec>(x, i), sv, Mem.Load<TOps, TVec>(addend, i));
+            TVec r1 = TOps.MultiplyAdd(Mem.Load<TOps, TVec>(x, i + lanes), sv, Mem.Load<TOps, TVec>(addend, i + lanes));
+            TVec r2 = TOps.MultiplyAdd(Mem.Load<TOps, TVec>(x, i + (2 * lanes)), sv, Mem.Load<TOps, TVec>(addend, i + (2 * lanes)));
+            TVec r3 = TOps.MultiplyAdd(Mem.Load<TOps, TVec>(x, i + (3 * lanes)), sv, Mem.Load<TOps, TVec>(addend, i + (3 * lanes)));
+            Mem.Store<TOps, TVec>(r0, result, i);
+            Mem.Store<TOps, TVec>(r1, result, i + lanes);
+            Mem.Store<TOps, TVec>(r2, result, i + (2 * lanes));
+            Mem.Store<TOps, TVec>(r3, result, i + (3 * lanes));
+        }
+
+        for (; i <= result.Length - lanes; i += lanes)
         {
             Mem.Store<TOps, TVec>(TOps.MultiplyAdd(Mem.Load<TOps, TVec>(x, i), sv, Mem.Load<TOps, TVec>(addend, i)), result, i);
         }

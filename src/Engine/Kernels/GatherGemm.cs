@@ -64,6 +64,9 @@ internal static class GatherGemm
 
         int r0 = rowBase[0], r1 = rowBase[1], r2 = rowBase[2], r3 = rowBase[3], r4 = rowBase[4], r5 = rowBase[5], r6 = rowBase[6], r7 = rowBase[7];
         int terms = offsets.Length;
+        var a0 = new Cursor(a);
+        var b0 = new Cursor(b);
+        var c0 = new Cursor(c);
         int v = 0;
 
         // with 32 vector registers (AVX-512), two vectors of C per pass: 16 accumulators, half the broadcasts per FMA
@@ -73,86 +76,88 @@ internal static class GatherGemm
             {
                 TVec s0 = TOps.Zero, s1 = TOps.Zero, s2 = TOps.Zero, s3 = TOps.Zero, s4 = TOps.Zero, s5 = TOps.Zero, s6 = TOps.Zero, s7 = TOps.Zero;
                 TVec u0 = TOps.Zero, u1 = TOps.Zero, u2 = TOps.Zero, u3 = TOps.Zero, u4 = TOps.Zero, u5 = TOps.Zero, u6 = TOps.Zero, u7 = TOps.Zero;
+                Cursor bv = b0.At(v * lanes);
                 for (int t = 0; t < terms; t++)
                 {
-                    int bt = (t * ldb) + (v * lanes), at = Mem.Get(offsets, t);
-                    TVec p = Mem.Load<TOps, TVec>(b, bt), q = Mem.Load<TOps, TVec>(b, bt + lanes);
-                    TVec x = TOps.Broadcast(Mem.Get(a, at + r0));
+                    Cursor bt = bv.At(t * ldb), at = a0.At(Mem.Get(offsets, t));
+                    TVec p = bt.Load<TOps, TVec>(0), q = bt.Load<TOps, TVec>(lanes);
+                    TVec x = TOps.Broadcast(at.Get(r0));
                     s0 = TOps.MultiplyAdd(x, p, s0); u0 = TOps.MultiplyAdd(x, q, u0);
-                    x = TOps.Broadcast(Mem.Get(a, at + r1));
+                    x = TOps.Broadcast(at.Get(r1));
                     s1 = TOps.MultiplyAdd(x, p, s1); u1 = TOps.MultiplyAdd(x, q, u1);
-                    x = TOps.Broadcast(Mem.Get(a, at + r2));
+                    x = TOps.Broadcast(at.Get(r2));
                     s2 = TOps.MultiplyAdd(x, p, s2); u2 = TOps.MultiplyAdd(x, q, u2);
-                    x = TOps.Broadcast(Mem.Get(a, at + r3));
+                    x = TOps.Broadcast(at.Get(r3));
                     s3 = TOps.MultiplyAdd(x, p, s3); u3 = TOps.MultiplyAdd(x, q, u3);
-                    x = TOps.Broadcast(Mem.Get(a, at + r4));
+                    x = TOps.Broadcast(at.Get(r4));
                     s4 = TOps.MultiplyAdd(x, p, s4); u4 = TOps.MultiplyAdd(x, q, u4);
-                    x = TOps.Broadcast(Mem.Get(a, at + r5));
+                    x = TOps.Broadcast(at.Get(r5));
                     s5 = TOps.MultiplyAdd(x, p, s5); u5 = TOps.MultiplyAdd(x, q, u5);
-                    x = TOps.Broadcast(Mem.Get(a, at + r6));
+                    x = TOps.Broadcast(at.Get(r6));
                     s6 = TOps.MultiplyAdd(x, p, s6); u6 = TOps.MultiplyAdd(x, q, u6);
-                    x = TOps.Broadcast(Mem.Get(a, at + r7));
+                    x = TOps.Broadcast(at.Get(r7));
                     s7 = TOps.MultiplyAdd(x, p, s7); u7 = TOps.MultiplyAdd(x, q, u7);
                 }
 
-                int cv = v * lanes, cu = cv + lanes;
-                Put<TOps, TVec>(c, cv, 0, ldc, validRows, accumulate, s0);
-                Put<TOps, TVec>(c, cu, 0, ldc, validRows, accumulate, u0);
-                Put<TOps, TVec>(c, cv, 1, ldc, validRows, accumulate, s1);
-                Put<TOps, TVec>(c, cu, 1, ldc, validRows, accumulate, u1);
-                Put<TOps, TVec>(c, cv, 2, ldc, validRows, accumulate, s2);
-                Put<TOps, TVec>(c, cu, 2, ldc, validRows, accumulate, u2);
-                Put<TOps, TVec>(c, cv, 3, ldc, validRows, accumulate, s3);
-                Put<TOps, TVec>(c, cu, 3, ldc, validRows, accumulate, u3);
-                Put<TOps, TVec>(c, cv, 4, ldc, validRows, accumulate, s4);
-                Put<TOps, TVec>(c, cu, 4, ldc, validRows, accumulate, u4);
-                Put<TOps, TVec>(c, cv, 5, ldc, validRows, accumulate, s5);
-                Put<TOps, TVec>(c, cu, 5, ldc, validRows, accumulate, u5);
-                Put<TOps, TVec>(c, cv, 6, ldc, validRows, accumulate, s6);
-                Put<TOps, TVec>(c, cu, 6, ldc, validRows, accumulate, u6);
-                Put<TOps, TVec>(c, cv, 7, ldc, validRows, accumulate, s7);
-                Put<TOps, TVec>(c, cu, 7, ldc, validRows, accumulate, u7);
+                Cursor cv = c0.At(v * lanes), cu = cv.At(lanes);
+                Put<TOps, TVec>(cv, 0, ldc, validRows, accumulate, s0);
+                Put<TOps, TVec>(cu, 0, ldc, validRows, accumulate, u0);
+                Put<TOps, TVec>(cv, 1, ldc, validRows, accumulate, s1);
+                Put<TOps, TVec>(cu, 1, ldc, validRows, accumulate, u1);
+                Put<TOps, TVec>(cv, 2, ldc, validRows, accumulate, s2);
+                Put<TOps, TVec>(cu, 2, ldc, validRows, accumulate, u2);
+                Put<TOps, TVec>(cv, 3, ldc, validRows, accumulate, s3);
+                Put<TOps, TVec>(cu, 3, ldc, validRows, accumulate, u3);
+                Put<TOps, TVec>(cv, 4, ldc, validRows, accumulate, s4);
+                Put<TOps, TVec>(cu, 4, ldc, validRows, accumulate, u4);
+                Put<TOps, TVec>(cv, 5, ldc, validRows, accumulate, s5);
+                Put<TOps, TVec>(cu, 5, ldc, validRows, accumulate, u5);
+                Put<TOps, TVec>(cv, 6, ldc, validRows, accumulate, s6);
+                Put<TOps, TVec>(cu, 6, ldc, validRows, accumulate, u6);
+                Put<TOps, TVec>(cv, 7, ldc, validRows, accumulate, s7);
+                Put<TOps, TVec>(cu, 7, ldc, validRows, accumulate, u7);
             }
         }
 
         for (; v < vectors; v++)
         {
             TVec s0 = TOps.Zero, s1 = TOps.Zero, s2 = TOps.Zero, s3 = TOps.Zero, s4 = TOps.Zero, s5 = TOps.Zero, s6 = TOps.Zero, s7 = TOps.Zero;
+            Cursor bv = b0.At(v * lanes);
             for (int t = 0; t < terms; t++)
             {
-                TVec bt = Mem.Load<TOps, TVec>(b, (t * ldb) + (v * lanes));
-                int at = Mem.Get(offsets, t);
-                s0 = TOps.MultiplyAdd(TOps.Broadcast(Mem.Get(a, at + r0)), bt, s0);
-                s1 = TOps.MultiplyAdd(TOps.Broadcast(Mem.Get(a, at + r1)), bt, s1);
-                s2 = TOps.MultiplyAdd(TOps.Broadcast(Mem.Get(a, at + r2)), bt, s2);
-                s3 = TOps.MultiplyAdd(TOps.Broadcast(Mem.Get(a, at + r3)), bt, s3);
-                s4 = TOps.MultiplyAdd(TOps.Broadcast(Mem.Get(a, at + r4)), bt, s4);
-                s5 = TOps.MultiplyAdd(TOps.Broadcast(Mem.Get(a, at + r5)), bt, s5);
-                s6 = TOps.MultiplyAdd(TOps.Broadcast(Mem.Get(a, at + r6)), bt, s6);
-                s7 = TOps.MultiplyAdd(TOps.Broadcast(Mem.Get(a, at + r7)), bt, s7);
+                TVec bt = bv.Load<TOps, TVec>(t * ldb);
+                Cursor at = a0.At(Mem.Get(offsets, t));
+                s0 = TOps.MultiplyAdd(TOps.Broadcast(at.Get(r0)), bt, s0);
+                s1 = TOps.MultiplyAdd(TOps.Broadcast(at.Get(r1)), bt, s1);
+                s2 = TOps.MultiplyAdd(TOps.Broadcast(at.Get(r2)), bt, s2);
+                s3 = TOps.MultiplyAdd(TOps.Broadcast(at.Get(r3)), bt, s3);
+                s4 = TOps.MultiplyAdd(TOps.Broadcast(at.Get(r4)), bt, s4);
+                s5 = TOps.MultiplyAdd(TOps.Broadcast(at.Get(r5)), bt, s5);
+                s6 = TOps.MultiplyAdd(TOps.Broadcast(at.Get(r6)), bt, s6);
+                s7 = TOps.MultiplyAdd(TOps.Broadcast(at.Get(r7)), bt, s7);
             }
 
-            int cv = v * lanes;
-            Put<TOps, TVec>(c, cv, 0, ldc, validRows, accumulate, s0);
-            Put<TOps, TVec>(c, cv, 1, ldc, validRows, accumulate, s1);
-            Put<TOps, TVec>(c, cv, 2, ldc, validRows, accumulate, s2);
-            Put<TOps, TVec>(c, cv, 3, ldc, validRows, accumulate, s3);
-            Put<TOps, TVec>(c, cv, 4, ldc, validRows, accumulate, s4);
-            Put<TOps, TVec>(c, cv, 5, ldc, validRows, accumulate, s5);
-            Put<TOps, TVec>(c, cv, 6, ldc, validRows, accumulate, s6);
-            Put<TOps, TVec>(c, cv, 7, ldc, validRows, accumulate, s7);
+            Cursor cv = c0.At(v * lanes);
+            Put<TOps, TVec>(cv, 0, ldc, validRows, accumulate, s0);
+            Put<TOps, TVec>(cv, 1, ldc, validRows, accumulate, s1);
+            Put<TOps, TVec>(cv, 2, ldc, validRows, accumulate, s2);
+            Put<TOps, TVec>(cv, 3, ldc, validRows, accumulate, s3);
+            Put<TOps, TVec>(cv, 4, ldc, validRows, accumulate, s4);
+            Put<TOps, TVec>(cv, 5, ldc, validRows, accumulate, s5);
+            Put<TOps, TVec>(cv, 6, ldc, validRows, accumulate, s6);
+            Put<TOps, TVec>(cv, 7, ldc, validRows, accumulate, s7);
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Put<TOps, TVec>(Span<float> c, int column, int row, int ldc, int validRows, bool accumulate, TVec sum)
+    private static void Put<TOps, TVec>(Cursor c, int row, int ldc, int validRows, bool accumulate, TVec sum)
         where TOps : struct, IVectorOps<TVec>
         where TVec : struct
     {
         if (row < validRows)
         {
-            int at = (row * ldc) + column;
-            Mem.Store<TOps, TVec>(accumulate ? TOps.Add(Mem.Load<TOps, TVec>(c, at), sum) : sum, c, at);
+            int at = row * ldc;
+            c.Store<TOps, TVec>(accumulate ? TOps.Add(c.Load<TOps, TVec>(at), sum) : sum, at);
         }
     }
 

@@ -19,12 +19,14 @@ internal static class Layout
             throw new ArgumentException("strided copy out of range");
         }
 
+        var s0 = new Cursor(src);
+        var d0 = new Cursor(dst);
         for (int o = 0; o < outer; o++)
         {
-            int s = o * srcOuter, d = o * dstOuter;
+            Cursor s = s0.At(o * srcOuter), d = d0.At(o * dstOuter);
             for (int i = 0; i < inner; i++)
             {
-                Mem.At(dst, d + (i * dstInner)) = Mem.Get(src, s + (i * srcInner));
+                d.Set(i * dstInner, s.Get(i * srcInner));
             }
         }
     }

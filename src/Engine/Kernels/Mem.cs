@@ -36,6 +36,15 @@ internal static class Mem
         Unsafe.Add(ref MemoryMarshal.GetReference(s), i);
 #endif
 
+    /// <summary>s[start ..]: a row base the kernel then indexes with small offsets (as cheap as a moved pointer in the default build).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ReadOnlySpan<float> From(ReadOnlySpan<float> s, int start) =>
+#if CHECKED_KERNELS
+        s[start..];
+#else
+        MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref MemoryMarshal.GetReference(s), start), s.Length - start);
+#endif
+
     /// <summary>The vector s[i .. i + L).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TVec Load<TOps, TVec>(ReadOnlySpan<float> s, int i)
@@ -56,5 +65,63 @@ internal static class Mem
         TOps.Store(v, ref MemoryMarshal.GetReference(s.Slice(i, TOps.Count)));
 #else
         TOps.Store(v, ref Unsafe.Add(ref MemoryMarshal.GetReference(s), i));
+#endif
+}
+
+/// <summary>
+/// A moving position in an operand, for the hot kernels' inner loops: in the default build it is a bare
+/// reference (the loops compile to pointer arithmetic with the row bases in registers); in the checked
+/// build it is a span, so every <see cref="At"/>, <see cref="Get"/>, <see cref="Load{TOps, TVec}"/> and
+/// <see cref="Store{TOps, TVec}"/> is bounds-checked against the operand it came from.
+/// </summary>
+internal readonly ref struct Cursor
+{
+#if CHECKED_KERNELS
+    private readonly Span<float> _s;
+
+    public Cursor(ReadOnlySpan<float> s) => _s = MemoryMarshal.CreateSpan(ref MemoryMarshal.GetReference(s), s.Length);
+
+    private Cursor(Span<float> s) => _s = s;
+
+    /// <summary>The position <paramref name="offset"/> floats further on.</summary>
+    public Cursor At(int offset) => new(_s[offset..]);
+
+    public float Get(int i) => _s[i];
+
+    public void Set(int i, float value) => _s[i] = value;
+
+    public TVec Load<TOps, TVec>(int i)
+        where TOps : struct, IVectorOps<TVec>
+        where TVec : struct => TOps.Load(ref MemoryMarshal.GetReference(_s.Slice(i, TOps.Count)));
+
+    public void Store<TOps, TVec>(TVec v, int i)
+        where TOps : struct, IVectorOps<TVec>
+        where TVec : struct => TOps.Store(v, ref MemoryMarshal.GetReference(_s.Slice(i, TOps.Count)));
+#else
+    private readonly ref float _r;
+
+    public Cursor(ReadOnlySpan<float> s) => _r = ref MemoryMarshal.GetReference(s);
+
+    private Cursor(ref float r) => _r = ref r;
+
+    /// <summary>The position <paramref name="offset"/> floats further on.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Cursor At(int offset) => new(ref Unsafe.Add(ref _r, offset));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float Get(int i) => Unsafe.Add(ref _r, i);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Set(int i, float value) => Unsafe.Add(ref _r, i) = value;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TVec Load<TOps, TVec>(int i)
+        where TOps : struct, IVectorOps<TVec>
+        where TVec : struct => TOps.Load(ref Unsafe.Add(ref _r, i));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Store<TOps, TVec>(TVec v, int i)
+        where TOps : struct, IVectorOps<TVec>
+        where TVec : struct => TOps.Store(v, ref Unsafe.Add(ref _r, i));
 #endif
 }

@@ -43,7 +43,7 @@ public static class Reduce
         return Fold(lanes);
     }
 
-    private static float Sum<TOps, TVec>(ReadOnlySpan<float> x)
+    internal static float Sum<TOps, TVec>(ReadOnlySpan<float> x)
         where TOps : struct, IVectorOps<TVec>
         where TVec : struct
     {

@@ -1,10 +1,11 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using System.Runtime.InteropServices;
 
 namespace CnnCluster.Engine.Kernels;
 
 /// <summary>
-/// The forward microkernel for stride-1 convolutions with few output channels (≤ 6), vectorized over output
+/// Microkernels for stride-1 convolutions with few output channels (≤ 6), vectorized over output
 /// positions instead of channels: a step is 2·L consecutive positions of the output "grid" (output
 /// rows laid out at the padded input's row pitch, so that each tap reads one contiguous run of the
 /// padded input; the grid's columns past the output width are junk and dropped or zero).
@@ -62,6 +63,92 @@ internal static class SpatialKernels
             Put<TOps, TVec>(ygrid, g, 4, grid, lanes, channels, a4, b4);
             Put<TOps, TVec>(ygrid, g, 5, grid, lanes, channels, a5, b5);
         }
+    }
+
+    /// <summary>
+    /// dw6[r, q] += Σ_g dygrid[r, g] · xpad[g + offset[q]] over g below <paramref name="grid"/> (a
+    /// multiple of L), for r &lt; <paramref name="channels"/> (≤ 6; dygrid rows up to 6 are read, so
+    /// missing channels must be zero rows) and every q: tiles of 6 channels × 4 taps. The sums over g run
+    /// in 8 logical lanes, lane l taking g ≡ l (mod 8) in order, folded by <see cref="Fold"/>: 256-bit
+    /// vectors on every CPU (.NET emulates them exactly where AVX2 is missing), so the bits do not depend on it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void KernelGradient(ReadOnlySpan<float> xpad, ReadOnlySpan<int> offsets, ReadOnlySpan<float> dygrid, int grid, Span<float> dw6)
+    {
+        const int lanes = 8;
+        int terms = offsets.Length;
+        if (grid % lanes != 0 || offsets.IsEmpty || offsets[0] < 0 || (long)grid - 1 + offsets[^1] >= xpad.Length || dygrid.Length < Channels * grid || dw6.Length < terms * Channels)
+        {
+            throw new ArgumentException("spatial kernel-gradient operands out of range");
+        }
+
+        var x0 = new Cursor(xpad);
+        var d0 = new Cursor(dygrid);
+        for (int q = 0; q < terms; q += 4)
+        {
+            int o0 = offsets[q], o1 = offsets[Math.Min(q + 1, terms - 1)], o2 = offsets[Math.Min(q + 2, terms - 1)], o3 = offsets[Math.Min(q + 3, terms - 1)];
+            Vector256<float> s00 = Vector256<float>.Zero, s01 = Vector256<float>.Zero, s02 = Vector256<float>.Zero, s03 = Vector256<float>.Zero;
+            Vector256<float> s10 = Vector256<float>.Zero, s11 = Vector256<float>.Zero, s12 = Vector256<float>.Zero, s13 = Vector256<float>.Zero;
+            Vector256<float> s20 = Vector256<float>.Zero, s21 = Vector256<float>.Zero, s22 = Vector256<float>.Zero, s23 = Vector256<float>.Zero;
+            Vector256<float> s30 = Vector256<float>.Zero, s31 = Vector256<float>.Zero, s32 = Vector256<float>.Zero, s33 = Vector256<float>.Zero;
+            Vector256<float> s40 = Vector256<float>.Zero, s41 = Vector256<float>.Zero, s42 = Vector256<float>.Zero, s43 = Vector256<float>.Zero;
+            Vector256<float> s50 = Vector256<float>.Zero, s51 = Vector256<float>.Zero, s52 = Vector256<float>.Zero, s53 = Vector256<float>.Zero;
+            for (int g = 0; g < grid; g += lanes)
+            {
+                Cursor xg = x0.At(g), dg = d0.At(g);
+                Vector256<float> x0v = xg.Load<V256, Vector256<float>>(o0), x1v = xg.Load<V256, Vector256<float>>(o1);
+                Vector256<float> x2v = xg.Load<V256, Vector256<float>>(o2), x3v = xg.Load<V256, Vector256<float>>(o3);
+                Vector256<float> d = dg.Load<V256, Vector256<float>>(0);
+                s00 = V256.MultiplyAdd(d, x0v, s00); s01 = V256.MultiplyAdd(d, x1v, s01); s02 = V256.MultiplyAdd(d, x2v, s02); s03 = V256.MultiplyAdd(d, x3v, s03);
+                d = dg.Load<V256, Vector256<float>>(grid);
+                s10 = V256.MultiplyAdd(d, x0v, s10); s11 = V256.MultiplyAdd(d, x1v, s11); s12 = V256.MultiplyAdd(d, x2v, s12); s13 = V256.MultiplyAdd(d, x3v, s13);
+                d = dg.Load<V256, Vector256<float>>(2 * grid);
+                s20 = V256.MultiplyAdd(d, x0v, s20); s21 = V256.MultiplyAdd(d, x1v, s21); s22 = V256.MultiplyAdd(d, x2v, s22); s23 = V256.MultiplyAdd(d, x3v, s23);
+                d = dg.Load<V256, Vector256<float>>(3 * grid);
+                s30 = V256.MultiplyAdd(d, x0v, s30); s31 = V256.MultiplyAdd(d, x1v, s31); s32 = V256.MultiplyAdd(d, x2v, s32); s33 = V256.MultiplyAdd(d, x3v, s33);
+                d = dg.Load<V256, Vector256<float>>(4 * grid);
+                s40 = V256.MultiplyAdd(d, x0v, s40); s41 = V256.MultiplyAdd(d, x1v, s41); s42 = V256.MultiplyAdd(d, x2v, s42); s43 = V256.MultiplyAdd(d, x3v, s43);
+                d = dg.Load<V256, Vector256<float>>(5 * grid);
+                s50 = V256.MultiplyAdd(d, x0v, s50); s51 = V256.MultiplyAdd(d, x1v, s51); s52 = V256.MultiplyAdd(d, x2v, s52); s53 = V256.MultiplyAdd(d, x3v, s53);
+            }
+
+            int valid = Math.Min(4, terms - q);
+            AddSums(dw6, q, 0, valid, s00, s01, s02, s03);
+            AddSums(dw6, q, 1, valid, s10, s11, s12, s13);
+            AddSums(dw6, q, 2, valid, s20, s21, s22, s23);
+            AddSums(dw6, q, 3, valid, s30, s31, s32, s33);
+            AddSums(dw6, q, 4, valid, s40, s41, s42, s43);
+            AddSums(dw6, q, 5, valid, s50, s51, s52, s53);
+        }
+    }
+
+    // dw6 is (q, 6): dw6[q + i, r] += the folded lanes of s_i
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddSums(Span<float> dw6, int q, int r, int valid, Vector256<float> s0, Vector256<float> s1, Vector256<float> s2, Vector256<float> s3)
+    {
+        dw6[q * Channels + r] += Fold(s0);
+        if (valid > 1)
+        {
+            dw6[(q + 1) * Channels + r] += Fold(s1);
+        }
+
+        if (valid > 2)
+        {
+            dw6[(q + 2) * Channels + r] += Fold(s2);
+        }
+
+        if (valid > 3)
+        {
+            dw6[(q + 3) * Channels + r] += Fold(s3);
+        }
+    }
+
+    /// <summary>The 8 lanes summed in the contract's order: l + (l + 4), then + 2, then + 1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float Fold(Vector256<float> s)
+    {
+        Vector128<float> half = s.GetLower() + s.GetUpper();
+        return (half.GetElement(0) + half.GetElement(2)) + (half.GetElement(1) + half.GetElement(3));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
