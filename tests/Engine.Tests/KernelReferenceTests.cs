@@ -180,6 +180,7 @@ public sealed class KernelReferenceTests
         Assert.Throws<ArgumentOutOfRangeException>(() => Mem.Load<V128, Vector128<float>>(three, 0));
         Assert.Throws<IndexOutOfRangeException>(() => Mem.Get<float>(three, 3));
         Assert.Throws<IndexOutOfRangeException>(() => Mem.At(three, -1) = 1f);
+        Assert.Throws<ArgumentException>(() => Mem.RequireAscending(new[] { 0, 5, 4 }));
 #else
         Assert.False(Mem.Checked, "the engine is a checked build but the test is not");
 #endif

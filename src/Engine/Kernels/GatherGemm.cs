@@ -62,6 +62,8 @@ internal static class GatherGemm
             throw new ArgumentException("tile operands out of range");
         }
 
+        Mem.RequireAscending(offsets);
+
         int r0 = rowBase[0], r1 = rowBase[1], r2 = rowBase[2], r3 = rowBase[3], r4 = rowBase[4], r5 = rowBase[5], r6 = rowBase[6], r7 = rowBase[7];
         int terms = offsets.Length;
         var a0 = new Cursor(a);

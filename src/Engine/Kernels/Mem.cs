@@ -45,6 +45,22 @@ internal static class Mem
         MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref MemoryMarshal.GetReference(s), start), s.Length - start);
 #endif
 
+    /// <summary>
+    /// The checked build also verifies the precondition behind the kernels' one-time extent checks: a
+    /// gather table ascends, so its first and last entries bound every access. (Compiled away elsewhere.)
+    /// </summary>
+    [System.Diagnostics.Conditional("CHECKED_KERNELS")]
+    public static void RequireAscending(ReadOnlySpan<int> offsets)
+    {
+        for (int i = 1; i < offsets.Length; i++)
+        {
+            if (offsets[i] < offsets[i - 1])
+            {
+                throw new ArgumentException($"gather offsets do not ascend at {i}: {offsets[i - 1]}, {offsets[i]}");
+            }
+        }
+    }
+
     /// <summary>The vector s[i .. i + L).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TVec Load<TOps, TVec>(ReadOnlySpan<float> s, int i)

@@ -33,6 +33,8 @@ internal static class SpatialKernels
             throw new ArgumentException("spatial forward operands out of range");
         }
 
+        Mem.RequireAscending(offsets);
+
         int terms = offsets.Length;
         for (int g = 0; g < grid; g += block)
         {
@@ -81,6 +83,8 @@ internal static class SpatialKernels
         {
             throw new ArgumentException("spatial kernel-gradient operands out of range");
         }
+
+        Mem.RequireAscending(offsets);
 
         var x0 = new Cursor(xpad);
         var d0 = new Cursor(dygrid);

@@ -192,6 +192,11 @@ internal static class MaxPairs
     public static int Row(ReadOnlySpan<float> x, int rowStart, int w, int outputs, Span<float> y, Span<int> argmax)
     {
         int done = 0;
+        if (y.Length < outputs || argmax.Length < outputs)
+        {
+            throw new ArgumentException("max-pool row outputs shorter than the row");
+        }
+
         if (rowStart + w + (2 * outputs) > x.Length)
         {
             return 0;
