@@ -20,30 +20,11 @@ internal static class Oracle
     /// </summary>
     public static (float[] Y, float[] Dx, float[] Dp) Ours(Layer layer, int n, float[] x, float[] p, float[] dy)
     {
-        (float[] Y, float[] Dx, float[] Dp) first = Guarded(layer, n, x, p, dy), second = Guarded(layer, n, x, p, dy);
+        (float[] Y, float[] Dx, float[] Dp) first = GuardedRun.Layer(layer, n, x, p, dy, layer.Describe()), second = GuardedRun.Layer(layer, n, x, p, dy, layer.Describe());
         Assert.True(
             first.Y.AsSpan().SequenceEqual(second.Y) && first.Dx.AsSpan().SequenceEqual(second.Dx) && first.Dp.AsSpan().SequenceEqual(second.Dp),
             $"{layer.Describe()}: our results differ between two calls on the same data");
         return first;
-    }
-
-    private static (float[] Y, float[] Dx, float[] Dp) Guarded(Layer layer, int n, float[] x, float[] p, float[] dy)
-    {
-        GuardedBuffer gx = GuardedBuffer.Of(x), gp = GuardedBuffer.Of(p), gdy = GuardedBuffer.Of(dy);
-        GuardedBuffer y = GuardedBuffer.Poisoned(n * layer.Output.Size), dx = GuardedBuffer.Poisoned(n * layer.Input.Size);
-        GuardedBuffer dp = GuardedBuffer.Zeroed(p.Length), scratch = GuardedBuffer.Poisoned(layer.ScratchSize(n));
-        layer.Forward(n, gx.Span, y.Span, gp.Span, scratch.Span);
-        layer.Backward(n, gx.Span, y.Span, gdy.Span, dx.Span, gp.Span, dp.Span, scratch.Span);
-        string what = layer.Describe();
-        foreach ((GuardedBuffer buffer, string name) in new[] { (y, "y"), (dx, "dx"), (dp, "dp"), (scratch, "scratch") })
-        {
-            buffer.AssertCanaries($"{what}: {name}");
-        }
-
-        gx.AssertUnchanged(x, $"{what}: x");
-        gp.AssertUnchanged(p, $"{what}: p");
-        gdy.AssertUnchanged(dy, $"{what}: dy");
-        return (y.ToArray(), dx.ToArray(), dp.ToArray());
     }
 
     public static Tensor Leaf(float[] values, params long[] shape) => tensor(values, shape).requires_grad_(true);

@@ -27,10 +27,10 @@ public sealed class ConvAgreementTests
         var g = new ConvGeometry(c, h, w, k, kernel, stride, pad);
         const int n = 3;
         var rng = new Rng((ulong)(c * 1000 + h * 10 + kernel));
-        float[] x = Random(rng, n * g.InSize);
-        float[] wt = Random(rng, g.WeightCount);
-        float[] b = Random(rng, g.K);
-        float[] dy = Random(rng, n * g.OutSize);
+        float[] x = TestData.Gaussian(rng, n * g.InSize);
+        float[] wt = TestData.Gaussian(rng, g.WeightCount);
+        float[] b = TestData.Gaussian(rng, g.K);
+        float[] dy = TestData.Gaussian(rng, n * g.OutSize);
 
         var yFast = new float[n * g.OutSize];
         var yRef = new float[n * g.OutSize];
@@ -84,16 +84,5 @@ public sealed class ConvAgreementTests
         // dw = valid_corr(x, dy) = x(i, j) + x(i + 1, j + 1)
         Assert.Equal(new float[] { 1 + 5, 2 + 6, 4 + 8, 5 + 9 }, dw);
         Assert.Equal(2f, db[0]);
-    }
-
-    private static float[] Random(Rng rng, int n)
-    {
-        var a = new float[n];
-        for (int i = 0; i < n; i++)
-        {
-            a[i] = (float)rng.NextGaussian();
-        }
-
-        return a;
     }
 }

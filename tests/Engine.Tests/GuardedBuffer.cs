@@ -1,3 +1,4 @@
+using CnnCluster.Engine.Layers;
 using Xunit;
 
 namespace CnnCluster.Engine.Tests;
@@ -77,5 +78,40 @@ internal sealed class GuardedBuffer
     {
         AssertCanaries(what);
         Assert.True(Span.SequenceEqual(original), $"{what}: an input was modified");
+    }
+}
+
+/// <summary>A layer's forward and backward on guarded buffers, shared by the fuzz suite and the libtorch oracle.</summary>
+internal static class GuardedRun
+{
+    /// <summary>
+    /// y, dx and dp of one forward and backward pass, each operand guarded; fails if anything was written
+    /// outside a buffer, an input was modified, or the backward pass wrote into y.
+    /// </summary>
+    public static (float[] Y, float[] Dx, float[] Dp) Layer(Layer layer, int n, float[] x, float[] p, float[] dy, string what)
+    {
+        GuardedBuffer gx = GuardedBuffer.Of(x), gp = GuardedBuffer.Of(p), gdy = GuardedBuffer.Of(dy);
+        GuardedBuffer y = GuardedBuffer.Poisoned(n * layer.Output.Size), dx = GuardedBuffer.Poisoned(x.Length), scratch = GuardedBuffer.Poisoned(layer.ScratchSize(n));
+        GuardedBuffer dp = GuardedBuffer.Zeroed(p.Length);
+        layer.Forward(n, gx.Span, y.Span, gp.Span, scratch.Span);
+        float[] forward = y.ToArray();
+        layer.Backward(n, gx.Span, y.Span, gdy.Span, dx.Span, gp.Span, dp.Span, scratch.Span);
+        AssertGuards(what, [(y, "y"), (dx, "dx"), (dp, "dp"), (scratch, "scratch")], [(gx, x, "x"), (gp, p, "p"), (gdy, dy, "dy")]);
+        Assert.True(y.Span.SequenceEqual(forward), $"{what}: backward wrote into y");
+        return (forward, dx.ToArray(), dp.ToArray());
+    }
+
+    /// <summary>Nothing written outside any buffer, no input modified.</summary>
+    public static void AssertGuards(string what, (GuardedBuffer Buffer, string Name)[] outputs, (GuardedBuffer Buffer, float[] Original, string Name)[] inputs)
+    {
+        foreach ((GuardedBuffer buffer, string name) in outputs)
+        {
+            buffer.AssertCanaries($"{what}: {name}");
+        }
+
+        foreach ((GuardedBuffer buffer, float[] original, string name) in inputs)
+        {
+            buffer.AssertUnchanged(original, $"{what}: {name}");
+        }
     }
 }

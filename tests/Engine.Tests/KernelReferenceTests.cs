@@ -19,13 +19,13 @@ public sealed class KernelReferenceTests
         // a logical width wider than this CPU's registers runs as several narrower vectors: the same bits
         var rng = new Rng((ulong)(terms * 31 + vectors));
         int lanes = (int)width, ldb = vectors * lanes + 3, ldc = vectors * lanes + 5;
-        float[] a = Random(rng, 4000);
+        float[] a = TestData.Gaussian(rng, 4000);
         int[] rows = Enumerable.Range(0, GatherGemm.Rows).Select(r => rng.NextInt(1000)).ToArray();
         int[] offsets = Enumerable.Range(0, terms).Select(t => t * 7 + rng.NextInt(5)).ToArray();
-        float[] b = Random(rng, terms * ldb);
+        float[] b = TestData.Gaussian(rng, terms * ldb);
         foreach (bool accumulate in new[] { false, true })
         {
-            float[] fast = Random(rng, GatherGemm.Rows * ldc);
+            float[] fast = TestData.Gaussian(rng, GatherGemm.Rows * ldc);
             float[] plain = (float[])fast.Clone();
             GatherGemm.Tile(width, a, rows, offsets, b, ldb, vectors, fast, ldc, validRows, accumulate);
             GatherGemm.TileReference(a, rows, offsets, b, ldb, vectors * lanes, plain, ldc, validRows, accumulate);
@@ -42,8 +42,8 @@ public sealed class KernelReferenceTests
     public void MatrixProductsAreTheTripleLoop(int m, int k, int n)
     {
         var rng = new Rng((ulong)(m * 10007 + k * 101 + n));
-        float[] a = Random(rng, m * k), at = Transpose(a, m, k), b = Random(rng, k * n), bt = Transpose(b, k, n);
-        float[] c0 = Random(rng, m * n);
+        float[] a = TestData.Gaussian(rng, m * k), at = Transpose(a, m, k), b = TestData.Gaussian(rng, k * n), bt = Transpose(b, k, n);
+        float[] c0 = TestData.Gaussian(rng, m * n);
         var expected = new double[m * n];
         for (int i = 0; i < m; i++)
         {
@@ -72,7 +72,7 @@ public sealed class KernelReferenceTests
     public void ActivationGradientsAreTheirScalarForms()
     {
         var rng = new Rng(77);
-        float[] y = Random(rng, 133), dy = Random(rng, 133);
+        float[] y = TestData.Gaussian(rng, 133), dy = TestData.Gaussian(rng, 133);
         y[5] = 0f;
         y[6] = -0f;
         Check<ReluGrad>(y, dy);
@@ -157,17 +157,6 @@ public sealed class KernelReferenceTests
         }
     }
 
-    private static float[] Random(Rng rng, int n)
-    {
-        var a = new float[n];
-        for (int i = 0; i < n; i++)
-        {
-            a[i] = (float)rng.NextGaussian();
-        }
-
-        return a;
-    }
-
     [Fact]
     public void TheCheckedBuildBoundsChecksEveryKernelAccess()
     {
@@ -177,9 +166,9 @@ public sealed class KernelReferenceTests
 #if CHECKED_KERNELS
         Assert.True(Mem.Checked, "the test is a checked build but the engine is not");
         float[] three = new float[3];
-        Assert.Throws<ArgumentOutOfRangeException>(() => Mem.Load<V128, Vector128<float>>(three, 0));
-        Assert.Throws<IndexOutOfRangeException>(() => Mem.Get<float>(three, 3));
-        Assert.Throws<IndexOutOfRangeException>(() => Mem.At(three, -1) = 1f);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Cursor(three).Load<V128, Vector128<float>>(0));
+        Assert.Throws<IndexOutOfRangeException>(() => new Cursor(three).Get(3));
+        Assert.Throws<IndexOutOfRangeException>(() => new Cursor(three).Set(-1, 1f));
         Assert.Throws<ArgumentException>(() => Mem.RequireAscending(new[] { 0, 5, 4 }));
 #else
         Assert.False(Mem.Checked, "the engine is a checked build but the test is not");
@@ -192,7 +181,7 @@ public sealed class KernelReferenceTests
         var rng = new Rng(0x5E11);
         for (int n = 0; n <= 100; n++)
         {
-            float[] x = Random(rng, n);
+            float[] x = TestData.Gaussian(rng, n);
             if (n > 3)
             {
                 x[1] = -0f;

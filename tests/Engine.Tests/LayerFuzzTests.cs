@@ -29,7 +29,7 @@ public sealed class LayerFuzzTests
             int seed = (batch * ConvCasesPerBatch) + i;
             var rng = Rng.For(0xF022, (ulong)seed);
             (ConvGeometry g, int n) = ConvCase(rng, seed);
-            float[] x = Random(rng, n * g.InSize), w = Random(rng, g.WeightCount), b = Random(rng, g.K), dy = Random(rng, n * g.OutSize);
+            float[] x = TestData.Gaussian(rng, n * g.InSize), w = TestData.Gaussian(rng, g.WeightCount), b = TestData.Gaussian(rng, g.K), dy = TestData.Gaussian(rng, n * g.OutSize);
             var yRef = new float[n * g.OutSize];
             var dxRef = new float[x.Length];
             var dwRef = new float[w.Length];
@@ -51,7 +51,7 @@ public sealed class LayerFuzzTests
                 Agreement.AssertClose(dxRef, dx.ToArray(), $"{what}: dx", ofLargest: 1e-5);
                 Agreement.AssertClose(dwRef, dw.ToArray(), $"{what}: dw", ofLargest: 1e-5);
                 Agreement.AssertClose(dbRef, db.ToArray(), $"{what}: db", ofLargest: 1e-5);
-                AssertGuards(what, [(y, "y"), (dx, "dx"), (dw, "dw"), (db, "db"), (scratch, "scratch")], [(gx, x, "x"), (gw, w, "w"), (gb, b, "b"), (gdy, dy, "dy")]);
+                GuardedRun.AssertGuards(what, [(y, "y"), (dx, "dx"), (dw, "dw"), (db, "db"), (scratch, "scratch")], [(gx, x, "x"), (gw, w, "w"), (gb, b, "b"), (gdy, dy, "dy")]);
             }
         }
     }
@@ -66,7 +66,7 @@ public sealed class LayerFuzzTests
             var rng = Rng.For(0xF0C0, (ulong)seed);
             (ConvGeometry g, int n) = ConvCase(rng, seed, stride: 1);
             var layer = new MapCombination(new Shape3(g.C, g.H, g.W), g.K, g.Kernel, g.Pad);
-            float[] x = Random(rng, n * g.InSize), p = Random(rng, layer.ParameterCount), dy = Random(rng, n * g.OutSize);
+            float[] x = TestData.Gaussian(rng, n * g.InSize), p = TestData.Gaussian(rng, layer.ParameterCount), dy = TestData.Gaussian(rng, n * g.OutSize);
 
             // reference: W_eff = softmax_i(c[j, ·]) · k[j, i], then the literal convolution
             int kk = g.Kernel * g.Kernel, alphas = g.K * g.C;
@@ -122,7 +122,7 @@ public sealed class LayerFuzzTests
             int size = 1 + rng.NextInt(4), c = 1 + rng.NextInt(32), h = size + rng.NextInt(41 - size), w = size + rng.NextInt(41 - size), n = 1 + rng.NextInt(5);
             var input = new Shape3(c, h, w);
             int oh = h / size, ow = w / size;
-            float[] x = Random(rng, n * input.Size), dy = Random(rng, n * c * oh * ow);
+            float[] x = TestData.Gaussian(rng, n * input.Size), dy = TestData.Gaussian(rng, n * c * oh * ow);
             var yMax = new float[dy.Length];
             var dxMax = new float[x.Length];
             var yAvg = new float[dy.Length];
@@ -177,7 +177,7 @@ public sealed class LayerFuzzTests
             var rng = Rng.For(0xF0DE, (ulong)seed);
             int inputs = 1 + rng.NextInt(400), outputs = 1 + rng.NextInt(130), n = 1 + rng.NextInt(21);
             var layer = new Dense(new Shape3(inputs, 1, 1), outputs);
-            float[] x = Random(rng, n * inputs), p = Random(rng, layer.ParameterCount), dy = Random(rng, n * outputs);
+            float[] x = TestData.Gaussian(rng, n * inputs), p = TestData.Gaussian(rng, layer.ParameterCount), dy = TestData.Gaussian(rng, n * outputs);
             var y = new float[n * outputs];
             var dx = new float[x.Length];
             var dp = new float[p.Length];
@@ -222,42 +222,9 @@ public sealed class LayerFuzzTests
 
     private static void RunLayer(Layer layer, int n, float[] x, float[] p, float[] dy, float[] yRef, float[] dxRef, float[] dpRef, string what)
     {
-        GuardedBuffer gx = GuardedBuffer.Of(x), gp = GuardedBuffer.Of(p), gdy = GuardedBuffer.Of(dy);
-        GuardedBuffer y = GuardedBuffer.Poisoned(yRef.Length), dx = GuardedBuffer.Poisoned(x.Length), scratch = GuardedBuffer.Poisoned(layer.ScratchSize(n));
-        GuardedBuffer dp = GuardedBuffer.Zeroed(p.Length);
-        layer.Forward(n, gx.Span, y.Span, gp.Span, scratch.Span);
-        float[] forward = y.ToArray();
-        layer.Backward(n, gx.Span, y.Span, gdy.Span, dx.Span, gp.Span, dp.Span, scratch.Span);
-
-        Agreement.AssertClose(yRef, forward, $"{what}: y", ofLargest: 1e-5);
-        Agreement.AssertClose(dxRef, dx.ToArray(), $"{what}: dx", ofLargest: 1e-5);
-        Agreement.AssertClose(dpRef, dp.ToArray(), $"{what}: dp", ofLargest: 1e-5);
-        AssertGuards(what, [(y, "y"), (dx, "dx"), (dp, "dp"), (scratch, "scratch")], [(gx, x, "x"), (gp, p, "p"), (gdy, dy, "dy")]);
-        Assert.True(y.Span.SequenceEqual(forward), $"{what}: backward wrote into y");
-    }
-
-    // nothing written outside any buffer, no input modified
-    private static void AssertGuards(string what, (GuardedBuffer Buffer, string Name)[] outputs, (GuardedBuffer Buffer, float[] Original, string Name)[] inputs)
-    {
-        foreach ((GuardedBuffer buffer, string name) in outputs)
-        {
-            buffer.AssertCanaries($"{what}: {name}");
-        }
-
-        foreach ((GuardedBuffer buffer, float[] original, string name) in inputs)
-        {
-            buffer.AssertUnchanged(original, $"{what}: {name}");
-        }
-    }
-
-    private static float[] Random(Rng rng, int count)
-    {
-        var a = new float[count];
-        for (int i = 0; i < count; i++)
-        {
-            a[i] = (float)rng.NextGaussian();
-        }
-
-        return a;
+        (float[] y, float[] dx, float[] dp) = GuardedRun.Layer(layer, n, x, p, dy, what);
+        Agreement.AssertClose(yRef, y, $"{what}: y", ofLargest: 1e-5);
+        Agreement.AssertClose(dxRef, dx, $"{what}: dx", ofLargest: 1e-5);
+        Agreement.AssertClose(dpRef, dp, $"{what}: dp", ofLargest: 1e-5);
     }
 }

@@ -64,9 +64,6 @@ public sealed class ConvDirect
 
     public VectorWidth InWidth { get; }
 
-    /// <summary>Whether the forward pass runs vectorized over positions (<see cref="SpatialKernels"/>) rather than over channels.</summary>
-    public bool ByPosition => _byPosition;
-
     public int KPad { get; }
 
     public int CPad { get; }

@@ -22,7 +22,7 @@ public static class DoubleMath
         r = Math.FusedMultiplyAdd(k, -Ln2Lo, r);
 
         // e^r, |r| ≤ ln2/2, by its Taylor polynomial to r¹³ (truncation below 10⁻¹⁷)
-        double p = 1.0 / 6227020800.0;
+        double p = InverseFactorial[13];
         for (int i = 12; i >= 1; i--)
         {
             p = Math.FusedMultiplyAdd(p, r, InverseFactorial[i]);
@@ -100,10 +100,10 @@ public static class DoubleMath
         double x = Math.PI * (bySine ? 0.5 - u : u), x2 = x * x;
 
         // Taylor series of cos and sin to x²⁰ and x²¹, truncation below 10⁻²⁰ on [0, π/4]
-        double c = 1.0 / Factorial(bySine ? 21 : 20);
+        double c = InverseFactorial[bySine ? 21 : 20];
         for (int k = 9; k >= 1; k--)
         {
-            c = Math.FusedMultiplyAdd(c, -x2, 1.0 / Factorial((2 * k) + (bySine ? 1 : 0)));
+            c = Math.FusedMultiplyAdd(c, -x2, InverseFactorial[(2 * k) + (bySine ? 1 : 0)]);
         }
 
         c = Math.FusedMultiplyAdd(c, -x2, 1.0);
@@ -127,24 +127,14 @@ public static class DoubleMath
         return result;
     }
 
-    private static double Factorial(int n)
-    {
-        double f = 1;
-        for (int i = 2; i <= n; i++)
-        {
-            f *= i;
-        }
-
-        return f;
-    }
-
     private const double Log2E = 1.4426950408889634;
     private const double Ln2Hi = 6.93147180369123816490e-01; // ln 2 with its last 32 bits zero: k·Ln2Hi is exact
     private const double Ln2Lo = 1.90821492927058770002e-10; // ln 2 − Ln2Hi
     private const double Sqrt2 = 1.4142135623730951;
     private const double TwoTo54 = 18014398509481984.0;
 
-    private static readonly double[] InverseFactorial = [1, 1, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040, 1.0 / 40320, 1.0 / 362880, 1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600];
+    // 1/n! for n ≤ 21, once: n! is exact in double that far, so each entry is the correctly rounded 1/n!
+    private static readonly double[] InverseFactorial = [.. Enumerable.Range(0, 22).Select(n => 1.0 / Enumerable.Range(1, n).Aggregate(1.0, (f, i) => f * i))];
 
     // 2^k for integral k in [−1022, 1023], from the exponent bits
     private static double Pow2(double k) => BitConverter.Int64BitsToDouble((long)(k + 1023) << 52);

@@ -12,7 +12,7 @@ public interface IBinaryOperator
         where TVec : struct;
 }
 
-/// <summary>The one loop over two inputs (the "how"): the widest accelerated vectors, narrower ones, then a scalar tail.</summary>
+/// <summary>The elementwise loops (the "how"): over two inputs, the widest accelerated vectors, narrower ones, then a scalar tail; over one input for the transcendentals, vectors down to a zero-padded last one.</summary>
 public static class Elementwise
 {
     /// <summary>result = x · s + addend per element, fused (one rounding) on every path, in place allowed.</summary>
@@ -32,7 +32,7 @@ public static class Elementwise
         };
         for (; i < n; i++)
         {
-            Mem.At(result, i) = MathF.FusedMultiplyAdd(Mem.Get(x, i), s, Mem.Get(addend, i));
+            result[i] = MathF.FusedMultiplyAdd(x[i], s, addend[i]);
         }
     }
 
@@ -41,24 +41,11 @@ public static class Elementwise
         where TVec : struct
     {
         TVec sv = TOps.Broadcast(s);
-        int i = 0, lanes = TOps.Count;
-
-        // four vectors a pass: the optimizer streams the whole parameter buffer several times a step
-        for (; i <= result.Length - (4 * lanes); i += 4 * lanes)
+        Cursor cx = new(x), ca = new(addend), cr = new(result);
+        int i = 0;
+        for (; i <= result.Length - TOps.Count; i += TOps.Count)
         {
-            TVec r0 = TOps.MultiplyAdd(Mem.Load<TOps, TVec>(x, i), sv, Mem.Load<TOps, TVec>(addend, i));
-            TVec r1 = TOps.MultiplyAdd(Mem.Load<TOps, TVec>(x, i + lanes), sv, Mem.Load<TOps, TVec>(addend, i + lanes));
-            TVec r2 = TOps.MultiplyAdd(Mem.Load<TOps, TVec>(x, i + (2 * lanes)), sv, Mem.Load<TOps, TVec>(addend, i + (2 * lanes)));
-            TVec r3 = TOps.MultiplyAdd(Mem.Load<TOps, TVec>(x, i + (3 * lanes)), sv, Mem.Load<TOps, TVec>(addend, i + (3 * lanes)));
-            Mem.Store<TOps, TVec>(r0, result, i);
-            Mem.Store<TOps, TVec>(r1, result, i + lanes);
-            Mem.Store<TOps, TVec>(r2, result, i + (2 * lanes));
-            Mem.Store<TOps, TVec>(r3, result, i + (3 * lanes));
-        }
-
-        for (; i <= result.Length - lanes; i += lanes)
-        {
-            Mem.Store<TOps, TVec>(TOps.MultiplyAdd(Mem.Load<TOps, TVec>(x, i), sv, Mem.Load<TOps, TVec>(addend, i)), result, i);
+            cr.Store<TOps, TVec>(TOps.MultiplyAdd(cx.Load<TOps, TVec>(i), sv, ca.Load<TOps, TVec>(i)), i);
         }
 
         return i;
@@ -86,7 +73,7 @@ public static class Elementwise
 
         for (; i < n; i++)
         {
-            Mem.At(result, i) = TOp.Invoke(Mem.Get(a, i), Mem.Get(b, i));
+            result[i] = TOp.Invoke(a[i], b[i]);
         }
     }
 
@@ -96,13 +83,75 @@ public static class Elementwise
         where TOps : struct, IVectorOps<TVec>
         where TVec : struct
     {
+        Cursor ca = new(a), cb = new(b), cr = new(result);
         for (; i <= result.Length - TOps.Count; i += TOps.Count)
         {
-            Mem.Store<TOps, TVec>(TOp.Invoke<TOps, TVec>(Mem.Load<TOps, TVec>(a, i), Mem.Load<TOps, TVec>(b, i)), result, i);
+            cr.Store<TOps, TVec>(TOp.Invoke<TOps, TVec>(ca.Load<TOps, TVec>(i), cb.Load<TOps, TVec>(i)), i);
         }
 
         return i;
     }
+
+    /// <summary>
+    /// y = f(x) (in place allowed) for a function whose bits must not depend on the path: whole vectors at
+    /// the widest width, then 128-bit ones, then the tail as one zero-padded 128-bit vector, never a scalar formula.
+    /// </summary>
+    public static void Map<TOp>(ReadOnlySpan<float> x, Span<float> y)
+        where TOp : struct, IUnaryOperator
+    {
+        int n = x.Length;
+        if (y.Length < n)
+        {
+            throw new ArgumentException("the result is shorter than the input");
+        }
+
+        int i = Simd.Widest switch
+        {
+            VectorWidth.W512 => Vectors<TOp, V512, Vector512<float>>(x, y, 0, n),
+            VectorWidth.W256 => Vectors<TOp, V256, Vector256<float>>(x, y, 0, n),
+            _ => 0,
+        };
+        i = Vectors<TOp, V128, Vector128<float>>(x, y, i, n);
+        if (i < n)
+        {
+            Span<float> tail = stackalloc float[4];
+            tail.Clear();
+            x[i..n].CopyTo(tail);
+            Vector128<float> v = TOp.Invoke<V128, Vector128<float>>(Vector128.Create((ReadOnlySpan<float>)tail));
+            for (int j = 0; i + j < n; j++)
+            {
+                y[i + j] = v.GetElement(j);
+            }
+        }
+    }
+
+    /// <summary>f(x) for one value: one lane of a 128-bit vector, so the same bits as <see cref="Map{TOp}(ReadOnlySpan{float}, Span{float})"/>.</summary>
+    public static float Invoke<TOp>(float x)
+        where TOp : struct, IUnaryOperator =>
+        TOp.Invoke<V128, Vector128<float>>(Vector128.Create(x)).ToScalar();
+
+    // whole vectors of x[i..n); returns where they stop
+    private static int Vectors<TOp, TOps, TVec>(ReadOnlySpan<float> x, Span<float> y, int i, int n)
+        where TOp : struct, IUnaryOperator
+        where TOps : struct, IVectorOps<TVec>
+        where TVec : struct
+    {
+        Cursor cx = new(x), cy = new(y);
+        for (; i <= n - TOps.Count; i += TOps.Count)
+        {
+            cy.Store<TOps, TVec>(TOp.Invoke<TOps, TVec>(cx.Load<TOps, TVec>(i)), i);
+        }
+
+        return i;
+    }
+}
+
+/// <summary>An elementwise function of one input (the "what"), for a vector of any width.</summary>
+public interface IUnaryOperator
+{
+    static abstract TVec Invoke<TOps, TVec>(TVec x)
+        where TOps : struct, IVectorOps<TVec>
+        where TVec : struct;
 }
 
 /// <summary>ReLU backward from the output: dy where y &gt; 0, else 0.</summary>

@@ -14,21 +14,21 @@ namespace CnnCluster.Engine.Kernels;
 /// </summary>
 public static class FloatMath
 {
-    public static float Exp(float x) => Scalar<ExpOperator>(x);
+    public static float Exp(float x) => Elementwise.Invoke<ExpOperator>(x);
 
-    public static float Log(float x) => Scalar<LogOperator>(x);
+    public static float Log(float x) => Elementwise.Invoke<LogOperator>(x);
 
-    public static float Tanh(float x) => Scalar<TanhOperator>(x);
+    public static float Tanh(float x) => Elementwise.Invoke<TanhOperator>(x);
 
-    public static float Sigmoid(float x) => Scalar<SigmoidOperator>(x);
+    public static float Sigmoid(float x) => Elementwise.Invoke<SigmoidOperator>(x);
 
-    public static void Exp(ReadOnlySpan<float> x, Span<float> y) => Map<ExpOperator>(x, y);
+    public static void Exp(ReadOnlySpan<float> x, Span<float> y) => Elementwise.Map<ExpOperator>(x, y);
 
-    public static void Log(ReadOnlySpan<float> x, Span<float> y) => Map<LogOperator>(x, y);
+    public static void Log(ReadOnlySpan<float> x, Span<float> y) => Elementwise.Map<LogOperator>(x, y);
 
-    public static void Tanh(ReadOnlySpan<float> x, Span<float> y) => Map<TanhOperator>(x, y);
+    public static void Tanh(ReadOnlySpan<float> x, Span<float> y) => Elementwise.Map<TanhOperator>(x, y);
 
-    public static void Sigmoid(ReadOnlySpan<float> x, Span<float> y) => Map<SigmoidOperator>(x, y);
+    public static void Sigmoid(ReadOnlySpan<float> x, Span<float> y) => Elementwise.Map<SigmoidOperator>(x, y);
 
     // e^x: x = k·ln2 + r with |r| ≤ ln2/2 (k by rounding, r by Cody–Waite in two fused steps, exact
     // for the first), e^r by its degree-7 Taylor polynomial (truncation < 0.13 ulp), then 2^k in two
@@ -143,62 +143,6 @@ public static class FloatMath
         where TOps : struct, IVectorOps<TVec>
         where TVec : struct =>
         TOps.Subtract(TOps.Add(x, TOps.Broadcast(RoundingShift)), TOps.Broadcast(RoundingShift));
-
-    private static float Scalar<TOp>(float x)
-        where TOp : struct, IUnaryOperator =>
-        TOp.Invoke<V128, Vector128<float>>(Vector128.Create(x)).ToScalar();
-
-    /// <summary>y = f(x) elementwise (in place allowed): whole vectors at the widest width, then the tail as one zero-padded 128-bit vector at a time.</summary>
-    private static void Map<TOp>(ReadOnlySpan<float> x, Span<float> y)
-        where TOp : struct, IUnaryOperator
-    {
-        int n = x.Length;
-        if (y.Length < n)
-        {
-            throw new ArgumentException("the result is shorter than the input");
-        }
-
-        int i = Simd.Widest switch
-        {
-            VectorWidth.W512 => Vectors<TOp, V512, Vector512<float>>(x, y, 0, n),
-            VectorWidth.W256 => Vectors<TOp, V256, Vector256<float>>(x, y, 0, n),
-            _ => 0,
-        };
-        i = Vectors<TOp, V128, Vector128<float>>(x, y, i, n);
-        if (i < n)
-        {
-            Span<float> tail = stackalloc float[4];
-            tail.Clear();
-            x[i..n].CopyTo(tail);
-            Vector128<float> v = TOp.Invoke<V128, Vector128<float>>(Vector128.Create((ReadOnlySpan<float>)tail));
-            for (int j = 0; i + j < n; j++)
-            {
-                y[i + j] = v.GetElement(j);
-            }
-        }
-    }
-
-    // whole vectors of x[i..n); returns where they stop
-    private static int Vectors<TOp, TOps, TVec>(ReadOnlySpan<float> x, Span<float> y, int i, int n)
-        where TOp : struct, IUnaryOperator
-        where TOps : struct, IVectorOps<TVec>
-        where TVec : struct
-    {
-        for (; i <= n - TOps.Count; i += TOps.Count)
-        {
-            Mem.Store<TOps, TVec>(TOp.Invoke<TOps, TVec>(Mem.Load<TOps, TVec>(x, i)), y, i);
-        }
-
-        return i;
-    }
-}
-
-/// <summary>An elementwise function of one input (the "what"), for a vector of any width.</summary>
-public interface IUnaryOperator
-{
-    static abstract TVec Invoke<TOps, TVec>(TVec x)
-        where TOps : struct, IVectorOps<TVec>
-        where TVec : struct;
 }
 
 public readonly struct ExpOperator : IUnaryOperator

@@ -4,9 +4,10 @@ using System.Runtime.InteropServices;
 namespace CnnCluster.Engine.Kernels;
 
 /// <summary>
-/// The kernels' one door to memory: an element or a vector at an index of a span. A kernel checks its
-/// operands' extents once before its loops (GatherGemm's contract); in the default build the accesses
-/// inside are then unchecked (<see cref="Unsafe.Add{T}(ref T, int)"/> from the first element). Built
+/// The kernels' one door to memory: a <see cref="Cursor"/> into a float operand, <see cref="Get"/> for
+/// a gather table. A kernel checks its operands' extents once before its loops (GatherGemm's contract);
+/// in the default build the accesses inside are then unchecked (<see cref="Unsafe.Add{T}(ref T, int)"/>
+/// from the first element). Built
 /// with <c>-c Checked</c> (the <c>CHECKED_KERNELS</c> symbol) every access is a span index or slice that
 /// the runtime bounds-checks, so a kernel whose own check is wrong fails at the first stray access
 /// instead of reading a neighbour's memory. CI runs the engine and oracle suites in both builds.
@@ -19,30 +20,13 @@ internal static class Mem
     public const bool Checked = false;
 #endif
 
+    /// <summary>An entry of a gather table (float operands go through a <see cref="Cursor"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ref float At(Span<float> s, int i) =>
-#if CHECKED_KERNELS
-        ref s[i];
-#else
-        ref Unsafe.Add(ref MemoryMarshal.GetReference(s), i);
-#endif
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static T Get<T>(ReadOnlySpan<T> s, int i)
-        where T : unmanaged =>
+    public static int Get(ReadOnlySpan<int> s, int i) =>
 #if CHECKED_KERNELS
         s[i];
 #else
         Unsafe.Add(ref MemoryMarshal.GetReference(s), i);
-#endif
-
-    /// <summary>s[start ..]: a row base the kernel then indexes with small offsets (as cheap as a moved pointer in the default build).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ReadOnlySpan<float> From(ReadOnlySpan<float> s, int start) =>
-#if CHECKED_KERNELS
-        s[start..];
-#else
-        MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref MemoryMarshal.GetReference(s), start), s.Length - start);
 #endif
 
     /// <summary>
@@ -60,33 +44,11 @@ internal static class Mem
             }
         }
     }
-
-    /// <summary>The vector s[i .. i + L).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static TVec Load<TOps, TVec>(ReadOnlySpan<float> s, int i)
-        where TOps : struct, IVectorOps<TVec>
-        where TVec : struct =>
-#if CHECKED_KERNELS
-        TOps.Load(ref MemoryMarshal.GetReference(s.Slice(i, TOps.Count)));
-#else
-        TOps.Load(ref Unsafe.Add(ref MemoryMarshal.GetReference(s), i));
-#endif
-
-    /// <summary>s[i .. i + L) = v.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Store<TOps, TVec>(TVec v, Span<float> s, int i)
-        where TOps : struct, IVectorOps<TVec>
-        where TVec : struct =>
-#if CHECKED_KERNELS
-        TOps.Store(v, ref MemoryMarshal.GetReference(s.Slice(i, TOps.Count)));
-#else
-        TOps.Store(v, ref Unsafe.Add(ref MemoryMarshal.GetReference(s), i));
-#endif
 }
 
 /// <summary>
-/// A moving position in an operand, for the hot kernels' inner loops: in the default build it is a bare
-/// reference (the loops compile to pointer arithmetic with the row bases in registers); in the checked
+/// A position in a float operand (made from a span, moved with <see cref="At"/>): in the default build it
+/// is a bare reference (the loops compile to pointer arithmetic with the row bases in registers); in the checked
 /// build it is a span, so every <see cref="At"/>, <see cref="Get"/>, <see cref="Load{TOps, TVec}"/> and
 /// <see cref="Store{TOps, TVec}"/> is bounds-checked against the operand it came from.
 /// </summary>

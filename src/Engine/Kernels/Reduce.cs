@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace CnnCluster.Engine.Kernels;
@@ -48,55 +49,57 @@ public static class Reduce
         where TVec : struct
     {
         // the 16 lanes as 16 / L registers of L lanes (the JIT drops the branches of other widths)
-        int count = TOps.Count;
         TVec a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero;
         int whole = x.Length - (x.Length % Lanes);
+        var cx = new Cursor(x);
         for (int i = 0; i < whole; i += Lanes)
         {
-            a0 = TOps.Add(a0, Mem.Load<TOps, TVec>(x, i));
-            if (count < Lanes)
-            {
-                a1 = TOps.Add(a1, Mem.Load<TOps, TVec>(x, i + count));
-            }
-
-            if (count == 4)
-            {
-                a2 = TOps.Add(a2, Mem.Load<TOps, TVec>(x, i + 8));
-                a3 = TOps.Add(a3, Mem.Load<TOps, TVec>(x, i + 12));
-            }
+            AddRow<TOps, TVec>(cx.At(i), ref a0, ref a1, ref a2, ref a3);
         }
 
         Span<float> lanes = stackalloc float[Lanes];
+        lanes.Clear();
+        var row = new Cursor(lanes);
         if (whole < x.Length)
         {
-            lanes.Clear();
             x[whole..].CopyTo(lanes);
-            a0 = TOps.Add(a0, Mem.Load<TOps, TVec>(lanes, 0));
-            if (count < Lanes)
-            {
-                a1 = TOps.Add(a1, Mem.Load<TOps, TVec>(lanes, count));
-            }
-
-            if (count == 4)
-            {
-                a2 = TOps.Add(a2, Mem.Load<TOps, TVec>(lanes, 8));
-                a3 = TOps.Add(a3, Mem.Load<TOps, TVec>(lanes, 12));
-            }
+            AddRow<TOps, TVec>(row, ref a0, ref a1, ref a2, ref a3);
         }
 
-        Mem.Store<TOps, TVec>(a0, lanes, 0);
+        int count = TOps.Count;
+        row.Store<TOps, TVec>(a0, 0);
         if (count < Lanes)
         {
-            Mem.Store<TOps, TVec>(a1, lanes, count);
+            row.Store<TOps, TVec>(a1, count);
         }
 
         if (count == 4)
         {
-            Mem.Store<TOps, TVec>(a2, lanes, 8);
-            Mem.Store<TOps, TVec>(a3, lanes, 12);
+            row.Store<TOps, TVec>(a2, 8);
+            row.Store<TOps, TVec>(a3, 12);
         }
 
         return Fold(lanes);
+    }
+
+    // lanes l += row[l] for the 16 lanes of one row
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddRow<TOps, TVec>(Cursor row, ref TVec a0, ref TVec a1, ref TVec a2, ref TVec a3)
+        where TOps : struct, IVectorOps<TVec>
+        where TVec : struct
+    {
+        int count = TOps.Count;
+        a0 = TOps.Add(a0, row.Load<TOps, TVec>(0));
+        if (count < Lanes)
+        {
+            a1 = TOps.Add(a1, row.Load<TOps, TVec>(count));
+        }
+
+        if (count == 4)
+        {
+            a2 = TOps.Add(a2, row.Load<TOps, TVec>(8));
+            a3 = TOps.Add(a3, row.Load<TOps, TVec>(12));
+        }
     }
 
     // lanes[l] + lanes[l + half] for half = 8, 4, 2, 1

@@ -36,41 +36,41 @@ internal static class SpatialKernels
         Mem.RequireAscending(offsets);
 
         int terms = offsets.Length;
+        Cursor x0 = new(xpad), w0 = new(w6), y0 = new(ygrid);
         for (int g = 0; g < grid; g += block)
         {
             TVec a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero, a4 = TOps.Zero, a5 = TOps.Zero;
             TVec b0 = TOps.Zero, b1 = TOps.Zero, b2 = TOps.Zero, b3 = TOps.Zero, b4 = TOps.Zero, b5 = TOps.Zero;
             for (int t = 0; t < terms; t++)
             {
-                int xt = g + Mem.Get(offsets, t), w = t * Channels;
-                TVec u = Mem.Load<TOps, TVec>(xpad, xt), v = Mem.Load<TOps, TVec>(xpad, xt + lanes);
-                TVec c = TOps.Broadcast(Mem.Get(w6, w));
+                Cursor xt = x0.At(g + Mem.Get(offsets, t)), w = w0.At(t * Channels);
+                TVec u = xt.Load<TOps, TVec>(0), v = xt.Load<TOps, TVec>(lanes);
+                TVec c = TOps.Broadcast(w.Get(0));
                 a0 = TOps.MultiplyAdd(c, u, a0); b0 = TOps.MultiplyAdd(c, v, b0);
-                c = TOps.Broadcast(Mem.Get(w6, w + 1));
+                c = TOps.Broadcast(w.Get(1));
                 a1 = TOps.MultiplyAdd(c, u, a1); b1 = TOps.MultiplyAdd(c, v, b1);
-                c = TOps.Broadcast(Mem.Get(w6, w + 2));
+                c = TOps.Broadcast(w.Get(2));
                 a2 = TOps.MultiplyAdd(c, u, a2); b2 = TOps.MultiplyAdd(c, v, b2);
-                c = TOps.Broadcast(Mem.Get(w6, w + 3));
+                c = TOps.Broadcast(w.Get(3));
                 a3 = TOps.MultiplyAdd(c, u, a3); b3 = TOps.MultiplyAdd(c, v, b3);
-                c = TOps.Broadcast(Mem.Get(w6, w + 4));
+                c = TOps.Broadcast(w.Get(4));
                 a4 = TOps.MultiplyAdd(c, u, a4); b4 = TOps.MultiplyAdd(c, v, b4);
-                c = TOps.Broadcast(Mem.Get(w6, w + 5));
+                c = TOps.Broadcast(w.Get(5));
                 a5 = TOps.MultiplyAdd(c, u, a5); b5 = TOps.MultiplyAdd(c, v, b5);
             }
 
-            Put<TOps, TVec>(ygrid, g, 0, grid, lanes, channels, a0, b0);
-            Put<TOps, TVec>(ygrid, g, 1, grid, lanes, channels, a1, b1);
-            Put<TOps, TVec>(ygrid, g, 2, grid, lanes, channels, a2, b2);
-            Put<TOps, TVec>(ygrid, g, 3, grid, lanes, channels, a3, b3);
-            Put<TOps, TVec>(ygrid, g, 4, grid, lanes, channels, a4, b4);
-            Put<TOps, TVec>(ygrid, g, 5, grid, lanes, channels, a5, b5);
+            Put<TOps, TVec>(y0.At(g), 0, grid, lanes, channels, a0, b0);
+            Put<TOps, TVec>(y0.At(g), 1, grid, lanes, channels, a1, b1);
+            Put<TOps, TVec>(y0.At(g), 2, grid, lanes, channels, a2, b2);
+            Put<TOps, TVec>(y0.At(g), 3, grid, lanes, channels, a3, b3);
+            Put<TOps, TVec>(y0.At(g), 4, grid, lanes, channels, a4, b4);
+            Put<TOps, TVec>(y0.At(g), 5, grid, lanes, channels, a5, b5);
         }
     }
 
     /// <summary>
     /// dw6[r, q] += Σ_g dygrid[r, g] · xpad[g + offset[q]] over g below <paramref name="grid"/> (a
-    /// multiple of L), for r &lt; <paramref name="channels"/> (≤ 6; dygrid rows up to 6 are read, so
-    /// missing channels must be zero rows) and every q: tiles of 6 channels × 4 taps. The sums over g run
+    /// multiple of 8), for the 6 rows r of dygrid (missing channels must be zero rows) and every q: tiles of 6 channels × 4 taps. The sums over g run
     /// in 8 logical lanes, lane l taking g ≡ l (mod 8) in order, folded by <see cref="Fold"/>: 256-bit
     /// vectors on every CPU (.NET emulates them exactly where AVX2 is missing), so the bits do not depend on it.
     /// </summary>
@@ -156,15 +156,14 @@ internal static class SpatialKernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Put<TOps, TVec>(Span<float> y, int g, int row, int grid, int lanes, int channels, TVec a, TVec b)
+    private static void Put<TOps, TVec>(Cursor y, int row, int grid, int lanes, int channels, TVec a, TVec b)
         where TOps : struct, IVectorOps<TVec>
         where TVec : struct
     {
         if (row < channels)
         {
-            int at = (row * grid) + g;
-            Mem.Store<TOps, TVec>(a, y, at);
-            Mem.Store<TOps, TVec>(b, y, at + lanes);
+            y.Store<TOps, TVec>(a, row * grid);
+            y.Store<TOps, TVec>(b, (row * grid) + lanes);
         }
     }
 }

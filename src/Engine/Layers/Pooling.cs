@@ -203,17 +203,18 @@ internal static class MaxPairs
         }
 
         Vector128<int> lane = Vector128.Create(0, 2, 4, 6);
+        Cursor top = new Cursor(x).At(rowStart), ys = new(y), indices = new(MemoryMarshal.Cast<int, float>(argmax));
         for (; done + 4 <= outputs; done += 4)
         {
-            Vector256<float> r0 = Vector256.Shuffle(Mem.Load<V256, Vector256<float>>(x, rowStart + (2 * done)), EvenOdd);
-            Vector256<float> r1 = Vector256.Shuffle(Mem.Load<V256, Vector256<float>>(x, rowStart + w + (2 * done)), EvenOdd);
+            Vector256<float> r0 = Vector256.Shuffle(top.Load<V256, Vector256<float>>(2 * done), EvenOdd);
+            Vector256<float> r1 = Vector256.Shuffle(top.Load<V256, Vector256<float>>(w + (2 * done)), EvenOdd);
             Vector128<float> m = r0.GetLower();
             Vector128<int> at = Vector128<int>.Zero;
             Take(r0.GetUpper(), 1, ref m, ref at);
             Take(r1.GetLower(), w, ref m, ref at);
             Take(r1.GetUpper(), w + 1, ref m, ref at);
-            Mem.Store<V128, Vector128<float>>(m, y, done);
-            Mem.Store<V128, Vector128<float>>((at + lane + Vector128.Create(rowStart + (2 * done))).AsSingle(), MemoryMarshal.Cast<int, float>(argmax), done);
+            ys.Store<V128, Vector128<float>>(m, done);
+            indices.Store<V128, Vector128<float>>((at + lane + Vector128.Create(rowStart + (2 * done))).AsSingle(), done);
         }
 
         return done;
