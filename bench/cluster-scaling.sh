@@ -1,30 +1,67 @@
 #!/usr/bin/env bash
-# Cluster overhead and scaling, measured by the `train` command itself (images/s of the training
-# loop, from its JSON summary). Runs alternate in one invocation, so the ratios compare like with
-# like on a shared machine. Usage: bench/cluster-scaling.sh [epochs] [repeats]
+# Cluster overhead and scaling, measured by the `train` command itself: images/s of the training loop
+# and the median microseconds of every step phase (assign, serialize, transfer, compute, reduce,
+# optimizer, hash, journal, snapshot, step), from its JSON summary. The modes alternate within each
+# repeat, so the ratios compare like with like on a shared machine; every mode must give one hash.
+# Usage: bench/cluster-scaling.sh [epochs] [repeats] [modes...]
+#   modes (default all): engine-b256 inproc1-b256 proc1x2-b256 proc1x1-b256 proc2x1-b256 engine-b64 inproc1-b64
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs=${1:-1}
 repeats=${2:-2}
+shift $(( $# > 2 ? 2 : $# ))
+modes=("$@")
+[ ${#modes[@]} -gt 0 ] || modes=(engine-b256 inproc1-b256 proc1x2-b256 proc1x1-b256 proc2x1-b256 engine-b64 inproc1-b64)
 dotnet build -c Release src/Coordinator >/dev/null
-train() { dotnet src/Coordinator/bin/Release/net10.0/CnnCluster.Coordinator.dll train --epochs "$epochs" --out /tmp/cnn-bench "$@" 2>/dev/null | tail -1; }
+out=$(mktemp -d /tmp/cnn-bench.XXXX)
+train() { dotnet src/Coordinator/bin/Release/net10.0/CnnCluster.Coordinator.dll train --epochs "$epochs" --out "$out" "$@" 2>/dev/null | tail -1; }
+cluster() { train --db "$out/runs.db" "$@"; }
 field() { sed -E "s/.*\"$1\":\"?([^,\"}]*).*/\1/"; }
+phases=(assign serialize transfer compute reduce optimizer hash journal snapshot step)
 
-declare -A sum
+results=$out/results.tsv # mode, run, images/s, sha, then one column per phase
 for r in $(seq "$repeats"); do
-  for name in engine-b256 inproc1-b256 proc1x1-b256 proc2x1-b256; do
+  for name in "${modes[@]}"; do
     case $name in
       engine-b256)  json=$(train --batch-size 256 --threads 2) ;;
-      inproc1-b256) json=$(train --batch-size 256 --workers 1 --worker-threads 2) ;;
-      proc1x1-b256) json=$(train --batch-size 256 --worker-processes 1 --worker-threads 1) ;;
-      proc2x1-b256) json=$(train --batch-size 256 --worker-processes 2 --worker-threads 1) ;;
+      inproc1-b256) json=$(cluster --batch-size 256 --workers 1 --worker-threads 2) ;;
+      proc1x2-b256) json=$(cluster --batch-size 256 --worker-processes 1 --worker-threads 2) ;;
+      proc1x1-b256) json=$(cluster --batch-size 256 --worker-processes 1 --worker-threads 1) ;;
+      proc2x1-b256) json=$(cluster --batch-size 256 --worker-processes 2 --worker-threads 1) ;;
+      engine-b64)   json=$(train --batch-size 64 --threads 2) ;;
+      inproc1-b64)  json=$(cluster --batch-size 64 --workers 1 --worker-threads 2) ;;
+      *) echo "unknown mode $name" >&2; exit 2 ;;
     esac
     ips=$(echo "$json" | field images_per_sec)
-    wire=$(echo "$json" | grep -q wire_bytes_per_step && echo "$json" | field wire_bytes_per_step || echo 0)
-    printf '%-14s run %d: %8.1f images/s  %10s wire bytes/step  sha %s\n' "$name" "$r" "$ips" "$wire" "$(echo "$json" | field param_sha256 | cut -c1-12)"
-    sum[$name]=$(echo "${sum[$name]:-0} + $ips" | bc -l)
+    sha=$(echo "$json" | field param_sha256 | cut -c1-12)
+    row="$name	$r	$ips	$sha"
+    for p in "${phases[@]}"; do
+      v=$(echo "$json" | grep -o "\"phases_us\":{[^}]*}" | grep -o "\"$p\":[0-9.]*" | cut -d: -f2 || true)
+      row="$row	${v:--}"
+    done
+    echo "$row" >>"$results"
+    printf '%-14s run %d: %8.1f images/s  sha %s\n' "$name" "$r" "$ips" "$sha"
   done
 done
+
 echo
-printf 'in-process worker / engine alone (batch 256, 2 threads): %.3f\n' "$(echo "${sum[inproc1-b256]} / ${sum[engine-b256]}" | bc -l)"
-printf '2 worker processes / 1 (1 thread each, batch 256):        %.3f\n' "$(echo "${sum[proc2x1-b256]} / ${sum[proc1x1-b256]}" | bc -l)"
+echo "median microseconds per step and phase (median over the repeats of each run's median):"
+awk -F'\t' -v names="${phases[*]}" -v order="${modes[*]}" '
+  function median(list,   n, a, i, j, t) { n = split(list, a, " "); for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return n == 0 ? "-" : (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2) }
+  { ips[$1] = ips[$1] " " $3; for (c = 5; c <= NF; c++) if ($c != "-") v[$1, c] = v[$1, c] " " $c }
+  END {
+    np = split(names, pn, " "); nm = split(order, mn, " ")
+    printf "| mode | images/s |"; for (i = 1; i <= np; i++) printf " %s |", pn[i]; printf "\n|---|---|"; for (i = 1; i <= np; i++) printf "---|"; printf "\n"
+    for (m = 1; m <= nm; m++) { printf "| %s | %.0f |", mn[m], median(ips[mn[m]]); for (i = 1; i <= np; i++) { x = median(v[mn[m], i + 4]); if (x == "-") printf " - |"; else printf " %.0f |", x } printf "\n" }
+  }' "$results"
+
+echo
+ratio() { awk -F'\t' -v a="$1" -v b="$2" '$1 == a { sa += $3 } $1 == b { sb += $3 } END { if (sa > 0 && sb > 0) printf "%.3f", sa / sb; else printf "-" }' "$results"; }
+echo "1 in-process worker (2 threads) / engine alone (2 threads), batch 256: $(ratio inproc1-b256 engine-b256)   (target >= 0.95)"
+echo "1 in-process worker (2 threads) / engine alone (2 threads), batch 64:  $(ratio inproc1-b64 engine-b64)"
+echo "1 worker process (2 threads) / engine alone (2 threads), batch 256:    $(ratio proc1x2-b256 engine-b256)   (target >= 0.90)"
+echo "2 worker processes / 1 (1 thread each), batch 256:                     $(ratio proc2x1-b256 proc1x1-b256)   (target >= 1.7)"
+echo "parameter hashes by batch size (one line per batch size when the determinism holds):"
+awk -F'\t' '{ split($1, m, "-"); print "  " m[2] ": " $4 }' "$results" | sort -u
+rm -rf "$out/runs.db" "$out"/*/ 2>/dev/null || true

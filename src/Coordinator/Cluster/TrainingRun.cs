@@ -46,6 +46,8 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     private readonly HashSet<IActorRef> _subscribers = new();
     private readonly TreeReducer _reducer;
     private readonly Traffic _traffic = new();
+    private readonly StepPhaseLog _phases;
+    private long _lastStepStart;
 
     // the journal as recovered and extended
     private readonly List<StepRecorded> _steps = new();
@@ -77,6 +79,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         Network network = Network.Build(ModelSpecJson.Parse(config.ModelJson));
         _session = new TrainingSession(network, config.ToTrainingOptions(evaluationThreads), data.Train, data.Test, evaluationThreads);
         _reducer = new TreeReducer(GradientBuffers.Shared(network.ParameterCount));
+        _phases = new StepPhaseLog(_session.TotalSteps);
         _chunks = new ChunkAssembler(Context.System);
         if (subscriber is not null)
         {
@@ -329,6 +332,13 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         }
 
         _state = "running";
+        long start = Stopwatch.GetTimestamp();
+        if (_lastStepStart != 0)
+        {
+            _phases.Add(StepPhase.Step, Stopwatch.GetElapsedTime(_lastStepStart, start));
+        }
+
+        _lastStepStart = start;
         ArraySegment<int> batch = _session.BeginStep();
         var plan = new ShardPlan(batch.Count, _config.ShardSize);
 
@@ -341,6 +351,10 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         {
             Send(workers[w], WorkPlanner.Decompose(first, count, plan.MicroShards));
         }
+
+        _phases.Add(StepPhase.Assign, Stopwatch.GetElapsedTime(start) - _step.Serializing);
+        _phases.Add(StepPhase.Serialize, _step.Serializing);
+        _step.AssignedAt = Stopwatch.GetTimestamp();
     }
 
     private void Send(IActorRef worker, IReadOnlyList<TreeNode> nodes)
@@ -360,7 +374,9 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
 
         var work = new WorkAssignment(_runId, _incarnation, step.Step, _config.ModelJson, _config.DataLimit, _config.ShardSize, step.Batch, nodes.ToArray(), step.Parameters, _data.Fingerprint);
         _traffic.Assignments++;
+        long t = Stopwatch.GetTimestamp();
         _traffic.ParameterBytes += Chunking.Tell(Context.System, worker, work, Self);
+        step.Serializing += Stopwatch.GetElapsedTime(t);
     }
 
     private void OnResult(NodeResult r)
@@ -385,20 +401,26 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         step.Pending.Remove(r.Node.Start);
         step.SlowestDoneSeconds = Math.Max(step.SlowestDoneSeconds, pending.Since.Elapsed.TotalSeconds);
         step.Done.Add(r.Node.Start, (r.Node, r.Gradient, r.LossSum));
+        step.ComputeBy[Sender] = step.ComputeBy.GetValueOrDefault(Sender) + r.ComputeMilliseconds;
         if (step.Pending.Count == 0)
         {
+            double compute = step.ComputeBy.Values.Max() * 1000;
+            _phases.Add(StepPhase.Compute, compute);
+            _phases.Add(StepPhase.Transfer, Math.Max(0, Stopwatch.GetElapsedTime(step.AssignedAt).TotalMicroseconds - compute));
             Commit(step);
         }
     }
 
     private void Commit(StepInProgress step)
     {
+        long start = Stopwatch.GetTimestamp();
         foreach ((int _, (TreeNode node, float[] gradient, double loss)) in step.Done.OrderBy(kv => kv.Key))
         {
             _reducer.Push(node.Start, node.Level, gradient, loss);
         }
 
         (float[] sum, double lossSum) = _reducer.Finish();
+        long reduced = _phases.AddSince(StepPhase.Reduce, start);
         StepReport report;
         try
         {
@@ -410,12 +432,14 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             return;
         }
 
+        long optimized = _phases.AddSince(StepPhase.Optimizer, reduced);
         _reducer.Buffers.Return(sum);
         _reducer.Buffers.Return(step.Parameters);
         _step = null;
         _typicalStepSeconds = 0.8 * _typicalStepSeconds + 0.2 * step.Clock.Elapsed.TotalSeconds;
 
         string hash = ParameterHash.Of(_session.Parameters);
+        long hashed = _phases.AddSince(StepPhase.Hash, optimized);
         var recorded = new StepRecorded(report.Step, report.Epoch, report.Loss, report.LearningRate, hash, report.Images, report.TrainSeconds);
         if (_journaledHashes.Remove(report.Step, out string? expected))
         {
@@ -428,7 +452,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         }
         else
         {
-            PersistAsync(recorded, _ => { });
+            PersistAsync(recorded, _ => _phases.AddSince(StepPhase.Journal, hashed));
         }
 
         _steps.Add(recorded);
@@ -468,10 +492,12 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             return;
         }
 
+        long start = Stopwatch.GetTimestamp();
         RunSnapshot snapshot = SnapshotChecksum.Create(_runId, _session.Capture());
         _saving = (snapshot.Step, snapshot.Checksum, 8L * snapshot.Parameters.Length);
         _lastSnapshotStep = snapshot.Step;
         SaveSnapshot(snapshot);
+        _phases.AddSince(StepPhase.Snapshot, start);
     }
 
     private void SnapshotDone()
@@ -699,7 +725,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     }
 
     private RunFinished Finished() =>
-        new(_runId, _session.Step, ParameterHash.Of(_session.Parameters), _session.TrainSeconds, _session.Images / Math.Max(1e-9, _session.TrainSeconds), _traffic.ToMessage());
+        new(_runId, _session.Step, ParameterHash.Of(_session.Parameters), _session.TrainSeconds, _session.Images / Math.Max(1e-9, _session.TrainSeconds), _traffic.ToMessage(_phases.Medians()));
 
     /// <summary>A new subscriber first gets what happened so far, then live events.</summary>
     private void SendHistory(IActorRef subscriber)
@@ -757,6 +783,12 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
 
         public Dictionary<int, (TreeNode Node, float[] Gradient, double Loss)> Done { get; } = new();
 
+        public TimeSpan Serializing { get; set; }
+
+        public long AssignedAt { get; set; }
+
+        public Dictionary<IActorRef, double> ComputeBy { get; } = new();
+
         /// <summary>The longest a completed node took since it was (last) sent.</summary>
         public double SlowestDoneSeconds { get; set; }
     }
@@ -780,7 +812,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         public long Speculative;
         public long Stale;
 
-        public RunTraffic ToMessage() => new(Assignments, ParameterBytes, Results, GradientBytes, Reassigned, Speculative, Stale);
+        public RunTraffic ToMessage(double[] phases) => new(Assignments, ParameterBytes, Results, GradientBytes, Reassigned, Speculative, Stale, phases);
     }
 
     private sealed class TickMessage

@@ -92,7 +92,7 @@ public sealed class ClusterBackend(ClusterMode mode, string? dataDirectory, int 
         {
             RunFinished finished = completion.Task.GetAwaiter().GetResult();
             var export = (ModelExport)_registry.Ask<object>(new ExportRun(request.RunId), AskTimeout).GetAwaiter().GetResult();
-            return new BackendResult(finished.Steps, finished.ParamSha256, finished.ImagesPerSecond, mode.Workers + mode.WorkerProcesses, finished.Traffic, export.Parameters);
+            return new BackendResult(finished.Steps, finished.ParamSha256, finished.ImagesPerSecond, mode.Workers + mode.WorkerProcesses, finished.Traffic, export.Parameters, finished.Traffic.PhaseMicroseconds);
         }
     }
 

@@ -93,6 +93,9 @@ public static class LocalTraining
             WireBytesPerStep = result.Traffic is { } t && result.Steps > 0 ? (t.ParameterBytesSent + t.GradientBytesReceived) / result.Steps : null,
             Reassigned = result.Traffic?.Reassigned,
             Speculative = result.Traffic?.Speculative,
+            PhaseMicroseconds = result.PhaseMicroseconds is { } phases
+                ? StepPhaseLog.Names.Select((name, i) => (name, value: phases[i])).Where(p => double.IsFinite(p.value)).ToDictionary(p => p.name, p => Math.Round(p.value, 1))
+                : null,
         };
     }
 

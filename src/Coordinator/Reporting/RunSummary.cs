@@ -1,4 +1,5 @@
 using CnnCluster.Engine.Kernels;
+using CnnCluster.Engine.Training;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -77,6 +78,11 @@ public sealed record RunSummary
     [JsonPropertyName("speculative_nodes")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public long? Speculative { get; init; }
+
+    /// <summary>Median microseconds of each step phase (<see cref="StepPhase"/>), as measured by whoever drives the steps.</summary>
+    [JsonPropertyName("phases_us")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyDictionary<string, double>? PhaseMicroseconds { get; init; }
 
     public string ToJsonLine() => JsonSerializer.Serialize(this);
 }

@@ -23,6 +23,9 @@ public sealed class Trainer : IDisposable
 
     public TrainingSession Session { get; }
 
+    /// <summary>Where each step's time went (compute, optimizer, step).</summary>
+    public StepPhaseLog Phases { get; private set; } = new();
+
     public float[] Parameters => Session.Parameters;
 
     public long Step => Session.Step;
@@ -35,14 +38,19 @@ public sealed class Trainer : IDisposable
     public EpochReport Run(ITrainingObserver? observer = null, CancellationToken cancellation = default)
     {
         EpochReport? last = null;
+        Phases = new StepPhaseLog(Session.TotalSteps - Session.Step);
         while (!Session.Finished)
         {
             cancellation.ThrowIfCancellationRequested();
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
             ArraySegment<int> batch = Session.BeginStep();
             (float[] gradient, double lossSum) = _gradient.Compute(Session.Parameters, Session.TrainingData, batch);
+            long computed = Phases.AddSince(StepPhase.Compute, start);
             StepReport step = Session.Commit(gradient, lossSum, batch.Count);
+            Phases.AddSince(StepPhase.Optimizer, computed);
             _buffers.Return(gradient);
             observer?.OnStep(step);
+            Phases.AddSince(StepPhase.Step, start);
             if (Session.AtEpochEnd)
             {
                 last = Session.EndEpoch();

@@ -70,7 +70,8 @@ public sealed record RunTraffic(
     [property: Key(3)] long GradientBytesReceived,
     [property: Key(4)] long Reassigned,
     [property: Key(5)] long Speculative,
-    [property: Key(6)] long StaleDropped) : IProtocolMessage;
+    [property: Key(6)] long StaleDropped,
+    [property: Key(7)] double[]? PhaseMicroseconds = null) : IProtocolMessage;
 
 /// <summary>Client → registry: what is run <see cref="RunId"/>? Answered with its <see cref="RunRegistered"/> or a <see cref="RunRejected"/>.</summary>
 [MessagePackObject]
