@@ -4,14 +4,15 @@
 # optimizer, hash, journal, snapshot, step), from its JSON summary. The modes alternate within each
 # repeat, so the ratios compare like with like on a shared machine; every mode must give one hash.
 # Usage: bench/cluster-scaling.sh [epochs] [repeats] [modes...]
-#   modes (default all): engine-b256 inproc1-b256 proc1x2-b256 proc1x1-b256 proc2x1-b256 engine-b64 inproc1-b64
+#   modes (default all): engine-b256 inproc1-b256 proc1x2-b256 engine1-b256 proc1x1-b256 proc2x1-b256 engine-b64 inproc1-b64
+#   (engine1: the engine alone on 1 thread, whose ratio to 2 threads bounds what 2 single-thread workers can reach)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs=${1:-1}
 repeats=${2:-2}
 shift $(( $# > 2 ? 2 : $# ))
 modes=("$@")
-[ ${#modes[@]} -gt 0 ] || modes=(engine-b256 inproc1-b256 proc1x2-b256 proc1x1-b256 proc2x1-b256 engine-b64 inproc1-b64)
+[ ${#modes[@]} -gt 0 ] || modes=(engine-b256 inproc1-b256 proc1x2-b256 engine1-b256 proc1x1-b256 proc2x1-b256 engine-b64 inproc1-b64)
 dotnet build -c Release src/Coordinator >/dev/null
 out=$(mktemp -d /tmp/cnn-bench.XXXX)
 train() { dotnet src/Coordinator/bin/Release/net10.0/CnnCluster.Coordinator.dll train --epochs "$epochs" --out "$out" "$@" 2>/dev/null | tail -1; }
@@ -24,6 +25,7 @@ for r in $(seq "$repeats"); do
   for name in "${modes[@]}"; do
     case $name in
       engine-b256)  json=$(train --batch-size 256 --threads 2) ;;
+      engine1-b256) json=$(train --batch-size 256 --threads 1) ;;
       inproc1-b256) json=$(cluster --batch-size 256 --workers 1 --worker-threads 2) ;;
       proc1x2-b256) json=$(cluster --batch-size 256 --worker-processes 1 --worker-threads 2) ;;
       proc1x1-b256) json=$(cluster --batch-size 256 --worker-processes 1 --worker-threads 1) ;;
@@ -62,6 +64,7 @@ echo "1 in-process worker (2 threads) / engine alone (2 threads), batch 256: $(r
 echo "1 in-process worker (2 threads) / engine alone (2 threads), batch 64:  $(ratio inproc1-b64 engine-b64)"
 echo "1 worker process (2 threads) / engine alone (2 threads), batch 256:    $(ratio proc1x2-b256 engine-b256)   (target >= 0.90)"
 echo "2 worker processes / 1 (1 thread each), batch 256:                     $(ratio proc2x1-b256 proc1x1-b256)   (target >= 1.7)"
+echo "  the engine alone, 2 threads / 1 thread, batch 256 (this machine's ceiling for it): $(ratio engine-b256 engine1-b256)"
 echo "parameter hashes by batch size (one line per batch size when the determinism holds):"
 awk -F'\t' '{ split($1, m, "-"); print "  " m[2] ": " $4 }' "$results" | sort -u
 rm -rf "$out/runs.db" "$out"/*/ 2>/dev/null || true

@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Event;
 using CnnCluster.Engine.Kernels;
 using CnnCluster.Engine.Training;
+using CnnCluster.Shared.DataPlane;
 using CnnCluster.Shared.Protocol;
 using CnnCluster.Shared.Transport;
 
@@ -12,21 +13,26 @@ namespace CnnCluster.Worker;
 /// A worker actor (role `worker`, path /user/worker-N): computes the tree nodes it is assigned, one
 /// assignment at a time on a background task using all of its threads, and sends each node's gradient
 /// back to the assigning run as soon as it is ready. An assignment queued behind a newer step of the
-/// same run is dropped, since its results would be stale.
+/// same run is dropped, since its results would be stale. Assignments arrive through Akka (from
+/// in-process runs, or as chunks) or over this worker's data plane (<see cref="DataPlaneServer"/>,
+/// announced in <see cref="WorkerInfo"/>); answers go back the way their assignment came.
 /// </summary>
 public sealed class GradientWorker : ReceiveActor
 {
     private readonly WorkerEngine _engine;
     private readonly ChunkAssembler _chunks;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly LinkedList<(WorkAssignment Work, IActorRef ReplyTo)> _queue = new();
+    private readonly LinkedList<(WorkAssignment Work, IWorkReplies Replies)> _queue = new();
+    private readonly DataPlaneSettings? _dataPlane;
+    private DataPlaneServer? _server;
     private bool _busy;
     private long _nodesDone;
     private double _lastStepMilliseconds;
 
-    public GradientWorker(WorkerEngine engine)
+    public GradientWorker(WorkerEngine engine, DataPlaneSettings? dataPlane)
     {
         _engine = engine;
+        _dataPlane = dataPlane;
         _chunks = new ChunkAssembler(Context.System);
 
         Receive<Chunk>(c =>
@@ -36,15 +42,25 @@ public sealed class GradientWorker : ReceiveActor
                 Self.Forward(whole);
             }
         });
-        Receive<WorkAssignment>(Enqueue);
+        Receive<WorkAssignment>(work => Enqueue(work, new ActorReplies(Context.System, Sender, Self)));
+        Receive<DataPlaneWork>(w => Enqueue(w.Work, w.Replies));
         Receive<Done>(OnDone);
-        Receive<WorkerInfoRequest>(_ => Sender.Tell(new WorkerInfo(_engine.Threads, _nodesDone, _lastStepMilliseconds, NumericContract.Reported, NumericContract.Instructions)));
+        Receive<WorkerInfoRequest>(_ => Sender.Tell(new WorkerInfo(_engine.Threads, _nodesDone, _lastStepMilliseconds, NumericContract.Reported, NumericContract.Instructions, _server?.Endpoint ?? "")));
     }
 
-    public static Props Props(WorkerEngine engine) => Akka.Actor.Props.Create(() => new GradientWorker(engine));
+    public static Props Props(WorkerEngine engine, DataPlaneSettings? dataPlane = null) => Akka.Actor.Props.Create(() => new GradientWorker(engine, dataPlane));
 
     protected override void PreStart()
     {
+        if (_dataPlane is { } settings)
+        {
+            IActorRef self = Self;
+            ILoggingAdapter dataLog = _log;
+            _server = new DataPlaneServer(settings.Bind, settings.Port, settings.AdvertisedHost, (work, replies) => self.Tell(new DataPlaneWork(work, replies)), m => dataLog.Warning(m));
+            _server.Start();
+            _log.Info("data plane listening at {0}", _server.Endpoint);
+        }
+
         // load the data while the node joins; a failure here shows again, as WorkFailed, on the first assignment
         WorkerEngine engine = _engine;
         ILoggingAdapter log = _log;
@@ -61,7 +77,9 @@ public sealed class GradientWorker : ReceiveActor
         });
     }
 
-    private void Enqueue(WorkAssignment work)
+    protected override void PostStop() => _server?.Dispose();
+
+    private void Enqueue(WorkAssignment work, IWorkReplies replies)
     {
         // a newer step of the same run makes older queued ones pointless
         for (var n = _queue.First; n is not null;)
@@ -76,7 +94,7 @@ public sealed class GradientWorker : ReceiveActor
             n = next;
         }
 
-        _queue.AddLast((work, Sender));
+        _queue.AddLast((work, replies));
         StartNext();
     }
 
@@ -87,11 +105,9 @@ public sealed class GradientWorker : ReceiveActor
             return;
         }
 
-        (WorkAssignment work, IActorRef replyTo) = _queue.First!.Value;
+        (WorkAssignment work, IWorkReplies replies) = _queue.First!.Value;
         _queue.RemoveFirst();
         _busy = true;
-        ActorSystem system = Context.System;
-        IActorRef self = Self;
         WorkerEngine engine = _engine;
         Task.Run(() =>
         {
@@ -100,13 +116,13 @@ public sealed class GradientWorker : ReceiveActor
             {
                 engine.Compute(work, result =>
                 {
-                    // a remote result is on the wire once Tell returns: its buffer can serve the next node
-                    if (Chunking.Tell(system, replyTo, result, self) > 0)
+                    // an encoded result is on its way once Send returns: its buffer can serve the next node
+                    if (replies.Send(result))
                     {
                         GradientBuffers.Shared(result.Gradient.Length).Return(result.Gradient);
                     }
                 });
-                if (!replyTo.Path.Address.HasLocalScope)
+                if (replies.OwnsParameters)
                 {
                     // deserialized into a pooled buffer; a local sender's parameters belong to the sender
                     GradientBuffers.Shared(work.Parameters.Length).Return(work.Parameters);
@@ -116,7 +132,7 @@ public sealed class GradientWorker : ReceiveActor
             }
             catch (Exception e)
             {
-                replyTo.Tell(new WorkFailed(work.RunId, work.Incarnation, work.Step, e.Message), self);
+                replies.Fail(new WorkFailed(work.RunId, work.Incarnation, work.Step, e.Message));
                 return new Done(work, e, clock.Elapsed.TotalMilliseconds);
             }
         }).PipeTo(Self);
@@ -139,4 +155,7 @@ public sealed class GradientWorker : ReceiveActor
     }
 
     private sealed record Done(WorkAssignment Work, Exception? Error, double Milliseconds);
+
+    /// <summary>An assignment that came over the data plane, with its way back.</summary>
+    private sealed record DataPlaneWork(WorkAssignment Work, IWorkReplies Replies);
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Akka.Hosting;
+using CnnCluster.Shared.DataPlane;
 using CnnCluster.Shared.Hosting;
 using CnnCluster.Shared.Pbm;
 using Microsoft.Extensions.DependencyInjection;
@@ -11,7 +12,8 @@ namespace CnnCluster.Worker;
 /// <summary>
 /// A worker node (role `worker`): joins the cluster at CLUSTER_SEEDS and computes gradients for any
 /// run. Configured by CLUSTER_HOSTNAME, CLUSTER_BIND, CLUSTER_PORT (default 0: any free port),
-/// CLUSTER_SEEDS, CNN_DATA, WORKER_THREADS (default: all cores), WORKER_ACTORS (default 1), and
+/// CLUSTER_SEEDS, CNN_DATA, WORKER_THREADS (default: all cores), WORKER_ACTORS (default 1), DATA_PORT
+/// (the data plane's port for parameters and gradients; default 0: any free one), and
 /// PBM_HOST / PBM_PORT / PBM_TOKEN for its pbm host (cluster palette; default port: any free one).
 /// SIGTERM leaves the cluster gracefully; a run reassigns the node's work.
 /// </summary>
@@ -22,6 +24,7 @@ public static class Program
         NodeSettings node;
         PbmHostSettings pbm;
         int threads, actors;
+        DataPlaneSettings dataPlane;
         try
         {
             node = NodeSettings.FromEnvironment(defaultPort: 0);
@@ -35,6 +38,7 @@ public static class Program
             // several workers share a machine: without PBM_PORT each takes a free port (logged)
             pbm = PbmHostSettings.FromEnvironment(defaultPort: 0);
             actors = PositiveFromEnvironment("WORKER_ACTORS", 1);
+            dataPlane = DataPlaneSettings.FromEnvironment(node);
         }
         catch (ArgumentException e)
         {
@@ -51,7 +55,7 @@ public static class Program
         builder.Services.AddAkka(NodeSettings.SystemName, (akka, _) =>
         {
             akka.WithCnnClusterNode(node, Roles.Worker)
-                .WithGradientWorkers(actors, threads, data)
+                .WithGradientWorkers(actors, threads, data, dataPlane)
                 .WithPbmHost(pbm);
         });
 

@@ -1,4 +1,5 @@
 using Akka.Hosting;
+using CnnCluster.Shared.DataPlane;
 using CnnCluster.Shared.Hosting;
 
 namespace CnnCluster.Worker;
@@ -8,13 +9,14 @@ public static class WorkerHosting
 {
     public const string ActorNamePrefix = "worker-";
 
-    public static AkkaConfigurationBuilder WithGradientWorkers(this AkkaConfigurationBuilder builder, int count, int threadsEach, string? dataDirectory)
+    /// <summary>Worker actors; with <paramref name="dataPlane"/> each also listens for assignments on its own data-plane port.</summary>
+    public static AkkaConfigurationBuilder WithGradientWorkers(this AkkaConfigurationBuilder builder, int count, int threadsEach, string? dataDirectory, DataPlaneSettings? dataPlane = null)
     {
         return builder.WithActors((system, registry) =>
         {
             for (int i = 0; i < count; i++)
             {
-                system.ActorOf(GradientWorker.Props(new WorkerEngine(threadsEach, dataDirectory)), ActorNamePrefix + i);
+                system.ActorOf(GradientWorker.Props(new WorkerEngine(threadsEach, dataDirectory), dataPlane?.ForActor(i)), ActorNamePrefix + i);
             }
         });
     }

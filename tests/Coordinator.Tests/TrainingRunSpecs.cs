@@ -132,7 +132,7 @@ public sealed class TrainingRunSpecs : Akka.TestKit.Xunit2.TestKit
         Assert.Contains("no workers", ExpectMsg<RunWaiting>().Reason);
         _w1.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
 
-        run.Tell(new WorkerJoined(_w1.Ref, 1));
+        run.Tell(new WorkerJoined(_w1.Ref, new WorkerCapacity(1)));
         FinishWith(run, _w1);
     }
 
@@ -156,7 +156,7 @@ public sealed class TrainingRunSpecs : Akka.TestKit.Xunit2.TestKit
     {
         IActorRef run = Sys.ActorOf(TrainingRun.Props("spec", Config, RunOrigin.Fresh, Data.Value, _directory.Ref, 1, TestActor));
         _directory.ExpectMsg<SubscribeWorkers>();
-        run.Tell(new WorkerSet(workers.ToDictionary(w => w.Ref, _ => 1)));
+        run.Tell(new WorkerSet(workers.ToDictionary(w => w.Ref, _ => new WorkerCapacity(1))));
         return run;
     }
 

@@ -27,8 +27,8 @@ public sealed class WorkerDirectorySpecs : Akka.TestKit.Xunit2.TestKit
 
         IActorRef directory = Sys.ActorOf(WorkerDirectory.Props(), "workers");
         directory.Tell(new SubscribeWorkers(TestActor));
-        var joined = FishForMessage<object>(m => m is WorkerJoined || (m is WorkerSet s && s.Threads.Count == 1), TimeSpan.FromSeconds(20));
-        IActorRef found = joined is WorkerJoined j ? j.Worker : ((WorkerSet)joined).Threads.Keys.Single();
+        var joined = FishForMessage<object>(m => m is WorkerJoined || (m is WorkerSet s && s.Workers.Count == 1), TimeSpan.FromSeconds(20));
+        IActorRef found = joined is WorkerJoined j ? j.Worker : ((WorkerSet)joined).Workers.Keys.Single();
         Assert.Equal(worker, found);
 
         Sys.Stop(worker);

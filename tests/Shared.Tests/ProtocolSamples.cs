@@ -15,7 +15,7 @@ internal static class ProtocolSamples
         new NodeResult("r1", 7, 12, new TreeNode(4, 1), 12.5, [0.1f, 0.2f], 3.5),
         new WorkFailed("r1", 7, 12, "no data"),
         new WorkerInfoRequest(),
-        new WorkerInfo(2, 1000, 12.5, 2, "avx2"),
+        new WorkerInfo(2, 1000, 12.5, 2, "avx2", "10.0.0.7:45123"),
         new SubmitRun("r1", Config),
         new RunAccepted("r1"),
         new RunRejected(null, "bad"),

@@ -5,31 +5,37 @@ using Akka.Persistence;
 using CnnCluster.Coordinator.Persistence;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Training;
+using CnnCluster.Shared.DataPlane;
 using CnnCluster.Shared.Protocol;
 using CnnCluster.Shared.Transport;
 
 namespace CnnCluster.Coordinator.Cluster;
 
 /// <summary>
-/// One training run on the coordinator (DESIGN §4–§5), a persistent actor (run-&lt;id&gt;).
-/// Computing: it owns the parameters and optimizer state (a <see cref="TrainingSession"/>), and for
-/// every step hands contiguous ranges of micro-shards to the known workers as aligned tree nodes,
-/// collects one gradient per node, completes the tree in order and commits the update. A lost worker's
-/// nodes move to others in the same step; a node past its deadline also goes to another worker (the
-/// first answer wins, both are equal); results of another step or incarnation are dropped; with no
-/// worker the run waits and says so.
-/// Persisting: small events per step (loss, parameter hash), per epoch and at the end; a snapshot
-/// (parameters, optimizer state, position) every K steps, at each epoch end and at the end, keeping the
-/// newest N. After a crash it continues from its last good snapshot and recomputes the steps after it,
-/// checking each against the hash in its journal: the result is bit-identical to a run that never
-/// stopped. A snapshot that fails its checksum (or cannot be read) is rejected (journaled) and the one
-/// before it is used.
+/// One training run on the coordinator (DESIGN §4–§5), a persistent actor (run-&lt;id&gt;) that wires three
+/// parts to messages: the <see cref="TrainingSession"/> (parameters, optimizer state, data order, the
+/// update), the <see cref="StepScheduler{TWorker}"/> (who computes which tree nodes, lost workers,
+/// stragglers, which results count) and the <see cref="RunState"/> (its journaled history, one
+/// transition function for recovery and live events).
+/// A step: the assignment goes to in-process workers by reference and to remote ones over their data
+/// plane (<see cref="DataLink"/>; Akka chunks for a worker without one); the results complete the tree
+/// in order; the update is applied and the next step's assignment goes out at once. The hash, the
+/// journal and the snapshot of the step just committed follow while the workers compute. Step events
+/// are journaled in groups (every <see cref="JournalBatch"/> steps or tick), and a step is reported to
+/// subscribers only once journaled; a crash loses at most the unjournaled tail, which is recomputed
+/// from the last snapshot like any step after it.
+/// After a crash it continues from its last good snapshot and recomputes the steps after it, checking
+/// each against the hash in its journal: the result is bit-identical to a run that never stopped. A
+/// snapshot that fails its checksum (or cannot be read) is rejected (journaled) and the one before it
+/// is used.
 /// </summary>
 public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
 {
+    /// <summary>Step events journaled at once (at most; a tick flushes fewer).</summary>
+    public const int JournalBatch = 32;
+
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan WaitingReminder = TimeSpan.FromSeconds(10);
-    private static readonly TimeSpan MinimumDeadline = TimeSpan.FromSeconds(1);
 
     private readonly string _runId;
     private readonly RunConfig _config;
@@ -40,36 +46,30 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ChunkAssembler _chunks;
     private readonly IActorRef _directory;
-    private readonly Dictionary<IActorRef, int> _workers = new();
-    private readonly HashSet<IActorRef> _excluded = new();
-    private readonly HashSet<IActorRef> _suspects = new();
     private readonly HashSet<IActorRef> _subscribers = new();
     private readonly TreeReducer _reducer;
-    private readonly Traffic _traffic = new();
+    private readonly StepScheduler<IActorRef> _scheduler;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly Dictionary<IActorRef, WorkerCapacity> _capacity = new();
+    private readonly Dictionary<IActorRef, DataLink> _links = new();
+    private readonly HashSet<IActorRef> _akkaOnly = new();
+    private readonly TrafficCounters _traffic = new();
     private readonly StepPhaseLog _phases;
-    private long _lastStepStart;
+    private readonly List<StepRecorded> _unjournaled = new();
 
-    // the journal as recovered and extended
-    private readonly List<StepRecorded> _steps = new();
-    private readonly Dictionary<long, string> _journaledHashes = new();
-    private readonly HashSet<long> _journaledEpochs = new();
-    private readonly List<EpochRecorded> _epochs = new();
-    private readonly SortedDictionary<long, SnapshotRecorded> _snapshots = new();
+    private RunState _state = RunState.Empty;
+    private RunPhase _phase = RunPhase.Starting;
+    private IReadOnlyDictionary<long, string> _recomputedHashes = new Dictionary<long, string>();
+    private IReadOnlySet<long> _recomputedEpochs = new HashSet<long>();
+    private StepInProgress? _step;
+    private long _lastStepStart;
     private (long Step, string Checksum, long Bytes)? _saving;
     private bool _snapshotWanted;
-    private bool _started;
-    private string? _forkedFrom;
-    private bool _ready;
-    private bool _endJournaled;
-    private RunEnded? _ended;
-
-    private StepInProgress? _step;
-    private double _typicalStepSeconds = 5; // the first steps include JIT compilation and model builds on the workers
-    private DateTime _lastWaitingNotice = DateTime.MinValue;
     private long _lastSnapshotStep = -1;
-    private string _state = "starting";
+    private bool _endJournaled;
+    private DateTime _lastWaitingNotice = DateTime.MinValue;
 
-    public TrainingRun(string runId, RunConfig config, RunOrigin origin, RunData data, IActorRef directory, int evaluationThreads, IActorRef? subscriber)
+    public TrainingRun(string runId, RunConfig config, RunOrigin origin, RunData data, IActorRef directory, int evaluationThreads, IActorRef? subscriber, SchedulerSettings? scheduling = null)
     {
         _runId = runId;
         _config = config;
@@ -79,6 +79,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         Network network = Network.Build(ModelSpecJson.Parse(config.ModelJson));
         _session = new TrainingSession(network, config.ToTrainingOptions(evaluationThreads), data.Train, data.Test, evaluationThreads);
         _reducer = new TreeReducer(GradientBuffers.Shared(network.ParameterCount));
+        _scheduler = new StepScheduler<IActorRef>(scheduling ?? SchedulerSettings.Default, Comparer<IActorRef>.Create((a, b) => string.CompareOrdinal(a.Path.ToString(), b.Path.ToString())));
         _phases = new StepPhaseLog(_session.TotalSteps);
         _chunks = new ChunkAssembler(Context.System);
         if (subscriber is not null)
@@ -86,7 +87,8 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             _subscribers.Add(subscriber);
         }
 
-        Recovering();
+        Recover<IProtocolMessage>(e => _state = _state.Updated(e));
+        Recover<RecoveryCompleted>(_ => Restoring(_state.Snapshots.Keys.Reverse().ToList()));
         Running();
     }
 
@@ -94,8 +96,8 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(string runId, RunConfig config, RunOrigin origin, RunData data, IActorRef directory, int evaluationThreads, IActorRef? subscriber) =>
-        Akka.Actor.Props.Create(() => new TrainingRun(runId, config, origin, data, directory, evaluationThreads, subscriber));
+    public static Props Props(string runId, RunConfig config, RunOrigin origin, RunData data, IActorRef directory, int evaluationThreads, IActorRef? subscriber, SchedulerSettings? scheduling = null) =>
+        Akka.Actor.Props.Create(() => new TrainingRun(runId, config, origin, data, directory, evaluationThreads, subscriber, scheduling));
 
     /// <summary>
     /// Recovery replays the whole (small) journal, so a run knows its full history; the snapshot to
@@ -104,21 +106,19 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     /// </summary>
     public override Recovery Recovery => new(SnapshotSelectionCriteria.None);
 
-    private void Recovering()
+    protected override void PostStop()
     {
-        Recover<RunStarted>(e =>
+        foreach (DataLink link in _links.Values)
         {
-            _started = true;
-            _forkedFrom = e.ForkedFrom;
-        });
-        Recover<StepRecorded>(e => _steps.Add(e));
-        Recover<EpochRecorded>(e => _epochs.Add(e));
-        Recover<SnapshotRecorded>(e => _snapshots[e.SequenceNr] = e);
-        Recover<SnapshotsPruned>(e => Prune(_snapshots, e.UpToSequenceNr));
-        Recover<SnapshotRejected>(e => _snapshots.Remove(e.SequenceNr));
-        Recover<RunEnded>(e => _ended = e);
-        Recover<RecoveryCompleted>(_ => Restoring(_snapshots.Keys.Reverse().ToList()));
+            link.Dispose();
+        }
+
+        base.PostStop();
     }
+
+    private TimeSpan Now => _clock.Elapsed;
+
+    // ---------------------------------------------------------------- starting
 
     /// <summary>Loads the newest good snapshot among <paramref name="candidates"/> (newest first), then continues.</summary>
     private void Restoring(List<long> candidates)
@@ -148,7 +148,13 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
                 }
                 else
                 {
-                    Reject(seq, problem, candidates);
+                    // journal it and go back one snapshot; the journal still checks every recomputed step
+                    _log.Error("run {0}: snapshot {1} is unusable ({2}); falling back to the one before it", _runId, seq, problem);
+                    Persist(new SnapshotRejected(seq, problem), e =>
+                    {
+                        _state = _state.Updated(e);
+                        Restoring(candidates.Skip(1).ToList());
+                    });
                 }
             });
             Command<LoadSnapshotFailed>(f =>
@@ -161,51 +167,29 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         });
     }
 
-    private void Reject(long seq, string problem, List<long> candidates)
-    {
-        // journal it and go back one snapshot; the journal still checks every recomputed step
-        _log.Error("run {0}: snapshot {1} is unusable ({2}); falling back to the one before it", _runId, seq, problem);
-        _snapshots.Remove(seq);
-        Persist(new SnapshotRejected(seq, problem), _ => Restoring(candidates.Skip(1).ToList()));
-    }
-
     /// <summary>After recovery and restore: record the start, tell subscribers the history, and go on.</summary>
     private void Continue()
     {
-        _ready = true;
+        // steps after the restored one will be recomputed and checked against the journal's hashes
+        (_state, _recomputedHashes, _recomputedEpochs) = _state.RewoundTo(_session.Step);
         Become(Running);
         Stash.UnstashAll();
 
-        // steps after the restored one will be recomputed and checked against the journal's hashes
-        foreach (StepRecorded s in _steps.Where(s => s.Step > _session.Step))
-        {
-            _journaledHashes[s.Step] = s.ParamSha256;
-        }
-
-        foreach (EpochRecorded e in _epochs.Where(e => e.Step > _session.Step))
-        {
-            _journaledEpochs.Add(e.Step);
-        }
-
-        _steps.RemoveAll(s => s.Step > _session.Step);
-        _epochs.RemoveAll(e => e.Step > _session.Step);
-
-        if (!_started)
+        if (!_state.Started)
         {
             if (_origin.Parameters is { } forked)
             {
                 _session.StartFrom(forked);
             }
 
-            _started = true;
-            Persist(new RunStarted(_runId, _config, _origin.ForkedFrom, _origin.ForkedFromSnapshot), _ => { });
+            Persist(new RunStarted(_runId, _config, _origin.ForkedFrom, _origin.ForkedFromSnapshot), e => _state = _state.Updated(e));
             if (_origin.Parameters is not null)
             {
                 // a fork does not depend on its source's snapshots staying around
                 TakeSnapshot();
             }
         }
-        else if (_forkedFrom is not null && _lastSnapshotStep < 0)
+        else if (_state.ForkedFrom is not null && _lastSnapshotStep < 0)
         {
             // a fork restarts from its own first snapshot; without one, its start is known only to this incarnation
             if (_origin.Parameters is { } forked)
@@ -215,7 +199,8 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             }
             else
             {
-                Fail($"the fork's starting parameters (run {_forkedFrom}) were never stored; fork it again");
+                _phase = RunPhase.Running;
+                Fail($"the fork's starting parameters (run {_state.ForkedFrom}) were never stored; fork it again");
                 return;
             }
         }
@@ -224,25 +209,25 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             _log.Info("run {0}: resumed at step {1} of {2}", _runId, _session.Step, _session.TotalSteps);
         }
 
+        if (_state.Ended is { Status: "completed" } completed && _session.Step < completed.Step)
+        {
+            // its final snapshot was unusable: recompute the last steps (checked against the journal)
+            _log.Warning("run {0}: completed at step {1} but restored at step {2}; recomputing the rest", _runId, completed.Step, _session.Step);
+            _endJournaled = true;
+            _state = _state with { Ended = null };
+        }
+
+        _phase = _state.Ended is { } ended ? RunState.PhaseOf(ended) : RunPhase.Running;
         foreach (IActorRef s in _subscribers)
         {
             SendHistory(s);
         }
 
-        if (_ended is { Status: "completed" } completed && _session.Step < completed.Step)
+        if (_state.Ended is not null)
         {
-            // its final snapshot was unusable: recompute the last steps (checked against the journal)
-            _log.Warning("run {0}: completed at step {1} but restored at step {2}; recomputing the rest", _runId, completed.Step, _session.Step);
-            _endJournaled = true;
-            _ended = null;
-        }
-
-        if (_ended is not null)
-        {
-            _state = _ended.Status;
-
             // the registry may have missed it (a crash between the two journals)
-            Context.Parent.Tell(new RunEndedNotice(_runId, _ended.Status));
+            Context.Parent.Tell(new RunEndedNotice(_runId, _state.Ended.Status));
+            Become(Ended);
             return;
         }
 
@@ -250,27 +235,26 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         Timers.StartPeriodicTimer("tick", TickMessage.Instance, Tick);
     }
 
+    // ---------------------------------------------------------------- behaviours
+
     private void Running()
     {
         Command<WorkerSet>(set =>
         {
-            foreach ((IActorRef w, int threads) in set.Threads)
+            foreach ((IActorRef w, WorkerCapacity c) in set.Workers)
             {
-                _workers[w] = threads;
+                Join(w, c);
             }
 
             Advance();
         });
         Command<WorkerJoined>(j =>
         {
-            if (!_excluded.Contains(j.Worker))
-            {
-                _workers[j.Worker] = j.Threads;
-                AssignOrphans();
-                Advance();
-            }
+            Join(j.Worker, j.Capacity);
+            Advance();
         });
         Command<WorkerLost>(l => Lose(l.Worker, l.Reason));
+        Command<LinkClosed>(OnLinkClosed);
         Command<Chunk>(c =>
         {
             if (_chunks.Add(c, Sender) is { } whole)
@@ -281,6 +265,22 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         Command<NodeResult>(OnResult);
         Command<WorkFailed>(OnWorkFailed);
         Command<TickMessage>(_ => OnTick());
+        Command<StopRun>(_ => Stop());
+        Queries();
+    }
+
+    /// <summary>An ended run answers queries; late results and worker news go nowhere.</summary>
+    private void Ended()
+    {
+        Command<NodeResult>(r => ReturnGradient(r));
+        Command<TickMessage>(_ => FlushJournal());
+        Command<StopRun>(_ => Sender.Tell(Status()));
+        Queries();
+        CommandAny(_ => { });
+    }
+
+    private void Queries()
+    {
         Command<SubscribeRun>(_ =>
         {
             _subscribers.Add(Sender);
@@ -294,8 +294,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             Chunking.Tell(Context.System, Sender, export, Self);
         });
         Command<RunStatusRequest>(_ => Sender.Tell(Status()));
-        Command<ListSnapshots>(_ => Sender.Tell(new SnapshotList(_runId, _snapshots.Values.ToArray())));
-        Command<StopRun>(_ => Stop());
+        Command<ListSnapshots>(_ => Sender.Tell(new SnapshotList(_runId, _state.Snapshots.Values.ToArray())));
         Command<SaveSnapshotSuccess>(OnSnapshotSaved);
         Command<SaveSnapshotFailure>(f =>
         {
@@ -310,29 +309,103 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         Command<DeleteSnapshotsFailure>(f => _log.Warning("run {0}: old snapshots not deleted: {1}", _runId, f.Cause.Message));
     }
 
-    /// <summary>Starts the next step when there is none in flight, or finishes the run.</summary>
+    // ---------------------------------------------------------------- workers
+
+    private void Join(IActorRef worker, WorkerCapacity capacity)
+    {
+        _capacity[worker] = capacity;
+        Send(_scheduler.Join(worker, capacity.Threads, Now));
+    }
+
+    private void Lose(IActorRef worker, string reason)
+    {
+        _capacity.Remove(worker);
+        DropLink(worker);
+        IReadOnlyList<Dispatch<IActorRef>> moved = _scheduler.Lose(worker, Now);
+        if (moved.Count > 0)
+        {
+            _log.Warning("run {0} step {1}: worker {2} lost ({3}); {4} node(s) reassigned", _runId, _scheduler.Step, worker.Path, reason, moved.Sum(d => d.Nodes.Count));
+        }
+
+        Send(moved);
+        WaitIfOrphaned();
+    }
+
+    private void OnWorkFailed(WorkFailed f)
+    {
+        if (f.RunId != _runId || f.Incarnation != _incarnation)
+        {
+            return;
+        }
+
+        _log.Warning("run {0}: worker {1} cannot compute and is left out of this run: {2}", _runId, Sender.Path, f.Reason);
+        _capacity.Remove(Sender);
+        DropLink(Sender);
+        Send(_scheduler.Exclude(Sender, Now));
+        WaitIfOrphaned();
+    }
+
+    /// <summary>A worker's data plane failed: it is reached through Akka from now on, and what it had moves.</summary>
+    private void OnLinkClosed(LinkClosed closed)
+    {
+        if (!_links.TryGetValue(closed.Worker, out DataLink? link) || link != closed.Link)
+        {
+            return;
+        }
+
+        DropLink(closed.Worker);
+        _akkaOnly.Add(closed.Worker);
+        _log.Warning("run {0}: {1}; worker {2} gets its work through Akka from now on", _runId, closed.Reason, closed.Worker.Path);
+        Send(_scheduler.Unassign(closed.Worker, Now));
+    }
+
+    private void DropLink(IActorRef worker)
+    {
+        if (_links.Remove(worker, out DataLink? link))
+        {
+            _traffic.Retire(link);
+            link.Dispose();
+        }
+    }
+
+    /// <summary>The worker's data-plane link (opened on first use), or null to use Akka.</summary>
+    private DataLink? LinkTo(IActorRef worker)
+    {
+        if (_links.TryGetValue(worker, out DataLink? link))
+        {
+            return link;
+        }
+
+        if (_akkaOnly.Contains(worker) || !_capacity.TryGetValue(worker, out WorkerCapacity? capacity) || capacity.DataEndpoint.Length == 0)
+        {
+            return null;
+        }
+
+        IActorRef self = Self;
+        DataLink? created = null;
+        created = new DataLink(capacity.DataEndpoint, message => self.Tell(message, worker), reason => self.Tell(new LinkClosed(worker, created!, reason)));
+        _links[worker] = created;
+        return created;
+    }
+
+    // ---------------------------------------------------------------- steps
+
+    /// <summary>Starts the next step when there is none in flight and the run has steps left.</summary>
     private void Advance()
     {
-        if (_ended is not null || _state == "failed" || _step is not null)
+        if (_phase is not (RunPhase.Running or RunPhase.Waiting) || _step is not null || _session.Finished)
         {
             return;
         }
 
-        if (_session.Finished)
-        {
-            Finish();
-            return;
-        }
-
-        IReadOnlyList<IActorRef> workers = Available();
-        if (workers.Count == 0)
+        if (_scheduler.Available().Count == 0)
         {
             Wait("no workers in the cluster: start one (src/Worker with CLUSTER_SEEDS pointing at this coordinator)");
             return;
         }
 
-        _state = "running";
         long start = Stopwatch.GetTimestamp();
+        _phase = RunPhase.Running;
         if (_lastStepStart != 0)
         {
             _phases.Add(StepPhase.Step, Stopwatch.GetElapsedTime(_lastStepStart, start));
@@ -340,77 +413,96 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
 
         _lastStepStart = start;
         ArraySegment<int> batch = _session.BeginStep();
-        var plan = new ShardPlan(batch.Count, _config.ShardSize);
+        IReadOnlyList<Dispatch<IActorRef>> dispatches = _scheduler.Begin(_session.Step, new ShardPlan(batch.Count, _config.ShardSize).MicroShards, Now);
 
         // a copy per step: in-process workers read it while late duplicates of an older step may still run
         float[] parameters = _reducer.Buffers.RentUncleared();
         _session.Parameters.CopyTo(parameters, 0);
-        _step = new StepInProgress(_session.Step, batch.ToArray(), plan, parameters, Stopwatch.StartNew());
-        IReadOnlyList<(int Worker, int First, int Count)> ranges = WorkPlanner.Split(plan.MicroShards, workers.Select(w => _workers[w]).ToList());
-        foreach ((int w, int first, int count) in ranges)
-        {
-            Send(workers[w], WorkPlanner.Decompose(first, count, plan.MicroShards));
-        }
-
+        _step = new StepInProgress(_session.Step, batch.ToArray(), parameters, _traffic.Encoding(_links.Values));
+        Send(dispatches);
         _phases.Add(StepPhase.Assign, Stopwatch.GetElapsedTime(start) - _step.Serializing);
-        _phases.Add(StepPhase.Serialize, _step.Serializing);
         _step.AssignedAt = Stopwatch.GetTimestamp();
     }
 
-    private void Send(IActorRef worker, IReadOnlyList<TreeNode> nodes)
+    private void Send(IReadOnlyList<Dispatch<IActorRef>> dispatches)
     {
-        StepInProgress step = _step!;
-        foreach (TreeNode node in nodes)
+        if (_step is not { } step)
         {
-            if (!step.Pending.TryGetValue(node.Start, out Pending? pending))
-            {
-                pending = new Pending(node);
-                step.Pending[node.Start] = pending;
-            }
-
-            pending.Assignees.Add(worker);
-            pending.Since.Restart();
+            return;
         }
 
-        var work = new WorkAssignment(_runId, _incarnation, step.Step, _config.ModelJson, _config.DataLimit, _config.ShardSize, step.Batch, nodes.ToArray(), step.Parameters, _data.Fingerprint);
-        _traffic.Assignments++;
-        long t = Stopwatch.GetTimestamp();
-        _traffic.ParameterBytes += Chunking.Tell(Context.System, worker, work, Self);
-        step.Serializing += Stopwatch.GetElapsedTime(t);
+        if (dispatches.Count > 0 && _phase == RunPhase.Waiting)
+        {
+            _phase = RunPhase.Running;
+        }
+
+        foreach (Dispatch<IActorRef> d in dispatches)
+        {
+            if (d.Reason == DispatchReason.Speculative)
+            {
+                _traffic.Speculative++;
+                _log.Warning("run {0} step {1}: node {2} is late; also sent to {3}", _runId, step.Step, d.Nodes[0], d.Worker.Path);
+            }
+            else if (d.Reason == DispatchReason.Orphaned)
+            {
+                _traffic.Reassigned += d.Nodes.Count;
+            }
+
+            var work = new WorkAssignment(_runId, _incarnation, step.Step, _config.ModelJson, _config.DataLimit, _config.ShardSize, step.Batch, d.Nodes.ToArray(), step.Parameters, _data.Fingerprint);
+            _traffic.Assignments++;
+            if (d.Worker.Path.Address.HasLocalScope)
+            {
+                d.Worker.Tell(work, Self); // by reference: nothing is encoded in-process
+            }
+            else if (LinkTo(d.Worker) is { } link)
+            {
+                link.Send(work);
+            }
+            else
+            {
+                long t = Stopwatch.GetTimestamp();
+                _traffic.AkkaParameterBytes += Chunking.Tell(Context.System, d.Worker, work, Self);
+                step.Serializing += Stopwatch.GetElapsedTime(t);
+            }
+        }
     }
 
     private void OnResult(NodeResult r)
     {
-        // any answer, even a late one, shows the worker is alive
-        _suspects.Remove(Sender);
         StepInProgress? step = _step;
-        if (r.RunId != _runId || r.Incarnation != _incarnation || step is null || r.Step != step.Step
-            || !step.Pending.TryGetValue(r.Node.Start, out Pending? pending) || pending.Node != r.Node)
+        if (r.RunId != _runId || r.Incarnation != _incarnation || step is null
+            || _scheduler.Accept(Sender, r.Step, r.Node, Now) != ResultOutcome.Accepted)
         {
             _traffic.Stale++;
+            ReturnGradient(r);
             return;
         }
 
-        _log.Debug("run {0} step {1}: node {2} from {3} after {4:F1} ms (computed in {5:F1} ms)", _runId, step.Step, r.Node, Sender.Path, step.Clock.Elapsed.TotalMilliseconds, r.ComputeMilliseconds);
         _traffic.Results++;
-        if (!Sender.Path.Address.HasLocalScope)
+        if (!Sender.Path.Address.HasLocalScope && !_links.ContainsKey(Sender))
         {
-            _traffic.GradientBytes += 4L * r.Gradient.Length;
+            _traffic.AkkaGradientBytes += 4L * r.Gradient.Length;
         }
 
-        step.Pending.Remove(r.Node.Start);
-        step.SlowestDoneSeconds = Math.Max(step.SlowestDoneSeconds, pending.Since.Elapsed.TotalSeconds);
         step.Done.Add(r.Node.Start, (r.Node, r.Gradient, r.LossSum));
         step.ComputeBy[Sender] = step.ComputeBy.GetValueOrDefault(Sender) + r.ComputeMilliseconds;
-        if (step.Pending.Count == 0)
+        if (_scheduler.Complete)
         {
             double compute = step.ComputeBy.Values.Max() * 1000;
+            double encode = (_traffic.Encoding(_links.Values) - step.EncodingAtStart).TotalMicroseconds;
+            double waited = Stopwatch.GetElapsedTime(step.AssignedAt).TotalMicroseconds;
             _phases.Add(StepPhase.Compute, compute);
-            _phases.Add(StepPhase.Transfer, Math.Max(0, Stopwatch.GetElapsedTime(step.AssignedAt).TotalMicroseconds - compute));
+            _phases.Add(StepPhase.Serialize, step.Serializing.TotalMicroseconds + encode);
+            _phases.Add(StepPhase.Transfer, Math.Max(0, waited - compute - encode));
             Commit(step);
         }
     }
 
+    /// <summary>
+    /// Completes the tree and applies the update, sends the next step's work, and only then does what the
+    /// next step does not need: the hash (checked against the journal for a recomputed step), the
+    /// journal, the epoch's events and the snapshot.
+    /// </summary>
     private void Commit(StepInProgress step)
     {
         long start = Stopwatch.GetTimestamp();
@@ -432,16 +524,21 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             return;
         }
 
-        long optimized = _phases.AddSince(StepPhase.Optimizer, reduced);
+        _phases.AddSince(StepPhase.Optimizer, reduced);
         _reducer.Buffers.Return(sum);
         _reducer.Buffers.Return(step.Parameters);
         _step = null;
-        _typicalStepSeconds = 0.8 * _typicalStepSeconds + 0.2 * step.Clock.Elapsed.TotalSeconds;
+        _scheduler.End(Now);
 
+        // the epoch's test metrics need these parameters and run outside the step clock, so before the next step
+        EpochReport? epoch = _session.AtEpochEnd ? _session.EndEpoch() : null;
+        Advance();
+
+        long hashing = Stopwatch.GetTimestamp();
         string hash = ParameterHash.Of(_session.Parameters);
-        long hashed = _phases.AddSince(StepPhase.Hash, optimized);
+        _phases.AddSince(StepPhase.Hash, hashing);
         var recorded = new StepRecorded(report.Step, report.Epoch, report.Loss, report.LearningRate, hash, report.Images, report.TrainSeconds);
-        if (_journaledHashes.Remove(report.Step, out string? expected))
+        if (_recomputedHashes.TryGetValue(report.Step, out string? expected))
         {
             // recomputed after a restart: it must be the very step the journal holds
             if (expected != hash)
@@ -449,25 +546,31 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
                 Fail($"determinism violated: step {report.Step} recomputed after a restart has parameter hash {hash[..12]}, the journal says {expected[..12]}");
                 return;
             }
+
+            Recorded(recorded);
         }
         else
         {
-            PersistAsync(recorded, _ => _phases.AddSince(StepPhase.Journal, hashed));
+            // journaled with the next group, reported once the journal has it
+            _unjournaled.Add(recorded);
+            if (_unjournaled.Count >= JournalBatch)
+            {
+                FlushJournal();
+            }
         }
 
-        _steps.Add(recorded);
-        Publish(ToMessage(recorded));
-        if (_session.AtEpochEnd)
+        if (epoch is { } ended)
         {
-            EpochReport e = _session.EndEpoch();
-            var epoch = new EpochRecorded(e.Epoch, e.Step, e.TrainLoss, e.TestLoss, e.TestAccuracy, e.TrainSeconds, e.ImagesPerSecond);
-            _epochs.Add(epoch);
-            if (!_journaledEpochs.Remove(epoch.Step))
+            var epochRecorded = new EpochRecorded(ended.Epoch, ended.Step, ended.TrainLoss, ended.TestLoss, ended.TestAccuracy, ended.TrainSeconds, ended.ImagesPerSecond);
+            if (_recomputedEpochs.Contains(epochRecorded.Step))
             {
-                PersistAsync(epoch, _ => { });
+                Recorded(epochRecorded);
+            }
+            else
+            {
+                JournalEvent(epochRecorded);
             }
 
-            Publish(ToMessage(epoch));
             TakeSnapshot();
         }
         else if (_session.Step % _config.SnapshotEvery == 0)
@@ -475,8 +578,107 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             TakeSnapshot();
         }
 
-        Advance();
+        if (_session.Finished)
+        {
+            Finish();
+        }
     }
+
+    private void ReturnGradient(NodeResult r)
+    {
+        if (r.Gradient.Length == _reducer.Buffers.Length && !Sender.Path.Address.HasLocalScope)
+        {
+            _reducer.Buffers.Return(r.Gradient);
+        }
+    }
+
+    private void OnTick()
+    {
+        FlushJournal();
+        if (_step is null)
+        {
+            if (_phase == RunPhase.Waiting)
+            {
+                Advance();
+            }
+
+            return;
+        }
+
+        Send(_scheduler.Tick(Now));
+        WaitIfOrphaned();
+    }
+
+    private void WaitIfOrphaned()
+    {
+        if (_step is not null && _scheduler.Orphans > 0)
+        {
+            Wait($"step {_step.Step}: all workers lost; {_scheduler.Orphans} node(s) wait for a worker");
+        }
+    }
+
+    private void Wait(string reason)
+    {
+        bool changed = _phase != RunPhase.Waiting;
+        _phase = RunPhase.Waiting;
+        if (changed || DateTime.UtcNow - _lastWaitingNotice > WaitingReminder)
+        {
+            _lastWaitingNotice = DateTime.UtcNow;
+            _log.Warning("run {0}: waiting: {1}", _runId, reason);
+            Publish(new RunWaiting(_runId, _session.Step, reason));
+        }
+    }
+
+    // ---------------------------------------------------------------- journal
+
+    /// <summary>Journals the buffered step events (in order, before anything journaled after them).</summary>
+    private void FlushJournal()
+    {
+        if (_unjournaled.Count == 0)
+        {
+            return;
+        }
+
+        long start = Stopwatch.GetTimestamp();
+        StepRecorded[] steps = _unjournaled.ToArray();
+        _unjournaled.Clear();
+        PersistAllAsync(steps, s =>
+        {
+            if (s == steps[^1])
+            {
+                _phases.AddSince(StepPhase.Journal, start);
+            }
+
+            Recorded(s);
+        });
+    }
+
+    /// <summary>Journals an event after the buffered steps; it counts once the journal has it.</summary>
+    private void JournalEvent(IProtocolMessage e)
+    {
+        FlushJournal();
+        PersistAsync(e, Recorded);
+    }
+
+    /// <summary>An event is in the journal (or was already, for a recomputed step): apply it and tell the subscribers.</summary>
+    private void Recorded(IProtocolMessage e)
+    {
+        _state = _state.Updated(e);
+        switch (e)
+        {
+            case StepRecorded s:
+                Publish(ToMessage(s));
+                break;
+            case EpochRecorded ep:
+                Publish(ToMessage(ep));
+                break;
+            case SnapshotRecorded:
+                PruneSnapshots();
+                break;
+        }
+    }
+
+    // ---------------------------------------------------------------- snapshots
 
     private void TakeSnapshot()
     {
@@ -517,246 +719,119 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             return; // a reply for an earlier incarnation
         }
 
-        var recorded = new SnapshotRecorded(saved.Metadata.SequenceNr, saving.Step, saving.Bytes, saving.Checksum, saved.Metadata.Timestamp);
-        _snapshots[recorded.SequenceNr] = recorded;
-        PersistAsync(recorded, _ => { });
-        if (_snapshots.Count > _config.KeepSnapshots)
-        {
-            long upTo = _snapshots.Keys.Reverse().Skip(_config.KeepSnapshots).First();
-            DeleteSnapshots(new SnapshotSelectionCriteria(upTo));
-            Prune(_snapshots, upTo);
-            PersistAsync(new SnapshotsPruned(upTo), _ => { });
-        }
-
+        JournalEvent(new SnapshotRecorded(saved.Metadata.SequenceNr, saving.Step, saving.Bytes, saving.Checksum, saved.Metadata.Timestamp));
         SnapshotDone();
     }
 
-    private void OnWorkFailed(WorkFailed f)
+    /// <summary>Keeps the newest N snapshots: older ones are deleted from the store and the pruning journaled.</summary>
+    private void PruneSnapshots()
     {
-        if (f.RunId != _runId || f.Incarnation != _incarnation)
+        if (_state.Snapshots.Count > _config.KeepSnapshots)
         {
-            return;
-        }
-
-        _log.Warning("run {0}: worker {1} cannot compute and is left out of this run: {2}", _runId, Sender.Path, f.Reason);
-        _excluded.Add(Sender);
-        Lose(Sender, f.Reason);
-    }
-
-    private void Lose(IActorRef worker, string reason)
-    {
-        _suspects.Remove(worker);
-        if (!_workers.Remove(worker) || _step is null)
-        {
-            return;
-        }
-
-        foreach (Pending p in _step.Pending.Values)
-        {
-            p.Assignees.Remove(worker);
-        }
-
-        int moved = AssignOrphans();
-        if (moved > 0)
-        {
-            _log.Warning("run {0} step {1}: worker {2} lost ({3}); {4} node(s) reassigned", _runId, _step.Step, worker.Path, reason, moved);
+            long upTo = _state.Snapshots.Keys.Reverse().Skip(_config.KeepSnapshots).First();
+            DeleteSnapshots(new SnapshotSelectionCriteria(upTo));
+            JournalEvent(new SnapshotsPruned(upTo));
         }
     }
 
-    /// <summary>Gives every pending node that nobody is computing to the least busy worker.</summary>
-    private int AssignOrphans()
-    {
-        if (_step is null)
-        {
-            return 0;
-        }
-
-        List<TreeNode> orphans = _step.Pending.Values.Where(p => p.Assignees.Count == 0).Select(p => p.Node).ToList();
-        IReadOnlyList<IActorRef> workers = Available();
-        if (orphans.Count == 0 || workers.Count == 0)
-        {
-            if (orphans.Count > 0)
-            {
-                Wait($"step {_step.Step}: all workers lost; {orphans.Count} node(s) wait for a worker");
-            }
-
-            return 0;
-        }
-
-        // one node each to the least busy workers, round robin
-        var byLoad = workers.OrderBy(Load).ToList();
-        var batches = new Dictionary<IActorRef, List<TreeNode>>();
-        for (int i = 0; i < orphans.Count; i++)
-        {
-            IActorRef w = byLoad[i % byLoad.Count];
-            (batches.TryGetValue(w, out var list) ? list : batches[w] = new List<TreeNode>()).Add(orphans[i]);
-        }
-
-        foreach ((IActorRef w, List<TreeNode> nodes) in batches)
-        {
-            Send(w, nodes);
-        }
-
-        _traffic.Reassigned += orphans.Count;
-        return orphans.Count;
-    }
-
-    /// <summary>Nodes past their deadline are given to one more worker; the first answer wins.</summary>
-    private void OnTick()
-    {
-        if (_step is null)
-        {
-            if (_state == "waiting")
-            {
-                Advance();
-            }
-
-            return;
-        }
-
-        AssignOrphans();
-
-        // straggler rule (as MapReduce's backup tasks): once some nodes are in, a node taking 3× as long
-        // as the slowest of them is late; before that, 4× a typical step
-        double expected = _step.SlowestDoneSeconds > 0 ? 3 * _step.SlowestDoneSeconds : 4 * _typicalStepSeconds;
-        TimeSpan deadline = TimeSpan.FromSeconds(Math.Max(MinimumDeadline.TotalSeconds, expected));
-        foreach (Pending p in _step.Pending.Values.Where(p => p.Since.Elapsed > deadline && p.Assignees.Count > 0).ToList())
-        {
-            IActorRef? other = Available().Where(w => !p.Assignees.Contains(w)).OrderBy(Load).FirstOrDefault();
-            if (other is not null)
-            {
-                // no new work for a worker that missed a deadline, until it answers again
-                _suspects.UnionWith(p.Assignees);
-                _log.Warning("run {0} step {1}: node {2} is {3:F1}s late on {4}; also sent to {5}", _runId, _step.Step, p.Node, p.Since.Elapsed.TotalSeconds, p.Assignees[0].Path, other.Path);
-                _traffic.Speculative++;
-                Send(other, [p.Node]);
-            }
-        }
-    }
-
-    private int Load(IActorRef worker) => _step?.Pending.Values.Count(p => p.Assignees.Contains(worker)) ?? 0;
-
-    /// <summary>Workers to give work to, in a fixed order: all but the excluded, and but the suspects while others remain.</summary>
-    private IReadOnlyList<IActorRef> Available()
-    {
-        List<IActorRef> usable = _workers.Keys.Where(w => !_excluded.Contains(w)).OrderBy(w => w.Path.ToString(), StringComparer.Ordinal).ToList();
-        List<IActorRef> trusted = usable.Where(w => !_suspects.Contains(w)).ToList();
-        return trusted.Count > 0 ? trusted : usable;
-    }
-
-    private void Wait(string reason)
-    {
-        bool changed = _state != "waiting";
-        _state = "waiting";
-        if (changed || DateTime.UtcNow - _lastWaitingNotice > WaitingReminder)
-        {
-            _lastWaitingNotice = DateTime.UtcNow;
-            _log.Warning("run {0}: waiting: {1}", _runId, reason);
-            Publish(new RunWaiting(_runId, _session.Step, reason));
-        }
-    }
+    // ---------------------------------------------------------------- ending
 
     private void Finish()
     {
         TakeSnapshot();
         string hash = ParameterHash.Of(_session.Parameters);
-        Timers.CancelAll();
         var end = new RunEnded("completed", _session.Step, hash, null);
-        if (_endJournaled)
-        {
-            Ended(end);
-        }
-        else
-        {
-            Persist(end, Ended);
-        }
-
-        void Ended(RunEnded ended)
-        {
-            _ended = ended;
-            _state = ended.Status;
-            Publish(Finished());
-            Context.Parent.Tell(new RunEndedNotice(_runId, ended.Status));
-        }
+        End(end, journal: !_endJournaled, then: () => Publish(Finished()));
     }
 
     private void Fail(string reason)
     {
-        _state = "failed";
-        _step = null;
-        Timers.CancelAll();
         _log.Error("run {0} failed: {1}", _runId, reason);
-        Persist(new RunEnded("failed", _session.Step, null, reason), ended =>
-        {
-            _ended = ended;
-            Publish(new RunFailed(_runId, ended.Step, reason));
-            Context.Parent.Tell(new RunEndedNotice(_runId, ended.Status));
-        });
-    }
-
-    private RunStatus Status()
-    {
-        StepRecorded? last = _steps.Count > 0 ? _steps[^1] : null;
-        return new RunStatus(_runId, _config.Model, _state, _session.Step, _session.TotalSteps, last?.Loss, _epochs.Count > 0 ? _epochs[^1].TestAccuracy : null,
-            ParameterHash.Of(_session.Parameters), Available().Count, _ended?.Reason);
+        End(new RunEnded("failed", _session.Step, null, reason), journal: true, then: () => Publish(new RunFailed(_runId, _session.Step, reason)));
     }
 
     /// <summary>Ends the run for good where it is: a snapshot of the state, then the end in the journal.</summary>
     private void Stop()
     {
-        if (_ended is not null)
-        {
-            Sender.Tell(Status());
-            return;
-        }
-
         IActorRef replyTo = Sender;
-        _step = null;
-        Timers.CancelAll();
         TakeSnapshot();
-        Persist(new RunEnded("stopped", _session.Step, ParameterHash.Of(_session.Parameters), "stopped by a user"), ended =>
+        End(new RunEnded("stopped", _session.Step, ParameterHash.Of(_session.Parameters), "stopped by a user"), journal: true, then: () =>
         {
-            _ended = ended;
-            _state = ended.Status;
-            Publish(new RunFailed(_runId, ended.Step, "stopped by a user"));
-            Context.Parent.Tell(new RunEndedNotice(_runId, ended.Status));
+            Publish(new RunFailed(_runId, _session.Step, "stopped by a user"));
             replyTo.Tell(Status());
         });
     }
 
+    private void End(RunEnded end, bool journal, Action then)
+    {
+        if (_step is { } step)
+        {
+            _reducer.Buffers.Return(step.Parameters);
+            _step = null;
+        }
+
+        _scheduler.End(Now, committed: false);
+        Timers.CancelAll();
+        _phase = RunState.PhaseOf(end);
+        Become(Ended);
+        if (journal)
+        {
+            FlushJournal();
+            Persist(end, OnEnded);
+        }
+        else
+        {
+            OnEnded(end);
+        }
+
+        void OnEnded(RunEnded ended)
+        {
+            _state = _state.Updated(ended);
+            then();
+            Context.Parent.Tell(new RunEndedNotice(_runId, ended.Status));
+        }
+    }
+
+    private RunStatus Status()
+    {
+        StepRecorded? last = _state.Steps.Count > 0 ? _state.Steps[^1] : null;
+        return new RunStatus(_runId, _config.Model, _phase.ToString().ToLowerInvariant(), _session.Step, _session.TotalSteps, last?.Loss,
+            _state.Epochs.Count > 0 ? _state.Epochs[^1].TestAccuracy : null, ParameterHash.Of(_session.Parameters), _scheduler.Available().Count, _state.Ended?.Reason);
+    }
+
     private RunFinished Finished() =>
-        new(_runId, _session.Step, ParameterHash.Of(_session.Parameters), _session.TrainSeconds, _session.Images / Math.Max(1e-9, _session.TrainSeconds), _traffic.ToMessage(_phases.Medians()));
+        new(_runId, _session.Step, ParameterHash.Of(_session.Parameters), _session.TrainSeconds, _session.Images / Math.Max(1e-9, _session.TrainSeconds), _traffic.ToMessage(_links.Values, _phases.Medians()));
 
     /// <summary>A new subscriber first gets what happened so far, then live events.</summary>
     private void SendHistory(IActorRef subscriber)
     {
-        if (!_ready)
+        if (_phase == RunPhase.Starting)
         {
             return; // the history is sent once recovery and restore are done
         }
 
-        foreach (StepRecorded s in _steps)
+        foreach (StepRecorded s in _state.Steps)
         {
             subscriber.Tell(ToMessage(s));
         }
 
-        foreach (EpochRecorded e in _epochs)
+        foreach (EpochRecorded e in _state.Epochs)
         {
             subscriber.Tell(ToMessage(e));
         }
 
-        if (_ended is { Status: "completed" })
+        if (_state.Ended is { Status: "completed" })
         {
             subscriber.Tell(Finished());
         }
-        else if (_ended is { } failed)
+        else if (_state.Ended is { } failed)
         {
             subscriber.Tell(new RunFailed(_runId, failed.Step, failed.Reason ?? failed.Status));
         }
     }
 
     private StepCommitted ToMessage(StepRecorded s) =>
-        new(_runId, s.Step, _session.TotalSteps, s.Epoch, s.Loss, s.LearningRate, s.Images, s.TrainSeconds, Available().Count);
+        new(_runId, s.Step, _session.TotalSteps, s.Epoch, s.Loss, s.LearningRate, s.Images, s.TrainSeconds, _scheduler.Available().Count);
 
     private EpochCompleted ToMessage(EpochRecorded e) =>
         new(_runId, e.Epoch, e.Step, e.TrainLoss, e.TestLoss, e.TestAccuracy, e.TrainSeconds, e.ImagesPerSecond);
@@ -769,51 +844,55 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         }
     }
 
-    private static void Prune(SortedDictionary<long, SnapshotRecorded> snapshots, long upTo)
+    /// <summary>The step in flight: its batch, the parameters its workers compute with, the results so far, and its timings.</summary>
+    private sealed class StepInProgress(long step, int[] batch, float[] parameters, TimeSpan encodingAtStart)
     {
-        foreach (long seq in snapshots.Keys.Where(k => k <= upTo).ToList())
-        {
-            snapshots.Remove(seq);
-        }
-    }
+        public long Step { get; } = step;
 
-    private sealed record StepInProgress(long Step, int[] Batch, ShardPlan Plan, float[] Parameters, Stopwatch Clock)
-    {
-        public Dictionary<int, Pending> Pending { get; } = new();
+        public int[] Batch { get; } = batch;
+
+        public float[] Parameters { get; } = parameters;
 
         public Dictionary<int, (TreeNode Node, float[] Gradient, double Loss)> Done { get; } = new();
+
+        public Dictionary<IActorRef, double> ComputeBy { get; } = new();
+
+        public TimeSpan EncodingAtStart { get; } = encodingAtStart;
 
         public TimeSpan Serializing { get; set; }
 
         public long AssignedAt { get; set; }
-
-        public Dictionary<IActorRef, double> ComputeBy { get; } = new();
-
-        /// <summary>The longest a completed node took since it was (last) sent.</summary>
-        public double SlowestDoneSeconds { get; set; }
     }
 
-    private sealed class Pending(TreeNode node)
-    {
-        public TreeNode Node { get; } = node;
-
-        public List<IActorRef> Assignees { get; } = new();
-
-        public Stopwatch Since { get; } = new();
-    }
-
-    private sealed class Traffic
+    /// <summary>What crossed the wire for the run; data-plane bytes are counted by the links.</summary>
+    private sealed class TrafficCounters
     {
         public long Assignments;
-        public long ParameterBytes;
+        public long AkkaParameterBytes;
         public long Results;
-        public long GradientBytes;
+        public long AkkaGradientBytes;
         public long Reassigned;
         public long Speculative;
         public long Stale;
+        private long _retiredSent, _retiredReceived;
+        private TimeSpan _retiredEncoding;
 
-        public RunTraffic ToMessage(double[] phases) => new(Assignments, ParameterBytes, Results, GradientBytes, Reassigned, Speculative, Stale, phases);
+        public void Retire(DataLink link)
+        {
+            _retiredSent += link.BytesSent;
+            _retiredReceived += link.BytesReceived;
+            _retiredEncoding += link.Encoding;
+        }
+
+        public TimeSpan Encoding(IEnumerable<DataLink> live) => live.Aggregate(_retiredEncoding, (sum, l) => sum + l.Encoding);
+
+        public RunTraffic ToMessage(IEnumerable<DataLink> live, double[] phases) => new(
+            Assignments, AkkaParameterBytes + _retiredSent + live.Sum(l => l.BytesSent), Results, AkkaGradientBytes + _retiredReceived + live.Sum(l => l.BytesReceived),
+            Reassigned, Speculative, Stale, phases);
     }
+
+    /// <summary>A data-plane link ended (from the link's own thread).</summary>
+    private sealed record LinkClosed(IActorRef Worker, DataLink Link, string Reason);
 
     private sealed class TickMessage
     {

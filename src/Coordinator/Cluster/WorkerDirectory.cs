@@ -20,7 +20,7 @@ public sealed class WorkerDirectory : ReceiveActor, IWithTimers
 
     private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(Context.System);
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly Dictionary<IActorRef, int> _workers = new();
+    private readonly Dictionary<IActorRef, WorkerCapacity> _workers = new();
     private readonly HashSet<IActorRef> _identified = new();
     private readonly HashSet<Address> _workerMembers = new();
     private readonly HashSet<Address> _unreachable = new();
@@ -53,7 +53,7 @@ public sealed class WorkerDirectory : ReceiveActor, IWithTimers
         {
             // fresh counters from every worker, gathered in the background
             IActorRef replyTo = Sender;
-            Dictionary<IActorRef, int> workers = new(_workers);
+            Dictionary<IActorRef, int> workers = _workers.ToDictionary(kv => kv.Key, kv => kv.Value.Threads);
             Dictionary<IActorRef, string> refused = new(_refused);
             Task.WhenAll(workers.Keys.Concat(refused.Keys).Select(async w =>
             {
@@ -73,7 +73,7 @@ public sealed class WorkerDirectory : ReceiveActor, IWithTimers
         {
             _subscribers.Add(s.Subscriber);
             Context.Watch(s.Subscriber);
-            s.Subscriber.Tell(new WorkerSet(new Dictionary<IActorRef, int>(_workers)));
+            s.Subscriber.Tell(new WorkerSet(new Dictionary<IActorRef, WorkerCapacity>(_workers)));
         });
     }
 
@@ -144,9 +144,10 @@ public sealed class WorkerDirectory : ReceiveActor, IWithTimers
             return;
         }
 
-        _workers[worker] = info.Threads;
+        var capacity = new WorkerCapacity(info.Threads, info.DataEndpoint);
+        _workers[worker] = capacity;
         _log.Info("worker {0} joined ({1} threads, {2}, numeric contract {3}); {4} workers", worker.Path, info.Threads, info.Instructions, info.NumericContract, _workers.Count);
-        Publish(new WorkerJoined(worker, info.Threads));
+        Publish(new WorkerJoined(worker, capacity));
     }
 
     private void OnMemberGone(Address address, string reason, bool forget = true)

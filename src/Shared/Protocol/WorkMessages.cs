@@ -49,7 +49,8 @@ public sealed record WorkerInfoRequest : IProtocolMessage;
 
 /// <summary>
 /// Worker → coordinator: its capacity, counters, the engine's numeric-contract version (0 from a worker
-/// that predates it) and the instruction set it computes with.
+/// that predates it), the instruction set it computes with, and its data-plane endpoint ("host:port";
+/// empty: assignments reach it through Akka only).
 /// </summary>
 [MessagePackObject]
 public sealed record WorkerInfo(
@@ -57,4 +58,5 @@ public sealed record WorkerInfo(
     [property: Key(1)] long ShardsDone,
     [property: Key(2)] double LastStepMilliseconds,
     [property: Key(3)] int NumericContract = 0,
-    [property: Key(4)] string Instructions = "") : IProtocolMessage;
+    [property: Key(4)] string Instructions = "",
+    [property: Key(5)] string DataEndpoint = "") : IProtocolMessage;

@@ -1,0 +1,170 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Pipelines;
+using CnnCluster.Shared.Protocol;
+using CnnCluster.Shared.Serialization;
+using MessagePack;
+
+namespace CnnCluster.Shared.DataPlane;
+
+/// <summary>What a data-plane frame carries.</summary>
+public enum FrameKind : byte
+{
+    /// <summary>Coordinator → worker: a <see cref="WorkAssignment"/> (parameters included).</summary>
+    Assignment = 1,
+
+    /// <summary>Worker → coordinator: a <see cref="NodeResult"/> (one node's gradient).</summary>
+    Result = 2,
+
+    /// <summary>Worker → coordinator: a <see cref="WorkFailed"/>.</summary>
+    Failure = 3,
+}
+
+/// <summary>
+/// The data plane's wire format (DESIGN §5): after an 8-byte preamble from the connecting side, frames of
+/// [length: int32 little-endian][kind: 1 byte][body: our MessagePack encoding, floats as raw
+/// little-endian bytes]. The length counts the kind and the body and is checked against
+/// <see cref="MaxFrameBytes"/> before anything is allocated.
+/// </summary>
+public static class DataFrames
+{
+    /// <summary>"CNNDATA" and the format version.</summary>
+    public static ReadOnlySpan<byte> Preamble => "CNNDATA\u0001"u8;
+
+    /// <summary>Large enough for 64 M parameters; a frame announcing more ends the connection.</summary>
+    public const int MaxFrameBytes = 1 << 28;
+
+    private const int HeaderBytes = 5;
+
+    public static FrameKind KindOf(IProtocolMessage message) => message switch
+    {
+        WorkAssignment => FrameKind.Assignment,
+        NodeResult => FrameKind.Result,
+        WorkFailed => FrameKind.Failure,
+        _ => throw new ArgumentException($"{message.GetType().Name} does not travel on the data plane"),
+    };
+
+    /// <summary>
+    /// Encodes <paramref name="message"/> as one frame into <paramref name="output"/> (not flushed).
+    /// <paramref name="scratch"/> holds the body while its length is not yet known; reused by the caller.
+    /// </summary>
+    public static long Write(PipeWriter output, IProtocolMessage message, ArrayBufferWriter<byte> scratch)
+    {
+        scratch.ResetWrittenCount();
+        MessagePackSerializer.Serialize(message.GetType(), scratch, message, ProtocolSerializer.Options);
+        int length = checked(scratch.WrittenCount + 1);
+        if (length > MaxFrameBytes)
+        {
+            throw new InvalidOperationException($"a {message.GetType().Name} of {length} bytes exceeds the data plane's frame limit of {MaxFrameBytes} bytes");
+        }
+
+        Span<byte> header = output.GetSpan(HeaderBytes);
+        BinaryPrimitives.WriteInt32LittleEndian(header, length);
+        header[4] = (byte)KindOf(message);
+        output.Advance(HeaderBytes);
+        output.Write(scratch.WrittenSpan);
+        return HeaderBytes + scratch.WrittenCount;
+    }
+
+    /// <summary>
+    /// Takes one whole frame off the front of <paramref name="buffer"/> if it holds one. Throws
+    /// <see cref="InvalidDataException"/> for a frame that is too long, of an unknown kind, or undecodable.
+    /// </summary>
+    public static bool TryRead(ref ReadOnlySequence<byte> buffer, out IProtocolMessage? message, out long bytes)
+    {
+        message = null;
+        bytes = 0;
+        if (buffer.Length < HeaderBytes)
+        {
+            return false;
+        }
+
+        Span<byte> header = stackalloc byte[HeaderBytes];
+        buffer.Slice(0, HeaderBytes).CopyTo(header);
+        int length = BinaryPrimitives.ReadInt32LittleEndian(header);
+        if (length < 1 || length > MaxFrameBytes)
+        {
+            throw new InvalidDataException($"a data-plane frame announces {length} bytes (limit {MaxFrameBytes})");
+        }
+
+        if (buffer.Length < 4L + length)
+        {
+            return false;
+        }
+
+        ReadOnlySequence<byte> body = buffer.Slice(HeaderBytes, length - 1);
+        Type type = (FrameKind)header[4] switch
+        {
+            FrameKind.Assignment => typeof(WorkAssignment),
+            FrameKind.Result => typeof(NodeResult),
+            FrameKind.Failure => typeof(WorkFailed),
+            var other => throw new InvalidDataException($"unknown data-plane frame kind {(byte)other}"),
+        };
+        try
+        {
+            message = (IProtocolMessage?)MessagePackSerializer.Deserialize(type, body, ProtocolSerializer.Options)
+                ?? throw new InvalidDataException($"an empty {type.Name} frame");
+        }
+        catch (MessagePackSerializationException e)
+        {
+            throw new InvalidDataException($"an undecodable {type.Name} frame: {e.Message}", e);
+        }
+
+        bytes = 4L + length;
+        buffer = buffer.Slice(bytes);
+        return true;
+    }
+
+    /// <summary>Reads frames until the peer closes (returns) or sends something malformed (throws).</summary>
+    public static async Task ReadAll(PipeReader input, Action<IProtocolMessage, long> onFrame, CancellationToken cancellation)
+    {
+        while (true)
+        {
+            ReadResult read = await input.ReadAsync(cancellation).ConfigureAwait(false);
+            ReadOnlySequence<byte> buffer = read.Buffer;
+            try
+            {
+                while (TryRead(ref buffer, out IProtocolMessage? message, out long bytes))
+                {
+                    onFrame(message!, bytes);
+                }
+            }
+            finally
+            {
+                input.AdvanceTo(buffer.Start, buffer.End);
+            }
+
+            if (read.IsCompleted || read.IsCanceled)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Reads and checks the connecting side's preamble.</summary>
+    public static async Task ExpectPreamble(PipeReader input, CancellationToken cancellation)
+    {
+        while (true)
+        {
+            ReadResult read = await input.ReadAsync(cancellation).ConfigureAwait(false);
+            if (read.Buffer.Length >= Preamble.Length)
+            {
+                ReadOnlySequence<byte> head = read.Buffer.Slice(0, Preamble.Length);
+                bool ok = head.FirstSpan.Length == Preamble.Length ? head.FirstSpan.SequenceEqual(Preamble) : head.ToArray().AsSpan().SequenceEqual(Preamble);
+                input.AdvanceTo(head.End);
+                if (!ok)
+                {
+                    throw new InvalidDataException("not a CnnCluster data-plane client (wrong preamble)");
+                }
+
+                return;
+            }
+
+            input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+            if (read.IsCompleted)
+            {
+                throw new InvalidDataException("the peer closed before its preamble");
+            }
+        }
+    }
+}

@@ -1,0 +1,141 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using CnnCluster.Shared.Protocol;
+
+namespace CnnCluster.Shared.DataPlane;
+
+/// <summary>
+/// A worker's end of the data plane: listens on a TCP port, reads assignments from coordinators'
+/// links and hands each to <paramref name="onWork"/> with a reply channel on the same connection.
+/// One connection per coordinator run; a malformed peer loses its connection, never the worker.
+/// </summary>
+public sealed class DataPlaneServer(string bind, int port, string advertisedHost, Action<WorkAssignment, IWorkReplies> onWork, Action<string> log) : IDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private TcpListener? _listener;
+
+    /// <summary>"host:port" as coordinators reach it (empty until started).</summary>
+    public string Endpoint { get; private set; } = "";
+
+    public void Start()
+    {
+        IPAddress address = IPAddress.TryParse(bind, out IPAddress? ip) ? ip : Dns.GetHostAddresses(bind).First(a => a.AddressFamily == AddressFamily.InterNetwork);
+        _listener = new TcpListener(address, port);
+        _listener.Start();
+        Endpoint = $"{advertisedHost}:{((IPEndPoint)_listener.LocalEndpoint).Port}";
+        _ = AcceptLoop(_listener);
+    }
+
+    private async Task AcceptLoop(TcpListener listener)
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await listener.AcceptSocketAsync(_stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                log($"data plane: accept failed: {e.Message}");
+                continue;
+            }
+
+            socket.NoDelay = true;
+            _ = Serve(socket);
+        }
+    }
+
+    private async Task Serve(Socket socket)
+    {
+        EndPoint? peer = socket.RemoteEndPoint;
+        await using var stream = new NetworkStream(socket, ownsSocket: true);
+        var connection = new Connection(PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 1 << 16)));
+        PipeReader input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 1 << 16));
+        try
+        {
+            await DataFrames.ExpectPreamble(input, _stop.Token).ConfigureAwait(false);
+            await DataFrames.ReadAll(input, (message, _) =>
+            {
+                if (message is not WorkAssignment work)
+                {
+                    throw new InvalidDataException($"a worker takes assignments only, not {message.GetType().Name}");
+                }
+
+                onWork(work, connection);
+            }, _stop.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or SocketException)
+        {
+            log($"data plane: connection from {peer} closed: {e.Message}");
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            connection.Close();
+            await input.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _listener?.Stop();
+    }
+
+    /// <summary>Answers on the connection an assignment came by; called from the worker's compute threads.</summary>
+    private sealed class Connection(PipeWriter output) : IWorkReplies
+    {
+        private readonly Lock _lock = new();
+        private readonly ArrayBufferWriter<byte> _scratch = new(1 << 16);
+        private bool _closed;
+
+        public bool OwnsParameters => true;
+
+        public bool Send(NodeResult result)
+        {
+            Write(result);
+            return true;
+        }
+
+        public void Fail(WorkFailed failure) => Write(failure);
+
+        private void Write(IProtocolMessage message)
+        {
+            lock (_lock)
+            {
+                if (_closed)
+                {
+                    return; // the coordinator's link is gone; it reassigns the work
+                }
+
+                try
+                {
+                    DataFrames.Write(output, message, _scratch);
+                    output.FlushAsync().AsTask().GetAwaiter().GetResult();
+                }
+                catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException)
+                {
+                    _closed = true;
+                }
+            }
+        }
+
+        public void Close()
+        {
+            lock (_lock)
+            {
+                _closed = true;
+                output.Complete();
+            }
+        }
+    }
+}

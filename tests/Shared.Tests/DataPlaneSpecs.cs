@@ -1,0 +1,123 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using CnnCluster.Shared.DataPlane;
+using CnnCluster.Shared.Protocol;
+using Xunit;
+
+namespace CnnCluster.Shared.Tests;
+
+/// <summary>The data plane over real sockets on 127.0.0.1: a coordinator's link and a worker's server.</summary>
+public sealed class DataPlaneSpecs : IDisposable
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+    private readonly BlockingCollection<string> _serverLog = new();
+    private readonly DataPlaneServer _server;
+
+    public DataPlaneSpecs()
+    {
+        // the "worker": answers every node of an assignment with gradient = parameters × (node start + 1)
+        _server = new DataPlaneServer("127.0.0.1", 0, "127.0.0.1", (work, replies) =>
+        {
+            foreach (TreeNode node in work.Nodes)
+            {
+                float[] g = work.Parameters.Select(p => p * (node.Start + 1)).ToArray();
+                Assert.True(replies.Send(new NodeResult(work.RunId, work.Incarnation, work.Step, node, node.Start + 0.5, g, 1.0)));
+            }
+
+            if (work.Nodes.Length == 0)
+            {
+                replies.Fail(new WorkFailed(work.RunId, work.Incarnation, work.Step, "no nodes"));
+            }
+        }, _serverLog.Add);
+        _server.Start();
+    }
+
+    public void Dispose() => _server.Dispose();
+
+    private static WorkAssignment Work(long step, float[] parameters, params TreeNode[] nodes) =>
+        new("run", 42, step, "{}", null, 8, [1, 2, 3], nodes, parameters, "fp");
+
+    [Fact]
+    public void AssignmentsGoOutAndEveryNodesResultComesBackBitForBit()
+    {
+        var received = new BlockingCollection<IProtocolMessage>();
+        string? closed = null;
+        using var link = new DataLink(_server.Endpoint, received.Add, r => closed = r);
+        float[] parameters = Enumerable.Range(0, 100_000).Select(i => MathF.Sin(i) * 1e-3f).ToArray();
+
+        link.Send(Work(7, parameters, new TreeNode(0, 2), new TreeNode(4, 1)));
+        link.Send(Work(8, parameters));
+
+        var first = Assert.IsType<NodeResult>(received.Take(new CancellationTokenSource(Wait).Token));
+        var second = Assert.IsType<NodeResult>(received.Take(new CancellationTokenSource(Wait).Token));
+        var failed = Assert.IsType<WorkFailed>(received.Take(new CancellationTokenSource(Wait).Token));
+        Assert.Equal((7L, new TreeNode(0, 2), 0.5), (first.Step, first.Node, first.LossSum));
+        Assert.Equal(new TreeNode(4, 1), second.Node);
+        Assert.Equal(parameters, first.Gradient);
+        Assert.Equal(parameters.Select(p => p * 5), second.Gradient);
+        Assert.Equal((8L, "no nodes"), (failed.Step, failed.Reason));
+        Assert.Null(closed);
+        Assert.True(link.BytesSent > 2 * 400_000 && link.BytesSent < 2 * 400_000 + 1000, $"{link.BytesSent} bytes sent");
+        Assert.True(link.BytesReceived > 2 * 400_000, $"{link.BytesReceived} bytes received");
+    }
+
+    [Fact]
+    public void ALinkToNothingSaysSoOnce()
+    {
+        int port;
+        using (var probe = new TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        }
+
+        var reasons = new BlockingCollection<string>();
+        using var link = new DataLink($"127.0.0.1:{port}", _ => { }, reasons.Add);
+        link.Send(Work(1, [1f], new TreeNode(0, 0)));
+        Assert.Contains($"127.0.0.1:{port}", reasons.Take(new CancellationTokenSource(Wait).Token));
+        Assert.False(reasons.TryTake(out _, 300));
+    }
+
+    [Theory]
+    [InlineData("wrong preamble")]
+    [InlineData("oversized frame")]
+    [InlineData("unknown kind")]
+    [InlineData("garbage body")]
+    public void AMalformedPeerLosesItsConnectionAndTheServerGoesOn(string attack)
+    {
+        using (var client = new TcpClient())
+        {
+            string[] parts = _server.Endpoint.Split(':');
+            client.Connect(parts[0], int.Parse(parts[1]));
+            NetworkStream s = client.GetStream();
+            byte[] frame = attack switch
+            {
+                "wrong preamble" => "HTTP/1.1"u8.ToArray(),
+                "oversized frame" => [.. DataFrames.Preamble, .. Header(int.MaxValue, 1)],
+                "unknown kind" => [.. DataFrames.Preamble, .. Header(2, 99), 0],
+                _ => [.. DataFrames.Preamble, .. Header(4, 1), 0xc1, 0xc1, 0xc1],
+            };
+            s.Write(frame);
+            s.ReadTimeout = (int)Wait.TotalMilliseconds;
+            Assert.Equal(0, s.Read(new byte[16])); // the server closes the connection
+        }
+
+        Assert.True(_serverLog.TryTake(out string? line, Wait));
+        Assert.Contains("closed", line);
+
+        // and still serves well-behaved links
+        var received = new BlockingCollection<IProtocolMessage>();
+        using var link = new DataLink(_server.Endpoint, received.Add, _ => { });
+        link.Send(Work(1, [2f], new TreeNode(0, 0)));
+        Assert.Equal([2f], Assert.IsType<NodeResult>(received.Take(new CancellationTokenSource(Wait).Token)).Gradient);
+    }
+
+    private static byte[] Header(int length, byte kind)
+    {
+        var header = new byte[5];
+        BinaryPrimitives.WriteInt32LittleEndian(header, length);
+        header[4] = kind;
+        return header;
+    }
+}
