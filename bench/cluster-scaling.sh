@@ -18,7 +18,7 @@ out=$(mktemp -d /tmp/cnn-bench.XXXX)
 train() { dotnet src/Coordinator/bin/Release/net10.0/CnnCluster.Coordinator.dll train --epochs "$epochs" --out "$out" "$@" 2>/dev/null | tail -1; }
 cluster() { train --db "$out/runs.db" "$@"; }
 field() { sed -E "s/.*\"$1\":\"?([^,\"}]*).*/\1/"; }
-phases=(assign serialize transfer compute reduce optimizer hash journal snapshot step)
+phases=(assign serialize transfer compute reduce optimizer hash journal snapshot step step_mean)
 
 results=$out/results.tsv # mode, run, images/s, sha, then one column per phase
 for r in $(seq "$repeats"); do

@@ -24,6 +24,7 @@ public sealed class GradientWorker : ReceiveActor
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly LinkedList<(WorkAssignment Work, IWorkReplies Replies)> _queue = new();
     private readonly DataPlaneSettings? _dataPlane;
+    private readonly ComputeThread _computing = new("cnn-worker");
     private DataPlaneServer? _server;
     private bool _busy;
     private long _nodesDone;
@@ -77,7 +78,11 @@ public sealed class GradientWorker : ReceiveActor
         });
     }
 
-    protected override void PostStop() => _server?.Dispose();
+    protected override void PostStop()
+    {
+        _server?.Dispose();
+        _computing.Dispose();
+    }
 
     private void Enqueue(WorkAssignment work, IWorkReplies replies)
     {
@@ -109,7 +114,8 @@ public sealed class GradientWorker : ReceiveActor
         _queue.RemoveFirst();
         _busy = true;
         WorkerEngine engine = _engine;
-        Task.Run(() =>
+        IActorRef self = Self;
+        _computing.Post(() =>
         {
             var clock = Stopwatch.StartNew();
             try
@@ -128,14 +134,14 @@ public sealed class GradientWorker : ReceiveActor
                     GradientBuffers.Shared(work.Parameters.Length).Return(work.Parameters);
                 }
 
-                return new Done(work, null, clock.Elapsed.TotalMilliseconds);
+                self.Tell(new Done(work, null, clock.Elapsed.TotalMilliseconds));
             }
             catch (Exception e)
             {
                 replies.Fail(new WorkFailed(work.RunId, work.Incarnation, work.Step, e.Message));
-                return new Done(work, e, clock.Elapsed.TotalMilliseconds);
+                self.Tell(new Done(work, e, clock.Elapsed.TotalMilliseconds));
             }
-        }).PipeTo(Self);
+        });
     }
 
     private void OnDone(Done done)

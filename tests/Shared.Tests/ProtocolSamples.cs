@@ -29,6 +29,7 @@ internal static class ProtocolSamples
         new Chunk(99, 0, 2, "WorkAssignment", [1, 2, 3]),
         new RunStarted("r1", Config, "r0", 12),
         new StepRecorded(5, 0, 0.5, 0.03, "ab", 320, 1.5),
+        new StepsRecorded([new StepRecorded(6, 0, 0.4, 0.03, "cd", 384, 1.6), new StepRecorded(7, 0, 0.3, 0.03, "ef", 448, 1.7)]),
         new EpochRecorded(0, 100, 0.5, 0.4, 0.85, 10, 6400),
         new SnapshotRecorded(12, 100, 493648, "cd", new DateTime(2026, 11, 26, 0, 0, 0, DateTimeKind.Utc)),
         new SnapshotsPruned(7),

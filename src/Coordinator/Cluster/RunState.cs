@@ -46,6 +46,7 @@ public sealed record RunState
     {
         RunStarted s => this with { Started = true, ForkedFrom = s.ForkedFrom },
         StepRecorded s => this with { Steps = Steps.Add(s) },
+        StepsRecorded group => this with { Steps = Steps.AddRange(group.Steps) },
         EpochRecorded ep => this with { Epochs = Epochs.Add(ep) },
         SnapshotRecorded r => this with { Snapshots = Snapshots.SetItem(r.SequenceNr, r) },
         SnapshotsPruned p => this with { Snapshots = Snapshots.RemoveRange(Snapshots.Keys.Where(k => k <= p.UpToSequenceNr)) },

@@ -20,8 +20,9 @@ namespace CnnCluster.Coordinator.Cluster;
 /// A step: the assignment goes to in-process workers by reference and to remote ones over their data
 /// plane (<see cref="DataLink"/>; Akka chunks for a worker without one); the results complete the tree
 /// in order; the update is applied and the next step's assignment goes out at once. The hash, the
-/// journal and the snapshot of the step just committed follow while the workers compute. Step events
-/// are journaled in groups (every <see cref="JournalBatch"/> steps or tick), and a step is reported to
+/// journal and the snapshot of the step just committed follow while the workers compute. Steps are
+/// journaled in groups, one <see cref="StepsRecorded"/> event of up to <see cref="JournalBatch"/> steps
+/// (or what a tick finds), and a step is reported to
 /// subscribers only once journaled; a crash loses at most the unjournaled tail, which is recomputed
 /// from the last snapshot like any step after it.
 /// After a crash it continues from its last good snapshot and recomputes the steps after it, checking
@@ -31,7 +32,7 @@ namespace CnnCluster.Coordinator.Cluster;
 /// </summary>
 public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
 {
-    /// <summary>Step events journaled at once (at most; a tick flushes fewer).</summary>
+    /// <summary>Steps journaled as one event (at most; a tick flushes fewer).</summary>
     public const int JournalBatch = 32;
 
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(200);
@@ -640,16 +641,12 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         }
 
         long start = Stopwatch.GetTimestamp();
-        StepRecorded[] steps = _unjournaled.ToArray();
+        var group = new StepsRecorded(_unjournaled.ToArray());
         _unjournaled.Clear();
-        PersistAllAsync(steps, s =>
+        PersistAsync(group, g =>
         {
-            if (s == steps[^1])
-            {
-                _phases.AddSince(StepPhase.Journal, start);
-            }
-
-            Recorded(s);
+            _phases.AddSince(StepPhase.Journal, start);
+            Recorded(g);
         });
     }
 
@@ -668,6 +665,13 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         {
             case StepRecorded s:
                 Publish(ToMessage(s));
+                break;
+            case StepsRecorded group:
+                foreach (StepRecorded s in group.Steps)
+                {
+                    Publish(ToMessage(s));
+                }
+
                 break;
             case EpochRecorded ep:
                 Publish(ToMessage(ep));
@@ -800,7 +804,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     }
 
     private RunFinished Finished() =>
-        new(_runId, _session.Step, ParameterHash.Of(_session.Parameters), _session.TrainSeconds, _session.Images / Math.Max(1e-9, _session.TrainSeconds), _traffic.ToMessage(_links.Values, _phases.Medians()));
+        new(_runId, _session.Step, ParameterHash.Of(_session.Parameters), _session.TrainSeconds, _session.Images / Math.Max(1e-9, _session.TrainSeconds), _traffic.ToMessage(_links.Values, _phases.Figures()));
 
     /// <summary>A new subscriber first gets what happened so far, then live events.</summary>
     private void SendHistory(IActorRef subscriber)

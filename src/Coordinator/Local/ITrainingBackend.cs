@@ -33,7 +33,7 @@ public sealed class EngineBackend : ITrainingBackend
     {
         using var trainer = new Trainer(Network.Build(spec), request.Training, data.Train, data.Test);
         trainer.Run(observer, cancellation);
-        return new BackendResult(trainer.Step, ParameterHash.Of(trainer.Parameters), trainer.Session.Images / Math.Max(1e-9, trainer.Session.TrainSeconds), 0, null, trainer.Parameters, trainer.Phases.Medians());
+        return new BackendResult(trainer.Step, ParameterHash.Of(trainer.Parameters), trainer.Session.Images / Math.Max(1e-9, trainer.Session.TrainSeconds), 0, null, trainer.Parameters, trainer.Phases.Figures());
     }
 
     public void Dispose()

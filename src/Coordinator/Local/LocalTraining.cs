@@ -94,7 +94,7 @@ public static class LocalTraining
             Reassigned = result.Traffic?.Reassigned,
             Speculative = result.Traffic?.Speculative,
             PhaseMicroseconds = result.PhaseMicroseconds is { } phases
-                ? StepPhaseLog.Names.Select((name, i) => (name, value: phases[i])).Where(p => double.IsFinite(p.value)).ToDictionary(p => p.name, p => Math.Round(p.value, 1))
+                ? StepPhaseLog.FigureNames.Select((name, i) => (name, value: phases[i])).Where(p => double.IsFinite(p.value)).ToDictionary(p => p.name, p => Math.Round(p.value, 1))
                 : null,
         };
     }

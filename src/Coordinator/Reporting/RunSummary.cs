@@ -79,7 +79,7 @@ public sealed record RunSummary
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public long? Speculative { get; init; }
 
-    /// <summary>Median microseconds of each step phase (<see cref="StepPhase"/>), as measured by whoever drives the steps.</summary>
+    /// <summary>Median microseconds of each step phase (<see cref="StepPhase"/>), as measured by whoever drives the steps, and the mean step.</summary>
     [JsonPropertyName("phases_us")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyDictionary<string, double>? PhaseMicroseconds { get; init; }

@@ -91,6 +91,12 @@ public sealed class StepPhaseLog
         return medians;
     }
 
-    /// <summary>Phase names as printed (lower case), in <see cref="StepPhase"/> order.</summary>
-    public static IReadOnlyList<string> Names { get; } = Enum.GetNames<StepPhase>().Select(n => n.ToLowerInvariant()).ToArray();
+    /// <summary>The mean microseconds of <paramref name="phase"/> (NaN with no sample): against the median, it shows the outliers.</summary>
+    public double Mean(StepPhase phase) => _samples[(int)phase] is { Count: > 0 } s ? s.Average() : double.NaN;
+
+    /// <summary>What a run reports: the median of every phase (in <see cref="StepPhase"/> order), then the mean step.</summary>
+    public double[] Figures() => [.. Medians(), Mean(StepPhase.Step)];
+
+    /// <summary>The names of <see cref="Figures"/> as printed: each phase in lower case, then "step_mean".</summary>
+    public static IReadOnlyList<string> FigureNames { get; } = [.. Enum.GetNames<StepPhase>().Select(n => n.ToLowerInvariant()), "step_mean"];
 }

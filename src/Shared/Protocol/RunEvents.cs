@@ -24,6 +24,13 @@ public sealed record StepRecorded(
     [property: Key(5)] long Images,
     [property: Key(6)] double TrainSeconds) : IProtocolMessage;
 
+/// <summary>
+/// Consecutive committed steps journaled as one event (one row), so the journal costs the coordinator one
+/// write per group, not per step. Journals written before it hold single <see cref="StepRecorded"/> events.
+/// </summary>
+[MessagePackObject]
+public sealed record StepsRecorded([property: Key(0)] StepRecorded[] Steps) : IProtocolMessage;
+
 /// <summary>An epoch's metrics.</summary>
 [MessagePackObject]
 public sealed record EpochRecorded(

@@ -1,0 +1,31 @@
+using System.Collections.Concurrent;
+
+namespace CnnCluster.Worker;
+
+/// <summary>
+/// One dedicated thread that runs a worker's computations one after another: every step starts on the
+/// same thread (with its caches and its core), as the engine's own training loop does, instead of
+/// whichever thread-pool thread is free, and the thread pool stays free for the actors.
+/// </summary>
+public sealed class ComputeThread : IDisposable
+{
+    private readonly BlockingCollection<Action> _queue = new();
+
+    public ComputeThread(string name)
+    {
+        new Thread(Loop) { IsBackground = true, Name = name }.Start();
+    }
+
+    /// <summary>Runs <paramref name="work"/> on the thread after what is queued before it.</summary>
+    public void Post(Action work) => _queue.Add(work);
+
+    private void Loop()
+    {
+        foreach (Action work in _queue.GetConsumingEnumerable())
+        {
+            work();
+        }
+    }
+
+    public void Dispose() => _queue.CompleteAdding();
+}
