@@ -4,6 +4,8 @@
 # optimizer, hash, journal, snapshot, step), from its JSON summary. The modes alternate within each
 # repeat, so the ratios compare like with like on a shared machine; every mode must give one hash.
 # Usage: bench/cluster-scaling.sh [epochs] [repeats] [modes...]
+#   BASELINE=REV bench/cluster-scaling.sh ...: also builds commit REV (in a git worktree under /tmp) and
+#   runs it alternately with this tree, mode by mode, for a before/after table from the same command.
 #   modes (default all): engine-b256 inproc1-b256 proc1x2-b256 engine1-b256 proc1x1-b256 proc2x1-b256 engine-b64 inproc1-b64
 #   (engine1: the engine alone on 1 thread, whose ratio to 2 threads bounds what 2 single-thread workers can reach)
 set -euo pipefail
@@ -14,15 +16,25 @@ shift $(( $# > 2 ? 2 : $# ))
 modes=("$@")
 [ ${#modes[@]} -gt 0 ] || modes=(engine-b256 inproc1-b256 proc1x2-b256 engine1-b256 proc1x1-b256 proc2x1-b256 engine-b64 inproc1-b64)
 dotnet build -c Release src/Coordinator >/dev/null
+trees=(current)
+declare -A root=([current]=.)
+if [ -n "${BASELINE:-}" ]; then
+  base=/tmp/cnn-baseline-$(git rev-parse --short "$BASELINE")
+  [ -d "$base" ] || git worktree add --detach "$base" "$BASELINE" >/dev/null
+  dotnet build -c Release "$base/src/Coordinator" >/dev/null
+  trees=(baseline current)
+  root[baseline]=$base
+fi
 out=$(mktemp -d /tmp/cnn-bench.XXXX)
-train() { dotnet src/Coordinator/bin/Release/net10.0/CnnCluster.Coordinator.dll train --epochs "$epochs" --out "$out" "$@" 2>/dev/null | tail -1; }
-cluster() { train --db "$out/runs.db" "$@"; }
+train() { dotnet "${root[$tree]}/src/Coordinator/bin/Release/net10.0/CnnCluster.Coordinator.dll" train --epochs "$epochs" --out "$out" "$@" 2>/dev/null | tail -1; }
+cluster() { rm -f "$out/runs.db"; train --db "$out/runs.db" "$@"; }
 field() { sed -E "s/.*\"$1\":\"?([^,\"}]*).*/\1/"; }
 phases=(assign serialize transfer compute reduce optimizer hash journal snapshot step step_mean)
 
 results=$out/results.tsv # mode, run, images/s, sha, then one column per phase
 for r in $(seq "$repeats"); do
   for name in "${modes[@]}"; do
+   for tree in "${trees[@]}"; do
     case $name in
       engine-b256)  json=$(train --batch-size 256 --threads 2) ;;
       engine1-b256) json=$(train --batch-size 256 --threads 1) ;;
@@ -36,22 +48,25 @@ for r in $(seq "$repeats"); do
     esac
     ips=$(echo "$json" | field images_per_sec)
     sha=$(echo "$json" | field param_sha256 | cut -c1-12)
-    row="$name	$r	$ips	$sha"
+    row="$tree:$name	$r	$ips	$sha"
     for p in "${phases[@]}"; do
       v=$(echo "$json" | grep -o "\"phases_us\":{[^}]*}" | grep -o "\"$p\":[0-9.]*" | cut -d: -f2 || true)
       row="$row	${v:--}"
     done
     echo "$row" >>"$results"
-    printf '%-14s run %d: %8.1f images/s  sha %s\n' "$name" "$r" "$ips" "$sha"
+    printf '%-8s %-14s run %d: %8.1f images/s  sha %s\n' "$tree" "$name" "$r" "$ips" "$sha"
+   done
   done
 done
 
+for tree in "${trees[@]}"; do
 echo
-echo "median microseconds per step and phase (median over the repeats of each run's median):"
-awk -F'\t' -v names="${phases[*]}" -v order="${modes[*]}" '
+echo "== $tree ($( [ "$tree" = current ] && git rev-parse --short HEAD || git -C "${root[$tree]}" rev-parse --short HEAD))"
+echo "median microseconds per step and phase (median over the repeats of each run's median; step_mean: the mean step):"
+awk -F'\t' -v names="${phases[*]}" -v order="${modes[*]}" -v tree="$tree" '
   function median(list,   n, a, i, j, t) { n = split(list, a, " "); for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
     return n == 0 ? "-" : (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2) }
-  { ips[$1] = ips[$1] " " $3; for (c = 5; c <= NF; c++) if ($c != "-") v[$1, c] = v[$1, c] " " $c }
+  { split($1, k, ":"); if (k[1] != tree) next; m = k[2]; ips[m] = ips[m] " " $3; for (c = 5; c <= NF; c++) if ($c != "-") v[m, c] = v[m, c] " " $c }
   END {
     np = split(names, pn, " "); nm = split(order, mn, " ")
     printf "| mode | images/s |"; for (i = 1; i <= np; i++) printf " %s |", pn[i]; printf "\n|---|---|"; for (i = 1; i <= np; i++) printf "---|"; printf "\n"
@@ -59,12 +74,15 @@ awk -F'\t' -v names="${phases[*]}" -v order="${modes[*]}" '
   }' "$results"
 
 echo
-ratio() { awk -F'\t' -v a="$1" -v b="$2" '$1 == a { sa += $3 } $1 == b { sb += $3 } END { if (sa > 0 && sb > 0) printf "%.3f", sa / sb; else printf "-" }' "$results"; }
+ratio() { awk -F'\t' -v a="$tree:$1" -v b="$tree:$2" '$1 == a { sa += $3 } $1 == b { sb += $3 } END { if (sa > 0 && sb > 0) printf "%.3f", sa / sb; else printf "-" }' "$results"; }
 echo "1 in-process worker (2 threads) / engine alone (2 threads), batch 256: $(ratio inproc1-b256 engine-b256)   (target >= 0.95)"
 echo "1 in-process worker (2 threads) / engine alone (2 threads), batch 64:  $(ratio inproc1-b64 engine-b64)"
 echo "1 worker process (2 threads) / engine alone (2 threads), batch 256:    $(ratio proc1x2-b256 engine-b256)   (target >= 0.90)"
 echo "2 worker processes / 1 (1 thread each), batch 256:                     $(ratio proc2x1-b256 proc1x1-b256)   (target >= 1.7)"
 echo "  the engine alone, 2 threads / 1 thread, batch 256 (this machine's ceiling for it): $(ratio engine-b256 engine1-b256)"
+done
+
+echo
 echo "parameter hashes by batch size (one line per batch size when the determinism holds):"
-awk -F'\t' '{ split($1, m, "-"); print "  " m[2] ": " $4 }' "$results" | sort -u
+awk -F'\t' '{ n = split($1, m, "-"); print "  " m[n] ": " $4 }' "$results" | sort -u
 rm -rf "$out/runs.db" "$out"/*/ 2>/dev/null || true
