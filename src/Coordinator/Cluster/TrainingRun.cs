@@ -51,7 +51,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     private readonly TreeReducer _reducer;
     private readonly StepScheduler<IActorRef> _scheduler;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
-    private readonly Dictionary<IActorRef, WorkerCapacity> _capacity = new();
+    private readonly Dictionary<IActorRef, string> _endpoints = new(); // data-plane endpoints ("" for none); threads live in the scheduler
     private readonly Dictionary<IActorRef, DataLink> _links = new();
     private readonly HashSet<IActorRef> _akkaOnly = new();
     private readonly TrafficCounters _traffic = new();
@@ -80,8 +80,8 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         Network network = Network.Build(ModelSpecJson.Parse(config.ModelJson));
         _session = new TrainingSession(network, config.ToTrainingOptions(evaluationThreads), data.Train, data.Test, evaluationThreads);
         _reducer = new TreeReducer(GradientBuffers.Shared(network.ParameterCount));
-        _scheduler = new StepScheduler<IActorRef>(scheduling ?? SchedulerSettings.Default, Comparer<IActorRef>.Create((a, b) => string.CompareOrdinal(a.Path.ToString(), b.Path.ToString())));
-        _phases = new StepPhaseLog(_session.TotalSteps);
+        _scheduler = new StepScheduler<IActorRef>(scheduling ?? SchedulerSettings.Default, Comparer<IActorRef>.Create((a, b) => a.Path.CompareTo(b.Path)));
+        _phases = new StepPhaseLog();
         _chunks = new ChunkAssembler(Context.System);
         if (subscriber is not null)
         {
@@ -314,13 +314,13 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
 
     private void Join(IActorRef worker, WorkerCapacity capacity)
     {
-        _capacity[worker] = capacity;
+        _endpoints[worker] = capacity.DataEndpoint;
         Send(_scheduler.Join(worker, capacity.Threads, Now));
     }
 
     private void Lose(IActorRef worker, string reason)
     {
-        _capacity.Remove(worker);
+        _endpoints.Remove(worker);
         DropLink(worker);
         IReadOnlyList<Dispatch<IActorRef>> moved = _scheduler.Lose(worker, Now);
         if (moved.Count > 0)
@@ -340,7 +340,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         }
 
         _log.Warning("run {0}: worker {1} cannot compute and is left out of this run: {2}", _runId, Sender.Path, f.Reason);
-        _capacity.Remove(Sender);
+        _endpoints.Remove(Sender);
         DropLink(Sender);
         Send(_scheduler.Exclude(Sender, Now));
         WaitIfOrphaned();
@@ -377,14 +377,14 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             return link;
         }
 
-        if (_akkaOnly.Contains(worker) || !_capacity.TryGetValue(worker, out WorkerCapacity? capacity) || capacity.DataEndpoint.Length == 0)
+        if (_akkaOnly.Contains(worker) || _endpoints.GetValueOrDefault(worker, "") is not { Length: > 0 } endpoint)
         {
             return null;
         }
 
         IActorRef self = Self;
         DataLink? created = null;
-        created = new DataLink(capacity.DataEndpoint, message => self.Tell(message, worker), reason => self.Tell(new LinkClosed(worker, created!, reason)));
+        created = new DataLink(endpoint, message => self.Tell(message, worker), reason => self.Tell(new LinkClosed(worker, created!, reason)));
         _links[worker] = created;
         return created;
     }

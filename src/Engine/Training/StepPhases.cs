@@ -41,21 +41,28 @@ public enum StepPhase
 }
 
 /// <summary>
-/// Samples of each <see cref="StepPhase"/> in microseconds and their medians. Preallocated for the run's
-/// steps, so recording allocates nothing; single-threaded like its owner.
+/// The newest <see cref="Window"/> samples of each <see cref="StepPhase"/> in microseconds (a ring per
+/// phase, allocated once, so a run of any length records in bounded memory and allocates nothing per
+/// step), their medians, and the mean of all steps. Single-threaded like its owner.
 /// </summary>
 public sealed class StepPhaseLog
 {
+    public const int Window = 4096;
+
     private static readonly int PhaseCount = Enum.GetValues<StepPhase>().Length;
-    private readonly List<double>[] _samples;
+    private readonly double[][] _rings = Enumerable.Range(0, PhaseCount).Select(_ => new double[Window]).ToArray();
+    private readonly long[] _counts = new long[PhaseCount];
+    private double _stepSum;
 
-    public StepPhaseLog(long expectedSteps = 1024)
+    public void Add(StepPhase phase, double microseconds)
     {
-        int capacity = (int)Math.Clamp(expectedSteps, 16, 1 << 20);
-        _samples = Enumerable.Range(0, PhaseCount).Select(_ => new List<double>(capacity)).ToArray();
+        int p = (int)phase;
+        _rings[p][_counts[p]++ % Window] = microseconds;
+        if (phase == StepPhase.Step)
+        {
+            _stepSum += microseconds;
+        }
     }
-
-    public void Add(StepPhase phase, double microseconds) => _samples[(int)phase].Add(microseconds);
 
     public void Add(StepPhase phase, TimeSpan elapsed) => Add(phase, elapsed.TotalMicroseconds);
 
@@ -67,22 +74,19 @@ public sealed class StepPhaseLog
         return now;
     }
 
-    public int Count(StepPhase phase) => _samples[(int)phase].Count;
-
     /// <summary>The median of each phase in microseconds, indexed by <see cref="StepPhase"/>; NaN for a phase with no sample.</summary>
     public double[] Medians()
     {
         var medians = new double[PhaseCount];
         for (int p = 0; p < PhaseCount; p++)
         {
-            List<double> s = _samples[p];
-            if (s.Count == 0)
+            if (_counts[p] == 0)
             {
                 medians[p] = double.NaN;
                 continue;
             }
 
-            double[] sorted = s.ToArray();
+            double[] sorted = _rings[p][..(int)Math.Min(_counts[p], Window)];
             Array.Sort(sorted);
             int mid = sorted.Length / 2;
             medians[p] = sorted.Length % 2 == 1 ? sorted[mid] : 0.5 * (sorted[mid - 1] + sorted[mid]);
@@ -91,11 +95,11 @@ public sealed class StepPhaseLog
         return medians;
     }
 
-    /// <summary>The mean microseconds of <paramref name="phase"/> (NaN with no sample): against the median, it shows the outliers.</summary>
-    public double Mean(StepPhase phase) => _samples[(int)phase] is { Count: > 0 } s ? s.Average() : double.NaN;
+    /// <summary>The mean step of the whole run in microseconds (NaN before the first): against the median, it shows the outliers.</summary>
+    public double MeanStep => _counts[(int)StepPhase.Step] > 0 ? _stepSum / _counts[(int)StepPhase.Step] : double.NaN;
 
     /// <summary>What a run reports: the median of every phase (in <see cref="StepPhase"/> order), then the mean step.</summary>
-    public double[] Figures() => [.. Medians(), Mean(StepPhase.Step)];
+    public double[] Figures() => [.. Medians(), MeanStep];
 
     /// <summary>The names of <see cref="Figures"/> as printed: each phase in lower case, then "step_mean".</summary>
     public static IReadOnlyList<string> FigureNames { get; } = [.. Enum.GetNames<StepPhase>().Select(n => n.ToLowerInvariant()), "step_mean"];

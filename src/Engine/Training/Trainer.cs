@@ -38,7 +38,7 @@ public sealed class Trainer : IDisposable
     public EpochReport Run(ITrainingObserver? observer = null, CancellationToken cancellation = default)
     {
         EpochReport? last = null;
-        Phases = new StepPhaseLog(Session.TotalSteps - Session.Step);
+        Phases = new StepPhaseLog();
         while (!Session.Finished)
         {
             cancellation.ThrowIfCancellationRequested();

@@ -149,10 +149,9 @@ public static class DataFrames
             ReadResult read = await input.ReadAsync(cancellation).ConfigureAwait(false);
             if (read.Buffer.Length >= Preamble.Length)
             {
-                ReadOnlySequence<byte> head = read.Buffer.Slice(0, Preamble.Length);
-                bool ok = head.FirstSpan.Length == Preamble.Length ? head.FirstSpan.SequenceEqual(Preamble) : head.ToArray().AsSpan().SequenceEqual(Preamble);
-                input.AdvanceTo(head.End);
-                if (!ok)
+                byte[] head = read.Buffer.Slice(0, Preamble.Length).ToArray();
+                input.AdvanceTo(read.Buffer.GetPosition(head.Length));
+                if (!head.AsSpan().SequenceEqual(Preamble))
                 {
                     throw new InvalidDataException("not a CnnCluster data-plane client (wrong preamble)");
                 }
