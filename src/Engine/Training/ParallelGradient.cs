@@ -5,7 +5,7 @@ namespace CnnCluster.Engine.Training;
 
 /// <summary>
 /// Gradients on T threads of this process: a block of the reduction tree (or the whole batch, the root
-/// block) is cut into aligned sub-blocks (about 2T of them), threads take sub-blocks as they free up,
+/// block) is cut into aligned sub-blocks (about 8T of them), threads take sub-blocks as they free up,
 /// and the sub-block sums are combined along the same tree. Which thread computed which sub-block
 /// cannot change a bit of the result.
 /// </summary>
@@ -45,6 +45,11 @@ public sealed class ParallelGradient : IDisposable
 
     public int ShardSize { get; }
 
+    // Sub-blocks per thread: finer sub-blocks let a thread that was preempted (by the coordinator's own
+    // work, the journal, another process) be covered by the others instead of stalling the step's join;
+    // measured 2 → 8 on 2 threads: the engine alone +8%, an in-process worker +11% (bench/cluster-scaling.sh).
+    private const int SubBlocksPerThread = 8;
+
     /// <summary>Σ over the batch of ∂loss/∂p (a buffer of the shared pool, the caller returns it) and Σ loss.</summary>
     public (float[] Gradient, double Loss) Compute(float[] parameters, LabeledImages data, ArraySegment<int> batch)
     {
@@ -59,7 +64,7 @@ public sealed class ParallelGradient : IDisposable
 
         // sub-blocks of the block: the same tree, one level of granularity for the threads
         int subLevel = 0;
-        while (subLevel < level && ((shards + (1 << subLevel) - 1) >> subLevel) > (_threads == 1 ? 1 : 2 * _threads))
+        while (subLevel < level && ((shards + (1 << subLevel) - 1) >> subLevel) > (_threads == 1 ? 1 : SubBlocksPerThread * _threads))
         {
             subLevel++;
         }
