@@ -16,6 +16,7 @@ shift $(( $# > 2 ? 2 : $# ))
 modes=("$@")
 [ ${#modes[@]} -gt 0 ] || modes=(engine-b256 inproc1-b256 proc1x2-b256 engine1-b256 proc1x1-b256 proc2x1-b256 engine-b64 inproc1-b64)
 dotnet build -c Release src/Coordinator >/dev/null
+current_rev=$(git describe --always --dirty) # what was built, "-dirty" when the tree has uncommitted changes
 trees=(current)
 declare -A root=([current]=.)
 if [ -n "${BASELINE:-}" ]; then
@@ -61,7 +62,7 @@ done
 
 for tree in "${trees[@]}"; do
 echo
-echo "== $tree ($( [ "$tree" = current ] && git rev-parse --short HEAD || git -C "${root[$tree]}" rev-parse --short HEAD))"
+echo "== $tree ($( [ "$tree" = current ] && echo "$current_rev" || git -C "${root[$tree]}" rev-parse --short HEAD))"
 echo "median microseconds per step and phase (median over the repeats of each run's median; step_mean: the mean step):"
 awk -F'\t' -v names="${phases[*]}" -v order="${modes[*]}" -v tree="$tree" '
   function median(list,   n, a, i, j, t) { n = split(list, a, " "); for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
