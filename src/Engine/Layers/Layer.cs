@@ -49,7 +49,13 @@ public abstract class Layer
     public abstract void Backward(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, ReadOnlySpan<float> p, Span<float> g, Span<float> scratch);
 
     /// <summary>Adds the gradient of a parameter penalty (not data dependent) into g; returns the penalty.</summary>
-    public virtual double Regularize(ReadOnlySpan<float> p, Span<float> g) => 0;
+    public double Regularize(ReadOnlySpan<float> p, Span<float> g) => Regularize(p, g, 0);
+
+    /// <summary>
+    /// The same for the window of this layer's parameters [windowStart, windowStart + g.Length) alone
+    /// (g[0] is parameter windowStart; empty: the penalty only). The penalty is the whole layer's.
+    /// </summary>
+    public virtual double Regularize(ReadOnlySpan<float> p, Span<float> g, int windowStart) => 0;
 
     /// <summary>A short description for messages, e.g. "conv2d 1->6 k5 s1 p2".</summary>
     public abstract string Describe();

@@ -107,7 +107,7 @@ public sealed class MapCombination : Layer
     /// sums to one, Σᵢ|αᵢⱼ| = 1 for every output map: the penalty is the constant λ·out and its gradient is
     /// zero up to rounding. Kept literal, as the article states it.
     /// </summary>
-    public override double Regularize(ReadOnlySpan<float> p, Span<float> g)
+    public override double Regularize(ReadOnlySpan<float> p, Span<float> g, int windowStart)
     {
         if (Sparsity == 0f)
         {
@@ -117,7 +117,7 @@ public sealed class MapCombination : Layer
         Split(p, out _, out ReadOnlySpan<float> c, out _);
         Span<float> alpha = new float[AlphaCount];
         Alphas(c, alpha);
-        Span<float> gc = g.Slice(_g.WeightCount, AlphaCount);
+        int firstC = _g.WeightCount - windowStart; // c[0]'s place in the window (may lie outside it)
         double penalty = 0;
         for (int j = 0; j < _out; j++)
         {
@@ -130,7 +130,11 @@ public sealed class MapCombination : Layer
 
             for (int i = 0; i < _in; i++)
             {
-                gc[j * _in + i] += Sparsity * (MathF.Abs(a[i]) - a[i] * l1);
+                int at = firstC + j * _in + i;
+                if ((uint)at < (uint)g.Length)
+                {
+                    g[at] += Sparsity * (MathF.Abs(a[i]) - a[i] * l1);
+                }
             }
 
             penalty += Sparsity * l1;

@@ -100,14 +100,24 @@ public sealed class Network
     }
 
     /// <summary>Adds every layer's parameter-penalty gradient into g; returns the total penalty.</summary>
-    public double Regularize(ReadOnlySpan<float> p, Span<float> g)
+    public double Regularize(ReadOnlySpan<float> p, Span<float> g) => Regularize(p, g, ParameterSlice.All(p.Length));
+
+    /// <summary>
+    /// Adds the penalty gradient of the parameters in <paramref name="slice"/> into g (g[0] is parameter
+    /// slice.Start), computed from all of p (a penalty may couple a layer's parameters across slices);
+    /// returns the whole network's penalty.
+    /// </summary>
+    public double Regularize(ReadOnlySpan<float> p, Span<float> g, ParameterSlice slice)
     {
         double total = 0;
         foreach (Layer layer in Layers)
         {
             if (layer.ParameterCount > 0)
             {
-                total += layer.Regularize(p.Slice(layer.ParameterOffset, layer.ParameterCount), g.Slice(layer.ParameterOffset, layer.ParameterCount));
+                ParameterSlice? part = slice.Within(layer.ParameterOffset, layer.ParameterCount);
+                Span<float> window = part is { } w ? g.Slice(w.Start - slice.Start, w.Count) : [];
+                int windowStart = part is { } s ? s.Start - layer.ParameterOffset : 0;
+                total += layer.Regularize(p.Slice(layer.ParameterOffset, layer.ParameterCount), window, windowStart);
             }
         }
 

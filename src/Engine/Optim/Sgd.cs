@@ -31,13 +31,31 @@ public sealed class Sgd
     public float[] Velocity { get; }
 
     /// <summary>One update with the mean gradient <paramref name="gradient"/> (modified in place).</summary>
-    public void Step(float[] parameters, float[] gradient, double learningRate)
+    public void Step(float[] parameters, float[] gradient, double learningRate) =>
+        Step(parameters, gradient, learningRate, ParameterSlice.All(parameters.Length));
+
+    /// <summary>
+    /// The update of <paramref name="slice"/> alone, its mean gradient in <paramref name="gradient"/>
+    /// (gradient[0] is parameter slice.Start; modified in place): every operation is elementwise, so the
+    /// slices of a partition give the bits of one whole update.
+    /// </summary>
+    public void Step(float[] parameters, Span<float> gradient, double learningRate, ParameterSlice slice)
     {
-        float mu = (float)Options.Momentum, wd = (float)Options.WeightDecay;
-        foreach ((int offset, int count, float multiplier) in _groups)
+        if (gradient.Length != slice.Count || slice.Start < 0 || slice.End > parameters.Length)
         {
+            throw new ArgumentException($"a gradient of {gradient.Length} for parameters [{slice.Start}, {slice.End}) of {parameters.Length}");
+        }
+
+        float mu = (float)Options.Momentum, wd = (float)Options.WeightDecay;
+        foreach ((int groupOffset, int groupCount, float multiplier) in _groups)
+        {
+            if (slice.Within(groupOffset, groupCount) is not (int offset, int count))
+            {
+                continue;
+            }
+
             float lr = (float)(learningRate * multiplier);
-            Span<float> p = parameters.AsSpan(offset, count), g = gradient.AsSpan(offset, count), v = Velocity.AsSpan(offset, count);
+            Span<float> p = parameters.AsSpan(offset, count), g = gradient.Slice(offset - slice.Start, count), v = Velocity.AsSpan(offset, count);
             Elementwise.MultiplyAdd(p, wd, g, g);          // g ← g + wd·p
             Elementwise.MultiplyAdd(v, mu, g, v);          // v ← μ·v + g
             if (Options.Nesterov)

@@ -114,7 +114,17 @@ public sealed class TrainingSession
     /// Commits the step begun by <see cref="BeginStep"/> with the batch's summed gradient (modified in
     /// place) and summed loss: divide by B, add penalties, one SGD update.
     /// </summary>
-    public StepReport Commit(float[] gradientSum, double lossSum, int batchSize)
+    public StepReport Commit(float[] gradientSum, double lossSum, int batchSize) =>
+        Commit([new SliceGradient(ParameterSlice.All(Parameters.Length), gradientSum)], lossSum, batchSize);
+
+    /// <summary>
+    /// Commits the step with the batch's summed gradient given by slices (each modified in place): the
+    /// parameters and optimizer state of those slices change, no others, to the bits that one whole
+    /// commit gives them (penalties read the step's starting parameters, so all are added before any
+    /// slice moves). A slice owner of the sharded all-reduce commits its own slices; the rest of its
+    /// replica comes from the other owners.
+    /// </summary>
+    public StepReport Commit(IReadOnlyList<SliceGradient> gradientSums, double lossSum, int batchSize)
     {
         double rate = LearningRate;
         double loss = lossSum / batchSize;
@@ -124,9 +134,18 @@ public sealed class TrainingSession
             throw new TrainingDivergedException(Step, loss, rate);
         }
 
-        System.Numerics.Tensors.TensorPrimitives.Multiply(gradientSum, 1f / batchSize, gradientSum);
-        Network.Regularize(Parameters, gradientSum);
-        Optimizer.Step(Parameters, gradientSum, rate);
+        foreach ((ParameterSlice slice, float[] gradient) in gradientSums)
+        {
+            Span<float> g = gradient.AsSpan(0, slice.Count);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(g, 1f / batchSize, g);
+            Network.Regularize(Parameters, g, slice);
+        }
+
+        foreach ((ParameterSlice slice, float[] gradient) in gradientSums)
+        {
+            Optimizer.Step(Parameters, gradient.AsSpan(0, slice.Count), rate, slice);
+        }
+
         _clock.Stop();
         int epoch = Epoch;
         Step++;
