@@ -66,6 +66,38 @@ public sealed class SlicedCommitTests
         }
     }
 
+    /// <summary>Reduce-scatter: an owner that sums only its slice of every block, in the tree's order, gets that slice of the whole sum.</summary>
+    [Theory]
+    [InlineData(13, 3, 1)]
+    [InlineData(32, 4, 2)]
+    [InlineData(37, 5, 0)]
+    public void TheTreeOverASliceIsThatSliceOfTheTree(int shards, int owners, int blockLevel)
+    {
+        const int length = 1000;
+        var rng = Rng.For(0x511CE, (ulong)shards);
+        int blocks = (shards + (1 << blockLevel) - 1) >> blockLevel;
+        float[][] partials = Enumerable.Range(0, blocks).Select(_ => TestData.Gaussian(rng, length)).ToArray();
+
+        (float[] whole, double wholeLoss) = Reduce(new GradientBuffers(length), partials, blockLevel, p => (float[])p.Clone());
+        foreach (ParameterSlice slice in ParameterSlice.Partition(length, owners))
+        {
+            (float[] part, double loss) = Reduce(new GradientBuffers(slice.Count), partials, blockLevel, p => p[slice.Start..slice.End]);
+            Assert.Equal(Bits(whole.AsSpan(slice.Start, slice.Count)), Bits(part));
+            Assert.Equal(wholeLoss, loss);
+        }
+    }
+
+    private static (float[] Sum, double Loss) Reduce(GradientBuffers buffers, float[][] partials, int level, Func<float[], float[]> take)
+    {
+        var tree = new TreeReducer(buffers);
+        for (int b = 0; b < partials.Length; b++)
+        {
+            tree.Push(b << level, level, take(partials[b]), b + 0.25);
+        }
+
+        return tree.Finish();
+    }
+
     [Fact]
     public void AllSlicesInOneCommitAreTheWholeCommit()
     {
