@@ -5,7 +5,8 @@ namespace CnnCluster.Worker;
 /// <summary>
 /// One dedicated thread that runs a worker's computations one after another: every step starts on the
 /// same thread (with its caches and its core), as the engine's own training loop does, instead of
-/// whichever thread-pool thread is free, and the thread pool stays free for the actors.
+/// whichever thread-pool thread is free; the worker actor, on its own thread, stays free to answer and to
+/// drop queued work that a newer step made stale while a step computes.
 /// </summary>
 public sealed class ComputeThread : IDisposable
 {

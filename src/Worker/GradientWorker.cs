@@ -11,7 +11,7 @@ namespace CnnCluster.Worker;
 
 /// <summary>
 /// A worker actor (role `worker`, path /user/worker-N): computes the tree nodes it is assigned, one
-/// assignment at a time on a background task using all of its threads, and sends each node's gradient
+/// assignment at a time on its own compute thread (with the engine's thread team), and sends each node's gradient
 /// back to the assigning run as soon as it is ready. An assignment queued behind a newer step of the
 /// same run is dropped, since its results would be stale. Assignments arrive through Akka (from
 /// in-process runs, or as chunks) or over this worker's data plane (<see cref="DataPlaneServer"/>,
@@ -122,13 +122,14 @@ public sealed class GradientWorker : ReceiveActor
             {
                 engine.Compute(work, result =>
                 {
-                    // an encoded result is on its way once Send returns: its buffer can serve the next node
-                    if (replies.Send(result))
+                    replies.Send(result);
+                    if (replies.Serializes)
                     {
+                        // encoded once Send returns: the buffer can serve the next node
                         GradientBuffers.Shared(result.Gradient.Length).Return(result.Gradient);
                     }
                 });
-                if (replies.OwnsParameters)
+                if (replies.Serializes)
                 {
                     // deserialized into a pooled buffer; a local sender's parameters belong to the sender
                     GradientBuffers.Shared(work.Parameters.Length).Return(work.Parameters);

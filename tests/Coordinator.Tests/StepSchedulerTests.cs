@@ -171,7 +171,7 @@ public sealed class StepSchedulerTests
         s.End(At(21), committed: false);
         Assert.Equal(ResultOutcome.Stale, s.Accept("a", 0, new TreeNode(0, 2), At(21.5))); // a answers: trusted again
 
-        // committed steps teach it: 10 fast steps bring the deadline down to the 1 s minimum
+        // committed steps teach it: 30 fast steps bring the deadline down to the 1 s minimum
         for (int step = 1; step <= 30; step++)
         {
             IReadOnlyList<Dispatch<string>> plan = s.Begin(step, 8, At(100 + step));

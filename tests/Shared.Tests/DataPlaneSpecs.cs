@@ -22,7 +22,7 @@ public sealed class DataPlaneSpecs : IDisposable
             foreach (TreeNode node in work.Nodes)
             {
                 float[] g = work.Parameters.Select(p => p * (node.Start + 1)).ToArray();
-                Assert.True(replies.Send(new NodeResult(work.RunId, work.Incarnation, work.Step, node, node.Start + 0.5, g, 1.0)));
+                replies.Send(new NodeResult(work.RunId, work.Incarnation, work.Step, node, node.Start + 0.5, g, 1.0));
             }
 
             if (work.Nodes.Length == 0)

@@ -56,7 +56,6 @@ public sealed class StepScheduler<TWorker>(SchedulerSettings settings, IComparer
     private readonly HashSet<TWorker> _excluded = new();
     private readonly HashSet<TWorker> _suspects = new();
     private readonly Dictionary<int, PendingNode> _pending = new();
-    private readonly HashSet<int> _done = new();
     private TimeSpan _slowestDone;
     private TimeSpan _typicalStep = settings.FirstStep;
     private TimeSpan _stepStart;
@@ -71,10 +70,10 @@ public sealed class StepScheduler<TWorker>(SchedulerSettings settings, IComparer
 
     public IReadOnlyCollection<TWorker> Workers => _threads.Keys;
 
-    /// <summary>Workers to give work to, in order: all but the excluded, and but the suspects while others remain.</summary>
+    /// <summary>Workers to give work to, in order: all (an excluded one is never among them), but the suspects while others remain.</summary>
     public IReadOnlyList<TWorker> Available()
     {
-        List<TWorker> usable = _threads.Keys.Where(w => !_excluded.Contains(w)).Order(order).ToList();
+        List<TWorker> usable = _threads.Keys.Order(order).ToList();
         List<TWorker> trusted = usable.Where(w => !_suspects.Contains(w)).ToList();
         return trusted.Count > 0 ? trusted : usable;
     }
@@ -142,8 +141,6 @@ public sealed class StepScheduler<TWorker>(SchedulerSettings settings, IComparer
         Step = step;
         _stepStart = now;
         _slowestDone = TimeSpan.Zero;
-        _pending.Clear();
-        _done.Clear();
         var dispatches = new List<Dispatch<TWorker>>();
         foreach ((int w, int first, int count) in WorkPlanner.Split(microShards, workers.Select(w => _threads[w]).ToList()))
         {
@@ -175,7 +172,6 @@ public sealed class StepScheduler<TWorker>(SchedulerSettings settings, IComparer
         }
 
         _pending.Remove(node.Start);
-        _done.Add(node.Start);
         TimeSpan took = now - pending.Since;
         if (took > _slowestDone)
         {
@@ -195,7 +191,6 @@ public sealed class StepScheduler<TWorker>(SchedulerSettings settings, IComparer
 
         Step = null;
         _pending.Clear();
-        _done.Clear();
     }
 
     /// <summary>

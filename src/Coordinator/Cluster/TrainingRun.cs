@@ -80,7 +80,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         Network network = Network.Build(ModelSpecJson.Parse(config.ModelJson));
         _session = new TrainingSession(network, config.ToTrainingOptions(evaluationThreads), data.Train, data.Test, evaluationThreads);
         _reducer = new TreeReducer(GradientBuffers.Shared(network.ParameterCount));
-        _scheduler = new StepScheduler<IActorRef>(scheduling ?? SchedulerSettings.Default, Comparer<IActorRef>.Create((a, b) => a.Path.CompareTo(b.Path)));
+        _scheduler = new StepScheduler<IActorRef>(scheduling ?? SchedulerSettings.Default, Comparer<IActorRef>.Default);
         _phases = new StepPhaseLog();
         _chunks = new ChunkAssembler(Context.System);
         if (subscriber is not null)
@@ -200,7 +200,6 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             }
             else
             {
-                _phase = RunPhase.Running;
                 Fail($"the fork's starting parameters (run {_state.ForkedFrom}) were never stored; fork it again");
                 return;
             }
@@ -399,7 +398,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             return;
         }
 
-        if (_scheduler.Available().Count == 0)
+        if (_scheduler.Workers.Count == 0)
         {
             Wait("no workers in the cluster: start one (src/Worker with CLUSTER_SEEDS pointing at this coordinator)");
             return;
@@ -800,7 +799,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     {
         StepRecorded? last = _state.Steps.Count > 0 ? _state.Steps[^1] : null;
         return new RunStatus(_runId, _config.Model, _phase.ToString().ToLowerInvariant(), _session.Step, _session.TotalSteps, last?.Loss,
-            _state.Epochs.Count > 0 ? _state.Epochs[^1].TestAccuracy : null, ParameterHash.Of(_session.Parameters), _scheduler.Available().Count, _state.Ended?.Reason);
+            _state.Epochs.Count > 0 ? _state.Epochs[^1].TestAccuracy : null, ParameterHash.Of(_session.Parameters), _scheduler.Workers.Count, _state.Ended?.Reason);
     }
 
     private RunFinished Finished() =>
@@ -835,7 +834,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     }
 
     private StepCommitted ToMessage(StepRecorded s) =>
-        new(_runId, s.Step, _session.TotalSteps, s.Epoch, s.Loss, s.LearningRate, s.Images, s.TrainSeconds, _scheduler.Available().Count);
+        new(_runId, s.Step, _session.TotalSteps, s.Epoch, s.Loss, s.LearningRate, s.Images, s.TrainSeconds, _scheduler.Workers.Count);
 
     private EpochCompleted ToMessage(EpochRecorded e) =>
         new(_runId, e.Epoch, e.Step, e.TrainLoss, e.TestLoss, e.TestAccuracy, e.TrainSeconds, e.ImagesPerSecond);
@@ -888,7 +887,16 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             _retiredEncoding += link.Encoding;
         }
 
-        public TimeSpan Encoding(IEnumerable<DataLink> live) => live.Aggregate(_retiredEncoding, (sum, l) => sum + l.Encoding);
+        public TimeSpan Encoding(Dictionary<IActorRef, DataLink>.ValueCollection live)
+        {
+            TimeSpan sum = _retiredEncoding; // read twice a step: no enumerator boxed
+            foreach (DataLink link in live)
+            {
+                sum += link.Encoding;
+            }
+
+            return sum;
+        }
 
         public RunTraffic ToMessage(IEnumerable<DataLink> live, double[] phases) => new(
             Assignments, AkkaParameterBytes + _retiredSent + live.Sum(l => l.BytesSent), Results, AkkaGradientBytes + _retiredReceived + live.Sum(l => l.BytesReceived),

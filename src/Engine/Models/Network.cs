@@ -114,9 +114,15 @@ public sealed class Network
         {
             if (layer.ParameterCount > 0)
             {
-                ParameterSlice? part = slice.Within(layer.ParameterOffset, layer.ParameterCount);
-                Span<float> window = part is { } w ? g.Slice(w.Start - slice.Start, w.Count) : [];
-                int windowStart = part is { } s ? s.Start - layer.ParameterOffset : 0;
+                // a layer outside the slice still counts in the penalty, with an empty window
+                Span<float> window = [];
+                int windowStart = 0;
+                if (slice.Within(layer.ParameterOffset, layer.ParameterCount) is { } part)
+                {
+                    window = g.Slice(part.Start - slice.Start, part.Count);
+                    windowStart = part.Start - layer.ParameterOffset;
+                }
+
                 total += layer.Regularize(p.Slice(layer.ParameterOffset, layer.ParameterCount), window, windowStart);
             }
         }

@@ -52,16 +52,13 @@ public sealed class StepPhaseLog
     private static readonly int PhaseCount = Enum.GetValues<StepPhase>().Length;
     private readonly double[][] _rings = Enumerable.Range(0, PhaseCount).Select(_ => new double[Window]).ToArray();
     private readonly long[] _counts = new long[PhaseCount];
-    private double _stepSum;
+    private readonly double[] _sums = new double[PhaseCount];
 
     public void Add(StepPhase phase, double microseconds)
     {
         int p = (int)phase;
         _rings[p][_counts[p]++ % Window] = microseconds;
-        if (phase == StepPhase.Step)
-        {
-            _stepSum += microseconds;
-        }
+        _sums[p] += microseconds;
     }
 
     public void Add(StepPhase phase, TimeSpan elapsed) => Add(phase, elapsed.TotalMicroseconds);
@@ -96,7 +93,7 @@ public sealed class StepPhaseLog
     }
 
     /// <summary>The mean step of the whole run in microseconds (NaN before the first): against the median, it shows the outliers.</summary>
-    public double MeanStep => _counts[(int)StepPhase.Step] > 0 ? _stepSum / _counts[(int)StepPhase.Step] : double.NaN;
+    public double MeanStep => _counts[(int)StepPhase.Step] > 0 ? _sums[(int)StepPhase.Step] / _counts[(int)StepPhase.Step] : double.NaN;
 
     /// <summary>What a run reports: the median of every phase (in <see cref="StepPhase"/> order), then the mean step.</summary>
     public double[] Figures() => [.. Medians(), MeanStep];

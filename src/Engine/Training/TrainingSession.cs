@@ -124,7 +124,7 @@ public sealed class TrainingSession
     /// slice moves). A slice owner of the sharded all-reduce commits its own slices; the rest of its
     /// replica comes from the other owners.
     /// </summary>
-    public StepReport Commit(IReadOnlyList<SliceGradient> gradientSums, double lossSum, int batchSize)
+    public StepReport Commit(ReadOnlySpan<SliceGradient> gradientSums, double lossSum, int batchSize)
     {
         double rate = LearningRate;
         double loss = lossSum / batchSize;

@@ -98,13 +98,9 @@ public sealed class DataPlaneServer(string bind, int port, string advertisedHost
         private readonly ArrayBufferWriter<byte> _scratch = new(1 << 16);
         private bool _closed;
 
-        public bool OwnsParameters => true;
+        public bool Serializes => true;
 
-        public bool Send(NodeResult result)
-        {
-            Write(result);
-            return true;
-        }
+        public void Send(NodeResult result) => Write(result);
 
         public void Fail(WorkFailed failure) => Write(failure);
 

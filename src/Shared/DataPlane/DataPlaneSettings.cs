@@ -1,4 +1,3 @@
-using System.Globalization;
 using CnnCluster.Shared.Hosting;
 
 namespace CnnCluster.Shared.DataPlane;
@@ -13,14 +12,7 @@ public sealed record DataPlaneSettings(string Bind, string AdvertisedHost, int P
 {
     public static DataPlaneSettings FromEnvironment(NodeSettings node, Func<string, string?>? env = null)
     {
-        env ??= Environment.GetEnvironmentVariable;
-        int port = 0;
-        if (env("DATA_PORT") is { Length: > 0 } text && (!int.TryParse(text.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out port) || port > 65535))
-        {
-            throw new ArgumentException($"DATA_PORT '{text}' is not a port number (0-65535; 0 picks a free one)");
-        }
-
-        return new DataPlaneSettings(node.Bind, node.Hostname, port);
+        return new DataPlaneSettings(node.Bind, node.Hostname, NodeSettings.PortFrom(env ?? Environment.GetEnvironmentVariable, "DATA_PORT", 0));
     }
 
     /// <summary>The settings of worker actor <paramref name="index"/> on this node.</summary>

@@ -7,11 +7,15 @@ namespace CnnCluster.Shared.DataPlane;
 /// <summary>Where a worker sends the answers to one assignment: back over the data plane, or through Akka.</summary>
 public interface IWorkReplies
 {
-    /// <summary>True when the assignment's parameters were decoded into a pooled buffer that the worker returns when done.</summary>
-    bool OwnsParameters { get; }
+    /// <summary>
+    /// True when messages cross an encoding both ways: the assignment's parameters were decoded into a
+    /// pooled buffer that the worker returns when done, and a result is encoded as it is sent, so its
+    /// gradient buffer can serve the next node. False in-process, where both travel by reference.
+    /// </summary>
+    bool Serializes { get; }
 
-    /// <summary>Sends one node's result; true when it was encoded here and now, so its gradient buffer may be reused.</summary>
-    bool Send(NodeResult result);
+    /// <summary>Sends one node's result.</summary>
+    void Send(NodeResult result);
 
     void Fail(WorkFailed failure);
 }
@@ -19,9 +23,9 @@ public interface IWorkReplies
 /// <summary>Answers through Akka to the assigning actor (in-process, or remote as <see cref="Chunk"/>s).</summary>
 public sealed class ActorReplies(ActorSystem system, IActorRef replyTo, IActorRef self) : IWorkReplies
 {
-    public bool OwnsParameters => !replyTo.Path.Address.HasLocalScope;
+    public bool Serializes => !replyTo.Path.Address.HasLocalScope;
 
-    public bool Send(NodeResult result) => Chunking.Tell(system, replyTo, result, self) > 0;
+    public void Send(NodeResult result) => Chunking.Tell(system, replyTo, result, self);
 
     public void Fail(WorkFailed failure) => replyTo.Tell(failure, self);
 }

@@ -24,11 +24,7 @@ public sealed record NodeSettings(string Hostname, string Bind, int Port, IReadO
         }
 
         string bind = NonEmpty(env("CLUSTER_BIND")) ?? hostname;
-        int port = defaultPort;
-        if (NonEmpty(env("CLUSTER_PORT")) is string p && (!int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out port) || port > 65535))
-        {
-            throw new ArgumentException($"CLUSTER_PORT '{p}' is not a port number (0-65535; 0 picks a free one)");
-        }
+        int port = PortFrom(env, "CLUSTER_PORT", defaultPort);
 
         IReadOnlyList<string> seeds = NonEmpty(env("CLUSTER_SEEDS")) is string s
             ? s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(ParseSeed).ToArray()
@@ -54,6 +50,18 @@ public sealed record NodeSettings(string Hostname, string Bind, int Port, IReadO
     }
 
     private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+
+    /// <summary>A listening port from <paramref name="variable"/> (0 picks a free one), or <paramref name="fallback"/> when unset.</summary>
+    public static int PortFrom(Func<string, string?> env, string variable, int fallback)
+    {
+        int port = fallback;
+        if (NonEmpty(env(variable)) is string p && (!int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out port) || port > 65535))
+        {
+            throw new ArgumentException($"{variable} '{p}' is not a port number (0-65535; 0 picks a free one)");
+        }
+
+        return port;
+    }
 
     private static string OwnAddress()
     {
