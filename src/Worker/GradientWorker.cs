@@ -1,11 +1,13 @@
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
+using CnnCluster.Engine.Data;
 using CnnCluster.Engine.Kernels;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.DataPlane;
 using CnnCluster.Shared.Protocol;
 using CnnCluster.Shared.Transport;
+using CnnCluster.Worker.Sharded;
 
 namespace CnnCluster.Worker;
 
@@ -16,6 +18,8 @@ namespace CnnCluster.Worker;
 /// same run is dropped, since its results would be stale. Assignments arrive through Akka (from
 /// in-process runs, or as chunks) or over this worker's data plane (<see cref="DataPlaneServer"/>,
 /// announced in <see cref="WorkerInfo"/>); answers go back the way their assignment came.
+/// For a run with the sharded all-reduce it holds a <see cref="ShardedReplica"/> and talks to its peers'
+/// data planes (<see cref="PeerLinks"/>) as well.
 /// </summary>
 public sealed class GradientWorker : ReceiveActor
 {
@@ -25,6 +29,9 @@ public sealed class GradientWorker : ReceiveActor
     private readonly LinkedList<(WorkAssignment Work, IWorkReplies Replies)> _queue = new();
     private readonly DataPlaneSettings? _dataPlane;
     private readonly ComputeThread _computing = new("cnn-worker");
+    private readonly DataTraffic _traffic = new();
+    private readonly Dictionary<string, (ShardedReplica Replica, ReplicaPorts Ports)> _replicas = new();
+    private PeerLinks? _peers;
     private DataPlaneServer? _server;
     private bool _busy;
     private long _nodesDone;
@@ -44,7 +51,8 @@ public sealed class GradientWorker : ReceiveActor
             }
         });
         Receive<WorkAssignment>(work => Enqueue(work, new ActorReplies(Context.System, Sender, Self)));
-        Receive<DataPlaneWork>(w => Enqueue(w.Work, w.Replies));
+        Receive<DataPlaneMessage>(OnDataPlane);
+        Receive<NodeComputed>(OnNodeComputed);
         Receive<Done>(OnDone);
         Receive<WorkerInfoRequest>(_ => Sender.Tell(new WorkerInfo(_engine.Threads, _nodesDone, _lastStepMilliseconds, NumericContract.Reported, NumericContract.Instructions, _server?.Endpoint ?? "")));
     }
@@ -57,7 +65,8 @@ public sealed class GradientWorker : ReceiveActor
         {
             IActorRef self = Self;
             ILoggingAdapter dataLog = _log;
-            _server = new DataPlaneServer(settings.Bind, settings.Port, settings.AdvertisedHost, (work, replies) => self.Tell(new DataPlaneWork(work, replies)), m => dataLog.Warning(m));
+            _server = new DataPlaneServer(settings.Bind, settings.Port, settings.AdvertisedHost, (message, replies) => self.Tell(new DataPlaneMessage(message, replies)), m => dataLog.Warning(m), _traffic);
+            _peers = new PeerLinks(_traffic, m => dataLog.Warning(m));
             _server.Start();
             _log.Info("data plane listening at {0}", _server.Endpoint);
         }
@@ -81,6 +90,7 @@ public sealed class GradientWorker : ReceiveActor
     protected override void PostStop()
     {
         _server?.Dispose();
+        _peers?.Dispose();
         _computing.Dispose();
     }
 
@@ -122,7 +132,7 @@ public sealed class GradientWorker : ReceiveActor
             {
                 engine.Compute(work, result =>
                 {
-                    replies.Send(result);
+                    replies.Send((IProtocolMessage)result);
                     if (replies.Serializes)
                     {
                         // encoded once Send returns: the buffer can serve the next node
@@ -139,7 +149,7 @@ public sealed class GradientWorker : ReceiveActor
             }
             catch (Exception e)
             {
-                replies.Fail(new WorkFailed(work.RunId, work.Incarnation, work.Step, e.Message));
+                replies.Send(new WorkFailed(work.RunId, work.Incarnation, work.Step, e.Message));
                 self.Tell(new Done(work, e, clock.Elapsed.TotalMilliseconds));
             }
         });
@@ -161,8 +171,111 @@ public sealed class GradientWorker : ReceiveActor
         StartNext();
     }
 
+    // ---------------------------------------------------------------- the sharded all-reduce
+
+    private void OnDataPlane(DataPlaneMessage m)
+    {
+        switch (m.Message)
+        {
+            case WorkAssignment work:
+                Enqueue(work, m.Replies);
+                break;
+            case ReplicaInit init:
+                OnReplicaInit(init, m.Replies);
+                break;
+            case StepPlan plan when Replica(plan.RunId, plan.Incarnation) is { } r:
+                r.Ports.Coordinator = m.Replies;
+                r.Replica.OnPlan(plan);
+                break;
+            case StepPlan plan:
+                m.Replies.Send(new WorkFailed(plan.RunId, plan.Incarnation, plan.Step, $"{ShardedReplica.OutOfStep} none (no replica of the run here)"));
+                break;
+            case SlicePart part:
+                Replica(part.RunId, part.Incarnation)?.Replica.OnPart(part);
+                break;
+            case SliceSum sum:
+                Replica(sum.RunId, sum.Incarnation)?.Replica.OnSum(sum);
+                break;
+        }
+    }
+
+    private (ShardedReplica Replica, ReplicaPorts Ports)? Replica(string runId, long incarnation) =>
+        _replicas.TryGetValue(runId, out var r) && r.Replica.Incarnation == incarnation ? r : null;
+
+    private void OnReplicaInit(ReplicaInit init, IWorkReplies coordinator)
+    {
+        try
+        {
+            (LabeledImages data, Engine.Models.Network network, ParallelGradient gradient) = _engine.Prepare(init.Config, init.DataFingerprint);
+            var ports = new ReplicaPorts(init.RunId, init.Incarnation, coordinator, _peers!, _computing, gradient, data, Self, _traffic);
+            _replicas[init.RunId] = (new ShardedReplica(init, network, data, ports), ports);
+            _log.Info("run {0}: replica at step {1} ({2:N0} parameters)", init.RunId, init.Step, init.Parameters.Length);
+        }
+        catch (Exception e)
+        {
+            _replicas.Remove(init.RunId);
+            coordinator.Send(new WorkFailed(init.RunId, init.Incarnation, init.Step, e.Message));
+        }
+    }
+
+    private void OnNodeComputed(NodeComputed c)
+    {
+        if (Replica(c.RunId, c.Incarnation) is { } r)
+        {
+            r.Replica.OnNodeComputed(c.Key, c.Node, c.Gradient, c.Loss, c.Milliseconds);
+            _nodesDone++;
+        }
+
+        GradientBuffers.Shared(c.Gradient.Length).Return(c.Gradient);
+    }
+
     private sealed record Done(WorkAssignment Work, Exception? Error, double Milliseconds);
 
-    /// <summary>An assignment that came over the data plane, with its way back.</summary>
-    private sealed record DataPlaneWork(WorkAssignment Work, IWorkReplies Replies);
+    /// <summary>A message that came over the data plane, with its way back.</summary>
+    private sealed record DataPlaneMessage(IProtocolMessage Message, IWorkReplies Replies);
+
+    /// <summary>A node of a sharded step, computed on the compute thread.</summary>
+    private sealed record NodeComputed(string RunId, long Incarnation, StepKey Key, TreeNode Node, float[] Gradient, double Loss, double Milliseconds);
+
+    /// <summary>A replica's ways out: its coordinator's connection, the peer links, the compute thread.</summary>
+    private sealed class ReplicaPorts(string runId, long incarnation, IWorkReplies coordinator, PeerLinks peers, ComputeThread thread, ParallelGradient gradient, LabeledImages data, IActorRef self, DataTraffic traffic) : IReplicaPorts
+    {
+        /// <summary>The connection of the latest plan (a restarted coordinator connects anew).</summary>
+        public IWorkReplies Coordinator { get; set; } = coordinator;
+
+        public (long Sent, long Received) StepTraffic => (traffic.StepSent, traffic.StepReceived);
+
+        public (long Sent, long Received) StateTraffic => (traffic.StateSent, traffic.StateReceived);
+
+        public void ToCoordinator(IProtocolMessage message) => Coordinator.Send(message);
+
+        public void ToMember(string endpoint, IProtocolMessage message) => peers.Send(endpoint, message);
+
+        public void Compute(StepKey key, float[] parameters, ArraySegment<int> batch, IReadOnlyList<TreeNode> nodes, Func<bool> current)
+        {
+            IWorkReplies replies = Coordinator;
+            thread.Post(() =>
+            {
+                foreach (TreeNode node in nodes)
+                {
+                    if (!current())
+                    {
+                        return; // a newer step or generation made it pointless
+                    }
+
+                    var clock = Stopwatch.StartNew();
+                    try
+                    {
+                        (float[] g, double loss) = WorkerEngine.ComputeNode(gradient, parameters, data, batch, node);
+                        self.Tell(new NodeComputed(runId, incarnation, key, node, g, loss, clock.Elapsed.TotalMilliseconds));
+                    }
+                    catch (Exception e)
+                    {
+                        replies.Send(new WorkFailed(runId, incarnation, key.Step, e.Message));
+                        return;
+                    }
+                }
+            });
+        }
+    }
 }

@@ -33,22 +33,39 @@ public sealed class WorkerEngine
     /// </summary>
     public void Compute(WorkAssignment a, Action<NodeResult> send)
     {
-        (LabeledImages data, string fingerprint) = Data(a.DataLimit);
-        if (fingerprint != a.DataFingerprint)
-        {
-            throw new InvalidOperationException(
-                $"this worker's training data (fingerprint {fingerprint}, from {_dataDirectory ?? "$CNN_DATA or the default"}) differs from the coordinator's ({a.DataFingerprint}); give every node the same CNN_DATA");
-        }
-
+        LabeledImages data = CheckedData(a.DataLimit, a.DataFingerprint);
         (Network network, ParallelGradient gradient) = Model(a.ModelJson, a.ShardSize);
-        var plan = new ShardPlan(a.Batch.Length, a.ShardSize);
         var batch = new ArraySegment<int>(a.Batch);
         foreach (TreeNode node in a.Nodes)
         {
             var clock = Stopwatch.StartNew();
-            (float[] g, double loss) = gradient.ComputeBlock(a.Parameters, data, batch, plan, node.Level, node.Start >> node.Level);
+            (float[] g, double loss) = ComputeNode(gradient, a.Parameters, data, batch, node);
             send(new NodeResult(a.RunId, a.Incarnation, a.Step, node, loss, g, clock.Elapsed.TotalMilliseconds));
         }
+    }
+
+    /// <summary>What a replica of a run needs on this worker: its training data (checked against the coordinator's), its model and gradient machinery.</summary>
+    public (LabeledImages Data, Network Network, ParallelGradient Gradient) Prepare(RunConfig config, string dataFingerprint)
+    {
+        LabeledImages data = CheckedData(config.DataLimit, dataFingerprint);
+        (Network network, ParallelGradient gradient) = Model(config.ModelJson, config.ShardSize);
+        return (data, network, gradient);
+    }
+
+    /// <summary>One tree node's summed gradient (a buffer of <see cref="GradientBuffers.Shared"/>) and summed loss.</summary>
+    public static (float[] Gradient, double Loss) ComputeNode(ParallelGradient gradient, float[] parameters, LabeledImages data, ArraySegment<int> batch, TreeNode node) =>
+        gradient.ComputeBlock(parameters, data, batch, new ShardPlan(batch.Count, gradient.ShardSize), node.Level, node.Start >> node.Level);
+
+    private LabeledImages CheckedData(int? limit, string expectedFingerprint)
+    {
+        (LabeledImages data, string fingerprint) = Data(limit);
+        if (fingerprint != expectedFingerprint)
+        {
+            throw new InvalidOperationException(
+                $"this worker's training data (fingerprint {fingerprint}, from {_dataDirectory ?? "$CNN_DATA or the default"}) differs from the coordinator's ({expectedFingerprint}); give every node the same CNN_DATA");
+        }
+
+        return data;
     }
 
     /// <summary>Loads the full training set ahead of the first assignment (a worker's start-up, not a step's).</summary>

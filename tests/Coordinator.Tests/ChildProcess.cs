@@ -108,8 +108,9 @@ public sealed class ChildProcess : IDisposable
     private long LastStep() => System.Text.RegularExpressions.Regex.Matches(Stdout, @"(?m)^step (\d+)/")
         .Select(m => long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Max();
 
-    /// <summary>Waits until stderr (the log) holds <paramref name="text"/>.</summary>
-    public void WaitForLog(string text, TimeSpan timeout) => WaitFor(() => Stderr.Contains(text, StringComparison.Ordinal), $"'{text}'", timeout);
+    /// <summary>Waits until stderr (the log) holds <paramref name="text"/> (at least <paramref name="times"/> times).</summary>
+    public void WaitForLog(string text, TimeSpan timeout, int times = 1) =>
+        WaitFor(() => System.Text.RegularExpressions.Regex.Count(Stderr, System.Text.RegularExpressions.Regex.Escape(text)) >= times, $"'{text}' ({times}×)", timeout);
 
     private void WaitFor(Func<bool> done, string what, TimeSpan timeout)
     {

@@ -6,8 +6,9 @@ using Xunit.Abstractions;
 namespace CnnCluster.Coordinator.Tests;
 
 /// <summary>
-/// The cluster with real processes on 127.0.0.1 (DESIGN §4): whatever computes the gradients, and
-/// whatever fails on the way, the parameters after a fixed number of steps are the engine's.
+/// The cluster with real processes on 127.0.0.1 (DESIGN §4), summing through the coordinator (the star):
+/// whatever computes the gradients, and whatever fails on the way, the parameters after a fixed number of
+/// steps are the engine's. The sharded all-reduce has its own (<see cref="ShardedAllReduceTests"/>).
 /// </summary>
 public sealed class ClusterEndToEndTests(ITestOutputHelper output) : TrainProcesses
 {
@@ -17,7 +18,7 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output) : TrainProces
         string[] common = ["--steps", "25", "--limit", "2048", "--seed", "7"];
         string engine = Hash(Train([.. common]));
         string inProcess = Hash(Train([.. common, "--workers", "1"]));
-        JsonElement three = Train([.. common, "--worker-processes", "3", "--worker-threads", "1"]);
+        JsonElement three = Train([.. common, "--worker-processes", "3", "--worker-threads", "1", "--reduce", "star"]);
         Assert.Equal(engine, inProcess);
         Assert.Equal(engine, Hash(three));
         Assert.Equal("cluster", three.GetProperty("mode").GetString());
@@ -31,7 +32,7 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output) : TrainProces
         string engine = Hash(Train([.. common]));
 
         int port = FreePort();
-        using ChildProcess coordinator = StartTrain([.. common, "--workers", "0", "--cluster-port", port.ToString()], new Dictionary<string, string> { ["CNN_LOG_LEVEL"] = "Information" });
+        using ChildProcess coordinator = StartTrain([.. common, "--workers", "0", "--reduce", "star", "--cluster-port", port.ToString()], new Dictionary<string, string> { ["CNN_LOG_LEVEL"] = "Information" });
         // workers that try the seed before it listens are gated by remoting for seconds; start them once it does
         coordinator.WaitForOutput("cluster: coordinator at", Timeout);
         using ChildProcess w1 = ChildProcess.Worker(port);
@@ -64,7 +65,7 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output) : TrainProces
         string engine = Hash(Train([.. common]));
 
         int port = FreePort();
-        using ChildProcess coordinator = StartTrain([.. common, "--worker-processes", "1", "--worker-threads", "1", "--cluster-port", port.ToString()], new Dictionary<string, string> { ["CNN_LOG_LEVEL"] = "Information" });
+        using ChildProcess coordinator = StartTrain([.. common, "--worker-processes", "1", "--worker-threads", "1", "--reduce", "star", "--cluster-port", port.ToString()], new Dictionary<string, string> { ["CNN_LOG_LEVEL"] = "Information" });
         coordinator.WaitForOutput("step 1/600", Timeout);
         using ChildProcess late = ChildProcess.Worker(port);
 
@@ -84,7 +85,7 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output) : TrainProces
             """);
         string[] common = ["--model", spec, "--steps", "3", "--limit", "512", "--batch-size", "32", "--shard-size", "8", "--lr", "0.01"];
         JsonElement engine = Train([.. common]);
-        JsonElement cluster = Train([.. common, "--worker-processes", "2", "--worker-threads", "1"]);
+        JsonElement cluster = Train([.. common, "--worker-processes", "2", "--worker-threads", "1", "--reduce", "star"]);
         Assert.Equal(5_088_010, engine.GetProperty("parameters").GetInt32());
         Assert.Equal(Hash(engine), Hash(cluster));
         long wire = cluster.GetProperty("wire_bytes_per_step").GetInt64();

@@ -17,8 +17,9 @@ public sealed class DataPlaneSpecs : IDisposable
     public DataPlaneSpecs()
     {
         // the "worker": answers every node of an assignment with gradient = parameters × (node start + 1)
-        _server = new DataPlaneServer("127.0.0.1", 0, "127.0.0.1", (work, replies) =>
+        _server = new DataPlaneServer("127.0.0.1", 0, "127.0.0.1", (message, replies) =>
         {
+            var work = (WorkAssignment)message;
             foreach (TreeNode node in work.Nodes)
             {
                 float[] g = work.Parameters.Select(p => p * (node.Start + 1)).ToArray();
@@ -27,7 +28,7 @@ public sealed class DataPlaneSpecs : IDisposable
 
             if (work.Nodes.Length == 0)
             {
-                replies.Fail(new WorkFailed(work.RunId, work.Incarnation, work.Step, "no nodes"));
+                replies.Send(new WorkFailed(work.RunId, work.Incarnation, work.Step, "no nodes"));
             }
         }, _serverLog.Add);
         _server.Start();
@@ -111,6 +112,39 @@ public sealed class DataPlaneSpecs : IDisposable
         using var link = new DataLink(_server.Endpoint, received.Add, _ => { });
         link.Send(Work(1, [2f], new TreeNode(0, 0)));
         Assert.Equal([2f], Assert.IsType<NodeResult>(received.Take(new CancellationTokenSource(Wait).Token)).Gradient);
+    }
+
+    [Fact]
+    public void AFrameAWorkerDoesNotTakeClosesThatConnectionOnly()
+    {
+        var reasons = new BlockingCollection<string>();
+        using var link = new DataLink(_server.Endpoint, _ => { }, reasons.Add);
+        link.Send(new StepDone("run", 42, 1, 1, "ab", 1.0, 0, 0));
+        Assert.Contains("closed", reasons.Take(new CancellationTokenSource(Wait).Token));
+        Assert.True(_serverLog.TryTake(out string? line, Wait));
+        Assert.Contains("does not take a StepDone", line);
+    }
+
+    [Fact]
+    public void WholeStatesAreCountedApartFromStepsOnBothEnds()
+    {
+        var serverTraffic = new DataTraffic();
+        var got = new BlockingCollection<IProtocolMessage>();
+        using var server = new DataPlaneServer("127.0.0.1", 0, "127.0.0.1", (m, _) => got.Add(m), _ => { }, serverTraffic);
+        server.Start();
+        var linkTraffic = new DataTraffic();
+        using var link = new DataLink(server.Endpoint, _ => { }, _ => { }, linkTraffic);
+        float[] state = new float[50_000];
+        link.Send(new ReplicaInit("run", 42, new RunConfig("m", "{}", 1, null, 8, 0.1, 0.9, false, 0, "constant", 0, 1, 8, null), "fp", 0, state, state));
+        link.Send(new StepPlan("run", 42, 1, 1, ["a:1", "b:2"], 0, [new TreeNode(0, 0)], [new TreeNode(0, 0)], false));
+        link.Send(new SlicePart("run", 42, 1, 1, new TreeNode(0, 0), 0, 1.0, new float[1000]));
+        Assert.IsType<ReplicaInit>(got.Take(new CancellationTokenSource(Wait).Token));
+        Assert.IsType<StepPlan>(got.Take(new CancellationTokenSource(Wait).Token));
+        Assert.IsType<SlicePart>(got.Take(new CancellationTokenSource(Wait).Token));
+
+        Assert.InRange(linkTraffic.StateSent, 400_000, 401_000);
+        Assert.InRange(linkTraffic.StepSent, 4_000, 4_300);
+        Assert.Equal((linkTraffic.StateSent, linkTraffic.StepSent), (serverTraffic.StateReceived, serverTraffic.StepReceived));
     }
 
     private static byte[] Header(int length, byte kind)

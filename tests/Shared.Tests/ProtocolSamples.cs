@@ -53,5 +53,13 @@ internal static class ProtocolSamples
         new ListWorkers(),
         new WorkerListEntry("akka.tcp://cnncluster@127.0.0.1:1/user/worker-0", 2, 10, 1.5),
         new WorkerList([new WorkerListEntry("w", 1, 2, 3)]),
+        new ReplicaInit("r1", 7, Config with { Reduction = Reduction.Sharded }, "abcd", 12, [1f, 2f], [0.5f, -0.5f]),
+        new StepPlan("r1", 7, 3, 13, ["127.0.0.1:5000", "127.0.0.1:5001"], 1, [new TreeNode(0, 2), new TreeNode(4, 2)], [new TreeNode(4, 2)], true),
+        new NodeDone("r1", 7, 3, 13, new TreeNode(4, 2), 12.5),
+        new StepDone("r1", 7, 3, 13, "ab", 12.75, 246824, 246830, 1000, 2000),
+        new ReplicaState("r1", 7, 13, [1f, 2f], [0.5f, -0.5f]),
+        new SlicePart("r1", 7, 3, 13, new TreeNode(4, 2), 0, 3.25, [0.1f, -0.2f]),
+        new SliceSum("r1", 7, 3, 13, 1, 6.5, [0.3f, 0.4f]),
+        new NodeTraffic("127.0.0.1:5000", 24, 5_923_776, 5_923_900, 0, 493_702),
     }.ToDictionary(m => m.GetType());
 }

@@ -57,6 +57,10 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     private readonly TrafficCounters _traffic = new();
     private readonly StepPhaseLog _phases;
     private readonly List<StepRecorded> _unjournaled = new();
+    private readonly ShardedGroup<IActorRef> _group = new(Comparer<IActorRef>.Default);
+    private readonly DataTraffic _dataTraffic = new();
+    private readonly Dictionary<IActorRef, NodeTraffic> _workerTraffic = new();
+    private long _shardedSteps;
 
     private RunState _state = RunState.Empty;
     private RunPhase _phase = RunPhase.Starting;
@@ -69,6 +73,8 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     private long _lastSnapshotStep = -1;
     private bool _endJournaled;
     private DateTime _lastWaitingNotice = DateTime.MinValue;
+    private long _parametersStep; // the step _session.Parameters belong to (behind the run's step in a sharded run between captures)
+    private string? _lastHash;
 
     public TrainingRun(string runId, RunConfig config, RunOrigin origin, RunData data, IActorRef directory, int evaluationThreads, IActorRef? subscriber, SchedulerSettings? scheduling = null)
     {
@@ -144,6 +150,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
                 {
                     var s = (RunSnapshot)loaded.Snapshot!.Snapshot;
                     _session.Restore(SnapshotChecksum.State(s));
+                    _parametersStep = s.Step;
                     _lastSnapshotStep = s.Step;
                     Continue();
                 }
@@ -263,6 +270,9 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             }
         });
         Command<NodeResult>(OnResult);
+        Command<NodeDone>(OnNodeDone);
+        Command<StepDone>(OnStepDone);
+        Command<ReplicaState>(OnReplicaState);
         Command<WorkFailed>(OnWorkFailed);
         Command<TickMessage>(_ => OnTick());
         Command<StopRun>(_ => Stop());
@@ -290,7 +300,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         Command<Terminated>(t => _subscribers.Remove(t.ActorRef));
         Command<ExportRun>(_ =>
         {
-            var export = new ModelExport(_runId, _config.ModelJson, _session.Step, (float[])_session.Parameters.Clone(), ParameterHash.Of(_session.Parameters));
+            var export = new ModelExport(_runId, _config.ModelJson, _parametersStep, (float[])_session.Parameters.Clone(), ParameterHash.Of(_session.Parameters));
             Chunking.Tell(Context.System, Sender, export, Self);
         });
         Command<RunStatusRequest>(_ => Sender.Tell(Status()));
@@ -311,16 +321,41 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
 
     // ---------------------------------------------------------------- workers
 
+    private bool Sharded => _config.Reduction == Reduction.Sharded;
+
     private void Join(IActorRef worker, WorkerCapacity capacity)
     {
         _endpoints[worker] = capacity.DataEndpoint;
-        Send(_scheduler.Join(worker, capacity.Threads, Now));
+        if (!Sharded)
+        {
+            Send(_scheduler.Join(worker, capacity.Threads, Now));
+        }
+        else if (capacity.DataEndpoint.Length == 0)
+        {
+            _log.Warning("run {0}: worker {1} has no data plane and cannot hold a replica of a sharded run; it is left out", _runId, worker.Path);
+        }
+        else
+        {
+            // a replica from the next step boundary on (AdvanceSharded)
+            _group.Join(worker, capacity.Threads, capacity.DataEndpoint);
+        }
     }
 
     private void Lose(IActorRef worker, string reason)
     {
         _endpoints.Remove(worker);
         DropLink(worker);
+        if (Sharded)
+        {
+            _scheduler.Lose(worker, Now);
+            if (_group.Remove(worker))
+            {
+                RestartSharded($"worker {worker.Path} lost ({reason})");
+            }
+
+            return;
+        }
+
         IReadOnlyList<Dispatch<IActorRef>> moved = _scheduler.Lose(worker, Now);
         if (moved.Count > 0)
         {
@@ -338,10 +373,29 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             return;
         }
 
+        if (Sharded && f.Reason.StartsWith(Worker.Sharded.ShardedReplica.OutOfStep, StringComparison.Ordinal))
+        {
+            // its replica missed a step (or was never made): it gets the run's state at the next boundary
+            _log.Warning("run {0}: worker {1}: {2}; it gets the run's state again", _runId, Sender.Path, f.Reason);
+            _scheduler.Lose(Sender, Now);
+            if (_group.OutOfStep(Sender, 1))
+            {
+                RestartSharded($"worker {Sender.Path} was out of step");
+            }
+
+            return;
+        }
+
         _log.Warning("run {0}: worker {1} cannot compute and is left out of this run: {2}", _runId, Sender.Path, f.Reason);
         _endpoints.Remove(Sender);
         DropLink(Sender);
         Send(_scheduler.Exclude(Sender, Now));
+        if (Sharded && _group.Remove(Sender))
+        {
+            RestartSharded($"worker {Sender.Path} left out");
+            return;
+        }
+
         WaitIfOrphaned();
     }
 
@@ -350,6 +404,13 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     {
         if (!_links.TryGetValue(closed.Worker, out DataLink? link) || link != closed.Link)
         {
+            return;
+        }
+
+        if (Sharded)
+        {
+            // a replica is reached through its data plane only
+            Lose(closed.Worker, closed.Reason);
             return;
         }
 
@@ -383,7 +444,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
 
         IActorRef self = Self;
         DataLink? created = null;
-        created = new DataLink(endpoint, message => self.Tell(message, worker), reason => self.Tell(new LinkClosed(worker, created!, reason)));
+        created = new DataLink(endpoint, message => self.Tell(message, worker), reason => self.Tell(new LinkClosed(worker, created!, reason)), _dataTraffic);
         _links[worker] = created;
         return created;
     }
@@ -398,9 +459,15 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             return;
         }
 
+        if (Sharded)
+        {
+            AdvanceSharded();
+            return;
+        }
+
         if (_scheduler.Workers.Count == 0)
         {
-            Wait("no workers in the cluster: start one (src/Worker with CLUSTER_SEEDS pointing at this coordinator)");
+            Wait(NoWorkers);
             return;
         }
 
@@ -424,10 +491,18 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         _step.AssignedAt = Stopwatch.GetTimestamp();
     }
 
+    private const string NoWorkers = "no workers in the cluster: start one (src/Worker with CLUSTER_SEEDS pointing at this coordinator)";
+
     private void Send(IReadOnlyList<Dispatch<IActorRef>> dispatches)
     {
         if (_step is not { } step)
         {
+            return;
+        }
+
+        if (step.Sharded is { } sharded)
+        {
+            SendSharded(step, sharded, dispatches);
             return;
         }
 
@@ -448,7 +523,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
                 _traffic.Reassigned += d.Nodes.Count;
             }
 
-            var work = new WorkAssignment(_runId, _incarnation, step.Step, _config.ModelJson, _config.DataLimit, _config.ShardSize, step.Batch, d.Nodes.ToArray(), step.Parameters, _data.Fingerprint);
+            var work = new WorkAssignment(_runId, _incarnation, step.Step, _config.ModelJson, _config.DataLimit, _config.ShardSize, step.Batch, d.Nodes.ToArray(), step.Parameters!, _data.Fingerprint);
             _traffic.Assignments++;
             if (d.Worker.Path.Address.HasLocalScope)
             {
@@ -526,9 +601,10 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
 
         _phases.AddSince(StepPhase.Optimizer, reduced);
         _reducer.Buffers.Return(sum);
-        _reducer.Buffers.Return(step.Parameters);
+        _reducer.Buffers.Return(step.Parameters!);
         _step = null;
         _scheduler.End(Now);
+        _parametersStep = _session.Step;
 
         // the epoch's test metrics need these parameters and run outside the step clock, so before the next step
         EpochReport? epoch = _session.AtEpochEnd ? _session.EndEpoch() : null;
@@ -537,6 +613,16 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         long hashing = Stopwatch.GetTimestamp();
         string hash = ParameterHash.Of(_session.Parameters);
         _phases.AddSince(StepPhase.Hash, hashing);
+        Committed(report, epoch, hash);
+    }
+
+    /// <summary>
+    /// What follows a committed step whoever committed it: the hash checked against the journal (a step
+    /// recomputed after a restart) or journaled, the epoch's metrics, the snapshot, the end.
+    /// </summary>
+    private void Committed(StepReport report, EpochReport? epoch, string hash)
+    {
+        _lastHash = hash;
         var recorded = new StepRecorded(report.Step, report.Epoch, report.Loss, report.LearningRate, hash, report.Images, report.TrainSeconds);
         if (_recomputedHashes.TryGetValue(report.Step, out string? expected))
         {
@@ -584,6 +670,220 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         }
     }
 
+    // ---------------------------------------------------------------- sharded steps
+
+    /// <summary>A sharded step whose nodes are all computed but whose slices do not all arrive within this is run again.</summary>
+    private static readonly TimeSpan ExchangeDeadline = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// The next sharded step: the workers waiting for a replica get the run's state first (when this session
+    /// holds it; else after the next step, whose plan asks member 0 for it), then every member gets the
+    /// step's plan: the members' endpoints (member k owns slice k), every tree node, its own nodes.
+    /// </summary>
+    private void AdvanceSharded()
+    {
+        if (_group.Waiting.Count > 0 && _parametersStep == _session.Step)
+        {
+            var admitted = new List<string>();
+            foreach ((IActorRef worker, (int threads, string _)) in _group.Waiting.ToList())
+            {
+                if (LinkTo(worker) is not { } link)
+                {
+                    _group.Remove(worker);
+                    continue;
+                }
+
+                // copies: the link encodes them later, and a capture may change the session's before that
+                link.Send(new ReplicaInit(_runId, _incarnation, _config, _data.Fingerprint, _session.Step, (float[])_session.Parameters.Clone(), (float[])_session.Optimizer.Velocity.Clone()));
+                _group.Admit(worker);
+                _scheduler.Join(worker, threads, Now);
+                admitted.Add(worker.Path.ToString());
+            }
+
+            if (admitted.Count > 0)
+            {
+                _log.Info("run {0}: replica(s) sent for step {1} to {2}; {3} member(s) from the next step", _runId, _session.Step, string.Join(", ", admitted), _group.Members.Count);
+            }
+        }
+
+        IReadOnlyList<IActorRef> members = _group.Members;
+        if (members.Count == 0)
+        {
+            if (_group.Waiting.Count > 0 && _parametersStep != _session.Step)
+            {
+                // every replica is gone, and with them the state after step _session.Step: continue from the last snapshot
+                _log.Warning("run {0}: every replica was lost after step {1}; continuing from the last snapshot (the steps after it are recomputed and checked)", _runId, _session.Step);
+                Context.Stop(Self);
+                return;
+            }
+
+            Wait(NoWorkers);
+            return;
+        }
+
+        long start = Stopwatch.GetTimestamp();
+        _phase = RunPhase.Running;
+        if (_lastStepStart != 0)
+        {
+            _phases.Add(StepPhase.Step, Stopwatch.GetElapsedTime(_lastStepStart, start));
+        }
+
+        _lastStepStart = start;
+        ArraySegment<int> batch = _session.BeginStep();
+        long step = _session.Step + 1;
+        IReadOnlyList<Dispatch<IActorRef>> dispatches = _scheduler.Begin(step, new ShardPlan(batch.Count, _config.ShardSize).MicroShards, Now);
+        bool capture = _group.Waiting.Count > 0 || step % _config.SnapshotEvery == 0 || step % _session.StepsPerEpoch == 0 || step >= _session.TotalSteps;
+        var progress = new ShardedStepProgress<IActorRef>(_group.NextGeneration(), members, capture)
+        {
+            Endpoints = members.Select(_group.EndpointOf).ToArray(),
+            Nodes = dispatches.SelectMany(d => d.Nodes).OrderBy(n => n.Start).ToArray(),
+        };
+        _step = new StepInProgress(step, batch.ToArray(), null, _traffic.Encoding(_links.Values), progress);
+        for (int k = 0; k < members.Count; k++)
+        {
+            TreeNode[] mine = dispatches.Where(d => d.Worker.Equals(members[k])).SelectMany(d => d.Nodes).ToArray();
+            _traffic.Assignments++;
+            LinkTo(members[k])!.Send(new StepPlan(_runId, _incarnation, progress.Generation, step, progress.Endpoints, k, progress.Nodes, mine, capture && k == 0));
+        }
+
+        _phases.Add(StepPhase.Assign, Stopwatch.GetElapsedTime(start));
+        _step.AssignedAt = Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>Nodes sent once more during a sharded step (a straggler's): the same plan, with these nodes as the worker's.</summary>
+    private void SendSharded(StepInProgress step, ShardedStepProgress<IActorRef> sharded, IReadOnlyList<Dispatch<IActorRef>> dispatches)
+    {
+        foreach (Dispatch<IActorRef> d in dispatches)
+        {
+            int k = sharded.Members.ToList().IndexOf(d.Worker);
+            if (k < 0 || LinkTo(d.Worker) is not { } link)
+            {
+                continue;
+            }
+
+            _traffic.Speculative += d.Reason == DispatchReason.Speculative ? 1 : 0;
+            _log.Warning("run {0} step {1}: node(s) {2} late; also sent to {3}", _runId, step.Step, string.Join(" ", d.Nodes), d.Worker.Path);
+            link.Send(new StepPlan(_runId, _incarnation, sharded.Generation, step.Step, sharded.Endpoints, k, sharded.Nodes, d.Nodes.ToArray(), Capture: false));
+        }
+    }
+
+    /// <summary>
+    /// A member was lost or fell out of step during a sharded step: the step runs again, whole, by a new
+    /// generation of the members left (replicas that already committed it go back to its start).
+    /// </summary>
+    private void RestartSharded(string reason)
+    {
+        if (_step is not { Sharded: { } sharded } step)
+        {
+            return; // between steps: the next plan has the new membership
+        }
+
+        _log.Warning("run {0} step {1}: {2}; the step runs again with the {3} member(s) left", _runId, step.Step, reason, _group.Members.Count);
+        _traffic.Reassigned += sharded.Nodes.Length;
+        _scheduler.End(Now, committed: false);
+        _step = null;
+        Advance();
+    }
+
+    private ShardedStepProgress<IActorRef>? CurrentSharded(string runId, long incarnation, long step, int generation) =>
+        runId == _runId && incarnation == _incarnation && _step is { Sharded: { } sharded } s && s.Step == step && sharded.Generation == generation ? sharded : null;
+
+    private void OnNodeDone(NodeDone d)
+    {
+        if (CurrentSharded(d.RunId, d.Incarnation, d.Step, d.Generation) is not { } sharded || _scheduler.Accept(Sender, d.Step, d.Node, Now) != ResultOutcome.Accepted)
+        {
+            _traffic.Stale++;
+            return;
+        }
+
+        _traffic.Results++;
+        _step!.ComputeBy[Sender] = _step.ComputeBy.GetValueOrDefault(Sender) + d.ComputeMilliseconds;
+        if (_scheduler.Complete)
+        {
+            sharded.AllNodesAt = Now;
+        }
+    }
+
+    private void OnStepDone(StepDone d)
+    {
+        if (CurrentSharded(d.RunId, d.Incarnation, d.Step, d.Generation) is not { } sharded || !sharded.Add(Sender, d))
+        {
+            _traffic.Stale++;
+            return;
+        }
+
+        NodeTraffic t = _workerTraffic.GetValueOrDefault(Sender) ?? new NodeTraffic(_group.EndpointOf(Sender), 0, 0, 0, 0, 0);
+        _workerTraffic[Sender] = t with
+        {
+            Steps = t.Steps + 1, StepBytesSent = t.StepBytesSent + d.BytesSent, StepBytesReceived = t.StepBytesReceived + d.BytesReceived,
+            StateBytesSent = d.StateBytesSent, StateBytesReceived = d.StateBytesReceived,
+        };
+        CommitSharded(sharded);
+    }
+
+    private void OnReplicaState(ReplicaState r)
+    {
+        if (CurrentSharded(r.RunId, r.Incarnation, r.Step, _step?.Sharded?.Generation ?? -1) is not { Capture: true, Captured: null } sharded
+            || r.Parameters.Length != _session.Network.ParameterCount || r.Velocity.Length != r.Parameters.Length)
+        {
+            return;
+        }
+
+        sharded.Captured = r;
+        CommitSharded(sharded);
+    }
+
+    /// <summary>Once every member reported the step (and the state asked for is in): the replicas' agreed hash, the step counted here, then as any committed step.</summary>
+    private void CommitSharded(ShardedStepProgress<IActorRef> sharded)
+    {
+        StepInProgress step = _step!;
+        if (!sharded.Complete)
+        {
+            return;
+        }
+
+        (string hash, double lossSum, string? disagreement) = sharded.Outcome();
+        if (disagreement is not null)
+        {
+            Fail(disagreement + "; one of these machines computes wrongly");
+            return;
+        }
+
+        double compute = step.ComputeBy.Count > 0 ? step.ComputeBy.Values.Max() * 1000 : 0;
+        _phases.Add(StepPhase.Compute, compute);
+        _phases.Add(StepPhase.Transfer, Math.Max(0, Stopwatch.GetElapsedTime(step.AssignedAt).TotalMicroseconds - compute));
+        StepReport report;
+        try
+        {
+            report = _session.CommittedElsewhere(lossSum, step.Batch.Length);
+        }
+        catch (TrainingDivergedException e)
+        {
+            Fail(e.Message);
+            return;
+        }
+
+        if (sharded.Captured is { } captured)
+        {
+            _session.Adopt(captured.Step, captured.Parameters, captured.Velocity);
+            _parametersStep = captured.Step;
+            GradientBuffers.Shared(captured.Parameters.Length).Return(captured.Parameters);
+            GradientBuffers.Shared(captured.Velocity.Length).Return(captured.Velocity);
+        }
+
+        _step = null;
+        _scheduler.End(Now);
+        _shardedSteps++;
+        EpochReport? epoch = _session.AtEpochEnd ? _session.EndEpoch() : null;
+        Advance();
+        Committed(report, epoch, hash);
+    }
+
+    /// <summary>Per-node bytes of a sharded run: this coordinator's, then each worker's as it reported them.</summary>
+    private NodeTraffic[]? NodeTraffic() => !Sharded ? null :
+        [new NodeTraffic("coordinator", _shardedSteps, _dataTraffic.StepSent, _dataTraffic.StepReceived, _dataTraffic.StateSent, _dataTraffic.StateReceived),
+         .. _workerTraffic.Values.OrderBy(t => t.Node, StringComparer.Ordinal)];
+
     private void ReturnGradient(NodeResult r)
     {
         if (r.Gradient.Length == _reducer.Buffers.Length && !Sender.Path.Address.HasLocalScope)
@@ -606,6 +906,12 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         }
 
         Send(_scheduler.Tick(Now));
+        if (_step?.Sharded is { AllNodesAt: { } computed } && Now - computed > ExchangeDeadline)
+        {
+            RestartSharded($"its slices were not all exchanged within {ExchangeDeadline.TotalSeconds:F0} s of the last node");
+            return;
+        }
+
         WaitIfOrphaned();
     }
 
@@ -685,9 +991,9 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
 
     private void TakeSnapshot()
     {
-        if (_lastSnapshotStep == _session.Step)
+        if (_lastSnapshotStep == _session.Step || _parametersStep != _session.Step)
         {
-            return;
+            return; // taken, or (sharded) the replicas' state after this step was not asked for
         }
 
         if (_saving is not null)
@@ -742,8 +1048,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     private void Finish()
     {
         TakeSnapshot();
-        string hash = ParameterHash.Of(_session.Parameters);
-        var end = new RunEnded("completed", _session.Step, hash, null);
+        var end = new RunEnded("completed", _session.Step, CurrentHash(), null);
         End(end, journal: !_endJournaled, then: () => Publish(Finished()));
     }
 
@@ -758,7 +1063,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     {
         IActorRef replyTo = Sender;
         TakeSnapshot();
-        End(new RunEnded("stopped", _session.Step, ParameterHash.Of(_session.Parameters), "stopped by a user"), journal: true, then: () =>
+        End(new RunEnded("stopped", _session.Step, CurrentHash(), "stopped by a user"), journal: true, then: () =>
         {
             Publish(new RunFailed(_runId, _session.Step, "stopped by a user"));
             replyTo.Tell(Status());
@@ -769,7 +1074,11 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     {
         if (_step is { } step)
         {
-            _reducer.Buffers.Return(step.Parameters);
+            if (step.Parameters is { } parameters)
+            {
+                _reducer.Buffers.Return(parameters);
+            }
+
             _step = null;
         }
 
@@ -799,11 +1108,15 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     {
         StepRecorded? last = _state.Steps.Count > 0 ? _state.Steps[^1] : null;
         return new RunStatus(_runId, _config.Model, _phase.ToString().ToLowerInvariant(), _session.Step, _session.TotalSteps, last?.Loss,
-            _state.Epochs.Count > 0 ? _state.Epochs[^1].TestAccuracy : null, ParameterHash.Of(_session.Parameters), _scheduler.Workers.Count, _state.Ended?.Reason);
+            _state.Epochs.Count > 0 ? _state.Epochs[^1].TestAccuracy : null, CurrentHash(), _scheduler.Workers.Count, _state.Ended?.Reason);
     }
 
     private RunFinished Finished() =>
-        new(_runId, _session.Step, ParameterHash.Of(_session.Parameters), _session.TrainSeconds, _session.Images / Math.Max(1e-9, _session.TrainSeconds), _traffic.ToMessage(_links.Values, _phases.Figures()));
+        new(_runId, _session.Step, CurrentHash(), _session.TrainSeconds, _session.Images / Math.Max(1e-9, _session.TrainSeconds), _traffic.ToMessage(_links.Values, _phases.Figures(), NodeTraffic()));
+
+    /// <summary>The hash of the run's parameters now: of this session's when they are current, else the last committed step's (the replicas').</summary>
+    private string CurrentHash() =>
+        _parametersStep == _session.Step || _lastHash is null ? ParameterHash.Of(_session.Parameters) : _lastHash;
 
     /// <summary>A new subscriber first gets what happened so far, then live events.</summary>
     private void SendHistory(IActorRef subscriber)
@@ -848,13 +1161,16 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     }
 
     /// <summary>The step in flight: its batch, the parameters its workers compute with, the results so far, and its timings.</summary>
-    private sealed class StepInProgress(long step, int[] batch, float[] parameters, TimeSpan encodingAtStart)
+    private sealed class StepInProgress(long step, int[] batch, float[]? parameters, TimeSpan encodingAtStart, ShardedStepProgress<IActorRef>? sharded = null)
     {
         public long Step { get; } = step;
 
         public int[] Batch { get; } = batch;
 
-        public float[] Parameters { get; } = parameters;
+        /// <summary>The star's copy of the parameters its workers compute with (null in a sharded step: the replicas hold them).</summary>
+        public float[]? Parameters { get; } = parameters;
+
+        public ShardedStepProgress<IActorRef>? Sharded { get; } = sharded;
 
         public Dictionary<int, (TreeNode Node, float[] Gradient, double Loss)> Done { get; } = new();
 
@@ -898,9 +1214,9 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             return sum;
         }
 
-        public RunTraffic ToMessage(IEnumerable<DataLink> live, double[] phases) => new(
+        public RunTraffic ToMessage(IEnumerable<DataLink> live, double[] phases, NodeTraffic[]? nodes) => new(
             Assignments, AkkaParameterBytes + _retiredSent + live.Sum(l => l.BytesSent), Results, AkkaGradientBytes + _retiredReceived + live.Sum(l => l.BytesReceived),
-            Reassigned, Speculative, Stale, phases);
+            Reassigned, Speculative, Stale, phases, nodes);
     }
 
     /// <summary>A data-plane link ended (from the link's own thread).</summary>

@@ -66,6 +66,34 @@ public sealed class ClusterBackend(ClusterMode mode, string? dataDirectory, int 
         }
 
         _registry = _host.Services.GetRequiredService<ActorRegistry>().Get<RunRegistry>();
+        WaitForWorkers(mode.Workers + mode.WorkerProcesses, output, cancellation);
+    }
+
+    /// <summary>
+    /// Like a launcher of ranks, starts the run once the workers it started are in (a step planned
+    /// for fewer workers than asked for would be measured as the wrong cluster); after
+    /// <see cref="StartTimeout"/> it goes on with those that joined, which the run's membership handles.
+    /// </summary>
+    private void WaitForWorkers(int expected, TextWriter output, CancellationToken cancellation)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        int joined = 0;
+        while (expected > 0 && clock.Elapsed < StartTimeout && !cancellation.IsCancellationRequested)
+        {
+            WorkerList list = _registry.Ask<WorkerList>(new ListWorkers(), AskTimeout).GetAwaiter().GetResult();
+            joined = list.Workers.Count(w => string.IsNullOrEmpty(w.Refused));
+            if (joined >= expected)
+            {
+                return;
+            }
+
+            Thread.Sleep(200);
+        }
+
+        if (expected > 0)
+        {
+            output.WriteLine($"cluster: {joined} of {expected} workers joined within {StartTimeout.TotalSeconds:F0} s; the run starts with them and takes the others as they join");
+        }
     }
 
     public RunConfig Describe(string runId) => _registry.Ask<object>(new DescribeRun(runId), AskTimeout).GetAwaiter().GetResult() switch
@@ -80,7 +108,7 @@ public sealed class ClusterBackend(ClusterMode mode, string? dataDirectory, int 
         ActorSystem system = _system ?? throw new InvalidOperationException("not started");
         var completion = new TaskCompletionSource<RunFinished>(TaskCreationOptions.RunContinuationsAsynchronously);
         IActorRef listener = system.ActorOf(RunListener.Props(observer, line => output.WriteLine(line), completion), "train-listener");
-        RunConfig config = RunConfig.From(spec, request.Model, request.Training, request.Limit, mode.SnapshotEvery, mode.KeepSnapshots);
+        RunConfig config = RunConfig.From(spec, request.Model, request.Training, request.Limit, mode.SnapshotEvery, mode.KeepSnapshots, mode.Reduction);
         object command = mode switch
         {
             { Resume: true } => new SubscribeRun(request.RunId),

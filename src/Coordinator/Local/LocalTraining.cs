@@ -71,6 +71,12 @@ public static class LocalTraining
             ModelFile.Write(Path.Combine(runDirectory, "model.cnnm"), spec, parameters);
         }
 
+        NodeBytes[]? nodeBytes = result.Traffic?.Nodes?.Select(NodeBytes.From).ToArray();
+        foreach (NodeBytes n in nodeBytes ?? [])
+        {
+            output.WriteLine($"data plane, {n.Node}: {n.Sent:N0} bytes sent and {n.Received:N0} received per step over {n.Steps} steps; whole states {n.StateSent:N0} sent, {n.StateReceived:N0} received");
+        }
+
         EpochReport last = metrics.Epochs[^1];
         return new RunSummary
         {
@@ -90,7 +96,10 @@ public static class LocalTraining
             OutputDirectory = runDirectory,
             Mode = request.Cluster is null ? "engine" : "cluster",
             Workers = request.Cluster is null ? null : result.Workers,
-            WireBytesPerStep = result.Traffic is { } t && result.Steps > 0 ? (t.ParameterBytesSent + t.GradientBytesReceived) / result.Steps : null,
+            WireBytesPerStep = nodeBytes is not null ? nodeBytes.Sum(n => n.Sent)
+                : result.Traffic is { } t && result.Steps > 0 ? (t.ParameterBytesSent + t.GradientBytesReceived) / result.Steps : null,
+            Reduction = request.Cluster?.Reduction.ToString().ToLowerInvariant(),
+            NodeBytesPerStep = nodeBytes,
             Reassigned = result.Traffic?.Reassigned,
             Speculative = result.Traffic?.Speculative,
             PhaseMicroseconds = result.PhaseMicroseconds is { } phases

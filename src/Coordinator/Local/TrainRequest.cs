@@ -34,4 +34,7 @@ public sealed record ClusterMode(int Workers, int WorkerProcesses, int WorkerThr
     public int SnapshotEvery { get; init; } = Shared.Protocol.RunConfig.DefaultSnapshotEvery;
 
     public int KeepSnapshots { get; init; } = Shared.Protocol.RunConfig.DefaultKeepSnapshots;
+
+    /// <summary>How the run's gradients are summed (the star through this process, or sharded among worker processes).</summary>
+    public Shared.Protocol.Reduction Reduction { get; init; } = Shared.Protocol.Reduction.Star;
 }

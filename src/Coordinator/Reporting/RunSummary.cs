@@ -71,6 +71,16 @@ public sealed record RunSummary
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public long? WireBytesPerStep { get; init; }
 
+    /// <summary>"star" or "sharded" (cluster mode).</summary>
+    [JsonPropertyName("reduction")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Reduction { get; init; }
+
+    /// <summary>Each node's data-plane bytes per step as the node counted them (a sharded run), whole-state transfers apart.</summary>
+    [JsonPropertyName("node_bytes_per_step")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<NodeBytes>? NodeBytesPerStep { get; init; }
+
     [JsonPropertyName("reassigned_nodes")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public long? Reassigned { get; init; }
@@ -85,4 +95,17 @@ public sealed record RunSummary
     public IReadOnlyDictionary<string, double>? PhaseMicroseconds { get; init; }
 
     public string ToJsonLine() => JsonSerializer.Serialize(this);
+}
+
+/// <summary>One node's mean data-plane bytes per step, and its whole-state transfers in all.</summary>
+public sealed record NodeBytes(
+    [property: JsonPropertyName("node")] string Node,
+    [property: JsonPropertyName("steps")] long Steps,
+    [property: JsonPropertyName("sent")] long Sent,
+    [property: JsonPropertyName("received")] long Received,
+    [property: JsonPropertyName("state_sent")] long StateSent,
+    [property: JsonPropertyName("state_received")] long StateReceived)
+{
+    public static NodeBytes From(Shared.Protocol.NodeTraffic t) => new(
+        t.Node, t.Steps, t.Steps > 0 ? t.StepBytesSent / t.Steps : 0, t.Steps > 0 ? t.StepBytesReceived / t.Steps : 0, t.StateBytesSent, t.StateBytesReceived);
 }

@@ -127,13 +127,7 @@ public sealed class TrainingSession
     public StepReport Commit(ReadOnlySpan<SliceGradient> gradientSums, double lossSum, int batchSize)
     {
         double rate = LearningRate;
-        double loss = lossSum / batchSize;
-        if (!double.IsFinite(loss))
-        {
-            _clock.Stop();
-            throw new TrainingDivergedException(Step, loss, rate);
-        }
-
+        CheckLoss(lossSum, batchSize, rate);
         foreach ((ParameterSlice slice, float[] gradient) in gradientSums)
         {
             Span<float> g = gradient.AsSpan(0, slice.Count);
@@ -146,13 +140,52 @@ public sealed class TrainingSession
             Optimizer.Step(Parameters, gradient.AsSpan(0, slice.Count), rate, slice);
         }
 
+        return Counted(lossSum, batchSize, rate);
+    }
+
+    /// <summary>
+    /// Counts a step that the workers' replicas committed (the sharded all-reduce): the position, the epoch
+    /// sums and the clock move as in <see cref="Commit(float[], double, int)"/>; the parameters and the
+    /// optimizer state here stay as last <see cref="Adopt"/>ed.
+    /// </summary>
+    public StepReport CommittedElsewhere(double lossSum, int batchSize)
+    {
+        double rate = LearningRate;
+        CheckLoss(lossSum, batchSize, rate);
+        return Counted(lossSum, batchSize, rate);
+    }
+
+    /// <summary>Takes a replica's parameters and optimizer state after the step this session is at (copies them).</summary>
+    public void Adopt(long step, ReadOnlySpan<float> parameters, ReadOnlySpan<float> velocity)
+    {
+        if (step != Step || parameters.Length != Parameters.Length || velocity.Length != Parameters.Length)
+        {
+            throw new ArgumentException($"a replica's state after step {step} ({parameters.Length} parameters) does not fit this session at step {Step} ({Parameters.Length})");
+        }
+
+        parameters.CopyTo(Parameters);
+        velocity.CopyTo(Optimizer.Velocity);
+    }
+
+    private void CheckLoss(double lossSum, int batchSize, double rate)
+    {
+        double loss = lossSum / batchSize;
+        if (!double.IsFinite(loss))
+        {
+            _clock.Stop();
+            throw new TrainingDivergedException(Step, loss, rate);
+        }
+    }
+
+    private StepReport Counted(double lossSum, int batchSize, double rate)
+    {
         _clock.Stop();
         int epoch = Epoch;
         Step++;
         Images += batchSize;
         _epochImages += batchSize;
         _epochLossSum += lossSum;
-        return new StepReport(Step, TotalSteps, epoch, loss, rate, Images, TrainSeconds);
+        return new StepReport(Step, TotalSteps, epoch, lossSum / batchSize, rate, Images, TrainSeconds);
     }
 
     /// <summary>True right after the last step of an epoch (or of the run).</summary>

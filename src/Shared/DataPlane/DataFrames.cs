@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Frozen;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
 using CnnCluster.Shared.Protocol;
@@ -7,17 +8,38 @@ using MessagePack;
 
 namespace CnnCluster.Shared.DataPlane;
 
-/// <summary>What a data-plane frame carries.</summary>
+/// <summary>What a data-plane frame carries (the byte on the wire; <see cref="DataFrames"/> maps each to its message type).</summary>
 public enum FrameKind : byte
 {
-    /// <summary>Coordinator → worker: a <see cref="WorkAssignment"/> (parameters included).</summary>
+    /// <summary>Coordinator → worker: a <see cref="WorkAssignment"/> (parameters included; the star).</summary>
     Assignment = 1,
 
-    /// <summary>Worker → coordinator: a <see cref="NodeResult"/> (one node's gradient).</summary>
+    /// <summary>Worker → coordinator: a <see cref="NodeResult"/> (one node's gradient; the star).</summary>
     Result = 2,
 
     /// <summary>Worker → coordinator: a <see cref="WorkFailed"/>.</summary>
     Failure = 3,
+
+    /// <summary>Coordinator → worker: a <see cref="ReplicaInit"/> (a replica's whole state).</summary>
+    ReplicaInit = 4,
+
+    /// <summary>Coordinator → worker: a <see cref="StepPlan"/>.</summary>
+    StepPlan = 5,
+
+    /// <summary>Worker → coordinator: a <see cref="NodeDone"/>.</summary>
+    NodeDone = 6,
+
+    /// <summary>Worker → coordinator: a <see cref="StepDone"/>.</summary>
+    StepDone = 7,
+
+    /// <summary>Worker → coordinator: a <see cref="ReplicaState"/> (a replica's whole state).</summary>
+    ReplicaState = 8,
+
+    /// <summary>Worker → slice owner: a <see cref="SlicePart"/>.</summary>
+    SlicePart = 9,
+
+    /// <summary>Slice owner → worker: a <see cref="SliceSum"/>.</summary>
+    SliceSum = 10,
 }
 
 /// <summary>
@@ -36,13 +58,28 @@ public static class DataFrames
 
     private const int HeaderBytes = 5;
 
-    public static FrameKind KindOf(IProtocolMessage message) => message switch
+    // the one map between kinds and types, both ways
+    private static readonly FrozenDictionary<FrameKind, Type> Types = new Dictionary<FrameKind, Type>
     {
-        WorkAssignment => FrameKind.Assignment,
-        NodeResult => FrameKind.Result,
-        WorkFailed => FrameKind.Failure,
-        _ => throw new ArgumentException($"{message.GetType().Name} does not travel on the data plane"),
-    };
+        [FrameKind.Assignment] = typeof(WorkAssignment),
+        [FrameKind.Result] = typeof(NodeResult),
+        [FrameKind.Failure] = typeof(WorkFailed),
+        [FrameKind.ReplicaInit] = typeof(ReplicaInit),
+        [FrameKind.StepPlan] = typeof(StepPlan),
+        [FrameKind.NodeDone] = typeof(NodeDone),
+        [FrameKind.StepDone] = typeof(StepDone),
+        [FrameKind.ReplicaState] = typeof(ReplicaState),
+        [FrameKind.SlicePart] = typeof(SlicePart),
+        [FrameKind.SliceSum] = typeof(SliceSum),
+    }.ToFrozenDictionary();
+
+    private static readonly FrozenDictionary<Type, FrameKind> Kinds = Types.ToFrozenDictionary(kv => kv.Value, kv => kv.Key);
+
+    public static FrameKind KindOf(IProtocolMessage message) =>
+        Kinds.TryGetValue(message.GetType(), out FrameKind kind) ? kind : throw new ArgumentException($"{message.GetType().Name} does not travel on the data plane");
+
+    /// <summary>True for the frames that carry a replica's whole state (counted apart from a step's traffic).</summary>
+    public static bool CarriesState(FrameKind kind) => kind is FrameKind.ReplicaInit or FrameKind.ReplicaState;
 
     /// <summary>
     /// Encodes <paramref name="message"/> as one frame into <paramref name="output"/> (not flushed).
@@ -93,13 +130,11 @@ public static class DataFrames
         }
 
         ReadOnlySequence<byte> body = buffer.Slice(HeaderBytes, length - 1);
-        Type type = (FrameKind)header[4] switch
+        if (!Types.TryGetValue((FrameKind)header[4], out Type? type))
         {
-            FrameKind.Assignment => typeof(WorkAssignment),
-            FrameKind.Result => typeof(NodeResult),
-            FrameKind.Failure => typeof(WorkFailed),
-            var other => throw new InvalidDataException($"unknown data-plane frame kind {(byte)other}"),
-        };
+            throw new InvalidDataException($"unknown data-plane frame kind {header[4]}");
+        }
+
         try
         {
             message = (IProtocolMessage?)MessagePackSerializer.Deserialize(type, body, ProtocolSerializer.Options)

@@ -8,16 +8,16 @@ using CnnCluster.Shared.Protocol;
 namespace CnnCluster.Shared.DataPlane;
 
 /// <summary>
-/// A coordinator's connection to one worker's <see cref="DataPlaneServer"/>: <see cref="Send"/> queues an
-/// assignment and returns at once; a send loop connects, encodes and writes, a receive loop decodes the
-/// worker's answers and hands them to <paramref name="onMessage"/>. <paramref name="onClosed"/> is called
-/// once when the link ends for any reason but <see cref="Dispose"/> (the run then reassigns what the
-/// worker had and stops using this link).
+/// A connection to one worker's <see cref="DataPlaneServer"/>, from a coordinator's run or from a peer
+/// worker: <see cref="Send"/> queues a message and returns at once (from any thread); a send loop
+/// connects, encodes and writes in order, a receive loop decodes the answers and hands them to
+/// <paramref name="onMessage"/>. <paramref name="onClosed"/> is called once when the link ends for any
+/// reason but <see cref="Dispose"/>. Bytes are also counted into <paramref name="traffic"/> when given.
 /// </summary>
-public sealed class DataLink(string endpoint, Action<IProtocolMessage> onMessage, Action<string> onClosed) : IDisposable
+public sealed class DataLink(string endpoint, Action<IProtocolMessage> onMessage, Action<string> onClosed, DataTraffic? traffic = null) : IDisposable
 {
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
-    private readonly Channel<WorkAssignment> _outbox = Channel.CreateUnbounded<WorkAssignment>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly Channel<IProtocolMessage> _outbox = Channel.CreateUnbounded<IProtocolMessage>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stop = new();
     private long _bytesSent, _bytesReceived, _encodeTicks;
     private int _closed;
@@ -29,14 +29,18 @@ public sealed class DataLink(string endpoint, Action<IProtocolMessage> onMessage
 
     public long BytesReceived => Interlocked.Read(ref _bytesReceived);
 
-    /// <summary>Time spent encoding assignments so far (the coordinator's serialization).</summary>
+    /// <summary>Time spent encoding messages so far (the sender's serialization).</summary>
     public TimeSpan Encoding => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _encodeTicks));
 
-    /// <summary>Queues an assignment; the link connects on first use. The parameters are read later, on the send loop.</summary>
-    public void Send(WorkAssignment work)
+    /// <summary>Queues a message; the link connects on first use. Its arrays are read later, on the send loop.</summary>
+    public void Send(IProtocolMessage message)
     {
-        _running ??= Run();
-        _outbox.Writer.TryWrite(work);
+        lock (_outbox)
+        {
+            _running ??= Run();
+        }
+
+        _outbox.Writer.TryWrite(message);
     }
 
     private async Task Run()
@@ -59,6 +63,7 @@ public sealed class DataLink(string endpoint, Action<IProtocolMessage> onMessage
             Task receiving = DataFrames.ReadAll(input, (message, bytes) =>
             {
                 Interlocked.Add(ref _bytesReceived, bytes);
+                traffic?.Received(DataFrames.KindOf(message), bytes);
                 onMessage(message);
             }, _stop.Token);
             Task sending = SendLoop(output);
@@ -79,12 +84,13 @@ public sealed class DataLink(string endpoint, Action<IProtocolMessage> onMessage
     private async Task SendLoop(PipeWriter output)
     {
         var scratch = new ArrayBufferWriter<byte>(1 << 16);
-        await foreach (WorkAssignment work in _outbox.Reader.ReadAllAsync(_stop.Token).ConfigureAwait(false))
+        await foreach (IProtocolMessage message in _outbox.Reader.ReadAllAsync(_stop.Token).ConfigureAwait(false))
         {
             long start = Stopwatch.GetTimestamp();
-            long bytes = DataFrames.Write(output, work, scratch);
+            long bytes = DataFrames.Write(output, message, scratch);
             Interlocked.Add(ref _encodeTicks, Stopwatch.GetTimestamp() - start);
             Interlocked.Add(ref _bytesSent, bytes);
+            traffic?.Sent(DataFrames.KindOf(message), bytes);
             FlushResult flushed = await output.FlushAsync(_stop.Token).ConfigureAwait(false);
             if (flushed.IsCompleted)
             {

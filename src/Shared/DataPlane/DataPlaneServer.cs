@@ -7,11 +7,12 @@ using CnnCluster.Shared.Protocol;
 namespace CnnCluster.Shared.DataPlane;
 
 /// <summary>
-/// A worker's end of the data plane: listens on a TCP port, reads assignments from coordinators'
-/// links and hands each to <paramref name="onWork"/> with a reply channel on the same connection.
-/// One connection per coordinator run; a malformed peer loses its connection, never the worker.
+/// A worker's end of the data plane: listens on a TCP port, reads what coordinators' runs and peer
+/// workers send (assignments, replicas, step plans, slices) and hands each to <paramref name="onMessage"/>
+/// with a reply channel on the same connection. One connection per coordinator run or peer; a malformed
+/// peer loses its connection, never the worker. Bytes are counted into <paramref name="traffic"/> when given.
 /// </summary>
-public sealed class DataPlaneServer(string bind, int port, string advertisedHost, Action<WorkAssignment, IWorkReplies> onWork, Action<string> log) : IDisposable
+public sealed class DataPlaneServer(string bind, int port, string advertisedHost, Action<IProtocolMessage, IWorkReplies> onMessage, Action<string> log, DataTraffic? traffic = null) : IDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private TcpListener? _listener;
@@ -56,19 +57,20 @@ public sealed class DataPlaneServer(string bind, int port, string advertisedHost
     {
         EndPoint? peer = socket.RemoteEndPoint;
         await using var stream = new NetworkStream(socket, ownsSocket: true);
-        var connection = new Connection(PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 1 << 16)));
+        var connection = new Connection(PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 1 << 16)), traffic);
         PipeReader input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 1 << 16));
         try
         {
             await DataFrames.ExpectPreamble(input, _stop.Token).ConfigureAwait(false);
-            await DataFrames.ReadAll(input, (message, _) =>
+            await DataFrames.ReadAll(input, (message, bytes) =>
             {
-                if (message is not WorkAssignment work)
+                if (message is not (WorkAssignment or ReplicaInit or StepPlan or SlicePart or SliceSum))
                 {
-                    throw new InvalidDataException($"a worker takes assignments only, not {message.GetType().Name}");
+                    throw new InvalidDataException($"a worker does not take a {message.GetType().Name}");
                 }
 
-                onWork(work, connection);
+                traffic?.Received(DataFrames.KindOf(message), bytes);
+                onMessage(message, connection);
             }, _stop.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is InvalidDataException or IOException or SocketException)
@@ -91,8 +93,8 @@ public sealed class DataPlaneServer(string bind, int port, string advertisedHost
         _listener?.Stop();
     }
 
-    /// <summary>Answers on the connection an assignment came by; called from the worker's compute threads.</summary>
-    private sealed class Connection(PipeWriter output) : IWorkReplies
+    /// <summary>Answers on the connection a message came by; called from the worker's threads.</summary>
+    private sealed class Connection(PipeWriter output, DataTraffic? traffic) : IWorkReplies
     {
         private readonly Lock _lock = new();
         private readonly ArrayBufferWriter<byte> _scratch = new(1 << 16);
@@ -100,11 +102,7 @@ public sealed class DataPlaneServer(string bind, int port, string advertisedHost
 
         public bool Serializes => true;
 
-        public void Send(NodeResult result) => Write(result);
-
-        public void Fail(WorkFailed failure) => Write(failure);
-
-        private void Write(IProtocolMessage message)
+        public void Send(IProtocolMessage message)
         {
             lock (_lock)
             {
@@ -115,7 +113,8 @@ public sealed class DataPlaneServer(string bind, int port, string advertisedHost
 
                 try
                 {
-                    DataFrames.Write(output, message, _scratch);
+                    long bytes = DataFrames.Write(output, message, _scratch);
+                    traffic?.Sent(DataFrames.KindOf(message), bytes);
                     output.FlushAsync().AsTask().GetAwaiter().GetResult();
                 }
                 catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException)

@@ -4,7 +4,7 @@ using CnnCluster.Shared.Transport;
 
 namespace CnnCluster.Shared.DataPlane;
 
-/// <summary>Where a worker sends the answers to one assignment: back over the data plane, or through Akka.</summary>
+/// <summary>Where a worker sends its answers to a coordinator: back over the data plane, or through Akka.</summary>
 public interface IWorkReplies
 {
     /// <summary>
@@ -14,10 +14,8 @@ public interface IWorkReplies
     /// </summary>
     bool Serializes { get; }
 
-    /// <summary>Sends one node's result.</summary>
-    void Send(NodeResult result);
-
-    void Fail(WorkFailed failure);
+    /// <summary>Sends an answer (a node's result, a failure, a sharded step's news).</summary>
+    void Send(IProtocolMessage message);
 }
 
 /// <summary>Answers through Akka to the assigning actor (in-process, or remote as <see cref="Chunk"/>s).</summary>
@@ -25,7 +23,5 @@ public sealed class ActorReplies(ActorSystem system, IActorRef replyTo, IActorRe
 {
     public bool Serializes => !replyTo.Path.Address.HasLocalScope;
 
-    public void Send(NodeResult result) => Chunking.Tell(system, replyTo, result, self);
-
-    public void Fail(WorkFailed failure) => replyTo.Tell(failure, self);
+    public void Send(IProtocolMessage message) => Chunking.Tell(system, replyTo, message, self);
 }

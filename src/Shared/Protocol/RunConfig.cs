@@ -26,7 +26,8 @@ public sealed record RunConfig(
     [property: Key(12)] int ShardSize,
     [property: Key(13)] int? DataLimit,
     [property: Key(14)] int SnapshotEvery = RunConfig.DefaultSnapshotEvery,
-    [property: Key(15)] int KeepSnapshots = RunConfig.DefaultKeepSnapshots) : IProtocolMessage
+    [property: Key(15)] int KeepSnapshots = RunConfig.DefaultKeepSnapshots,
+    [property: Key(16)] Reduction Reduction = Reduction.Star) : IProtocolMessage
 {
     /// <summary>Steps between snapshots (besides each epoch's end); they never change a result.</summary>
     public const int DefaultSnapshotEvery = 200;
@@ -47,7 +48,7 @@ public sealed record RunConfig(
         Threads = threads,
     };
 
-    public static RunConfig From(ModelSpec spec, string model, TrainingOptions o, int? dataLimit, int snapshotEvery = DefaultSnapshotEvery, int keepSnapshots = DefaultKeepSnapshots) => new(
+    public static RunConfig From(ModelSpec spec, string model, TrainingOptions o, int? dataLimit, int snapshotEvery = DefaultSnapshotEvery, int keepSnapshots = DefaultKeepSnapshots, Reduction reduction = Reduction.Star) => new(
         model,
         ModelSpecJson.Write(spec),
         o.Epochs,
@@ -63,5 +64,6 @@ public sealed record RunConfig(
         o.ShardSize,
         dataLimit,
         snapshotEvery,
-        keepSnapshots);
+        keepSnapshots,
+        reduction);
 }

@@ -71,7 +71,22 @@ public sealed record RunTraffic(
     [property: Key(4)] long Reassigned,
     [property: Key(5)] long Speculative,
     [property: Key(6)] long StaleDropped,
-    [property: Key(7)] double[]? PhaseMicroseconds = null) : IProtocolMessage;
+    [property: Key(7)] double[]? PhaseMicroseconds = null,
+    [property: Key(8)] NodeTraffic[]? Nodes = null) : IProtocolMessage;
+
+/// <summary>
+/// One node's data-plane bytes in a sharded run, as the node counted them: those of the steps' exchange
+/// over <see cref="Steps"/> steps, and those of whole-state transfers (replicas sent at start and joins,
+/// states captured for snapshots and test metrics) apart.
+/// </summary>
+[MessagePackObject]
+public sealed record NodeTraffic(
+    [property: Key(0)] string Node,
+    [property: Key(1)] long Steps,
+    [property: Key(2)] long StepBytesSent,
+    [property: Key(3)] long StepBytesReceived,
+    [property: Key(4)] long StateBytesSent,
+    [property: Key(5)] long StateBytesReceived) : IProtocolMessage;
 
 /// <summary>Client → registry: what is run <see cref="RunId"/>? Answered with its <see cref="RunRegistered"/> or a <see cref="RunRejected"/>.</summary>
 [MessagePackObject]

@@ -1,0 +1,115 @@
+using MessagePack;
+
+namespace CnnCluster.Shared.Protocol;
+
+// The sharded all-reduce (DESIGN §5): the coordinator keeps the step clock and the membership, the workers
+// keep replicas and exchange slices among themselves. Only ReplicaInit and ReplicaState carry the
+// parameters; everything the coordinator sends or receives per step is independent of their number.
+
+/// <summary>How a run's gradients are summed.</summary>
+public enum Reduction
+{
+    /// <summary>Every block's gradient to the coordinator, which completes the tree and sends the parameters back.</summary>
+    Star = 0,
+
+    /// <summary>Reduce-scatter and all-gather by parameter slices among the workers; the coordinator sees no tensor.</summary>
+    Sharded = 1,
+}
+
+/// <summary>
+/// Coordinator → worker: become (or become again) a replica of the run at step <see cref="Step"/>, with
+/// this configuration and state. Sent before the first plan a worker gets, and to a worker that joins
+/// or fell out of step.
+/// </summary>
+[MessagePackObject]
+public sealed record ReplicaInit(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] long Incarnation,
+    [property: Key(2)] RunConfig Config,
+    [property: Key(3)] string DataFingerprint,
+    [property: Key(4)] long Step,
+    [property: Key(5)] float[] Parameters,
+    [property: Key(6)] float[] Velocity) : IProtocolMessage;
+
+/// <summary>
+/// Coordinator → worker: step <see cref="Step"/> (1-based: the step that moves the replicas from
+/// Step − 1 to Step) of generation <see cref="Generation"/>. <see cref="Members"/> are the data-plane
+/// endpoints of the generation's workers; member k owns parameter slice k of
+/// <c>ParameterSlice.Partition(P, Members.Length)</c>. <see cref="Nodes"/> is every tree node of the step,
+/// <see cref="Mine"/> those this worker computes (a later plan of the same step and generation adds
+/// nodes: a straggler's, computed once more). With <see cref="Capture"/> the worker sends its state
+/// once the step is committed.
+/// </summary>
+[MessagePackObject]
+public sealed record StepPlan(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] long Incarnation,
+    [property: Key(2)] int Generation,
+    [property: Key(3)] long Step,
+    [property: Key(4)] string[] Members,
+    [property: Key(5)] int Me,
+    [property: Key(6)] TreeNode[] Nodes,
+    [property: Key(7)] TreeNode[] Mine,
+    [property: Key(8)] bool Capture) : IProtocolMessage;
+
+/// <summary>Worker → coordinator: a node of the step is computed and its slices are on their way to their owners.</summary>
+[MessagePackObject]
+public sealed record NodeDone(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] long Incarnation,
+    [property: Key(2)] int Generation,
+    [property: Key(3)] long Step,
+    [property: Key(4)] TreeNode Node,
+    [property: Key(5)] double ComputeMilliseconds) : IProtocolMessage;
+
+/// <summary>
+/// Worker → coordinator: the worker's replica committed the step. <see cref="ParamSha256"/> is the hash of
+/// its whole parameter buffer after it, <see cref="LossSum"/> the tree's sum of the batch's losses.
+/// <see cref="BytesSent"/> and <see cref="BytesReceived"/> are the data-plane bytes of this step on this
+/// worker (frames of the step's exchange with peers and the coordinator, state transfers apart);
+/// <see cref="StateBytesSent"/> and <see cref="StateBytesReceived"/> its whole-state transfers so far.
+/// </summary>
+[MessagePackObject]
+public sealed record StepDone(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] long Incarnation,
+    [property: Key(2)] int Generation,
+    [property: Key(3)] long Step,
+    [property: Key(4)] string ParamSha256,
+    [property: Key(5)] double LossSum,
+    [property: Key(6)] long BytesSent,
+    [property: Key(7)] long BytesReceived,
+    [property: Key(8)] long StateBytesSent = 0,
+    [property: Key(9)] long StateBytesReceived = 0) : IProtocolMessage;
+
+/// <summary>Worker → coordinator: its replica's parameters and optimizer state after step <see cref="Step"/> (snapshots, test metrics, joins).</summary>
+[MessagePackObject]
+public sealed record ReplicaState(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] long Incarnation,
+    [property: Key(2)] long Step,
+    [property: Key(3)] float[] Parameters,
+    [property: Key(4)] float[] Velocity) : IProtocolMessage;
+
+/// <summary>Worker → slice owner: slice <see cref="Slice"/> of one tree node's summed gradient, and the node's summed loss.</summary>
+[MessagePackObject]
+public sealed record SlicePart(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] long Incarnation,
+    [property: Key(2)] int Generation,
+    [property: Key(3)] long Step,
+    [property: Key(4)] TreeNode Node,
+    [property: Key(5)] int Slice,
+    [property: Key(6)] double LossSum,
+    [property: Key(7)] float[] Values) : IProtocolMessage;
+
+/// <summary>Slice owner → every member: slice <see cref="Slice"/> of the batch's summed gradient (the whole tree), and the batch's summed loss.</summary>
+[MessagePackObject]
+public sealed record SliceSum(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] long Incarnation,
+    [property: Key(2)] int Generation,
+    [property: Key(3)] long Step,
+    [property: Key(4)] int Slice,
+    [property: Key(5)] double LossSum,
+    [property: Key(6)] float[] Values) : IProtocolMessage;

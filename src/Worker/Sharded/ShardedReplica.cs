@@ -1,0 +1,322 @@
+using CnnCluster.Engine.Data;
+using CnnCluster.Engine.Models;
+using CnnCluster.Engine.Training;
+using CnnCluster.Shared.Protocol;
+
+namespace CnnCluster.Worker.Sharded;
+
+/// <summary>What a replica sends and starts; the worker actor wires it to links and to its compute thread.</summary>
+public interface IReplicaPorts
+{
+    void ToCoordinator(IProtocolMessage message);
+
+    /// <summary>To member <paramref name="member"/> of the current generation at <paramref name="endpoint"/> (never this worker).</summary>
+    void ToMember(string endpoint, IProtocolMessage message);
+
+    /// <summary>
+    /// Computes <paramref name="nodes"/> of the step with <paramref name="parameters"/> on the compute thread; each
+    /// result comes back through <see cref="ShardedReplica.OnNodeComputed"/> unless <paramref name="current"/> turns false first.
+    /// </summary>
+    void Compute(StepKey key, float[] parameters, ArraySegment<int> batch, IReadOnlyList<TreeNode> nodes, Func<bool> current);
+
+    /// <summary>Data-plane bytes (sent, received) of steps so far on this worker, state transfers apart.</summary>
+    (long Sent, long Received) StepTraffic { get; }
+
+    /// <summary>Data-plane bytes (sent, received) of whole-state transfers so far on this worker.</summary>
+    (long Sent, long Received) StateTraffic { get; }
+}
+
+/// <summary>A step of one generation: plans, parts and sums are matched by it (generations grow, and within one the steps).</summary>
+public readonly record struct StepKey(int Generation, long Step) : IComparable<StepKey>
+{
+    public int CompareTo(StepKey other) => Generation != other.Generation ? Generation.CompareTo(other.Generation) : Step.CompareTo(other.Step);
+
+    public static bool operator <(StepKey a, StepKey b) => a.CompareTo(b) < 0;
+
+    public static bool operator >(StepKey a, StepKey b) => a.CompareTo(b) > 0;
+}
+
+/// <summary>
+/// A worker's replica of one run in the sharded all-reduce (DESIGN §5): the whole parameters and optimizer
+/// state (a <see cref="TrainingSession"/>), and per step its part of the exchange. For step t + 1 of a
+/// generation it computes its tree nodes and sends each node's slice k to member k (reduce-scatter); as
+/// the owner of its own slice it sums every node's part in the tree's order and sends the sum to all
+/// (all-gather); with every slice's sum it commits the whole step exactly as the engine alone does,
+/// and tells the coordinator the hash of its parameters. The state at the step's start is kept until
+/// the next step begins, so a step that a lost member cut short is computed again, by a new generation,
+/// from the same start even where this replica had already committed it. Not thread-safe: one actor
+/// calls it.
+/// </summary>
+public sealed class ShardedReplica
+{
+    private readonly TrainingSession _session;
+    private readonly IReplicaPorts _ports;
+    private readonly float[] _startParameters, _startVelocity;
+    private readonly List<IProtocolMessage> _early = new();
+    private long _startStep = -1;
+    private Exchange? _exchange;
+    private (long Sent, long Received) _trafficAtLastStep;
+
+    public ShardedReplica(ReplicaInit init, Network network, LabeledImages data, IReplicaPorts ports)
+    {
+        RunId = init.RunId;
+        Incarnation = init.Incarnation;
+        _ports = ports;
+        _session = new TrainingSession(network, init.Config.ToTrainingOptions(1), data, test: null);
+        _session.Restore(new SessionState(init.Step, init.Parameters, init.Velocity, 0, 0, 0, 0));
+        _startParameters = new float[network.ParameterCount];
+        _startVelocity = new float[network.ParameterCount];
+        _trafficAtLastStep = ports.StepTraffic;
+    }
+
+    public string RunId { get; }
+
+    public long Incarnation { get; }
+
+    /// <summary>Steps this replica has committed.</summary>
+    public long Step => _session.Step;
+
+    public float[] Parameters => _session.Parameters;
+
+    /// <summary>The step in progress (or last begun).</summary>
+    public StepKey? Current => _exchange?.Key;
+
+    /// <summary>
+    /// A plan: the next step (begun from this replica's state), the step just committed again (a new
+    /// generation after a loss: the replica goes back to the step's start), or more nodes of the current
+    /// one. Anything else means this replica is out of step: the coordinator is told, and sends a new state.
+    /// </summary>
+    public void OnPlan(StepPlan plan)
+    {
+        var key = new StepKey(plan.Generation, plan.Step);
+        if (_exchange is { } current && current.Key == key)
+        {
+            Compute(current, plan.Mine);
+            return;
+        }
+
+        if (_exchange is { } older && key < older.Key)
+        {
+            return; // a plan overtaken by a newer one
+        }
+
+        if (_session.Step == plan.Step && _startStep == plan.Step - 1)
+        {
+            // committed here, but not by every member: go back to the step's start
+            _session.Restore(new SessionState(_startStep, _startParameters, _startVelocity, 0, 0, 0, 0));
+        }
+        else if (_session.Step == plan.Step - 1)
+        {
+            _session.Parameters.CopyTo(_startParameters, 0);
+            _session.Optimizer.Velocity.CopyTo(_startVelocity, 0);
+            _startStep = _session.Step;
+        }
+        else
+        {
+            _ports.ToCoordinator(new WorkFailed(RunId, Incarnation, plan.Step, $"{OutOfStep} {_session.Step}, the plan is for step {plan.Step}"));
+            return;
+        }
+
+        _exchange?.Abandon();
+        ArraySegment<int> batch = _session.BeginStep();
+        var exchange = new Exchange(key, plan, ParameterSlice.Partition(_session.Network.ParameterCount, plan.Members.Length), batch);
+        _exchange = exchange;
+        Compute(exchange, plan.Mine);
+
+        // parts and sums that came before this plan (from faster members); older ones are dropped
+        List<IProtocolMessage> early = _early.ToList();
+        _early.Clear();
+        foreach (IProtocolMessage m in early)
+        {
+            if (Key(m) > key)
+            {
+                _early.Add(m);
+            }
+            else if (m is SlicePart part)
+            {
+                OnPart(part);
+            }
+            else if (m is SliceSum sum)
+            {
+                OnSum(sum);
+            }
+        }
+    }
+
+    /// <summary>The first words of the failure a replica out of step reports (the coordinator sends it a new state).</summary>
+    public const string OutOfStep = "replica out of step: at step";
+
+    /// <summary>A node computed here: its slices go to their owners (this replica's own directly), the coordinator hears it is done.</summary>
+    public void OnNodeComputed(StepKey key, TreeNode node, float[] gradient, double loss, double milliseconds)
+    {
+        if (_exchange is not { } exchange || exchange.Key != key || exchange.Committed)
+        {
+            return;
+        }
+
+        for (int k = 0; k < exchange.Slices.Length; k++)
+        {
+            ParameterSlice slice = exchange.Slices[k];
+            // a fresh array for a member (its link encodes it later); this replica's own part is pooled
+            float[] values = k == exchange.Plan.Me ? GradientBuffers.Shared(slice.Count).RentUncleared() : new float[slice.Count];
+            gradient.AsSpan(slice.Start, slice.Count).CopyTo(values);
+            var part = new SlicePart(RunId, Incarnation, key.Generation, key.Step, node, k, loss, values);
+            if (k == exchange.Plan.Me)
+            {
+                OnPart(part);
+            }
+            else
+            {
+                _ports.ToMember(exchange.Plan.Members[k], part);
+            }
+        }
+
+        _ports.ToCoordinator(new NodeDone(RunId, Incarnation, key.Generation, key.Step, node, milliseconds));
+    }
+
+    /// <summary>A part of this replica's slice from a member (or itself): reduced in the tree's order; once complete the sum goes to all.</summary>
+    public void OnPart(SlicePart part)
+    {
+        var key = new StepKey(part.Generation, part.Step);
+        if (!Matches(key, part))
+        {
+            return;
+        }
+
+        Exchange exchange = _exchange!;
+        if (part.Slice != exchange.Plan.Me || !exchange.Mine.Add(part.Node, part.Values, part.LossSum) || !exchange.Mine.Complete)
+        {
+            return;
+        }
+
+        (float[] sum, double loss) = exchange.Mine.Finish();
+
+        // the links encode later, and the commit scales this replica's sum in place: the members get a copy
+        var wire = new SliceSum(RunId, Incarnation, key.Generation, key.Step, exchange.Plan.Me, loss, (float[])sum.Clone());
+        for (int k = 0; k < exchange.Plan.Members.Length; k++)
+        {
+            if (k != exchange.Plan.Me)
+            {
+                _ports.ToMember(exchange.Plan.Members[k], wire);
+            }
+        }
+
+        OnSum(wire with { Values = sum });
+    }
+
+    /// <summary>A slice's sum from its owner (or this replica's own): with every slice in, the step is committed.</summary>
+    public void OnSum(SliceSum sum)
+    {
+        var key = new StepKey(sum.Generation, sum.Step);
+        if (!Matches(key, sum))
+        {
+            return;
+        }
+
+        Exchange exchange = _exchange!;
+        if (sum.Slice < 0 || sum.Slice >= exchange.Sums.Length || exchange.Sums[sum.Slice] is not null || sum.Values.Length != exchange.Slices[sum.Slice].Count)
+        {
+            return;
+        }
+
+        exchange.Sums[sum.Slice] = sum.Values;
+        exchange.LossSum = sum.LossSum; // every owner sums the same losses in the same order
+        if (exchange.Sums.Any(s => s is null))
+        {
+            return;
+        }
+
+        Commit(exchange);
+    }
+
+    private void Commit(Exchange exchange)
+    {
+        var gradients = new SliceGradient[exchange.Slices.Length];
+        for (int k = 0; k < gradients.Length; k++)
+        {
+            gradients[k] = new SliceGradient(exchange.Slices[k], exchange.Sums[k]!);
+        }
+
+        exchange.Committed = true;
+        try
+        {
+            _session.Commit(gradients, exchange.LossSum, exchange.Batch.Count);
+        }
+        catch (TrainingDivergedException)
+        {
+            // the coordinator sees the loss and ends the run; this replica stays at the step's start
+        }
+
+        foreach (SliceGradient g in gradients)
+        {
+            GradientBuffers.Shared(g.Gradient.Length).Return(g.Gradient);
+        }
+
+        (long sent, long received) = _ports.StepTraffic;
+        (long stateSent, long stateReceived) = _ports.StateTraffic;
+        string hash = ParameterHash.Of(_session.Parameters);
+        _ports.ToCoordinator(new StepDone(RunId, Incarnation, exchange.Key.Generation, exchange.Key.Step, hash, exchange.LossSum,
+            sent - _trafficAtLastStep.Sent, received - _trafficAtLastStep.Received, stateSent, stateReceived));
+        _trafficAtLastStep = (sent, received);
+        if (exchange.Plan.Capture)
+        {
+            _ports.ToCoordinator(new ReplicaState(RunId, Incarnation, _session.Step, (float[])_session.Parameters.Clone(), (float[])_session.Optimizer.Velocity.Clone()));
+        }
+    }
+
+    /// <summary>True for a message of the current step; one of a step still to come is kept for its plan, an older one dropped.</summary>
+    private bool Matches(StepKey key, IProtocolMessage message)
+    {
+        if (_exchange is { } exchange && key == exchange.Key)
+        {
+            return !exchange.Committed;
+        }
+
+        if ((_exchange is null || key > _exchange.Key) && _early.Count < MaxEarly)
+        {
+            _early.Add(message);
+        }
+
+        return false;
+    }
+
+    /// <summary>Messages kept for a plan still to come: a step's parts and sums from every member, with room for one more step.</summary>
+    private const int MaxEarly = 4096;
+
+    private static StepKey Key(IProtocolMessage m) => m switch
+    {
+        SlicePart p => new StepKey(p.Generation, p.Step),
+        SliceSum s => new StepKey(s.Generation, s.Step),
+        _ => default,
+    };
+
+    private void Compute(Exchange exchange, IReadOnlyList<TreeNode> nodes)
+    {
+        if (nodes.Count > 0)
+        {
+            _ports.Compute(exchange.Key, _session.Parameters, exchange.Batch, nodes, () => _exchange == exchange && !exchange.Committed);
+        }
+    }
+
+    /// <summary>One step of one generation as this replica sees it.</summary>
+    private sealed class Exchange(StepKey key, StepPlan plan, ParameterSlice[] slices, ArraySegment<int> batch)
+    {
+        public StepKey Key { get; } = key;
+
+        public StepPlan Plan { get; } = plan;
+
+        public ParameterSlice[] Slices { get; } = slices;
+
+        public ArraySegment<int> Batch { get; } = batch;
+
+        public SliceReduction Mine { get; } = new(plan.Nodes, slices[plan.Me].Count);
+
+        public float[]?[] Sums { get; } = new float[slices.Length][];
+
+        public double LossSum { get; set; }
+
+        public bool Committed { get; set; }
+
+        public void Abandon() => Mine.Abandon();
+    }
+}

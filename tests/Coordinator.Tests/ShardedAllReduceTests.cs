@@ -1,0 +1,119 @@
+using System.Text.Json;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace CnnCluster.Coordinator.Tests;
+
+/// <summary>
+/// The sharded all-reduce with real worker processes on 127.0.0.1 (DESIGN §5): the workers sum by
+/// parameter slices among themselves and commit replicas; the parameters are the engine's bits for any
+/// number of workers, through a worker killed mid-step and one joining mid-run, and each node's bytes per
+/// step are what the algorithm says: 2·P·4·(N−1)/N for a worker with one tree node, a few hundred for the
+/// coordinator whatever P is.
+/// </summary>
+public sealed class ShardedAllReduceTests(ITestOutputHelper output) : TrainProcesses
+{
+    private static readonly string[] Lenet = ["--steps", "24", "--limit", "2048", "--seed", "7", "--reduce", "sharded"];
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(8)]
+    public void AnyNumberOfWorkerProcessesGivesTheEnginesBits(int workers)
+    {
+        string engine = Hash(Train(Lenet[..^2]));
+        JsonElement cluster = Train([.. Lenet, "--worker-processes", workers.ToString(), "--worker-threads", "1"]);
+        Assert.Equal(engine, Hash(cluster));
+        Assert.Equal("sharded", cluster.GetProperty("reduction").GetString());
+        NodeBytes[] nodes = Nodes(cluster);
+        Assert.Equal(workers + 1, nodes.Length);
+        foreach (NodeBytes n in nodes)
+        {
+            output.WriteLine($"N = {workers}, {n.Node}: {n.Sent:N0} sent, {n.Received:N0} received per step over {n.Steps} steps");
+        }
+
+        // batch 64 in micro-shards of 8: with N = 1, 2, 4, 8 each worker computes one aligned tree node
+        if (workers is 2 or 4 or 8)
+        {
+            AssertExchangeBytes(nodes, 61_706, workers);
+        }
+    }
+
+    [Fact]
+    public void AFiveMillionParameterModelMovesTwoSlicesPerWorkerAndNothingThroughTheCoordinator()
+    {
+        // 784·6400 + 6400 + 6400·10 + 10 = 5,088,010 parameters
+        string spec = Path.Combine(Out, "wide.json");
+        File.WriteAllText(spec, """
+            { "name": "wide", "input": [1, 28, 28], "classes": 10,
+              "layers": [ { "type": "flatten" }, { "type": "dense", "out": 6400 }, { "type": "relu" }, { "type": "dense", "out": 10 } ] }
+            """);
+        string[] common = ["--model", spec, "--steps", "4", "--limit", "512", "--batch-size", "32", "--shard-size", "8", "--lr", "0.01"];
+        JsonElement engine = Train(common);
+        JsonElement cluster = Train([.. common, "--worker-processes", "2", "--worker-threads", "1", "--reduce", "sharded"]);
+        Assert.Equal(Hash(engine), Hash(cluster));
+        NodeBytes[] nodes = Nodes(cluster);
+        AssertExchangeBytes(nodes, 5_088_010, 2);
+        output.WriteLine(string.Join("\n", nodes.Select(n => $"{n.Node}: {n.Sent:N0} sent, {n.Received:N0} received per step")));
+    }
+
+    [Fact]
+    public void AWorkerJoiningMidRunAndOneKilledMidStepChangeNothing()
+    {
+        string[] common = ["--steps", "800", "--epochs", "20", "--limit", "4096", "--seed", "11"];
+        string engine = Hash(Train(common));
+
+        int port = FreePort();
+        using ChildProcess coordinator = StartTrain([.. common, "--workers", "0", "--reduce", "sharded", "--cluster-port", port.ToString()], new Dictionary<string, string> { ["CNN_LOG_LEVEL"] = "Information" });
+        coordinator.WaitForOutput("cluster: coordinator at", Timeout);
+        using ChildProcess w1 = ChildProcess.Worker(port);
+        using ChildProcess w2 = ChildProcess.Worker(port);
+        using ChildProcess w3 = ChildProcess.Worker(port);
+        coordinator.WaitForLog("; 3 workers", Timeout);
+        coordinator.WaitForStep(100, Timeout);
+        using ChildProcess late = ChildProcess.Worker(port);
+        coordinator.WaitForLog(" joined (", Timeout, times: 4);
+        coordinator.WaitForLog("replica(s) sent", Timeout);
+
+        // steps follow each other without a pause: a kill lands inside one
+        w2.KillHard();
+        coordinator.WaitForLog("the step runs again", Timeout);
+
+        JsonElement summary = Finish(coordinator);
+        output.WriteLine(string.Join("\n", coordinator.Stderr.Split('\n').Where(l => l.Contains("/run]") || l.Contains("/workers]"))));
+        Assert.Equal(engine, Hash(summary));
+        NodeBytes[] nodes = Nodes(summary);
+        output.WriteLine(string.Join("\n", nodes.Select(n => $"{n.Node}: {n.Steps} steps, state {n.StateReceived:N0} bytes received")));
+
+        // the coordinator and four workers, the late one a replica from a captured state
+        Assert.Equal(5, nodes.Length);
+        Assert.Contains(nodes, n => n.Node != "coordinator" && n.Steps is > 0 and < 700 && n.StateReceived > 0);
+        Assert.True(summary.GetProperty("reassigned_nodes").GetInt64() >= 1, summary.ToString());
+    }
+
+    /// <summary>
+    /// Each worker: within 10% of 2·P·4·(N−1)/N bytes each way plus control (a worker counts a frame once
+    /// its link has written it, so the last step's sum may be counted after its report); the coordinator:
+    /// control only.
+    /// </summary>
+    private static void AssertExchangeBytes(NodeBytes[] nodes, long parameters, int workers)
+    {
+        long expected = 2 * parameters * 4 * (workers - 1) / workers, control = 1024 * workers;
+        foreach (NodeBytes n in nodes.Where(n => n.Node != "coordinator"))
+        {
+            Assert.InRange(n.Sent, expected * 9 / 10, expected * 11 / 10 + control);
+            Assert.InRange(n.Received, expected * 9 / 10, expected * 11 / 10 + control);
+        }
+
+        NodeBytes coordinator = nodes.Single(n => n.Node == "coordinator");
+        Assert.InRange(coordinator.Sent + coordinator.Received, 1, control);
+    }
+
+    private static NodeBytes[] Nodes(JsonElement summary) => summary.GetProperty("node_bytes_per_step").EnumerateArray()
+        .Select(n => new NodeBytes(n.GetProperty("node").GetString()!, n.GetProperty("steps").GetInt64(), n.GetProperty("sent").GetInt64(), n.GetProperty("received").GetInt64(), n.GetProperty("state_received").GetInt64()))
+        .ToArray();
+
+    private sealed record NodeBytes(string Node, long Steps, long Sent, long Received, long StateReceived);
+}
