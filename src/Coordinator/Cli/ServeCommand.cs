@@ -6,6 +6,7 @@ using CnnCluster.Coordinator.Persistence;
 using CnnCluster.Coordinator.Pbm;
 using CnnCluster.Shared.Pbm;
 using Akka.Hosting;
+using CnnCluster.Shared.DataPlane;
 using CnnCluster.Shared.Hosting;
 using CnnCluster.Worker;
 using Microsoft.Extensions.DependencyInjection;
@@ -59,7 +60,8 @@ internal static class ServeCommand
                 });
             if (workers > 0)
             {
-                akka.WithGradientWorkers(workers, threads, dataDirectory);
+                // a data plane of their own, so that they can hold replicas of sharded runs too (DATA_PORT, default any free port)
+                akka.WithGradientWorkers(workers, threads, dataDirectory, DataPlaneSettings.FromEnvironment(node));
             }
         });
         host.Start();

@@ -37,7 +37,7 @@ internal static partial class TrainCommand
     private static readonly Option<string?> Fork = new Option<string?>("--fork") { Description = "start from snapshot SEQ of run ID, given as ID:SEQ, with this command's options" }.Require(v => v is null || ForkPattern().IsMatch(v), "ID:SEQ, e.g. lenet5-a:120");
     private static readonly Option<int> SnapshotEvery = new Option<int>("--snapshot-every") { Description = "steps between snapshots, besides each epoch's end", DefaultValueFactory = _ => Shared.Protocol.RunConfig.DefaultSnapshotEvery }.Require(v => v >= 1, "at least 1");
     private static readonly Option<int> KeepSnapshots = new Option<int>("--keep-snapshots") { Description = "how many of the newest snapshots a run keeps", DefaultValueFactory = _ => Shared.Protocol.RunConfig.DefaultKeepSnapshots }.Require(v => v is >= 1 and <= 1000, "1 to 1000");
-    private static readonly Option<string?> Reduce = new Option<string?>("--reduce") { Description = "how gradients are summed: sharded (an exact all-reduce among worker processes; the default without in-process workers) or star (through this process; the default with --workers)" }.AcceptOnlyFromAmong("star", "sharded");
+    private static readonly Option<string?> Reduce = new Option<string?>("--reduce") { Description = "how gradients are summed: sharded (an exact all-reduce among the workers; the default without in-process workers) or star (through this process; the default with --workers, which it reaches by reference)" }.AcceptOnlyFromAmong("star", "sharded");
     private static readonly Option<string?> RunId = new Option<string?>("--run-id") { Description = "name of the run (default: model-time-random)" }.Require(v => v is null || RunIdPattern().IsMatch(v), "letters, digits, '.', '_' or '-', up to 64");
 
     public static Command Create()
@@ -58,14 +58,6 @@ internal static partial class TrainCommand
             catch (FormatException e)
             {
                 result.AddError($"--schedule: {e.Message}");
-            }
-        });
-
-        command.Validators.Add(result =>
-        {
-            if (result.GetValue(Reduce) == "sharded" && result.GetValue(Workers) is > 0)
-            {
-                result.AddError("--reduce sharded needs worker processes: in-process workers (--workers) have no data plane to exchange slices over; use --worker-processes, or --reduce star");
             }
         });
 

@@ -4,6 +4,7 @@ using CnnCluster.Coordinator.Cluster;
 using CnnCluster.Coordinator.Persistence;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Training;
+using CnnCluster.Shared.DataPlane;
 using CnnCluster.Shared.Hosting;
 using CnnCluster.Shared.Protocol;
 using CnnCluster.Worker;
@@ -50,7 +51,8 @@ public sealed class ClusterBackend(ClusterMode mode, string? dataDirectory, int 
                 .WithCoordinator(new CoordinatorOptions(data, evaluationThreads, ResumeUnfinished: false));
             if (mode.Workers > 0)
             {
-                akka.WithGradientWorkers(mode.Workers, mode.WorkerThreads, data);
+                // each with a loopback data plane for sharded runs (a star run reaches them by reference)
+                akka.WithGradientWorkers(mode.Workers, mode.WorkerThreads, data, new DataPlaneSettings("127.0.0.1", "127.0.0.1", 0));
             }
         });
         _host.StartAsync(cancellation).GetAwaiter().GetResult();

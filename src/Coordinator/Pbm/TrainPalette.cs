@@ -31,7 +31,8 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry) : 
             Switch("shard-size", null, "samples per micro-shard (default 8)"),
             Switch("limit", null, "use only the first N training and test images"),
             Switch("run-id", null, "name of the run (default: model-time-random)"),
-            Switch("snapshot-every", null, $"steps between snapshots (default {RunConfig.DefaultSnapshotEvery})")),
+            Switch("snapshot-every", null, $"steps between snapshots (default {RunConfig.DefaultSnapshotEvery})"),
+            Switch("reduce", null, "how gradients are summed: sharded (an exact all-reduce among the workers, default) or star (through the coordinator)")),
         Command("list", "every run: id, model, status"),
         Command("status", "a run's state, step, loss, accuracy and parameter hash", Run),
         Command("tail", "live progress of a run until it ends", Run),
@@ -120,7 +121,13 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry) : 
             Seed = (ulong)(c.Int("seed", 0, int.MaxValue) ?? 1),
             ShardSize = c.Int("shard-size", 1, 4096) ?? 8,
         };
-        return RunConfig.From(spec, model, options, c.Int("limit", 1, int.MaxValue), c.Int("snapshot-every", 1, int.MaxValue) ?? RunConfig.DefaultSnapshotEvery);
+        Reduction reduction = c.String("reduce") switch
+        {
+            null or "sharded" => Reduction.Sharded,
+            "star" => Reduction.Star,
+            var other => throw new CommandException($"--reduce '{other}' is not a way to sum gradients: give sharded or star"),
+        };
+        return RunConfig.From(spec, model, options, c.Int("limit", 1, int.MaxValue), c.Int("snapshot-every", 1, int.MaxValue) ?? RunConfig.DefaultSnapshotEvery, reduction: reduction);
     }
 
     private async Task<int> Tail(string runId, ICommandOutput output, CancellationToken cancellation)
