@@ -39,41 +39,44 @@ Console.WriteLine($"scale model constants on this machine ({Environment.Processo
 LinkConstants link = LinkConstants.Measure(repeats);
 Console.WriteLine($"  data plane on 127.0.0.1: {link.BytesPerSecond / 1e9:F2} GB/s for large frames, {link.FrameSeconds * 1e6:F1} µs a frame, {link.RoundTripSeconds * 1e6:F1} µs a round trip");
 
-var constants = new Dictionary<string, (Compute Compute, double UpdatePerParameter, int P)>();
+var constants = new Dictionary<string, (Compute Alone, Compute BySide, double UpdatePerParameter, int P)>();
 foreach ((string name, string _, ModelSpec spec, int batch) in models)
 {
     Network network = Network.Build(spec);
-    Compute compute = Compute.Measure(network, train, repeats, [batch / 2, 64]);
-    double update = Update.SecondsPerParameter(network, train, repeats);
-    constants[name] = (compute, update, network.ParameterCount);
-    Console.WriteLine($"  {name}: P = {network.ParameterCount:N0}; one worker (1 thread): {compute.Seconds(batch / 2) * 1e3:F2} ms for {batch / 2} images, {compute.Seconds(64) * 1e3:F2} ms for 64; a replica's update (commit, hash, start copy) {update * 1e9:F2} ns a parameter");
+    Compute alone = Compute.Measure(network, train, repeats, [64], concurrent: 1);
+    Compute bySide = Compute.Measure(network, train, repeats, [batch / 2], concurrent: 2);
+    Update u = Update.Measure(network, train, repeats);
+    double update = u.Total;
+    constants[name] = (alone, bySide, update, network.ParameterCount);
+    Console.WriteLine($"  {name}: P = {network.ParameterCount:N0}; a worker's node (1 thread): {alone.Seconds(64) * 1e3:F2} ms for 64 images alone, {bySide.Seconds(batch / 2) * 1e3:F2} ms for {batch / 2} with another beside it");
+    Console.WriteLine($"    a replica's update per parameter: start copy {u.Copy * 1e9:F2} ns, commit {u.Commit * 1e9:F2} ns, XXH3 {u.Checksum * 1e9:F2} ns, SHA-256 {u.Sha256 * 1e9:F2} ns: {u.Total * network.ParameterCount * 1e3:F2} ms a step");
 }
 
 Console.WriteLine();
 Console.WriteLine($"prediction for N = 2 against `train --worker-processes 2 --worker-threads 1` ({steps} steps, median step, {repeats} alternating rounds):");
-Console.WriteLine("| model | batch | form | predicted ms | measured ms | measured / predicted | param_sha256 |");
+Console.WriteLine("| model | batch | form | predicted ms (its compute) | measured ms (its compute) | measured / predicted | param_sha256 |");
 Console.WriteLine("|---|---|---|---|---|---|---|");
 foreach ((string name, string arg, ModelSpec _, int batch) in models)
 {
-    (Compute compute, double update, int p) = constants[name];
-    var measured = new Dictionary<Reduction, List<double>> { [Reduction.Star] = [], [Reduction.Sharded] = [] };
+    (Compute _, Compute compute, double update, int p) = constants[name];
+    var measured = new Dictionary<Reduction, List<(double Step, double Compute)>> { [Reduction.Star] = [], [Reduction.Sharded] = [] };
     var hashes = new HashSet<string>();
     for (int r = 0; r < repeats; r++)
     {
         foreach (Reduction form in measured.Keys)
         {
-            (double stepMs, string hash) = TrainRun.MedianStep(arg, batch, steps, form, work);
-            measured[form].Add(stepMs);
+            (double stepMs, double computeMs, string hash) = TrainRun.MedianStep(arg, batch, steps, form, work);
+            measured[form].Add((stepMs, computeMs));
             hashes.Add(hash);
         }
     }
 
-    foreach ((Reduction form, List<double> runs) in measured)
+    foreach ((Reduction form, List<(double Step, double Compute)> runs) in measured)
     {
         var model = new StepModel(compute.Seconds(batch / 2), update * p, p, link);
         double predicted = (form == Reduction.Star ? model.Star(2, link.BytesPerSecond) : model.Sharded(2, link.BytesPerSecond)) * 1e3;
-        double median = runs.Order().ElementAt(runs.Count / 2);
-        Console.WriteLine($"| {name} | {batch} | {form.ToString().ToLowerInvariant()} | {predicted:F2} | {median:F2} | {median / predicted:F2} | {(hashes.Count == 1 ? hashes.Single()[..12] : "DIFFER: " + string.Join(",", hashes))} |");
+        double median = LinkConstants.Median(runs.Select(r => r.Step).ToList()), computeMedian = LinkConstants.Median(runs.Select(r => r.Compute).ToList());
+        Console.WriteLine($"| {name} | {batch} | {form.ToString().ToLowerInvariant()} | {predicted:F2} ({model.ComputeSeconds * 1e3:F2}) | {median:F2} ({computeMedian:F2}) | {median / predicted:F2} | {(hashes.Count == 1 ? hashes.Single()[..12] : "DIFFER: " + string.Join(",", hashes))} |");
     }
 }
 
@@ -83,7 +86,7 @@ Console.WriteLine("| model | link | N | star | sharded (ours) | ring (Horovod) |
 Console.WriteLine("|---|---|---|---|---|---|---|");
 foreach ((string name, _, _, _) in models)
 {
-    (Compute compute, double update, int p) = constants[name];
+    (Compute compute, Compute _, double update, int p) = constants[name];
     var model = new StepModel(compute.Seconds(64), update * p, p, link);
     foreach (double gbps in new[] { 10.0, 100.0 })
     {
@@ -230,16 +233,20 @@ namespace CnnCluster.Bench.ScaleModel
         public static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
     }
 
-    /// <summary>One worker's compute of a tree node of a given number of images, on 1 thread.</summary>
+    /// <summary>
+    /// One worker's compute of a tree node of a given number of images on 1 thread, with <c>concurrent</c>
+    /// workers computing side by side (2 on this machine's 2 cores, as in the N = 2 runs; 1 for a worker
+    /// with a machine of its own): a round lasts until the slowest of them is done.
+    /// </summary>
     public sealed class Compute(Dictionary<int, double> seconds)
     {
         public double Seconds(int images) => seconds[images];
 
-        public static Compute Measure(Network network, LabeledImages data, int repeats, int[] sizes)
+        public static Compute Measure(Network network, LabeledImages data, int repeats, int[] sizes, int concurrent)
         {
             var result = new Dictionary<int, double>();
             float[] parameters = network.InitialParameters(1);
-            using var gradient = new ParallelGradient(network, 8, 1);
+            ParallelGradient[] workers = Enumerable.Range(0, concurrent).Select(_ => new ParallelGradient(network, 8, 1)).ToArray();
             foreach (int images in sizes.Distinct())
             {
                 var batch = new ArraySegment<int>(Enumerable.Range(0, images).ToArray());
@@ -249,46 +256,69 @@ namespace CnnCluster.Bench.ScaleModel
                 for (int r = 0; r <= repeats * 3; r++)
                 {
                     long start = Stopwatch.GetTimestamp();
-                    (float[] g, double _) = gradient.ComputeBlock(parameters, data, batch, plan, level, 0);
+                    Parallel.For(0, concurrent, new ParallelOptions { MaxDegreeOfParallelism = concurrent }, w =>
+                    {
+                        (float[] g, double _) = workers[w].ComputeBlock(parameters, data, batch, plan, level, 0);
+                        GradientBuffers.Shared(g.Length).Return(g);
+                    });
                     runs.Add(Stopwatch.GetElapsedTime(start).TotalSeconds);
-                    GradientBuffers.Shared(g.Length).Return(g);
                 }
 
                 result[images] = LinkConstants.Median(runs.Skip(1).ToList());
+            }
+
+            foreach (ParallelGradient w in workers)
+            {
+                w.Dispose();
             }
 
             return new Compute(result);
         }
     }
 
-    /// <summary>A replica's update after the exchange: the step-start copy, the whole commit, the hash.</summary>
-    public static class Update
+    /// <summary>
+    /// A replica's update after the exchange, per parameter: the step-start copy (overlapped with the
+    /// compute in a replica, counted here in full), the whole commit, the XXH3 checksum every replica
+    /// sends, and the SHA-256 that the step's hasher sends (its step waits for it).
+    /// </summary>
+    public sealed record Update(double Copy, double Commit, double Checksum, double Sha256)
     {
-        public static double SecondsPerParameter(Network network, LabeledImages data, int repeats)
+        public double Total => Copy + Commit + Checksum + Sha256;
+
+        public static Update Measure(Network network, LabeledImages data, int repeats)
         {
             var session = new TrainingSession(network, new TrainingOptions { Epochs = 1000, BatchSize = 64 }, data, null);
-            float[] start = new float[network.ParameterCount], velocity = new float[network.ParameterCount];
-            var runs = new List<double>();
+            int p = network.ParameterCount;
+            float[] start = new float[p], velocity = new float[p];
+            var runs = new List<double[]>();
             for (int r = 0; r <= repeats * 3; r++)
             {
-                float[] sum = new float[network.ParameterCount];
+                float[] sum = new float[p];
                 session.BeginStep();
-                long t = Stopwatch.GetTimestamp();
+                long t0 = Stopwatch.GetTimestamp();
                 session.Parameters.CopyTo(start, 0);
                 session.Optimizer.Velocity.CopyTo(velocity, 0);
+                long t1 = Stopwatch.GetTimestamp();
                 session.Commit(sum, 64, 64);
+                long t2 = Stopwatch.GetTimestamp();
+                Worker.Sharded.ReplicaChecksum.Of(session.Parameters);
+                long t3 = Stopwatch.GetTimestamp();
                 ParameterHash.Of(session.Parameters);
-                runs.Add(Stopwatch.GetElapsedTime(t).TotalSeconds / network.ParameterCount);
+                long t4 = Stopwatch.GetTimestamp();
+                runs.Add([Seconds(t0, t1) / p, Seconds(t1, t2) / p, Seconds(t2, t3) / p, Seconds(t3, t4) / p]);
             }
 
-            return LinkConstants.Median(runs.Skip(1).ToList());
+            double Part(int i) => LinkConstants.Median(runs.Skip(1).Select(x => x[i]).ToList());
+            return new Update(Part(0), Part(1), Part(2), Part(3));
         }
+
+        private static double Seconds(long from, long to) => (double)(to - from) / Stopwatch.Frequency;
     }
 
     /// <summary>A real `train` with two worker processes (1 thread each): its median step and its hash.</summary>
     public static class TrainRun
     {
-        public static (double StepMilliseconds, string Hash) MedianStep(string model, int batch, int steps, Reduction form, string work)
+        public static (double StepMilliseconds, double ComputeMilliseconds, string Hash) MedianStep(string model, int batch, int steps, Reduction form, string work)
         {
             string db = Path.Combine(work, $"runs-{Guid.NewGuid():N}.db");
             var psi = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "CnnCluster.Coordinator.dll"), "train", "--model", model, "--batch-size", batch.ToString(),
@@ -308,8 +338,8 @@ namespace CnnCluster.Bench.ScaleModel
             }
 
             using JsonDocument summary = JsonDocument.Parse(lines[^1]);
-            double stepUs = summary.RootElement.GetProperty("phases_us").GetProperty("step").GetDouble();
-            return (stepUs / 1000, summary.RootElement.GetProperty("param_sha256").GetString()!);
+            JsonElement phases = summary.RootElement.GetProperty("phases_us");
+            return (phases.GetProperty("step").GetDouble() / 1000, phases.GetProperty("compute").GetDouble() / 1000, summary.RootElement.GetProperty("param_sha256").GetString()!);
         }
     }
 }

@@ -103,15 +103,22 @@ public sealed class ShardedStepProgress<TWorker>(int generation, IReadOnlyList<T
     public bool Complete => _done.Count == Members.Count && (!Capture || Captured is not null);
 
     /// <summary>
-    /// The step's hash and loss sum once complete. Replicas that disagree would be a faulty machine (the
-    /// sums are exact): the error names the members and their hashes.
+    /// The step's hash (from its hasher, member <paramref name="hasher"/>) and loss sum once complete.
+    /// Replicas whose checksums or losses differ would be a faulty machine (the sums are exact): the error
+    /// names the members and what they reported.
     /// </summary>
-    public (string Hash, double LossSum, string? Disagreement) Outcome()
+    public (string Hash, double LossSum, string? Disagreement) Outcome(int hasher)
     {
         StepDone first = _done[Members[0]];
-        List<TWorker> differing = Members.Where(m => _done[m].ParamSha256 != first.ParamSha256 || !_done[m].LossSum.Equals(first.LossSum)).ToList();
+        List<TWorker> differing = Members.Where(m => _done[m].Checksum != first.Checksum || !_done[m].LossSum.Equals(first.LossSum)).ToList();
         string? disagreement = differing.Count == 0 ? null
-            : $"replicas disagree after step {first.Step}: {Members[0]} has {first.ParamSha256[..12]}, " + string.Join(", ", differing.Select(m => $"{m} has {_done[m].ParamSha256[..Math.Min(12, _done[m].ParamSha256.Length)]}"));
-        return (first.ParamSha256, first.LossSum, disagreement);
+            : $"replicas disagree after step {first.Step}: {Members[0]} has checksum {first.Checksum:x16}, " + string.Join(", ", differing.Select(m => $"{m} has {_done[m].Checksum:x16}"));
+        string hash = _done[Members[hasher]].ParamSha256;
+        if (disagreement is null && hash.Length != 64)
+        {
+            disagreement = $"the step's hasher {Members[hasher]} sent no parameter hash after step {first.Step}";
+        }
+
+        return (hash, first.LossSum, disagreement);
     }
 }

@@ -842,7 +842,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             return;
         }
 
-        (string hash, double lossSum, string? disagreement) = sharded.Outcome();
+        (string hash, double lossSum, string? disagreement) = sharded.Outcome(Worker.Sharded.ShardedReplica.Hasher(step.Step, sharded.Members.Count));
         if (disagreement is not null)
         {
             Fail(disagreement + "; one of these machines computes wrongly");

@@ -63,8 +63,10 @@ public sealed record NodeDone(
     [property: Key(5)] double ComputeMilliseconds) : IProtocolMessage;
 
 /// <summary>
-/// Worker → coordinator: the worker's replica committed the step. <see cref="ParamSha256"/> is the hash of
-/// its whole parameter buffer after it, <see cref="LossSum"/> the tree's sum of the batch's losses.
+/// Worker → coordinator: the worker's replica committed the step. <see cref="Checksum"/> is the XXH3 of its
+/// whole parameter buffer after it (every member), <see cref="ParamSha256"/> the SHA-256 the journal keeps
+/// (from the step's hasher, one member a step in turn; empty from the others), <see cref="LossSum"/> the
+/// tree's sum of the batch's losses.
 /// <see cref="BytesSent"/> and <see cref="BytesReceived"/> are the data-plane bytes of this step on this
 /// worker (frames of the step's exchange with peers and the coordinator, state transfers apart);
 /// <see cref="StateBytesSent"/> and <see cref="StateBytesReceived"/> its whole-state transfers so far.
@@ -80,7 +82,8 @@ public sealed record StepDone(
     [property: Key(6)] long BytesSent,
     [property: Key(7)] long BytesReceived,
     [property: Key(8)] long StateBytesSent = 0,
-    [property: Key(9)] long StateBytesReceived = 0) : IProtocolMessage;
+    [property: Key(9)] long StateBytesReceived = 0,
+    [property: Key(10)] ulong Checksum = 0) : IProtocolMessage;
 
 /// <summary>Worker → coordinator: its replica's parameters and optimizer state after step <see cref="Step"/> (snapshots, test metrics, joins).</summary>
 [MessagePackObject]

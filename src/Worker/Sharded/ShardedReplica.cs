@@ -107,9 +107,7 @@ public sealed class ShardedReplica
         }
         else if (_session.Step == plan.Step - 1)
         {
-            _session.Parameters.CopyTo(_startParameters, 0);
-            _session.Optimizer.Velocity.CopyTo(_startVelocity, 0);
-            _startStep = _session.Step;
+            _startStep = -1; // the copy of this step's start is taken below, while the nodes compute
         }
         else
         {
@@ -122,6 +120,13 @@ public sealed class ShardedReplica
         var exchange = new Exchange(key, plan, ParameterSlice.Partition(_session.Network.ParameterCount, plan.Members.Length), batch);
         _exchange = exchange;
         Compute(exchange, plan.Mine);
+        if (_startStep != _session.Step)
+        {
+            // read-only like the compute beside it; done before this actor handles any part or sum of the step
+            _session.Parameters.CopyTo(_startParameters, 0);
+            _session.Optimizer.Velocity.CopyTo(_startVelocity, 0);
+            _startStep = _session.Step;
+        }
 
         // parts and sums that came before this plan (from faster members); older ones are dropped
         List<IProtocolMessage> early = _early.ToList();
@@ -254,15 +259,22 @@ public sealed class ShardedReplica
 
         (long sent, long received) = _ports.StepTraffic;
         (long stateSent, long stateReceived) = _ports.StateTraffic;
-        string hash = ParameterHash.Of(_session.Parameters);
+
+        // every replica proves it holds the same bits with a fast checksum; the journal's SHA-256 comes from one member a step, in turn
+        string hash = HashesStep(exchange.Plan) ? ParameterHash.Of(_session.Parameters) : "";
         _ports.ToCoordinator(new StepDone(RunId, Incarnation, exchange.Key.Generation, exchange.Key.Step, hash, exchange.LossSum,
-            sent - _trafficAtLastStep.Sent, received - _trafficAtLastStep.Received, stateSent, stateReceived));
+            sent - _trafficAtLastStep.Sent, received - _trafficAtLastStep.Received, stateSent, stateReceived, ReplicaChecksum.Of(_session.Parameters)));
         _trafficAtLastStep = (sent, received);
         if (exchange.Plan.Capture)
         {
             _ports.ToCoordinator(new ReplicaState(RunId, Incarnation, _session.Step, (float[])_session.Parameters.Clone(), (float[])_session.Optimizer.Velocity.Clone()));
         }
     }
+
+    /// <summary>The member that sends the SHA-256 of the parameters after the plan's step (each in turn).</summary>
+    public static int Hasher(long step, int members) => (int)(step % members);
+
+    private static bool HashesStep(StepPlan plan) => plan.Me == Hasher(plan.Step, plan.Members.Length);
 
     /// <summary>True for a message of the current step; one of a step still to come is kept for its plan, an older one dropped.</summary>
     private bool Matches(StepKey key, IProtocolMessage message)
