@@ -291,9 +291,9 @@ namespace CnnCluster.Bench.ScaleModel
             int p = network.ParameterCount;
             float[] start = new float[p], velocity = new float[p];
             var runs = new List<double[]>();
+            float[] sum = new float[p]; // reused, as a replica's pooled buffers are (a fresh array pays its page faults in the commit)
             for (int r = 0; r <= repeats * 3; r++)
             {
-                float[] sum = new float[p];
                 session.BeginStep();
                 long t0 = Stopwatch.GetTimestamp();
                 session.Parameters.CopyTo(start, 0);

@@ -185,6 +185,7 @@ public sealed class GradientWorker : ReceiveActor
                 break;
             case StepPlan plan when Replica(plan.RunId, plan.Incarnation) is { } r:
                 r.Ports.Coordinator = m.Replies;
+                r.Ports.LastPlan = DateTime.UtcNow;
                 r.Replica.OnPlan(plan);
                 break;
             case StepPlan plan:
@@ -204,6 +205,16 @@ public sealed class GradientWorker : ReceiveActor
 
     private void OnReplicaInit(ReplicaInit init, IWorkReplies coordinator)
     {
+        // a run that ended (or moved on without this worker) plans no more steps here: its replica goes
+        foreach ((string runId, (ShardedReplica _, ReplicaPorts ports)) in _replicas.ToList())
+        {
+            if (runId != init.RunId && DateTime.UtcNow - ports.LastPlan > IdleReplica)
+            {
+                _replicas.Remove(runId);
+                _log.Info("run {0}: replica dropped (no plan for {1} min)", runId, IdleReplica.TotalMinutes);
+            }
+        }
+
         try
         {
             (LabeledImages data, Engine.Models.Network network, ParallelGradient gradient) = _engine.Prepare(init.Config, init.DataFingerprint);
@@ -229,6 +240,9 @@ public sealed class GradientWorker : ReceiveActor
         GradientBuffers.Shared(c.Gradient.Length).Return(c.Gradient);
     }
 
+    /// <summary>A replica with no plan for this long is dropped when another run's replica is made.</summary>
+    private static readonly TimeSpan IdleReplica = TimeSpan.FromMinutes(5);
+
     private sealed record Done(WorkAssignment Work, Exception? Error, double Milliseconds);
 
     /// <summary>A message that came over the data plane, with its way back.</summary>
@@ -242,6 +256,8 @@ public sealed class GradientWorker : ReceiveActor
     {
         /// <summary>The connection of the latest plan (a restarted coordinator connects anew).</summary>
         public IWorkReplies Coordinator { get; set; } = coordinator;
+
+        public DateTime LastPlan { get; set; } = DateTime.UtcNow;
 
         public (long Sent, long Received) StepTraffic => (traffic.StepSent, traffic.StepReceived);
 

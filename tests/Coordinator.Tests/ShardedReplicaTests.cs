@@ -1,0 +1,250 @@
+using CnnCluster.Coordinator.Cluster;
+using CnnCluster.Engine.Data;
+using CnnCluster.Engine.Models;
+using CnnCluster.Engine.Tensors;
+using CnnCluster.Engine.Training;
+using CnnCluster.Shared.Protocol;
+using CnnCluster.Worker.Sharded;
+using Xunit;
+
+namespace CnnCluster.Coordinator.Tests;
+
+/// <summary>
+/// The sharded all-reduce's replicas without processes or sockets: N <see cref="ShardedReplica"/>s wired
+/// through one in-memory queue that delivers every message (and every node's compute) in a seeded random
+/// order, driven by plans as the coordinator makes them. Whatever the order, the member count or a member
+/// lost mid-step, every replica holds the engine's bits after every step.
+/// </summary>
+public sealed class ShardedReplicaTests
+{
+    private const int Batch = 64, Steps = 4;
+    private static readonly LabeledImages Data = Synthetic(512);
+    private static readonly RunConfig Config = RunConfig.From(Presets.LeNet5, "lenet5",
+        new TrainingOptions { Epochs = 10, BatchSize = Batch, LearningRate = 0.05, ShardSize = 8, Seed = 3, Sgd = new Engine.Optim.SgdOptions(0.9, true, 5e-4) }, null,
+        reduction: Reduction.Sharded);
+
+    /// <summary>The engine alone: the hash after each step.</summary>
+    private static readonly string[] EngineHashes = Engine();
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(2, 2)]
+    [InlineData(3, 3)]
+    [InlineData(4, 4)]
+    [InlineData(8, 5)]
+    public void AnyMemberCountAndDeliveryOrderGivesTheEnginesBits(int members, int seed)
+    {
+        var cluster = new Cluster(members, seed);
+        for (long step = 1; step <= Steps; step++)
+        {
+            IReadOnlyList<StepDone> done = cluster.RunStep(step, generation: (int)step);
+            Assert.Equal(members, done.Count);
+            Assert.Single(done.Select(d => d.Checksum).Distinct());
+            Assert.Equal(EngineHashes[step - 1], done.Single(d => d.ParamSha256.Length > 0).ParamSha256);
+        }
+    }
+
+    [Fact]
+    public void AMemberLostMidStepIsRunAgainByTheOthersFromTheStepsStartEvenWhereItWasCommitted()
+    {
+        var cluster = new Cluster(3, seed: 9);
+        cluster.RunStep(1, generation: 1);
+
+        // step 2: stop as soon as one replica committed it, then lose member 2 with all it had in flight
+        cluster.Plan(2, generation: 2, cluster.Members);
+        cluster.DeliverUntil(() => cluster.Done.Count >= 1);
+        cluster.Lose(2);
+
+        // the others run step 2 again as a new generation, from its start
+        IReadOnlyList<StepDone> again = cluster.RunStep(2, generation: 3);
+        Assert.Equal(2, again.Count);
+        Assert.Equal(EngineHashes[1], again.Single(d => d.ParamSha256.Length > 0).ParamSha256);
+        IReadOnlyList<StepDone> next = cluster.RunStep(3, generation: 4);
+        Assert.Equal(EngineHashes[2], next.Single(d => d.ParamSha256.Length > 0).ParamSha256);
+    }
+
+    [Fact]
+    public void APlanForAStepTheReplicaIsNotAtIsAnsweredOutOfStep()
+    {
+        var cluster = new Cluster(2, seed: 1);
+        cluster.Plan(3, generation: 1, cluster.Members);
+        cluster.DeliverUntil(() => false);
+        Assert.All(cluster.Failures, f => Assert.StartsWith(ShardedReplica.OutOfStep, f.Reason));
+        Assert.Equal(2, cluster.Failures.Count);
+    }
+
+    private static string[] Engine()
+    {
+        Network network = Network.Build(Presets.LeNet5);
+        var session = new TrainingSession(network, Config.ToTrainingOptions(1), Data, null);
+        using var gradient = new ParallelGradient(network, Config.ShardSize, 1);
+        var hashes = new string[Steps];
+        for (int s = 0; s < Steps; s++)
+        {
+            (float[] g, double loss) = gradient.Compute(session.Parameters, Data, session.BeginStep());
+            session.Commit(g, loss, Batch);
+            hashes[s] = ParameterHash.Of(session.Parameters);
+        }
+
+        return hashes;
+    }
+
+    private static LabeledImages Synthetic(int count)
+    {
+        var rng = new Rng(17);
+        byte[] pixels = new byte[count * 28 * 28], labels = new byte[count];
+        for (int i = 0; i < pixels.Length; i++)
+        {
+            pixels[i] = (byte)(rng.NextUInt64() & 0xff);
+        }
+
+        for (int i = 0; i < count; i++)
+        {
+            labels[i] = (byte)(rng.NextUInt64() % 10);
+        }
+
+        return new LabeledImages(new Shape3(1, 28, 28), pixels, labels, 10, 127f, 74f);
+    }
+
+    /// <summary>N replicas and the queue between them; the test plays the coordinator.</summary>
+    private sealed class Cluster
+    {
+        private readonly List<(int Target, Action Deliver)> _queue = new();
+        private readonly Random _random;
+        private readonly Dictionary<int, ShardedReplica> _replicas = new();
+
+        public Cluster(int members, int seed)
+        {
+            _random = new Random(seed);
+            Network network = Network.Build(Presets.LeNet5);
+            float[] parameters = network.InitialParameters(Config.Seed);
+            for (int k = 0; k < members; k++)
+            {
+                var ports = new Ports(this, k, new ParallelGradient(network, Config.ShardSize, 1));
+                _replicas[k] = new ShardedReplica(new ReplicaInit("r", 1, Config, "fp", 0, (float[])parameters.Clone(), new float[parameters.Length]), network, Data, ports);
+            }
+        }
+
+        public List<int> Members => _replicas.Keys.Order().ToList();
+
+        public List<StepDone> Done { get; } = new();
+
+        public List<WorkFailed> Failures { get; } = new();
+
+        /// <summary>The generation planned last: like the coordinator, the test counts only its reports.</summary>
+        public int Generation { get; private set; }
+
+        /// <summary>Plans step <paramref name="step"/> among <paramref name="members"/> as the coordinator does: contiguous aligned nodes by member.</summary>
+        public void Plan(long step, int generation, List<int> members)
+        {
+            Done.Clear();
+            Generation = generation;
+            int m = new ShardPlan(Batch, Config.ShardSize).MicroShards;
+            var split = WorkPlanner.Split(m, members.Select(_ => 1).ToList());
+            TreeNode[][] mine = members.Select(_ => Array.Empty<TreeNode>()).ToArray();
+            foreach ((int w, int first, int count) in split)
+            {
+                mine[w] = WorkPlanner.Decompose(first, count, m).ToArray();
+            }
+
+            TreeNode[] nodes = mine.SelectMany(n => n).OrderBy(n => n.Start).ToArray();
+            string[] endpoints = members.Select(k => $"m{k}").ToArray();
+            for (int i = 0; i < members.Count; i++)
+            {
+                ShardedReplica replica = _replicas[members[i]];
+                var plan = new StepPlan("r", 1, generation, step, endpoints, i, nodes, mine[i], false);
+                Enqueue(members[i], () => replica.OnPlan(plan));
+            }
+        }
+
+        public IReadOnlyList<StepDone> RunStep(long step, int generation)
+        {
+            Plan(step, generation, Members);
+            DeliverUntil(() => Done.Count == _replicas.Count);
+            Assert.Equal(_replicas.Count, Done.Count);
+            return Done.ToList();
+        }
+
+        /// <summary>Delivers queued messages in random order until <paramref name="stop"/> or the queue is empty.</summary>
+        public void DeliverUntil(Func<bool> stop)
+        {
+            while (_queue.Count > 0 && !stop())
+            {
+                int i = _random.Next(_queue.Count);
+                (int _, Action deliver) = _queue[i];
+                _queue.RemoveAt(i);
+                deliver();
+            }
+        }
+
+        /// <summary>A member is gone: what was on its way to it is lost with it.</summary>
+        public void Lose(int member)
+        {
+            _replicas.Remove(member);
+            _queue.RemoveAll(q => q.Target == member);
+        }
+
+        private void Enqueue(int target, Action deliver) => _queue.Add((target, deliver));
+
+        private sealed class Ports(Cluster cluster, int self, ParallelGradient gradient) : IReplicaPorts
+        {
+            public (long Sent, long Received) StepTraffic => (0, 0);
+
+            public (long Sent, long Received) StateTraffic => (0, 0);
+
+            public void ToCoordinator(IProtocolMessage message)
+            {
+                if (message is StepDone done && done.Generation == cluster.Generation)
+                {
+                    cluster.Done.Add(done);
+                }
+                else if (message is WorkFailed failed)
+                {
+                    cluster.Failures.Add(failed);
+                }
+            }
+
+            public void ToMember(string endpoint, IProtocolMessage message)
+            {
+                // a member gets its own arrays, as from the wire
+                message = message switch
+                {
+                    SlicePart p => p with { Values = (float[])p.Values.Clone() },
+                    SliceSum s => s with { Values = (float[])s.Values.Clone() },
+                    _ => message,
+                };
+                int target = int.Parse(endpoint[1..]);
+                cluster.Enqueue(target, () =>
+                {
+                    if (cluster._replicas.TryGetValue(target, out ShardedReplica? replica))
+                    {
+                        switch (message)
+                        {
+                            case SlicePart part:
+                                replica.OnPart(part);
+                                break;
+                            case SliceSum sum:
+                                replica.OnSum(sum);
+                                break;
+                        }
+                    }
+                });
+            }
+
+            public void Compute(StepKey key, float[] parameters, ArraySegment<int> batch, IReadOnlyList<TreeNode> nodes, Func<bool> current)
+            {
+                foreach (TreeNode node in nodes)
+                {
+                    cluster.Enqueue(self, () =>
+                    {
+                        if (current() && cluster._replicas.TryGetValue(self, out ShardedReplica? replica))
+                        {
+                            (float[] g, double loss) = Worker.WorkerEngine.ComputeNode(gradient, parameters, Data, batch, node);
+                            replica.OnNodeComputed(key, node, g, loss, 0);
+                        }
+                    });
+                }
+            }
+        }
+    }
+}
