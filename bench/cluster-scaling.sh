@@ -7,14 +7,16 @@
 #   BASELINE=REV bench/cluster-scaling.sh ...: also builds commit REV (in a git worktree under /tmp) and
 #   runs it alternately with this tree, mode by mode, for a before/after table from the same command.
 #   modes (default all): engine-b256 inproc1-b256 proc1x2-b256 engine1-b256 proc1x1-b256 proc2x1-b256 engine-b64 inproc1-b64
-#   (engine1: the engine alone on 1 thread, whose ratio to 2 threads bounds what 2 single-thread workers can reach)
+#     shard1x2-b256 shard1x1-b256 shard2x1-b256
+#   (engine1: the engine alone on 1 thread, whose ratio to 2 threads bounds what 2 single-thread workers can reach;
+#   proc*: worker processes through the star; shard*: the same processes with the sharded all-reduce, this tree only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs=${1:-1}
 repeats=${2:-2}
 shift $(( $# > 2 ? 2 : $# ))
 modes=("$@")
-[ ${#modes[@]} -gt 0 ] || modes=(engine-b256 inproc1-b256 proc1x2-b256 engine1-b256 proc1x1-b256 proc2x1-b256 engine-b64 inproc1-b64)
+[ ${#modes[@]} -gt 0 ] || modes=(engine-b256 inproc1-b256 proc1x2-b256 engine1-b256 proc1x1-b256 proc2x1-b256 engine-b64 inproc1-b64 shard1x2-b256 shard1x1-b256 shard2x1-b256)
 dotnet build -c Release src/Coordinator >/dev/null
 current_rev=$(git describe --always --dirty) # what was built, "-dirty" when the tree has uncommitted changes
 trees=(current)
@@ -36,13 +38,19 @@ results=$out/results.tsv # mode, run, images/s, sha, then one column per phase
 for r in $(seq "$repeats"); do
   for name in "${modes[@]}"; do
    for tree in "${trees[@]}"; do
+    # worker processes go through the star unless the mode says otherwise (trees before the sharded all-reduce know nothing else)
+    star=(); [ "$tree" = current ] && star=(--reduce star)
+    [[ $name == shard* && $tree != current ]] && continue
     case $name in
       engine-b256)  json=$(train --batch-size 256 --threads 2) ;;
       engine1-b256) json=$(train --batch-size 256 --threads 1) ;;
       inproc1-b256) json=$(cluster --batch-size 256 --workers 1 --worker-threads 2) ;;
-      proc1x2-b256) json=$(cluster --batch-size 256 --worker-processes 1 --worker-threads 2) ;;
-      proc1x1-b256) json=$(cluster --batch-size 256 --worker-processes 1 --worker-threads 1) ;;
-      proc2x1-b256) json=$(cluster --batch-size 256 --worker-processes 2 --worker-threads 1) ;;
+      proc1x2-b256) json=$(cluster --batch-size 256 --worker-processes 1 --worker-threads 2 "${star[@]}") ;;
+      proc1x1-b256) json=$(cluster --batch-size 256 --worker-processes 1 --worker-threads 1 "${star[@]}") ;;
+      proc2x1-b256) json=$(cluster --batch-size 256 --worker-processes 2 --worker-threads 1 "${star[@]}") ;;
+      shard1x2-b256) json=$(cluster --batch-size 256 --worker-processes 1 --worker-threads 2 --reduce sharded) ;;
+      shard1x1-b256) json=$(cluster --batch-size 256 --worker-processes 1 --worker-threads 1 --reduce sharded) ;;
+      shard2x1-b256) json=$(cluster --batch-size 256 --worker-processes 2 --worker-threads 1 --reduce sharded) ;;
       engine-b64)   json=$(train --batch-size 64 --threads 2) ;;
       inproc1-b64)  json=$(cluster --batch-size 64 --workers 1 --worker-threads 2) ;;
       *) echo "unknown mode $name" >&2; exit 2 ;;
@@ -81,6 +89,9 @@ echo "1 in-process worker (2 threads) / engine alone (2 threads), batch 64:  $(r
 echo "1 worker process (2 threads) / engine alone (2 threads), batch 256:    $(ratio proc1x2-b256 engine-b256)   (target >= 0.90)"
 echo "2 worker processes / 1 (1 thread each), batch 256:                     $(ratio proc2x1-b256 proc1x1-b256)   (target >= 1.7)"
 echo "  the engine alone, 2 threads / 1 thread, batch 256 (this machine's ceiling for it): $(ratio engine-b256 engine1-b256)"
+echo "1 worker process (2 threads), sharded / engine alone (2 threads):        $(ratio shard1x2-b256 engine-b256)"
+echo "2 worker processes / 1 (1 thread each), sharded:                       $(ratio shard2x1-b256 shard1x1-b256)"
+echo "2 worker processes (1 thread each), sharded / star:                    $(ratio shard2x1-b256 proc2x1-b256)"
 done
 
 echo

@@ -78,11 +78,7 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output) : TrainProces
     public void AFiveMillionParameterModelTrainsAcrossProcessesInChunks()
     {
         // 784·6400 + 6400 + 6400·10 + 10 = 5,088,010 parameters: 20 MB per message, 20 chunks
-        string spec = Path.Combine(Out, "wide.json");
-        File.WriteAllText(spec, """
-            { "name": "wide", "input": [1, 28, 28], "classes": 10,
-              "layers": [ { "type": "flatten" }, { "type": "dense", "out": 6400 }, { "type": "relu" }, { "type": "dense", "out": 10 } ] }
-            """);
+        string spec = WideSpec();
         string[] common = ["--model", spec, "--steps", "3", "--limit", "512", "--batch-size", "32", "--shard-size", "8", "--lr", "0.01"];
         JsonElement engine = Train([.. common]);
         JsonElement cluster = Train([.. common, "--worker-processes", "2", "--worker-threads", "1", "--reduce", "star"]);

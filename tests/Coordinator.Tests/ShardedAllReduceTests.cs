@@ -44,12 +44,7 @@ public sealed class ShardedAllReduceTests(ITestOutputHelper output) : TrainProce
     [Fact]
     public void AFiveMillionParameterModelMovesTwoSlicesPerWorkerAndNothingThroughTheCoordinator()
     {
-        // 784·6400 + 6400 + 6400·10 + 10 = 5,088,010 parameters
-        string spec = Path.Combine(Out, "wide.json");
-        File.WriteAllText(spec, """
-            { "name": "wide", "input": [1, 28, 28], "classes": 10,
-              "layers": [ { "type": "flatten" }, { "type": "dense", "out": 6400 }, { "type": "relu" }, { "type": "dense", "out": 10 } ] }
-            """);
+        string spec = WideSpec(); // 5,088,010 parameters
         string[] common = ["--model", spec, "--steps", "4", "--limit", "512", "--batch-size", "32", "--shard-size", "8", "--lr", "0.01"];
         JsonElement engine = Train(common);
         JsonElement cluster = Train([.. common, "--worker-processes", "2", "--worker-threads", "1", "--reduce", "sharded"]);

@@ -18,6 +18,17 @@ public abstract class TrainProcesses : IDisposable
 
     public virtual void Dispose() => Directory.Delete(Out, recursive: true);
 
+    /// <summary>Writes the 5 M-parameter dense model's spec into <see cref="Out"/>: 784·6400 + 6400 + 6400·10 + 10 = 5,088,010 parameters.</summary>
+    protected string WideSpec()
+    {
+        string spec = Path.Combine(Out, "wide.json");
+        File.WriteAllText(spec, """
+            { "name": "wide", "input": [1, 28, 28], "classes": 10,
+              "layers": [ { "type": "flatten" }, { "type": "dense", "out": 6400 }, { "type": "relu" }, { "type": "dense", "out": 10 } ] }
+            """);
+        return spec;
+    }
+
     protected static string Hash(JsonElement summary) => summary.GetProperty("param_sha256").GetString()!;
 
     protected JsonElement Train(string[] args, IReadOnlyDictionary<string, string>? env = null)

@@ -471,15 +471,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             return;
         }
 
-        long start = Stopwatch.GetTimestamp();
-        _phase = RunPhase.Running;
-        if (_lastStepStart != 0)
-        {
-            _phases.Add(StepPhase.Step, Stopwatch.GetElapsedTime(_lastStepStart, start));
-        }
-
-        _lastStepStart = start;
-        ArraySegment<int> batch = _session.BeginStep();
+        (long start, ArraySegment<int> batch) = BeginStep();
         IReadOnlyList<Dispatch<IActorRef>> dispatches = _scheduler.Begin(_session.Step, new ShardPlan(batch.Count, _config.ShardSize).MicroShards, Now);
 
         // a copy per step: in-process workers read it while late duplicates of an older step may still run
@@ -489,6 +481,20 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         Send(dispatches);
         _phases.Add(StepPhase.Assign, Stopwatch.GetElapsedTime(start) - _step.Serializing);
         _step.AssignedAt = Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>A step begins (star or sharded): the run is running, the last step's time is logged, the session gives the batch.</summary>
+    private (long Start, ArraySegment<int> Batch) BeginStep()
+    {
+        long start = Stopwatch.GetTimestamp();
+        _phase = RunPhase.Running;
+        if (_lastStepStart != 0)
+        {
+            _phases.Add(StepPhase.Step, Stopwatch.GetElapsedTime(_lastStepStart, start));
+        }
+
+        _lastStepStart = start;
+        return (start, _session.BeginStep());
     }
 
     private const string NoWorkers = "no workers in the cluster: start one (src/Worker with CLUSTER_SEEDS pointing at this coordinator)";
@@ -721,15 +727,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             return;
         }
 
-        long start = Stopwatch.GetTimestamp();
-        _phase = RunPhase.Running;
-        if (_lastStepStart != 0)
-        {
-            _phases.Add(StepPhase.Step, Stopwatch.GetElapsedTime(_lastStepStart, start));
-        }
-
-        _lastStepStart = start;
-        ArraySegment<int> batch = _session.BeginStep();
+        (long start, ArraySegment<int> batch) = BeginStep();
         long step = _session.Step + 1;
         IReadOnlyList<Dispatch<IActorRef>> dispatches = _scheduler.Begin(step, new ShardPlan(batch.Count, _config.ShardSize).MicroShards, Now);
         bool capture = _group.Waiting.Count > 0 || step % _config.SnapshotEvery == 0 || step % _session.StepsPerEpoch == 0 || step >= _session.TotalSteps;

@@ -159,6 +159,8 @@ public sealed class ShardedReplica
             return;
         }
 
+        // first: this replica's own part may complete its slice, and the step, before the loop ends
+        _ports.ToCoordinator(new NodeDone(RunId, Incarnation, key.Generation, key.Step, node, milliseconds));
         for (int k = 0; k < exchange.Slices.Length; k++)
         {
             ParameterSlice slice = exchange.Slices[k];
@@ -175,8 +177,6 @@ public sealed class ShardedReplica
                 _ports.ToMember(exchange.Plan.Members[k], part);
             }
         }
-
-        _ports.ToCoordinator(new NodeDone(RunId, Incarnation, key.Generation, key.Step, node, milliseconds));
     }
 
     /// <summary>A part of this replica's slice from a member (or itself): reduced in the tree's order; once complete the sum goes to all.</summary>
@@ -197,7 +197,8 @@ public sealed class ShardedReplica
         (float[] sum, double loss) = exchange.Mine.Finish();
 
         // the links encode later, and the commit scales this replica's sum in place: the members get a copy
-        var wire = new SliceSum(RunId, Incarnation, key.Generation, key.Step, exchange.Plan.Me, loss, (float[])sum.Clone());
+        bool alone = exchange.Plan.Members.Length == 1;
+        var wire = new SliceSum(RunId, Incarnation, key.Generation, key.Step, exchange.Plan.Me, loss, alone ? sum : (float[])sum.Clone());
         for (int k = 0; k < exchange.Plan.Members.Length; k++)
         {
             if (k != exchange.Plan.Me)
