@@ -265,7 +265,7 @@ public sealed class GradientWorker : ReceiveActor
 
         public void ToCoordinator(IProtocolMessage message) => Coordinator.Send(message);
 
-        public void ToMember(string endpoint, IProtocolMessage message) => peers.Send(endpoint, message);
+        public void ToMembers(IReadOnlyList<string> endpoints, IProtocolMessage message, float[] pooled) => peers.Send(endpoints, message, pooled);
 
         public void Compute(StepKey key, float[] parameters, ArraySegment<int> batch, IReadOnlyList<TreeNode> nodes, Func<bool> current)
         {

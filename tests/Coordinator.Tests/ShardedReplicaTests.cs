@@ -204,7 +204,18 @@ public sealed class ShardedReplicaTests
                 }
             }
 
-            public void ToMember(string endpoint, IProtocolMessage message)
+            public void ToMembers(IReadOnlyList<string> endpoints, IProtocolMessage message, float[] pooled)
+            {
+                foreach (string endpoint in endpoints)
+                {
+                    ToMember(endpoint, message);
+                }
+
+                // encoded: the sender's array goes back to its pool, and may be reused at once
+                GradientBuffers.Shared(pooled.Length).Return(pooled);
+            }
+
+            private void ToMember(string endpoint, IProtocolMessage message)
             {
                 // a member gets its own arrays, as from the wire
                 message = message switch

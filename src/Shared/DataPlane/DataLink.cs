@@ -12,9 +12,10 @@ namespace CnnCluster.Shared.DataPlane;
 /// worker: <see cref="Send"/> queues a message and returns at once (from any thread); a send loop
 /// connects, encodes and writes in order, a receive loop decodes the answers and hands them to
 /// <paramref name="onMessage"/>. <paramref name="onClosed"/> is called once when the link ends for any
-/// reason but <see cref="Dispose"/>. Bytes are also counted into <paramref name="traffic"/> when given.
+/// reason but <see cref="Dispose"/>. Bytes are also counted into <paramref name="traffic"/> when given, and
+/// <paramref name="onEncoded"/> hears of each message once its arrays are no longer read.
 /// </summary>
-public sealed class DataLink(string endpoint, Action<IProtocolMessage> onMessage, Action<string> onClosed, DataTraffic? traffic = null) : IDisposable
+public sealed class DataLink(string endpoint, Action<IProtocolMessage> onMessage, Action<string> onClosed, DataTraffic? traffic = null, Action<IProtocolMessage>? onEncoded = null) : IDisposable
 {
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
     private readonly Channel<IProtocolMessage> _outbox = Channel.CreateUnbounded<IProtocolMessage>(new UnboundedChannelOptions { SingleReader = true });
@@ -91,6 +92,7 @@ public sealed class DataLink(string endpoint, Action<IProtocolMessage> onMessage
             Interlocked.Add(ref _encodeTicks, Stopwatch.GetTimestamp() - start);
             Interlocked.Add(ref _bytesSent, bytes);
             traffic?.Sent(DataFrames.KindOf(message), bytes);
+            onEncoded?.Invoke(message);
             FlushResult flushed = await output.FlushAsync(_stop.Token).ConfigureAwait(false);
             if (flushed.IsCompleted)
             {

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using CnnCluster.Engine.Training;
 using CnnCluster.Shared.DataPlane;
 using CnnCluster.Shared.Protocol;
 
@@ -7,25 +9,53 @@ namespace CnnCluster.Worker.Sharded;
 /// This worker's connections to its peers' data planes, one per endpoint, opened on first use and kept
 /// across steps and runs. A link that fails is dropped (logged) and opened again by the next message; what
 /// it lost shows as a step that does not complete, which the coordinator runs again with a new generation.
+/// The slices it sends are pooled arrays, given back once encoded, so a step allocates no tensor.
 /// </summary>
 public sealed class PeerLinks(DataTraffic traffic, Action<string> log) : IDisposable
 {
     private readonly Dictionary<string, DataLink> _links = new();
 
-    public void Send(string endpoint, IProtocolMessage message)
+    // copies of a message still to encode, by its pooled array (weak: a link that dies with them lets them go)
+    private readonly ConditionalWeakTable<float[], StrongBox<int>> _unencoded = new();
+
+    /// <summary>Sends <paramref name="message"/> to each endpoint; <paramref name="pooled"/> goes back to its pool once every copy is encoded.</summary>
+    public void Send(IReadOnlyList<string> endpoints, IProtocolMessage message, float[] pooled)
     {
-        DataLink link;
+        _unencoded.AddOrUpdate(pooled, new StrongBox<int>(endpoints.Count));
+        foreach (string endpoint in endpoints)
+        {
+            Link(endpoint).Send(message);
+        }
+    }
+
+    private DataLink Link(string endpoint)
+    {
         lock (_links)
         {
-            if (!_links.TryGetValue(endpoint, out link!))
+            if (!_links.TryGetValue(endpoint, out DataLink? link))
             {
                 DataLink? created = null;
-                created = new DataLink(endpoint, _ => { }, reason => Drop(endpoint, created!, reason), traffic);
+                created = new DataLink(endpoint, _ => { }, reason => Drop(endpoint, created!, reason), traffic, Encoded);
                 link = _links[endpoint] = created;
             }
-        }
 
-        link.Send(message);
+            return link;
+        }
+    }
+
+    private void Encoded(IProtocolMessage message)
+    {
+        float[]? values = message switch
+        {
+            SlicePart p => p.Values,
+            SliceSum s => s.Values,
+            _ => null,
+        };
+        if (values is not null && _unencoded.TryGetValue(values, out StrongBox<int>? left) && Interlocked.Decrement(ref left.Value) == 0)
+        {
+            _unencoded.Remove(values);
+            GradientBuffers.Shared(values.Length).Return(values);
+        }
     }
 
     private void Drop(string endpoint, DataLink link, string reason)

@@ -10,8 +10,12 @@ public interface IReplicaPorts
 {
     void ToCoordinator(IProtocolMessage message);
 
-    /// <summary>To member <paramref name="member"/> of the current generation at <paramref name="endpoint"/> (never this worker).</summary>
-    void ToMember(string endpoint, IProtocolMessage message);
+    /// <summary>
+    /// To the members at <paramref name="endpoints"/> (never this worker). <paramref name="pooled"/>, the
+    /// message's array, came from <see cref="GradientBuffers.Shared"/> and goes back there once every copy
+    /// of the message is encoded.
+    /// </summary>
+    void ToMembers(IReadOnlyList<string> endpoints, IProtocolMessage message, float[] pooled);
 
     /// <summary>
     /// Computes <paramref name="nodes"/> of the step with <paramref name="parameters"/> on the compute thread; each
@@ -164,8 +168,8 @@ public sealed class ShardedReplica
         for (int k = 0; k < exchange.Slices.Length; k++)
         {
             ParameterSlice slice = exchange.Slices[k];
-            // a fresh array for a member (its link encodes it later); this replica's own part is pooled
-            float[] values = k == exchange.Plan.Me ? GradientBuffers.Shared(slice.Count).RentUncleared() : new float[slice.Count];
+            // pooled: the reducer returns this replica's own part, the link a member's once encoded
+            float[] values = GradientBuffers.Shared(slice.Count).RentUncleared();
             gradient.AsSpan(slice.Start, slice.Count).CopyTo(values);
             var part = new SlicePart(RunId, Incarnation, key.Generation, key.Step, node, k, loss, values);
             if (k == exchange.Plan.Me)
@@ -174,7 +178,7 @@ public sealed class ShardedReplica
             }
             else
             {
-                _ports.ToMember(exchange.Plan.Members[k], part);
+                _ports.ToMembers([exchange.Plan.Members[k]], part, values);
             }
         }
     }
@@ -197,17 +201,15 @@ public sealed class ShardedReplica
         (float[] sum, double loss) = exchange.Mine.Finish();
 
         // the links encode later, and the commit scales this replica's sum in place: the members get a copy
-        bool alone = exchange.Plan.Members.Length == 1;
-        var wire = new SliceSum(RunId, Incarnation, key.Generation, key.Step, exchange.Plan.Me, loss, alone ? sum : (float[])sum.Clone());
-        for (int k = 0; k < exchange.Plan.Members.Length; k++)
+        var wire = new SliceSum(RunId, Incarnation, key.Generation, key.Step, exchange.Plan.Me, loss, sum);
+        if (exchange.Plan.Members.Length > 1)
         {
-            if (k != exchange.Plan.Me)
-            {
-                _ports.ToMember(exchange.Plan.Members[k], wire);
-            }
+            float[] copy = GradientBuffers.Shared(sum.Length).RentUncleared();
+            sum.AsSpan().CopyTo(copy);
+            _ports.ToMembers(exchange.Plan.Members.Where((_, k) => k != exchange.Plan.Me).ToList(), wire with { Values = copy }, copy);
         }
 
-        OnSum(wire with { Values = sum });
+        OnSum(wire);
     }
 
     /// <summary>A slice's sum from its owner (or this replica's own): with every slice in, the step is committed.</summary>
