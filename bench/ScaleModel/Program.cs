@@ -74,7 +74,7 @@ foreach ((string name, string arg, ModelSpec _, int batch) in models)
     foreach ((Reduction form, List<(double Step, double Compute)> runs) in measured)
     {
         var model = new StepModel(compute.Seconds(batch / 2), update * p, p, link);
-        double predicted = (form == Reduction.Star ? model.Star(2, link.BytesPerSecond) : model.Sharded(2, link.BytesPerSecond)) * 1e3;
+        double predicted = (form == Reduction.Star ? model.Star(2, link.BytesPerSecond) : model.Sharded(2, link.BytesPerSecond, oneHost: true)) * 1e3;
         double median = LinkConstants.Median(runs.Select(r => r.Step).ToList()), computeMedian = LinkConstants.Median(runs.Select(r => r.Compute).ToList());
         Console.WriteLine($"| {name} | {batch} | {form.ToString().ToLowerInvariant()} | {predicted:F2} ({model.ComputeSeconds * 1e3:F2}) | {median:F2} ({computeMedian:F2}) | {median / predicted:F2} | {(hashes.Count == 1 ? hashes.Single()[..12] : "DIFFER: " + string.Join(",", hashes))} |");
     }
@@ -126,9 +126,11 @@ namespace CnnCluster.Bench.ScaleModel
         /// <summary>
         /// Each worker sends its node's N − 1 foreign slices and its slice's sum to N − 1 members: 2·(N−1)/N·4P bytes
         /// and 2(N − 1) frames on its own link; two hops (parts, then sums) and the coordinator's plan/report round trip.
+        /// With <paramref name="oneHost"/> the N workers' links are one loopback, whose bandwidth was measured with
+        /// the host's cores copying: it carries all N workers' bytes (the star's coordinator link already does).
         /// </summary>
-        public double Sharded(int n, double w) =>
-            ComputeSeconds + 2.0 * (n - 1) / n * 4 * P / w + 2 * (n - 1) * Link.FrameSeconds + 2 * Hop + Link.RoundTripSeconds
+        public double Sharded(int n, double w, bool oneHost = false) =>
+            ComputeSeconds + (oneHost ? n : 1) * 2.0 * (n - 1) / n * 4 * P / w + 2 * (n - 1) * Link.FrameSeconds + 2 * Hop + Link.RoundTripSeconds
             + (n - 1) * (double)P / n * Link.AddSecondsPerFloat + UpdateSeconds;
 
         /// <summary>Horovod's ring all-reduce: the same bytes, in 2(N − 1) steps each a hop and a frame.</summary>
