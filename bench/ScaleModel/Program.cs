@@ -37,7 +37,7 @@ var models = new (string Name, string Arg, ModelSpec Spec, int Batch)[]
 
 Console.WriteLine($"scale model constants on this machine ({Environment.ProcessorCount} cores); medians of {repeats} rounds");
 LinkConstants link = LinkConstants.Measure(repeats);
-Console.WriteLine($"  data plane on 127.0.0.1: {link.BytesPerSecond / 1e9:F2} GB/s for large frames, {link.FrameSeconds * 1e6:F1} µs a frame, {link.RoundTripSeconds * 1e6:F1} µs a round trip");
+Console.WriteLine($"  data plane on 127.0.0.1: {link.BytesPerSecond / 1e9:F2} GB/s for large frames, {link.FrameSeconds * 1e6:F1} µs a frame, {link.RoundTripSeconds * 1e6:F1} µs a round trip; an added float {link.AddSecondsPerFloat * 1e9:F2} ns");
 
 var constants = new Dictionary<string, (Compute Alone, Compute BySide, double UpdatePerParameter, int P)>();
 foreach ((string name, string _, ModelSpec spec, int batch) in models)

@@ -11,7 +11,7 @@ namespace CnnCluster.Coordinator.Cluster;
 public sealed class ShardedGroup<TWorker>(IComparer<TWorker> order)
     where TWorker : notnull
 {
-    private readonly Dictionary<TWorker, string> _members = new();
+    private readonly Dictionary<TWorker, (int Threads, string Endpoint)> _members = new();
     private readonly Dictionary<TWorker, (int Threads, string Endpoint)> _waiting = new();
 
     /// <summary>Grows with every plan that follows a change of membership (and with every step run again).</summary>
@@ -20,7 +20,7 @@ public sealed class ShardedGroup<TWorker>(IComparer<TWorker> order)
     /// <summary>Members in slice order.</summary>
     public IReadOnlyList<TWorker> Members => _members.Keys.Order(order).ToList();
 
-    public string EndpointOf(TWorker member) => _members[member];
+    public string EndpointOf(TWorker member) => _members[member].Endpoint;
 
     public IReadOnlyDictionary<TWorker, (int Threads, string Endpoint)> Waiting => _waiting;
 
@@ -40,16 +40,16 @@ public sealed class ShardedGroup<TWorker>(IComparer<TWorker> order)
     {
         if (_waiting.Remove(worker, out var w))
         {
-            _members[worker] = w.Endpoint;
+            _members[worker] = w;
         }
     }
 
     /// <summary>A member's replica is not at the run's step (it says so): it waits for a new state.</summary>
-    public bool OutOfStep(TWorker worker, int threads)
+    public bool OutOfStep(TWorker worker)
     {
-        if (_members.Remove(worker, out string? endpoint))
+        if (_members.Remove(worker, out var member))
         {
-            _waiting[worker] = (threads, endpoint);
+            _waiting[worker] = member;
             return true;
         }
 

@@ -378,7 +378,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             // its replica missed a step (or was never made): it gets the run's state at the next boundary
             _log.Warning("run {0}: worker {1}: {2}; it gets the run's state again", _runId, Sender.Path, f.Reason);
             _scheduler.Lose(Sender, Now);
-            if (_group.OutOfStep(Sender, 1))
+            if (_group.OutOfStep(Sender))
             {
                 RestartSharded($"worker {Sender.Path} was out of step");
             }
