@@ -8,7 +8,10 @@ namespace CnnCluster.Coordinator;
 
 public static class Program
 {
-    /// <summary>Exit codes: 0 success, 2 bad command line, 3 bad model or data, 4 training diverged.</summary>
+    /// <summary>
+    /// Exit codes: 0 success, 1 an unexpected failure (a bug: one line naming it, never a stack trace),
+    /// 2 bad command line, 3 bad model, data or store, 4 training diverged or the run failed.
+    /// </summary>
     public static int Main(string[] args)
     {
         var root = new RootCommand("CnnCluster coordinator: train CNNs by synchronous data-parallel SGD");
@@ -36,6 +39,12 @@ public static class Program
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 4;
+        }
+        catch (Exception e)
+        {
+            Exception cause = e.GetBaseException();
+            Console.Error.WriteLine($"error: unexpected {cause.GetType().Name}: {cause.Message.ReplaceLineEndings(" ")} (a bug in CnnCluster; please report it with the command line)");
+            return 1;
         }
     }
 }

@@ -141,6 +141,21 @@ public sealed class PbmEndToEndTests(ServeNode node) : TrainProcesses, IClassFix
         Assert.Contains(expected, lines[0]);
     }
 
+    [Theory]
+    [InlineData("poison\n", "run id 'poison\\x0a' is not valid")]
+    [InlineData("..", "run id '..' is not valid")]
+    public void ABadRunIdIsRefusedOnOneLineAndTheRegistryKeepsAnswering(string id, string expected)
+    {
+        var r = node.Pbm("train", "submit", "-m", "lenet5", "--steps", "1", "--run-id", id);
+        Assert.NotEqual(0, r.Code);
+        string line = Assert.Single(r.Stderr.Trim().Split('\n'));
+        Assert.Contains(expected, line);
+
+        var list = node.Pbm("train", "list");
+        Assert.Equal(0, list.Code);
+        Assert.DoesNotContain("poison", list.Stdout);
+    }
+
     [Fact]
     public void AWrongTokenIsRefused()
     {

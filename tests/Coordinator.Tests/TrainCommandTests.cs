@@ -65,6 +65,8 @@ public sealed class TrainCommandTests : IDisposable
     [InlineData("--model /nonexistent/net.json", "'/nonexistent/net.json' does not exist")]
     [InlineData("--data /nonexistent/dir", "/nonexistent/dir (--data)")]
     [InlineData("--run-id a/b", "--run-id a/b is out of range")]
+    [InlineData("--run-id ..", "--run-id .. is out of range")]
+    [InlineData("--resume .", "--resume . is out of range")]
     [InlineData("--frobnicate", "--frobnicate")]
     public void BadInputExitsNonZeroWithOneLineNamingIt(string args, string expected)
     {
@@ -74,6 +76,58 @@ public sealed class TrainCommandTests : IDisposable
         Assert.True(lines.Length == 1, $"expected one error line, got: {stderr}");
         Assert.StartsWith("error: ", lines[0]);
         Assert.Contains(expected, lines[0]);
+        Assert.DoesNotContain("Exception", stderr + stdout);
+    }
+
+    [Fact]
+    public void ARunIdWithATrailingNewlineIsRefusedOnOneLineAndNothingIsWritten()
+    {
+        var (code, stdout, stderr) = ChildProcess.Run("CnnCluster.Coordinator.dll", ["train", "--run-id", "poison\n", "--steps", "1", "--out", _out]);
+        Assert.Equal(2, code);
+        Assert.Equal("error: --run-id poison\\x0a is out of range: " + Shared.Protocol.RunIds.Rule + " (see --help)", stderr.Trim());
+        Assert.Empty(Directory.GetFileSystemEntries(_out));
+        Assert.DoesNotContain("Exception", stdout);
+    }
+
+    /// <summary>Specs whose sizes overflow or would allocate gigabytes, and an IDX header whose sizes overflow 64 bits.</summary>
+    [Theory]
+    [InlineData("""{ "layers": [ { "type": "flatten" }, { "type": "dense", "out": 2147483647 }, { "type": "dense", "out": 10 } ] }""", "about 1,707,249,499,375 parameters")]
+    [InlineData("""{ "layers": [ { "type": "flatten" }, { "type": "dense", "out": 300000000 }, { "type": "dense", "out": 10 } ] }""", "about 238,500,000,010 parameters")]
+    [InlineData("""{ "input": [3, 2147483647, 2147483647], "layers": [ { "type": "avgpool2d", "size": 2147483647 }, { "type": "flatten" }, { "type": "dense", "out": 10 } ] }""", "activations per sample")]
+    [InlineData("""{ "layers": [ { "type": "conv2d", "out": 1000000, "kernel": 5 }, { "type": "flatten" }, { "type": "dense", "out": 10 } ] }""", "parameters")]
+    public void AGiantSpecIsRefusedWithItsSizeBeforeAnyAllocation(string json, string expected)
+    {
+        string spec = Path.Combine(_out, "giant.json");
+        File.WriteAllText(spec, json);
+        var (code, stdout, stderr) = ChildProcess.Run("CnnCluster.Coordinator.dll", ["train", "--model", spec, "--steps", "1", "--out", _out]);
+        Assert.Equal(3, code);
+        string line = Assert.Single(stderr.Trim().Split('\n'));
+        Assert.StartsWith("error: model 'giant' is too large: ", line);
+        Assert.Contains(expected, line);
+        Assert.DoesNotContain("Exception", stderr + stdout);
+    }
+
+    [Fact]
+    public void AnIdxHeaderWhoseSizesOverflowIsRefused()
+    {
+        string data = Directory.CreateDirectory(Path.Combine(_out, "data")).FullName;
+        foreach (string file in Directory.GetFiles(Engine.Data.MnistFormat.DefaultDirectory))
+        {
+            File.Copy(file, Path.Combine(data, Path.GetFileName(file)));
+        }
+
+        // 16 images of 2^30 x 2^30 pixels in a 16-byte file: 2^64 bytes, which is 0 in 64 bits
+        foreach (string images in Directory.GetFiles(data, "train-images*"))
+        {
+            File.Delete(images);
+        }
+
+        File.WriteAllBytes(Path.Combine(data, "train-images-idx3-ubyte"), [0, 0, 8, 3, 0, 0, 0, 16, 0x40, 0, 0, 0, 0x40, 0, 0, 0]);
+        var (code, stdout, stderr) = ChildProcess.Run("CnnCluster.Coordinator.dll", ["train", "--data", data, "--steps", "1", "--out", _out]);
+        Assert.Equal(3, code);
+        string line = Assert.Single(stderr.Trim().Split('\n'));
+        Assert.StartsWith("error: ", line);
+        Assert.Contains("train-images-idx3-ubyte is truncated: its header [16, ...] needs more than the 0 bytes of data it has", line);
         Assert.DoesNotContain("Exception", stderr + stdout);
     }
 

@@ -23,7 +23,9 @@ internal static class OptionRules
 
             if (value is not null && !valid(value))
             {
-                result.AddError($"{option.Name} {Convert.ToString(value, CultureInfo.InvariantCulture)} is out of range: {expectation}");
+                // the value is printed on one line: control characters (a newline in a run id) escaped
+                string text = string.Concat((Convert.ToString(value, CultureInfo.InvariantCulture) ?? string.Empty).Select(c => char.IsControl(c) ? $"\\x{(int)c:x2}" : c.ToString()));
+                result.AddError($"{option.Name} {text} is out of range: {expectation}");
             }
         });
         return option;

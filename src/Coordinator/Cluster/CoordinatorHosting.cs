@@ -1,4 +1,6 @@
+using Akka.Actor;
 using Akka.Cluster.Hosting;
+using Akka.Pattern;
 using Akka.Hosting;
 using CnnCluster.Shared.Hosting;
 
@@ -7,12 +9,19 @@ namespace CnnCluster.Coordinator.Cluster;
 /// <summary>The coordinator's actors, through Akka.Hosting.</summary>
 public static class CoordinatorHosting
 {
-    /// <summary>The run registry as a cluster singleton on role `coordinator`, with its proxy in the ActorRegistry.</summary>
+    /// <summary>
+    /// The run registry as a cluster singleton on role `coordinator`, with its proxy in the ActorRegistry.
+    /// The singleton is a backoff supervisor around the registry: a journal that fails while the registry
+    /// persists (or recovers) stops it, and it is started again and recovers, 1 s to 30 s later; the
+    /// supervisor forwards every message both ways, so clients and runs see one actor.
+    /// </summary>
     public static AkkaConfigurationBuilder WithCoordinator(this AkkaConfigurationBuilder builder, CoordinatorOptions options)
     {
+        Props supervised = BackoffSupervisor.Props(Backoff.OnStop(
+            RunRegistry.Props(options), "registry", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2, maxNrOfRetries: -1));
         return builder.WithSingleton<RunRegistry>(
             "run-registry",
-            RunRegistry.Props(options),
+            supervised,
             new ClusterSingletonOptions { Role = Roles.Coordinator },
             createProxyToo: true);
     }

@@ -15,14 +15,23 @@ namespace CnnCluster.Coordinator.Cluster;
 /// unfinished run when it starts (a `serve` node does; the one-run `train` command does not, so an
 /// earlier interrupted run does not compete with the new one for workers).
 /// </summary>
-public sealed record CoordinatorOptions(string? DataDirectory, int EvaluationThreads, bool ResumeUnfinished = true);
+public sealed record CoordinatorOptions(string? DataDirectory, int EvaluationThreads, bool ResumeUnfinished = true)
+{
+    /// <summary>How long an ended run's actor stays after its last query (it answers from its journal when asked again).</summary>
+    public TimeSpan PassivateEndedAfter { get; init; } = TimeSpan.FromSeconds(30);
+}
 
 /// <summary>
 /// The coordinator's entry point (a cluster singleton on role `coordinator`, persistent as
 /// run-registry): accepts and forks runs, starts a <see cref="TrainingRun"/> per run under a backoff
 /// supervisor (a run stopped by a database failure comes back and recovers), restarts every unfinished
 /// run when it starts, and owns the <see cref="WorkerDirectory"/> the runs learn their workers from.
-/// The submitter of a run receives its events.
+/// The submitter of a run receives its events. A run id is checked (<see cref="RunIds"/>) before it
+/// is journaled, and a journaled run that cannot start is reported and skipped: one bad entry never
+/// stops the registry. An ended run's actor passivates when idle (<see cref="RunIdle"/>); queries that
+/// arrive while it stops are kept and delivered to its next incarnation. The registry itself runs under
+/// a backoff supervisor (<see cref="CoordinatorHosting"/>): a journal failure stops it, and it comes back
+/// and recovers.
 /// </summary>
 public sealed partial class RunRegistry : ReceivePersistentActor
 {
@@ -35,12 +44,22 @@ public sealed partial class RunRegistry : ReceivePersistentActor
     private readonly HashSet<string> _closed = new();
     private readonly Dictionary<string, string> _statuses = new();
     private readonly Dictionary<string, IActorRef> _running = new();
+    private readonly Dictionary<string, (IActorRef Supervisor, List<(object Message, IActorRef Sender)> Waiting)> _passivating = new();
     private IActorRef _directory = ActorRefs.Nobody;
 
     public RunRegistry(CoordinatorOptions options)
     {
         _options = options;
-        Recover<RunRegistered>(r => _known[r.RunId] = r);
+        Recover<RunRegistered>(r =>
+        {
+            if (RunIds.Problem(r.RunId) is string problem)
+            {
+                _log.Error("the journal holds a run this registry cannot name, skipped: {0}", problem);
+                return;
+            }
+
+            _known[r.RunId] = r;
+        });
         Recover<RunClosed>(c =>
         {
             _closed.Add(c.RunId);
@@ -79,6 +98,8 @@ public sealed partial class RunRegistry : ReceivePersistentActor
                 Sender.Tell(new RunRejected(d.RunId, $"no run '{d.RunId}' in this database; known runs: {Known()}"));
             }
         });
+        Command<RunIdle>(OnRunIdle);
+        Command<Terminated>(OnTerminated);
         Command<RunEndedNotice>(n =>
         {
             _statuses[n.RunId] = n.Status;
@@ -177,10 +198,11 @@ public sealed partial class RunRegistry : ReceivePersistentActor
     /// <summary>Why a new run cannot be accepted, or null (and its id).</summary>
     private string? Refusal(string? requested, RunConfig config, out string id)
     {
-        id = requested ?? $"{Path.GetFileNameWithoutExtension(config.Model)}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Random.Shared.Next(0x10000):x4}";
-        if (!RunIdPattern().IsMatch(id))
+        id = requested ?? RunIds.Default(config.Model);
+        if (RunIds.Problem(id) is string invalid)
         {
-            return $"run id '{id}' must be 1-64 letters, digits, '.', '_' or '-'";
+            id = RunIds.Printable(id);
+            return invalid;
         }
 
         if (_known.ContainsKey(id))
@@ -206,7 +228,7 @@ public sealed partial class RunRegistry : ReceivePersistentActor
         try
         {
             RunData data = RunData.For(_options.DataDirectory, run.Config.DataLimit);
-            Props props = TrainingRun.Props(run.RunId, run.Config, origin, data, _directory, _options.EvaluationThreads, subscriber);
+            Props props = TrainingRun.Props(run.RunId, run.Config, origin, data, _directory, _options.EvaluationThreads, subscriber, passivateAfter: _options.PassivateEndedAfter);
 
             // a run stopped by a failing journal (e.g. the database went away) is started again and recovers
             Props supervised = BackoffSupervisor.Props(Backoff.OnStop(props, "run", MinBackoff, MaxBackoff, 0.2, maxNrOfRetries: -1));
@@ -214,17 +236,50 @@ public sealed partial class RunRegistry : ReceivePersistentActor
             error = null;
             return true;
         }
-        catch (Exception e) when (e is DatasetException or ModelSpecException)
+        catch (Exception e)
         {
-            _log.Error("run {0} cannot start: {1}", run.RunId, e.Message);
-            error = e.Message;
+            // never fatal: a run this node cannot start (its data, its spec, its name) is reported and left alone
+            _log.Error("run {0} cannot start: {1}", RunIds.Printable(run.RunId), e.Message);
+            error = e is DatasetException or ModelSpecException ? e.Message : $"run '{RunIds.Printable(run.RunId)}' cannot start: {e.Message}";
             return false;
+        }
+    }
+
+    private void OnRunIdle(RunIdle idle)
+    {
+        if (_running.Remove(idle.RunId, out IActorRef? supervisor))
+        {
+            Context.Watch(supervisor);
+            Context.Stop(supervisor);
+            _passivating[idle.RunId] = (supervisor, new List<(object, IActorRef)>());
+        }
+    }
+
+    private void OnTerminated(Terminated t)
+    {
+        string? runId = _passivating.FirstOrDefault(p => p.Value.Supervisor.Equals(t.ActorRef)).Key;
+        if (runId is null || !_passivating.Remove(runId, out var passivating))
+        {
+            return;
+        }
+
+        // queries that came while it stopped go to a new incarnation, which answers from the journal
+        if (passivating.Waiting.Count > 0 && Run(runId) is { } run)
+        {
+            foreach ((object message, IActorRef sender) in passivating.Waiting)
+            {
+                run.Tell(message, sender);
+            }
         }
     }
 
     private void ToRun(string runId, object message)
     {
-        if (Run(runId) is { } run)
+        if (_passivating.TryGetValue(runId, out var passivating))
+        {
+            passivating.Waiting.Add((message, Sender));
+        }
+        else if (Run(runId) is { } run)
         {
             run.Forward(message);
         }
@@ -247,8 +302,8 @@ public sealed partial class RunRegistry : ReceivePersistentActor
 
     private string Known() => _known.Count == 0 ? "none" : string.Join(", ", _known.Keys.Order());
 
-    [GeneratedRegex("^[A-Za-z0-9._-]{1,64}$")]
-    private static partial Regex RunIdPattern();
+    /// <summary>Run → registry: an ended run has been idle; stop its actor until it is asked again.</summary>
+    public sealed record RunIdle(string RunId);
 
     private sealed record Forkable(ForkRun Fork, object? Loaded, IActorRef ReplyTo);
 }

@@ -47,6 +47,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ChunkAssembler _chunks;
     private readonly IActorRef _directory;
+    private readonly TimeSpan? _passivateAfter;
     private readonly HashSet<IActorRef> _subscribers = new();
     private readonly TreeReducer _reducer;
     private readonly StepScheduler<IActorRef> _scheduler;
@@ -76,9 +77,10 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     private long _parametersStep; // the step _session.Parameters belong to (behind the run's step in a sharded run between captures)
     private string? _lastHash;
 
-    public TrainingRun(string runId, RunConfig config, RunOrigin origin, RunData data, IActorRef directory, int evaluationThreads, IActorRef? subscriber, SchedulerSettings? scheduling = null)
+    public TrainingRun(string runId, RunConfig config, RunOrigin origin, RunData data, IActorRef directory, int evaluationThreads, IActorRef? subscriber, SchedulerSettings? scheduling = null, TimeSpan? passivateAfter = null)
     {
         _runId = runId;
+        _passivateAfter = passivateAfter;
         _config = config;
         _origin = origin;
         _data = data;
@@ -103,8 +105,8 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(string runId, RunConfig config, RunOrigin origin, RunData data, IActorRef directory, int evaluationThreads, IActorRef? subscriber, SchedulerSettings? scheduling = null) =>
-        Akka.Actor.Props.Create(() => new TrainingRun(runId, config, origin, data, directory, evaluationThreads, subscriber, scheduling));
+    public static Props Props(string runId, RunConfig config, RunOrigin origin, RunData data, IActorRef directory, int evaluationThreads, IActorRef? subscriber, SchedulerSettings? scheduling = null, TimeSpan? passivateAfter = null) =>
+        Akka.Actor.Props.Create(() => new TrainingRun(runId, config, origin, data, directory, evaluationThreads, subscriber, scheduling, passivateAfter));
 
     /// <summary>
     /// Recovery replays the whole (small) journal, so a run knows its full history; the snapshot to
@@ -279,9 +281,25 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         Queries();
     }
 
-    /// <summary>An ended run answers queries; late results and worker news go nowhere.</summary>
+    /// <summary>
+    /// An ended run answers queries; late results and worker news go nowhere. Idle for a while (no query,
+    /// its journal and snapshot written), it asks the registry to passivate it.
+    /// </summary>
     private void Ended()
     {
+        if (_passivateAfter is TimeSpan idle)
+        {
+            SetReceiveTimeout(idle);
+        }
+
+        Command<ReceiveTimeout>(_ =>
+        {
+            if (_unjournaled.Count == 0 && _saving is null)
+            {
+                SetReceiveTimeout(null);
+                Context.Parent.Tell(new RunRegistry.RunIdle(_runId));
+            }
+        });
         Command<NodeResult>(r => ReturnGradient(r));
         Command<TickMessage>(_ => FlushJournal());
         Command<StopRun>(_ => Sender.Tell(Status()));
@@ -1220,7 +1238,8 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     /// <summary>A data-plane link ended (from the link's own thread).</summary>
     private sealed record LinkClosed(IActorRef Worker, DataLink Link, string Reason);
 
-    private sealed class TickMessage
+    /// <summary>The periodic tick; it does not count as activity for an ended run's passivation.</summary>
+    private sealed class TickMessage : INotInfluenceReceiveTimeout
     {
         public static readonly TickMessage Instance = new();
     }

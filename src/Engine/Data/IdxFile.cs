@@ -36,10 +36,7 @@ public sealed class IdxFile
         {
             try
             {
-                using var gz = new GZipStream(new MemoryStream(bytes), CompressionMode.Decompress);
-                using var raw = new MemoryStream();
-                gz.CopyTo(raw);
-                bytes = raw.ToArray();
+                bytes = Gunzip(bytes, path, hint);
             }
             catch (InvalidDataException e)
             {
@@ -48,6 +45,28 @@ public sealed class IdxFile
         }
 
         return Parse(bytes, path, expectedDimensions, hint);
+    }
+
+    /// <summary>The largest data set read (decompressed): far above Fashion-MNIST's 47 MB, far below a gzip bomb.</summary>
+    public const long MaxBytes = 1L << 30;
+
+    private static byte[] Gunzip(byte[] compressed, string path, string hint)
+    {
+        using var gz = new GZipStream(new MemoryStream(compressed), CompressionMode.Decompress);
+        using var raw = new MemoryStream();
+        byte[] buffer = new byte[81920];
+        int read;
+        while ((read = gz.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            if (raw.Length + read > MaxBytes)
+            {
+                throw new DatasetException($"{path} decompresses to more than {MaxBytes >> 20} MiB, the most an IDX file may hold here. {hint}");
+            }
+
+            raw.Write(buffer, 0, read);
+        }
+
+        return raw.ToArray();
     }
 
     public static IdxFile Parse(ReadOnlySpan<byte> bytes, string path, int expectedDimensions, string hint)
@@ -70,14 +89,23 @@ public sealed class IdxFile
             throw new DatasetException($"{path} is truncated inside its header ({bytes.Length} bytes). {hint}");
         }
 
+        // the header's sizes are checked against the bytes there are before anything is multiplied
+        // further or allocated: 16 images of 2^30 x 2^30 pixels overflow 64 bits, and would be "valid"
         var dims = new int[expectedDimensions];
         long count = 1;
+        long available = bytes.Length - header;
         for (int i = 0; i < expectedDimensions; i++)
         {
             dims[i] = BinaryPrimitives.ReadInt32BigEndian(bytes[(4 + 4 * i)..]);
             if (dims[i] <= 0)
             {
                 throw new DatasetException($"{path}: dimension {i} is {dims[i]}; sizes must be positive. {hint}");
+            }
+
+            if (count > available / dims[i])
+            {
+                throw new DatasetException(
+                    $"{path} is truncated: its header [{string.Join(", ", dims.Take(i + 1))}{(i + 1 < expectedDimensions ? ", ..." : string.Empty)}] needs more than the {available} bytes of data it has. {hint}");
             }
 
             count *= dims[i];

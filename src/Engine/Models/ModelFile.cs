@@ -65,11 +65,15 @@ public static class ModelFile
             throw Bad($"version {version} is not supported (1 is)");
         }
 
-        int jsonLength = (int)Math.Min(BinaryPrimitives.ReadUInt32LittleEndian(span[12..]), int.MaxValue);
-        if (span.Length < 16 + jsonLength + 4)
+        // lengths are read as 64-bit and checked against the file before they are used: a header that
+        // claims 4 GB of spec or parameters is a bad file, not an overflow
+        long declaredJson = BinaryPrimitives.ReadUInt32LittleEndian(span[12..]);
+        if (span.Length < 16 + declaredJson + 4)
         {
-            throw Bad("it is truncated in the model spec");
+            throw Bad($"it is truncated in the model spec (the header says {declaredJson} bytes of spec, the file has {span.Length} bytes)");
         }
+
+        int jsonLength = (int)declaredJson;
 
         ModelSpec spec;
         try
@@ -84,7 +88,7 @@ public static class ModelFile
         int at = 16 + jsonLength;
         long count = BinaryPrimitives.ReadUInt32LittleEndian(span[at..]);
         at += 4;
-        if (span.Length != at + 4 * count + 32)
+        if (span.Length != at + (4 * count) + 32)
         {
             throw Bad($"it should hold {count} parameters and a checksum ({at + 4 * count + 32} bytes) but has {span.Length} bytes");
         }

@@ -56,6 +56,7 @@ public sealed class Network
             throw new ModelSpecException($"model '{spec.Name}': no layers");
         }
 
+        ModelBudget.Check(spec);
         ILossHead head;
         try
         {

@@ -1,0 +1,83 @@
+using System.Globalization;
+
+namespace CnnCluster.Engine.Models;
+
+/// <summary>
+/// What a spec would cost, estimated from its fields alone (64-bit, saturating) before any layer is
+/// built or any buffer allocated: parameters (the coordinator, every worker and every replica hold
+/// several copies: parameters, gradient, momentum) and activations per sample (every layer's output,
+/// kept for the backward pass, times the batch on each thread). A spec over either limit is refused
+/// with the numbers, instead of ending in an overflow or an allocation of gigabytes.
+/// </summary>
+public static class ModelBudget
+{
+    /// <summary>64 Mi parameters: 256 MiB per copy.</summary>
+    public const long MaxParameters = 64L << 20;
+
+    /// <summary>16 Mi values per sample summed over the layers' outputs: 64 MiB per sample.</summary>
+    public const long MaxActivationsPerSample = 16L << 20;
+
+    /// <summary>The estimate; a field the layer factory would refuse is counted as it stands (it refuses it next).</summary>
+    public static (long Parameters, long ActivationsPerSample) Estimate(ModelSpec spec)
+    {
+        long c = Math.Max(1, spec.Input.C), h = Math.Max(1, spec.Input.H), w = Math.Max(1, spec.Input.W);
+        long parameters = 0;
+        long activations = Mul(c, Mul(h, w));
+        foreach (LayerSpec layer in spec.Layers)
+        {
+            long outC = Math.Max(1, layer.Out ?? 1), k = Math.Max(1, layer.Kernel ?? 1), stride = Math.Max(1, layer.Stride);
+            long pad = Math.Max(0, layer.Pad), size = Math.Max(1, layer.Size ?? 1);
+            switch (layer.Type)
+            {
+                case "conv2d":
+                case "mapcombination":
+                    // conv: K·C·k² weights + K biases; a map combination adds its K·C mixing logits
+                    parameters = Add(parameters, Add(Mul(Mul(outC, c), Mul(k, k)), Add(Mul(outC, c), outC)));
+                    (c, h, w) = (outC, Math.Max(1, ((h + 2 * pad - k) / stride) + 1), Math.Max(1, ((w + 2 * pad - k) / stride) + 1));
+                    break;
+                case "subsampling":
+                case "maxpool2d":
+                case "avgpool2d":
+                    parameters = Add(parameters, 2 * c);
+                    (h, w) = (Math.Max(1, h / size), Math.Max(1, w / size));
+                    break;
+                case "dense":
+                    long input = Mul(c, Mul(h, w));
+                    parameters = Add(parameters, Add(Mul(input, outC), outC));
+                    (c, h, w) = (outC, 1, 1);
+                    break;
+            }
+
+            activations = Add(activations, Mul(c, Mul(h, w)));
+        }
+
+        return (parameters, activations);
+    }
+
+    /// <summary>Throws a <see cref="ModelSpecException"/> with the numbers when the spec is over a limit.</summary>
+    public static void Check(ModelSpec spec)
+    {
+        (long parameters, long activations) = Estimate(spec);
+        if (parameters > MaxParameters)
+        {
+            throw new ModelSpecException(
+                $"model '{spec.Name}' is too large: about {Count(parameters)} parameters ({Bytes(parameters)} per copy), the limit is {Count(MaxParameters)} ({Bytes(MaxParameters)}); make the dense and conv layers smaller");
+        }
+
+        if (activations > MaxActivationsPerSample)
+        {
+            throw new ModelSpecException(
+                $"model '{spec.Name}' is too large: about {Count(activations)} activations per sample ({Bytes(activations)}), the limit is {Count(MaxActivationsPerSample)} ({Bytes(MaxActivationsPerSample)}); use a smaller input, fewer maps or earlier pooling");
+        }
+    }
+
+    private static string Count(long n) => n == long.MaxValue ? "more than 9.2e18" : n.ToString("N0", CultureInfo.InvariantCulture);
+
+    private static string Bytes(long floats) => floats >= long.MaxValue / 4
+        ? "more than 32 EiB"
+        : (4.0 * floats / (1L << 30)).ToString(floats >= 1L << 28 ? "0.#" : "0.###", CultureInfo.InvariantCulture) + " GiB";
+
+    private static long Add(long a, long b) => a > long.MaxValue - b ? long.MaxValue : a + b;
+
+    private static long Mul(long a, long b) => b != 0 && a > long.MaxValue / b ? long.MaxValue : a * b;
+}
