@@ -40,7 +40,8 @@ public sealed class WorkerEngine
         {
             var clock = Stopwatch.StartNew();
             (float[] g, double loss) = ComputeNode(gradient, a.Parameters, data, batch, node);
-            send(new NodeResult(a.RunId, a.Incarnation, a.Step, node, loss, g, clock.Elapsed.TotalMilliseconds));
+            var result = new NodeResult(a.RunId, a.Incarnation, a.Step, node, loss, g, clock.Elapsed.TotalMilliseconds);
+            send(ResultFaults.Apply is { } fault ? fault(result) : result);
         }
     }
 

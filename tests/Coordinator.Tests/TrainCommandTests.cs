@@ -84,7 +84,7 @@ public sealed class TrainCommandTests : IDisposable
     {
         var (code, stdout, stderr) = ChildProcess.Run("CnnCluster.Coordinator.dll", ["train", "--run-id", "poison\n", "--steps", "1", "--out", _out]);
         Assert.Equal(2, code);
-        Assert.Equal("error: --run-id poison\\x0a is out of range: " + Shared.Protocol.RunIds.Rule + " (see --help)", stderr.Trim());
+        Assert.Equal("error: --run-id poison\\x0a is out of range: " + Shared.Naming.RunIds.Rule + " (see --help)", stderr.Trim());
         Assert.Empty(Directory.GetFileSystemEntries(_out));
         Assert.DoesNotContain("Exception", stdout);
     }

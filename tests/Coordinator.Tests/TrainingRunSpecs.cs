@@ -58,8 +58,8 @@ public sealed class TrainingRunSpecs : Akka.TestKit.Xunit2.TestKit
             // 8 micro-shards, equal threads: [0,4) and [4,8), one node each
             Assert.Equal([new TreeNode(0, 2)], a1.Nodes);
             Assert.Equal([new TreeNode(4, 2)], a2.Nodes);
-            Reply(a1, run);
-            Reply(a2, run);
+            Reply(a1, run, _w1);
+            Reply(a2, run, _w2);
             Assert.Equal(step + 1, ExpectMsg<StepCommitted>().Step);
         }
 
@@ -73,13 +73,13 @@ public sealed class TrainingRunSpecs : Akka.TestKit.Xunit2.TestKit
         IActorRef run = Start(_w1, _w2);
         WorkAssignment a1 = _w1.ExpectMsg<WorkAssignment>();
         _w2.ExpectMsg<WorkAssignment>();
-        Reply(a1, run);
+        Reply(a1, run, _w1);
         run.Tell(new WorkerLost(_w2.Ref, "killed in a test"));
 
         WorkAssignment moved = _w1.ExpectMsg<WorkAssignment>();
         Assert.Equal(0, moved.Step);
         Assert.Equal([new TreeNode(4, 2)], moved.Nodes);
-        Reply(moved, run);
+        Reply(moved, run, _w1);
         ExpectMsg<StepCommitted>();
         FinishWith(run, _w1);
     }
@@ -97,7 +97,7 @@ public sealed class TrainingRunSpecs : Akka.TestKit.Xunit2.TestKit
         run.Tell(new NodeResult(a.RunId, a.Incarnation, a.Step, new TreeNode(a.Nodes[0].Start, a.Nodes[0].Level + 1), 1, garbage, 0));
         ExpectNoMsg(TimeSpan.FromMilliseconds(200));
 
-        Reply(a, run);
+        Reply(a, run, _w1);
         ExpectMsg<StepCommitted>();
         RunFinished finished = FinishWith(run, _w1);
         Assert.Equal(4, finished.Traffic.StaleDropped);
@@ -109,16 +109,16 @@ public sealed class TrainingRunSpecs : Akka.TestKit.Xunit2.TestKit
         IActorRef run = Start(_w1, _w2);
         WorkAssignment a1 = _w1.ExpectMsg<WorkAssignment>();
         WorkAssignment a2 = _w2.ExpectMsg<WorkAssignment>();
-        Reply(a1, run);
+        Reply(a1, run, _w1);
 
         // w2 stays silent past the deadline (at least 1 s): its node goes to w1 as well
         WorkAssignment duplicate = _w1.ExpectMsg<WorkAssignment>(TimeSpan.FromSeconds(60));
         Assert.Equal(a2.Nodes, duplicate.Nodes);
-        Reply(duplicate, run);
+        Reply(duplicate, run, _w1);
         ExpectMsg<StepCommitted>();
 
         // w2's answer arrives after all: dropped, the run goes on from w1's
-        Reply(a2, run);
+        Reply(a2, run, _w2);
         _w2.IgnoreMessages(_ => true);
         RunFinished finished = FinishWith(run, _w1);
         Assert.True(finished.Traffic.Speculative >= 1);
@@ -143,18 +143,144 @@ public sealed class TrainingRunSpecs : Akka.TestKit.Xunit2.TestKit
         WorkAssignment a1 = _w1.ExpectMsg<WorkAssignment>();
         WorkAssignment a2 = _w2.ExpectMsg<WorkAssignment>();
         run.Tell(new WorkFailed(a2.RunId, a2.Incarnation, a2.Step, "no data here"), _w2.Ref);
-        Reply(a1, run);
+        Reply(a1, run, _w1);
         WorkAssignment moved = _w1.ExpectMsg<WorkAssignment>();
         Assert.Equal(a2.Nodes, moved.Nodes);
-        Reply(moved, run);
+        Reply(moved, run, _w1);
         ExpectMsg<StepCommitted>();
         FinishWith(run, _w1);
         _w2.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
     }
 
-    private IActorRef Start(params TestProbe[] workers)
+    [Theory]
+    [InlineData("nan")]
+    [InlineData("infinite-loss")]
+    [InlineData("short")]
+    public void ARefusedResultIsComputedElsewhereAndASecondFailureQuarantinesItsWorker(string fault)
     {
-        IActorRef run = Sys.ActorOf(TrainingRun.Props("spec", Config, RunOrigin.Fresh, Data.Value, _directory.Ref, 1, TestActor));
+        IActorRef run = Start(_w1, _w2);
+        for (int step = 0; step < 2; step++)
+        {
+            WorkAssignment a1 = _w1.ExpectMsg<WorkAssignment>();
+            WorkAssignment a2 = _w2.ExpectMsg<WorkAssignment>();
+            Reply(a1, run, _w1);
+            _engine.Compute(a2, r => run.Tell(Broken(r, fault), _w2.Ref));
+
+            // w2's node is computed again by w1, in the same step
+            WorkAssignment again = _w1.ExpectMsg<WorkAssignment>();
+            Assert.Equal(a2.Nodes, again.Nodes);
+            Reply(again, run, _w1);
+            Assert.Equal(step + 1, ExpectMsg<StepCommitted>().Step);
+        }
+
+        // the second failure quarantines w2: the directory is told, and it gets no more work
+        Assert.Equal(_w2.Ref, _directory.ExpectMsg<QuarantineWorker>().Worker);
+        RunFinished finished = FinishWith(run, _w1);
+        _w2.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+        Assert.Equal(2, finished.Traffic.Checks!.Refused);
+        Assert.Equal([_w2.Ref.Path.ToString()], finished.Traffic.Checks.Quarantined);
+    }
+
+    [Fact]
+    public void AResultFromAWorkerThatWasNotGivenTheNodeDoesNotCount()
+    {
+        IActorRef run = Start(_w1, _w2);
+        WorkAssignment a1 = _w1.ExpectMsg<WorkAssignment>();
+        WorkAssignment a2 = _w2.ExpectMsg<WorkAssignment>();
+
+        // w1 answers w2's node as well (right values, wrong sender): it waits for w2's own answer
+        Reply(a2, run, _w1);
+        Reply(a1, run, _w1);
+        ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        Reply(a2, run, _w2);
+        Assert.Equal(1, ExpectMsg<StepCommitted>().Step);
+    }
+
+    [Fact]
+    public void VerifiedNodesOutvoteAWorkerThatPerturbsItsResultsAndTheHashIsTheEngines()
+    {
+        // every node computed twice (--verify 1); w3 adds 1e-3 to one gradient value of every result
+        TestProbe w3 = CreateTestProbe("worker-3");
+        IActorRef run = Start(Config with { Verify = 1 }, _w1, _w2, w3);
+        var answer = new Dictionary<TestProbe, Func<NodeResult, NodeResult>>
+        {
+            [_w1] = r => r,
+            [_w2] = r => r,
+            [w3] = r => Broken(r, "perturb"),
+        };
+        RunFinished finished = Drive(run, answer);
+        Assert.Equal(EngineHash.Value, finished.ParamSha256);
+        ResultChecks checks = finished.Traffic.Checks!;
+        Assert.True(checks.Disagreements >= 2, $"{checks}");
+        Assert.True(checks.Verified >= 3 * 2, $"{checks}");
+        Assert.Equal([w3.Ref.Path.ToString()], checks.Quarantined);
+        Assert.Equal(w3.Ref, _directory.ExpectMsg<QuarantineWorker>().Worker);
+    }
+
+    /// <summary>A result made wrong the way a faulty machine would.</summary>
+    private static NodeResult Broken(NodeResult r, string fault)
+    {
+        float[] g = (float[])r.Gradient.Clone();
+        switch (fault)
+        {
+            case "nan":
+                g[g.Length / 2] = float.NaN;
+                return r with { Gradient = g };
+            case "infinite-loss":
+                return r with { LossSum = double.PositiveInfinity };
+            case "short":
+                return r with { Gradient = g[..^1] };
+            default:
+                g[g.Length / 3] += 1e-3f;
+                return r with { Gradient = g };
+        }
+    }
+
+    /// <summary>Every probe answers its assignments (through its function) until the run ends.</summary>
+    private RunFinished Drive(IActorRef run, Dictionary<TestProbe, Func<NodeResult, NodeResult>> answer)
+    {
+        DateTime deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            bool idle = true;
+            foreach ((TestProbe probe, Func<NodeResult, NodeResult> f) in answer)
+            {
+                if (probe.HasMessages && probe.ReceiveOne() is WorkAssignment a)
+                {
+                    idle = false;
+                    _engine.Compute(a, r => run.Tell(f(r), probe.Ref));
+                }
+            }
+
+            while (HasMessages)
+            {
+                idle = false;
+                switch (ReceiveOne())
+                {
+                    case RunFinished finished:
+                        return finished;
+                    case StepCommitted or EpochCompleted or RunWaiting:
+                        continue;
+                    case var other:
+                        Assert.Fail($"unexpected {other}");
+                        break;
+                }
+            }
+
+            if (idle)
+            {
+                Thread.Sleep(5);
+            }
+        }
+
+        throw new TimeoutException("the run did not finish");
+    }
+
+    private IActorRef Start(params TestProbe[] workers) => Start(Config, workers);
+
+    private IActorRef Start(RunConfig config, params TestProbe[] workers)
+    {
+        IActorRef run = Sys.ActorOf(TrainingRun.Props("spec", config, RunOrigin.Fresh, Data.Value, _directory.Ref, 1, TestActor));
         _directory.ExpectMsg<SubscribeWorkers>();
         run.Tell(new WorkerSet(workers.ToDictionary(w => w.Ref, _ => new WorkerCapacity(1))));
         return run;
@@ -168,7 +294,7 @@ public sealed class TrainingRunSpecs : Akka.TestKit.Xunit2.TestKit
         {
             if (worker.HasMessages && worker.ReceiveOne() is WorkAssignment a)
             {
-                Reply(a, run);
+                Reply(a, run, worker);
             }
 
             if (!HasMessages)
@@ -193,5 +319,6 @@ public sealed class TrainingRunSpecs : Akka.TestKit.Xunit2.TestKit
         throw new TimeoutException("the run did not finish");
     }
 
-    private void Reply(WorkAssignment a, IActorRef run) => _engine.Compute(a, result => run.Tell(result));
+    /// <summary>The probe computes the assignment with a real engine and answers as that worker.</summary>
+    private void Reply(WorkAssignment a, IActorRef run, TestProbe from) => _engine.Compute(a, result => run.Tell(result, from.Ref));
 }

@@ -33,17 +33,18 @@ internal static partial class TrainCommand
     private static readonly Option<int?> WorkerThreads = new Option<int?>("--worker-threads") { Description = "threads of each worker (default: the cores shared among the workers)" }.Require(v => v is null or >= 1 and <= 256, "1 to 256");
     private static readonly Option<int> ClusterPort = new Option<int>("--cluster-port") { Description = "this node's cluster port on 127.0.0.1, for more workers to join (0: any free port)", DefaultValueFactory = _ => 0 }.Require(v => v is >= 0 and <= 65535, "0 to 65535");
     private static readonly Option<string?> Db = new("--db") { Description = "SQLite file of the runs (cluster mode; default PERSISTENCE_PROVIDER/PERSISTENCE_CONNECTION, else ./data/cnncluster.db)" };
-    private static readonly Option<string?> Resume = new Option<string?>("--resume") { Description = "continue run ID from its last snapshot (cluster mode; options come from its journal)" }.Require(v => v is null || Shared.Protocol.RunIds.IsValid(v), $"a run id: {Shared.Protocol.RunIds.Rule}");
+    private static readonly Option<string?> Resume = new Option<string?>("--resume") { Description = "continue run ID from its last snapshot (cluster mode; options come from its journal)" }.Require(v => v is null || Shared.Naming.RunIds.IsValid(v), $"a run id: {Shared.Naming.RunIds.Rule}");
     private static readonly Option<string?> Fork = new Option<string?>("--fork") { Description = "start from snapshot SEQ of run ID, given as ID:SEQ, with this command's options" }.Require(v => v is null || ForkPattern().IsMatch(v), "ID:SEQ, e.g. lenet5-a:120");
     private static readonly Option<int> SnapshotEvery = new Option<int>("--snapshot-every") { Description = "steps between snapshots, besides each epoch's end", DefaultValueFactory = _ => Shared.Protocol.RunConfig.DefaultSnapshotEvery }.Require(v => v >= 1, "at least 1");
     private static readonly Option<int> KeepSnapshots = new Option<int>("--keep-snapshots") { Description = "how many of the newest snapshots a run keeps", DefaultValueFactory = _ => Shared.Protocol.RunConfig.DefaultKeepSnapshots }.Require(v => v is >= 1 and <= 1000, "1 to 1000");
     private static readonly Option<string?> Reduce = new Option<string?>("--reduce") { Description = "how gradients are summed: sharded (an exact all-reduce among the workers; the default without in-process workers) or star (through this process; the default with --workers, which it reaches by reference)" }.AcceptOnlyFromAmong("star", "sharded");
-    private static readonly Option<string?> RunId = new Option<string?>("--run-id") { Description = "name of the run (default: model-time-random)" }.Require(v => v is null || Shared.Protocol.RunIds.IsValid(v), Shared.Protocol.RunIds.Rule);
+    private static readonly Option<double> Verify = new Option<double>("--verify") { Description = "fraction of tree nodes computed twice on different workers and compared bit for bit, a disagreement settled by a third (cluster mode, star reduction)", DefaultValueFactory = _ => 0 }.Require(v => v is >= 0 and <= 1, "in [0, 1]");
+    private static readonly Option<string?> RunId = new Option<string?>("--run-id") { Description = "name of the run (default: model-time-random)" }.Require(v => v is null || Shared.Naming.RunIds.IsValid(v), Shared.Naming.RunIds.Rule);
 
     public static Command Create()
     {
         var command = new Command("train", "train a model on this machine (embedded default: one process, in-process threads)");
-        foreach (Option option in new Option[] { Model, Epochs, Steps, BatchSize, LearningRate, Momentum, Nesterov, WeightDecay, Schedule, Warmup, Seed, ShardSize, Threads, Limit, Data, Out, RunId, Workers, WorkerProcesses, WorkerThreads, ClusterPort, Db, Resume, Fork, SnapshotEvery, KeepSnapshots, Reduce })
+        foreach (Option option in new Option[] { Model, Epochs, Steps, BatchSize, LearningRate, Momentum, Nesterov, WeightDecay, Schedule, Warmup, Seed, ShardSize, Threads, Limit, Data, Out, RunId, Workers, WorkerProcesses, WorkerThreads, ClusterPort, Db, Resume, Fork, SnapshotEvery, KeepSnapshots, Reduce, Verify })
         {
             command.Options.Add(option);
         }
@@ -87,9 +88,15 @@ internal static partial class TrainCommand
             Threads = p.GetValue(Threads),
         };
         string? resume = p.GetValue(Resume);
-        string runId = resume ?? p.GetValue(RunId) ?? Shared.Protocol.RunIds.Default(model);
+        string runId = resume ?? p.GetValue(RunId) ?? Shared.Naming.RunIds.Default(model);
         string? fork = p.GetValue(Fork);
         ClusterMode? cluster = null;
+        double verify = p.GetValue(Verify);
+        if (verify > 0 && p.GetValue(Reduce) == "sharded")
+        {
+            throw new ArgumentException("--verify compares results at the coordinator, which a sharded run never sees: use --reduce star (the default with --verify)");
+        }
+
         if (p.GetValue(Workers) is not null || p.GetValue(WorkerProcesses) is not null || p.GetValue(Db) is not null || resume is not null || fork is not null)
         {
             // persistence and resumption live in the cluster path; without workers named, one in-process worker
@@ -108,8 +115,9 @@ internal static partial class TrainCommand
                 {
                     "star" => Shared.Protocol.Reduction.Star,
                     "sharded" => Shared.Protocol.Reduction.Sharded,
-                    _ => workers > 0 ? Shared.Protocol.Reduction.Star : Shared.Protocol.Reduction.Sharded,
+                    _ => workers > 0 || verify > 0 ? Shared.Protocol.Reduction.Star : Shared.Protocol.Reduction.Sharded,
                 },
+                Verify = verify,
             };
         }
 

@@ -6,6 +6,7 @@ using Akka.Persistence;
 using CnnCluster.Coordinator.Persistence;
 using CnnCluster.Engine.Data;
 using CnnCluster.Engine.Models;
+using CnnCluster.Shared.Naming;
 using CnnCluster.Shared.Protocol;
 
 namespace CnnCluster.Coordinator.Cluster;
@@ -208,6 +209,11 @@ public sealed partial class RunRegistry : ReceivePersistentActor
         if (_known.ContainsKey(id))
         {
             return $"a run named '{id}' exists already (resume it, or pick another name)";
+        }
+
+        if (config.Verify is < 0 or > 1 || double.IsNaN(config.Verify) || (config.Verify > 0 && config.Reduction == Reduction.Sharded))
+        {
+            return $"--verify {config.Verify} is not possible: it is a fraction in [0, 1], with the star reduction";
         }
 
         try

@@ -23,6 +23,12 @@ public enum DispatchReason
 
     /// <summary>Past their deadline on another worker: sent once more, the first answer wins.</summary>
     Speculative,
+
+    /// <summary>Computed a second time on another worker to be compared bit for bit (--verify), or a third time to settle a disagreement.</summary>
+    Verify,
+
+    /// <summary>Its result from another worker was refused (wrong length, not finite): computed again elsewhere.</summary>
+    Recompute,
 }
 
 /// <summary>What to send: these tree nodes of the current step to this worker.</summary>
@@ -39,6 +45,12 @@ public enum ResultOutcome
 
     /// <summary>A node of the current step that is already in (a speculative twin's answer), or no such node.</summary>
     Duplicate,
+
+    /// <summary>From a worker that was not given the node (or no longer is): it does not count.</summary>
+    Unassigned,
+
+    /// <summary>A node computed more than once to be compared: this answer is kept, and the node waits for agreement.</summary>
+    Held,
 }
 
 /// <summary>
@@ -46,8 +58,12 @@ public enum ResultOutcome
 /// passed in): it splits a step's micro-shards into aligned tree nodes among the workers in proportion
 /// to their threads (<see cref="WorkPlanner"/>), moves a lost worker's nodes to others in the same step,
 /// gives a node past its deadline to one more worker (the first answer wins: both are equal) and keeps
-/// that late worker out of new work until it answers again, and tells which results count. Workers are
-/// used in the order of <paramref name="order"/>, so the same membership always gives the same plan.
+/// that late worker out of new work until it answers again, and tells which results count: only from a
+/// worker that was given the node. A result that fails its checks is <see cref="Refuse">refused</see> and
+/// its node goes to another worker. A node chosen for verification is sent to two workers and counts
+/// when two of them agree bit for bit (each answer comes with a digest); a disagreement sends it to a
+/// third, and the ones outvoted are named. Workers are used in the order of <paramref name="order"/>, so
+/// the same membership always gives the same plan.
 /// </summary>
 public sealed class StepScheduler<TWorker>(SchedulerSettings settings, IComparer<TWorker> order)
     where TWorker : notnull
@@ -125,7 +141,13 @@ public sealed class StepScheduler<TWorker>(SchedulerSettings settings, IComparer
     /// in proportion to the threads of the available workers, each as the fewest aligned nodes. Empty when
     /// there is no worker (the step is not started).
     /// </summary>
-    public IReadOnlyList<Dispatch<TWorker>> Begin(long step, int microShards, TimeSpan now)
+    public IReadOnlyList<Dispatch<TWorker>> Begin(long step, int microShards, TimeSpan now) => Begin(step, microShards, now, _ => false);
+
+    /// <summary>
+    /// As <see cref="Begin(long, int, TimeSpan)"/>, and every node for which <paramref name="verify"/> holds
+    /// is also sent to a second worker (the least busy other one; none with a single worker).
+    /// </summary>
+    public IReadOnlyList<Dispatch<TWorker>> Begin(long step, int microShards, TimeSpan now, Func<TreeNode, bool> verify)
     {
         if (Step is not null)
         {
@@ -153,12 +175,36 @@ public sealed class StepScheduler<TWorker>(SchedulerSettings settings, IComparer
             dispatches.Add(new Dispatch<TWorker>(workers[w], nodes, DispatchReason.Plan));
         }
 
+        var checks = new Dictionary<TWorker, List<TreeNode>>();
+        foreach (PendingNode p in _pending.Values.Where(p => verify(p.Node)).OrderBy(p => p.Node.Start))
+        {
+            p.Required = 2;
+            if (workers.Where(w => !p.Assignees.Contains(w)).OrderBy(Load).FirstOrDefault() is { } second)
+            {
+                p.Assignees.Add(second);
+                (checks.TryGetValue(second, out var list) ? list : checks[second] = new List<TreeNode>()).Add(p.Node);
+            }
+        }
+
+        dispatches.AddRange(workers.Where(checks.ContainsKey).Select(w => new Dispatch<TWorker>(w, checks[w], DispatchReason.Verify)));
         return dispatches;
     }
 
     /// <summary>A result of <paramref name="node"/> for <paramref name="step"/> from <paramref name="worker"/>: does it count?</summary>
-    public ResultOutcome Accept(TWorker worker, long step, TreeNode node, TimeSpan now)
+    public ResultOutcome Accept(TWorker worker, long step, TreeNode node, TimeSpan now) => Accept(worker, step, node, now, 0, out _, out _);
+
+    /// <summary>
+    /// As <see cref="Accept(TWorker, long, TreeNode, TimeSpan)"/> for a result whose bits hash to
+    /// <paramref name="digest"/>. A node that needs agreement is <see cref="ResultOutcome.Held"/> until two
+    /// answers agree; then it is accepted with <paramref name="agreed"/> the digest that counts and
+    /// <paramref name="outvoted"/> the workers whose answers differed. A disagreement with nobody left to
+    /// settle it sends the node to another worker (<see cref="Reassign"/>).
+    /// </summary>
+    public ResultOutcome Accept(TWorker worker, long step, TreeNode node, TimeSpan now, ulong digest, out ulong agreed, out IReadOnlyList<TWorker> outvoted)
     {
+        agreed = digest;
+        outvoted = [];
+
         // any answer, even a late one, shows the worker is alive
         _suspects.Remove(worker);
         if (Step != step)
@@ -171,6 +217,21 @@ public sealed class StepScheduler<TWorker>(SchedulerSettings settings, IComparer
             return ResultOutcome.Duplicate;
         }
 
+        if (!pending.Assignees.Remove(worker))
+        {
+            return ResultOutcome.Unassigned;
+        }
+
+        pending.Votes[worker] = digest;
+        IGrouping<ulong, TWorker> best = pending.Votes.GroupBy(v => v.Value, v => v.Key).OrderByDescending(g => g.Count()).First();
+        if (best.Count() < pending.Required)
+        {
+            // waiting for the other assignee, or (a disagreement, nobody left computing it) for one more worker
+            return ResultOutcome.Held;
+        }
+
+        agreed = best.Key;
+        outvoted = pending.Votes.Where(v => v.Value != best.Key).Select(v => v.Key).Order(order).ToList();
         _pending.Remove(node.Start);
         TimeSpan took = now - pending.Since;
         if (took > _slowestDone)
@@ -180,6 +241,25 @@ public sealed class StepScheduler<TWorker>(SchedulerSettings settings, IComparer
 
         return ResultOutcome.Accepted;
     }
+
+    /// <summary>
+    /// The result of <paramref name="node"/> from <paramref name="worker"/> failed its checks (length, not
+    /// finite): it does not count, the node is never given to that worker again in this step, and it goes
+    /// to another one.
+    /// </summary>
+    public IReadOnlyList<Dispatch<TWorker>> Refuse(TWorker worker, long step, TreeNode node, TimeSpan now)
+    {
+        if (Step == step && _pending.TryGetValue(node.Start, out PendingNode? pending) && pending.Node == node)
+        {
+            pending.Assignees.Remove(worker);
+            pending.Refused.Add(worker);
+        }
+
+        return AssignOrphans(now, DispatchReason.Recompute);
+    }
+
+    /// <summary>Nodes nobody computes now (a disagreement to settle, a refused result) go to workers that have not answered them.</summary>
+    public IReadOnlyList<Dispatch<TWorker>> Reassign(TimeSpan now) => AssignOrphans(now, DispatchReason.Verify);
 
     /// <summary>Ends the step in progress (committed, or abandoned); its duration feeds the deadline of the next.</summary>
     public void End(TimeSpan now, bool committed = true)
@@ -209,7 +289,7 @@ public sealed class StepScheduler<TWorker>(SchedulerSettings settings, IComparer
         TimeSpan deadline = expected > settings.MinimumDeadline ? expected : settings.MinimumDeadline;
         foreach (PendingNode p in _pending.Values.Where(p => now - p.Since > deadline && p.Assignees.Count > 0).OrderBy(p => p.Node.Start).ToList())
         {
-            TWorker? other = Available().Where(w => !p.Assignees.Contains(w)).OrderBy(Load).FirstOrDefault();
+            TWorker? other = Available().Where(w => !p.Assignees.Contains(w) && p.MayCompute(w)).OrderBy(Load).FirstOrDefault();
             if (other is not null)
             {
                 _suspects.UnionWith(p.Assignees);
@@ -227,8 +307,11 @@ public sealed class StepScheduler<TWorker>(SchedulerSettings settings, IComparer
 
     private int Load(TWorker worker) => _pending.Values.Count(p => p.Assignees.Contains(worker));
 
-    /// <summary>Every pending node that nobody computes goes to the least busy workers, one each, round robin.</summary>
-    private List<Dispatch<TWorker>> AssignOrphans(TimeSpan now)
+    /// <summary>
+    /// Every pending node that nobody computes goes to the least busy workers, one each, round robin; never
+    /// to a worker that already answered it or whose answer was refused (such a node waits for another).
+    /// </summary>
+    private List<Dispatch<TWorker>> AssignOrphans(TimeSpan now, DispatchReason reason = DispatchReason.Orphaned)
     {
         List<PendingNode> orphans = _pending.Values.Where(p => p.Assignees.Count == 0).OrderBy(p => p.Node.Start).ToList();
         IReadOnlyList<TWorker> workers = Available();
@@ -239,15 +322,24 @@ public sealed class StepScheduler<TWorker>(SchedulerSettings settings, IComparer
 
         List<TWorker> byLoad = workers.OrderBy(Load).ToList();
         var batches = new Dictionary<TWorker, List<TreeNode>>();
-        for (int i = 0; i < orphans.Count; i++)
+        int next = 0;
+        foreach (PendingNode orphan in orphans)
         {
-            TWorker w = byLoad[i % byLoad.Count];
-            (batches.TryGetValue(w, out var list) ? list : batches[w] = new List<TreeNode>()).Add(orphans[i].Node);
-            orphans[i].Assignees.Add(w);
-            orphans[i].Since = now;
+            for (int tried = 0; tried < byLoad.Count; tried++)
+            {
+                TWorker w = byLoad[(next + tried) % byLoad.Count];
+                if (orphan.MayCompute(w))
+                {
+                    (batches.TryGetValue(w, out var list) ? list : batches[w] = new List<TreeNode>()).Add(orphan.Node);
+                    orphan.Assignees.Add(w);
+                    orphan.Since = now;
+                    next = (next + tried + 1) % byLoad.Count;
+                    break;
+                }
+            }
         }
 
-        return byLoad.Where(batches.ContainsKey).Select(w => new Dispatch<TWorker>(w, batches[w], DispatchReason.Orphaned)).ToList();
+        return byLoad.Where(batches.ContainsKey).Select(w => new Dispatch<TWorker>(w, batches[w], reason)).ToList();
     }
 
     private sealed class PendingNode(TreeNode node, TimeSpan since, List<TWorker> assignees)
@@ -257,5 +349,16 @@ public sealed class StepScheduler<TWorker>(SchedulerSettings settings, IComparer
         public List<TWorker> Assignees { get; } = assignees;
 
         public TimeSpan Since { get; set; } = since;
+
+        /// <summary>Agreeing answers it needs: 1, or 2 for a node being verified.</summary>
+        public int Required { get; set; } = 1;
+
+        /// <summary>The digest of each worker's answer so far (for a node being verified).</summary>
+        public Dictionary<TWorker, ulong> Votes { get; } = new();
+
+        /// <summary>Workers whose answer failed its checks.</summary>
+        public HashSet<TWorker> Refused { get; } = new();
+
+        public bool MayCompute(TWorker worker) => !Votes.ContainsKey(worker) && !Refused.Contains(worker);
     }
 }

@@ -61,6 +61,8 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     private readonly ShardedGroup<IActorRef> _group = new(Comparer<IActorRef>.Default);
     private readonly DataTraffic _dataTraffic = new();
     private readonly Dictionary<IActorRef, NodeTraffic> _workerTraffic = new();
+    private readonly Dictionary<IActorRef, int> _strikes = new();
+    private readonly CheckCounters _checks = new();
     private long _shardedSteps;
 
     private RunState _state = RunState.Empty;
@@ -490,7 +492,8 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         }
 
         (long start, ArraySegment<int> batch) = BeginStep();
-        IReadOnlyList<Dispatch<IActorRef>> dispatches = _scheduler.Begin(_session.Step, new ShardPlan(batch.Count, _config.ShardSize).MicroShards, Now);
+        long stepNumber = _session.Step;
+        IReadOnlyList<Dispatch<IActorRef>> dispatches = _scheduler.Begin(stepNumber, new ShardPlan(batch.Count, _config.ShardSize).MicroShards, Now, node => _config.Verifies(stepNumber, node.Start));
 
         // a copy per step: in-process workers read it while late duplicates of an older step may still run
         float[] parameters = _reducer.Buffers.RentUncleared();
@@ -542,7 +545,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
                 _traffic.Speculative++;
                 _log.Warning("run {0} step {1}: node {2} is late; also sent to {3}", _runId, step.Step, d.Nodes[0], d.Worker.Path);
             }
-            else if (d.Reason == DispatchReason.Orphaned)
+            else if (d.Reason is DispatchReason.Orphaned or DispatchReason.Recompute)
             {
                 _traffic.Reassigned += d.Nodes.Count;
             }
@@ -566,15 +569,53 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         }
     }
 
+    /// <summary>
+    /// A worker's result: checked (<see cref="ResultCheck"/>) before it counts; a refused one is computed
+    /// again elsewhere and counts against its worker. A node being verified counts once two workers agree
+    /// bit for bit; the worker outvoted counts against it too (<see cref="Strike"/>).
+    /// </summary>
     private void OnResult(NodeResult r)
     {
         StepInProgress? step = _step;
-        if (r.RunId != _runId || r.Incarnation != _incarnation || step is null
-            || _scheduler.Accept(Sender, r.Step, r.Node, Now) != ResultOutcome.Accepted)
+        if (r.RunId != _runId || r.Incarnation != _incarnation || step is null || r.Step != step.Step)
         {
             _traffic.Stale++;
             ReturnGradient(r);
             return;
+        }
+
+        if (ResultCheck.Problem(r, _session.Network.ParameterCount) is string problem)
+        {
+            _checks.Refused++;
+            _log.Warning("run {0} step {1}: the result of node {2} from worker {3} is refused: {4}; it is computed again elsewhere", _runId, step.Step, r.Node, Sender.Path, problem);
+            ReturnGradient(r);
+            IActorRef worker = Sender;
+            Send(_scheduler.Refuse(worker, r.Step, r.Node, Now));
+            Strike(worker, $"result of node {r.Node} at step {r.Step} refused: {problem}");
+            return;
+        }
+
+        ulong digest = _config.Verify > 0 ? ResultCheck.Digest(r) : 0;
+        ResultOutcome outcome = _scheduler.Accept(Sender, r.Step, r.Node, Now, digest, out ulong agreed, out IReadOnlyList<IActorRef> outvoted);
+        if (outcome == ResultOutcome.Held)
+        {
+            // kept until a second (or third) answer agrees with one of those held
+            step.Held.TryAdd((r.Node.Start, digest), (r.Gradient, r.LossSum));
+            step.ComputeBy[Sender] = step.ComputeBy.GetValueOrDefault(Sender) + r.ComputeMilliseconds;
+            Send(_scheduler.Reassign(Now));
+            return;
+        }
+
+        if (outcome != ResultOutcome.Accepted)
+        {
+            _traffic.Stale++;
+            ReturnGradient(r);
+            return;
+        }
+
+        if (_config.Verify > 0 && (step.Held.Count > 0 || outvoted.Count > 0))
+        {
+            r = Agreed(step, r, digest, agreed, outvoted);
         }
 
         _traffic.Results++;
@@ -595,6 +636,62 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             _phases.Add(StepPhase.Transfer, Math.Max(0, waited - compute - encode));
             Commit(step);
         }
+    }
+
+    /// <summary>A verified node is in: the answer with the agreed digest counts, the others' buffers go back, and the outvoted are struck.</summary>
+    private NodeResult Agreed(StepInProgress step, NodeResult last, ulong digest, ulong agreed, IReadOnlyList<IActorRef> outvoted)
+    {
+        NodeResult counted = last;
+        if (digest != agreed)
+        {
+            (float[] gradient, double loss) = step.Held[(last.Node.Start, agreed)];
+            counted = last with { Gradient = gradient, LossSum = loss };
+            ReturnGradient(last);
+        }
+
+        foreach (((int start, ulong d), (float[] gradient, double _)) in step.Held.Where(h => h.Key.Start == last.Node.Start).ToList())
+        {
+            step.Held.Remove((start, d));
+            if (!ReferenceEquals(gradient, counted.Gradient))
+            {
+                _reducer.Buffers.Return(gradient);
+            }
+        }
+
+        _checks.Verified++;
+        if (outvoted.Count > 0)
+        {
+            _checks.Disagreements++;
+            foreach (IActorRef worker in outvoted)
+            {
+                _log.Warning("run {0} step {1}: worker {2} computed node {3} differently from two others; theirs counts", _runId, last.Step, worker.Path, last.Node);
+                Strike(worker, $"node {last.Node} at step {last.Step} disagreed with two other workers");
+            }
+        }
+
+        return counted;
+    }
+
+    /// <summary>
+    /// A worker's result failed (refused, or outvoted): at the second failure it is quarantined, in this
+    /// run and in the directory (no run gives it work; `pbm worker list` shows why), until its node rejoins.
+    /// </summary>
+    private void Strike(IActorRef worker, string reason)
+    {
+        int strikes = _strikes[worker] = _strikes.GetValueOrDefault(worker) + 1;
+        if (strikes < 2 || !_scheduler.Workers.Contains(worker))
+        {
+            return;
+        }
+
+        string why = $"quarantined after {strikes} failed results (last: {reason})";
+        _log.Error("run {0}: worker {1} {2}", _runId, worker.Path, why);
+        _checks.Quarantined.Add(worker.Path.ToString());
+        _directory.Tell(new QuarantineWorker(worker, why));
+        _endpoints.Remove(worker);
+        DropLink(worker);
+        Send(_scheduler.Exclude(worker, Now));
+        WaitIfOrphaned();
     }
 
     /// <summary>
@@ -1128,7 +1225,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     }
 
     private RunFinished Finished() =>
-        new(_runId, _session.Step, CurrentHash(), _session.TrainSeconds, _session.Images / Math.Max(1e-9, _session.TrainSeconds), _traffic.ToMessage(_links.Values, _phases.Figures(), NodeTraffic()));
+        new(_runId, _session.Step, CurrentHash(), _session.TrainSeconds, _session.Images / Math.Max(1e-9, _session.TrainSeconds), _traffic.ToMessage(_links.Values, _phases.Figures(), NodeTraffic()) with { Checks = _checks.ToMessage() });
 
     /// <summary>The hash of the run's parameters now: of this session's when they are current, else the last committed step's (the replicas').</summary>
     private string CurrentHash() =>
@@ -1190,6 +1287,9 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
 
         public Dictionary<int, (TreeNode Node, float[] Gradient, double Loss)> Done { get; } = new();
 
+        /// <summary>Answers of nodes being verified that wait for agreement, by node and digest.</summary>
+        public Dictionary<(int Start, ulong Digest), (float[] Gradient, double Loss)> Held { get; } = new();
+
         public Dictionary<IActorRef, double> ComputeBy { get; } = new();
 
         public TimeSpan EncodingAtStart { get; } = encodingAtStart;
@@ -1197,6 +1297,18 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         public TimeSpan Serializing { get; set; }
 
         public long AssignedAt { get; set; }
+    }
+
+    /// <summary>What checking the results found (<see cref="ResultChecks"/>).</summary>
+    private sealed class CheckCounters
+    {
+        public long Refused;
+        public long Verified;
+        public long Disagreements;
+
+        public List<string> Quarantined { get; } = new();
+
+        public ResultChecks ToMessage() => new(Refused, Verified, Disagreements, Quarantined.ToArray());
     }
 
     /// <summary>What crossed the wire for the run; data-plane bytes are counted by the links.</summary>

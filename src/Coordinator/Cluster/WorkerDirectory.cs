@@ -13,6 +13,8 @@ namespace CnnCluster.Coordinator.Cluster;
 /// (the runs) when one joins or is lost (terminated, unreachable, removed). An unreachable member's
 /// workers come back when it is reachable again. A worker whose engine follows another numeric
 /// contract would compute other bits: it is refused (one log line) and listed as refused, never given work.
+/// A worker a run quarantines (its results failed twice) is listed with the reason and given no work
+/// until its node leaves and joins again.
 /// </summary>
 public sealed class WorkerDirectory : ReceiveActor, IWithTimers
 {
@@ -68,6 +70,15 @@ public sealed class WorkerDirectory : ReceiveActor, IWithTimers
                     return new WorkerListEntry(w.Path.ToString(), workers.GetValueOrDefault(w), -1, double.NaN, "", why);
                 }
             })).ContinueWith(t => new WorkerList(t.Result.OrderBy(e => e.Address, StringComparer.Ordinal).ToArray())).PipeTo(replyTo);
+        });
+        Receive<QuarantineWorker>(q =>
+        {
+            if (_workers.Remove(q.Worker))
+            {
+                _refused[q.Worker] = q.Reason;
+                _log.Error("worker {0} {1}; no run gives it work until its node rejoins the cluster", q.Worker.Path, q.Reason);
+                Publish(new WorkerLost(q.Worker, q.Reason));
+            }
         });
         Receive<SubscribeWorkers>(s =>
         {

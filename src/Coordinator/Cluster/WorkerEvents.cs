@@ -18,3 +18,6 @@ public sealed record WorkerJoined(IActorRef Worker, WorkerCapacity Capacity);
 
 /// <summary>Directory → subscribers: a worker is gone or unreachable; its work must move.</summary>
 public sealed record WorkerLost(IActorRef Worker, string Reason);
+
+/// <summary>Run → directory: this worker's results failed twice; give it no more work (until its node rejoins).</summary>
+public sealed record QuarantineWorker(IActorRef Worker, string Reason);

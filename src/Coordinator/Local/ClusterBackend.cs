@@ -110,7 +110,7 @@ public sealed class ClusterBackend(ClusterMode mode, string? dataDirectory, int 
         ActorSystem system = _system ?? throw new InvalidOperationException("not started");
         var completion = new TaskCompletionSource<RunFinished>(TaskCreationOptions.RunContinuationsAsynchronously);
         IActorRef listener = system.ActorOf(RunListener.Props(observer, line => output.WriteLine(line), completion), "train-listener");
-        RunConfig config = RunConfig.From(spec, request.Model, request.Training, request.Limit, mode.SnapshotEvery, mode.KeepSnapshots, mode.Reduction);
+        RunConfig config = RunConfig.From(spec, request.Model, request.Training, request.Limit, mode.SnapshotEvery, mode.KeepSnapshots, mode.Reduction) with { Verify = mode.Verify };
         object command = mode switch
         {
             { Resume: true } => new SubscribeRun(request.RunId),

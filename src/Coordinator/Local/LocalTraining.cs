@@ -102,6 +102,10 @@ public static class LocalTraining
             NodeBytesPerStep = nodeBytes,
             Reassigned = result.Traffic?.Reassigned,
             Speculative = result.Traffic?.Speculative,
+            RefusedResults = result.Traffic?.Checks?.Refused,
+            VerifiedNodes = result.Traffic?.Checks?.Verified,
+            Disagreements = result.Traffic?.Checks?.Disagreements,
+            Quarantined = result.Traffic?.Checks?.Quarantined,
             PhaseMicroseconds = result.PhaseMicroseconds is { } phases
                 ? StepPhaseLog.FigureNames.Select((name, i) => (name, value: phases[i])).Where(p => double.IsFinite(p.value)).ToDictionary(p => p.name, p => Math.Round(p.value, 1))
                 : null,

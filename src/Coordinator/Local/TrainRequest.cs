@@ -37,4 +37,7 @@ public sealed record ClusterMode(int Workers, int WorkerProcesses, int WorkerThr
 
     /// <summary>How the run's gradients are summed (the star through this process, or sharded among worker processes).</summary>
     public Shared.Protocol.Reduction Reduction { get; init; } = Shared.Protocol.Reduction.Star;
+
+    /// <summary>The fraction of nodes computed twice on different workers and compared bit for bit (--verify).</summary>
+    public double Verify { get; init; }
 }

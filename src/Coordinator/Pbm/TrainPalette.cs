@@ -32,7 +32,8 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry) : 
             Switch("limit", null, "use only the first N training and test images"),
             Switch("run-id", null, "name of the run (default: model-time-random)"),
             Switch("snapshot-every", null, $"steps between snapshots (default {RunConfig.DefaultSnapshotEvery})"),
-            Switch("reduce", null, "how gradients are summed: sharded (an exact all-reduce among the workers, default) or star (through the coordinator)")),
+            Switch("reduce", null, "how gradients are summed: sharded (an exact all-reduce among the workers, default) or star (through the coordinator)"),
+            Switch("verify", null, "fraction of nodes computed twice on different workers and compared bit for bit (star reduction; default 0)")),
         Command("list", "every run: id, model, status"),
         Command("status", "a run's state, step, loss, accuracy and parameter hash", Run),
         Command("tail", "live progress of a run until it ends", Run),
@@ -121,13 +122,16 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry) : 
             Seed = (ulong)(c.Int("seed", 0, int.MaxValue) ?? 1),
             ShardSize = c.Int("shard-size", 1, 4096) ?? 8,
         };
+        double verify = c.Double("verify", 0, 1) ?? 0;
         Reduction reduction = c.String("reduce") switch
         {
+            null when verify > 0 => Reduction.Star,
+            "sharded" when verify > 0 => throw new CommandException("--verify compares results at the coordinator, which a sharded run never sees: use --reduce star (the default with --verify)"),
             null or "sharded" => Reduction.Sharded,
             "star" => Reduction.Star,
             var other => throw new CommandException($"--reduce '{other}' is not a way to sum gradients: give sharded or star"),
         };
-        return RunConfig.From(spec, model, options, c.Int("limit", 1, int.MaxValue), c.Int("snapshot-every", 1, int.MaxValue) ?? RunConfig.DefaultSnapshotEvery, reduction: reduction);
+        return RunConfig.From(spec, model, options, c.Int("limit", 1, int.MaxValue), c.Int("snapshot-every", 1, int.MaxValue) ?? RunConfig.DefaultSnapshotEvery, reduction: reduction) with { Verify = verify };
     }
 
     private async Task<int> Tail(string runId, ICommandOutput output, CancellationToken cancellation)

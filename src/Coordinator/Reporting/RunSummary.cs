@@ -89,6 +89,22 @@ public sealed record RunSummary
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public long? Speculative { get; init; }
 
+    [JsonPropertyName("refused_results")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? RefusedResults { get; init; }
+
+    [JsonPropertyName("verified_nodes")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? VerifiedNodes { get; init; }
+
+    [JsonPropertyName("disagreements")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? Disagreements { get; init; }
+
+    [JsonPropertyName("quarantined")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<string>? Quarantined { get; init; }
+
     /// <summary>Median microseconds of each step phase (<see cref="StepPhase"/>), as measured by whoever drives the steps, and the mean step.</summary>
     [JsonPropertyName("phases_us")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]

@@ -27,8 +27,27 @@ public sealed record RunConfig(
     [property: Key(13)] int? DataLimit,
     [property: Key(14)] int SnapshotEvery = RunConfig.DefaultSnapshotEvery,
     [property: Key(15)] int KeepSnapshots = RunConfig.DefaultKeepSnapshots,
-    [property: Key(16)] Reduction Reduction = Reduction.Star) : IProtocolMessage
+    [property: Key(16)] Reduction Reduction = Reduction.Star,
+    [property: Key(17)] double Verify = 0) : IProtocolMessage
 {
+    /// <summary>
+    /// Whether node <paramref name="start"/> of step <paramref name="step"/> is one of the fraction
+    /// <see cref="Verify"/> computed twice on different workers (--verify): a fixed function of the seed,
+    /// the step and the node, so a resumed run checks the same nodes.
+    /// </summary>
+    public bool Verifies(long step, int start)
+    {
+        if (Verify <= 0)
+        {
+            return false;
+        }
+
+        ulong h = (Seed ^ 0x9E3779B97F4A7C15UL) + ((ulong)step * 0xBF58476D1CE4E5B9UL) + ((ulong)start * 0x94D049BB133111EBUL);
+        h = (h ^ (h >> 31)) * 0xD6E8FEB86659FD93UL;
+        h ^= h >> 32;
+        return (h >> 11) * (1.0 / (1UL << 53)) < Verify;
+    }
+
     /// <summary>Steps between snapshots (besides each epoch's end); they never change a result.</summary>
     public const int DefaultSnapshotEvery = 200;
 

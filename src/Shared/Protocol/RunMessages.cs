@@ -72,7 +72,20 @@ public sealed record RunTraffic(
     [property: Key(5)] long Speculative,
     [property: Key(6)] long StaleDropped,
     [property: Key(7)] double[]? PhaseMicroseconds = null,
-    [property: Key(8)] NodeTraffic[]? Nodes = null) : IProtocolMessage;
+    [property: Key(8)] NodeTraffic[]? Nodes = null,
+    [property: Key(9)] ResultChecks? Checks = null) : IProtocolMessage;
+
+/// <summary>
+/// What checking the workers' results found in a run: results refused (wrong length, not finite, or
+/// from a worker that was not given the node), nodes computed twice and compared (--verify), the
+/// disagreements among them, and the workers quarantined (two failures).
+/// </summary>
+[MessagePackObject]
+public sealed record ResultChecks(
+    [property: Key(0)] long Refused,
+    [property: Key(1)] long Verified,
+    [property: Key(2)] long Disagreements,
+    [property: Key(3)] string[] Quarantined) : IProtocolMessage;
 
 /// <summary>
 /// One node's data-plane bytes in a sharded run, as the node counted them: those of the steps' exchange

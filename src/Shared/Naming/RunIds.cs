@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace CnnCluster.Shared.Protocol;
+namespace CnnCluster.Shared.Naming;
 
 /// <summary>
 /// The one rule for a run's name, checked wherever a name enters (the command line, pbm, the

@@ -1,0 +1,62 @@
+using System.IO.Hashing;
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using CnnCluster.Shared.Protocol;
+
+namespace CnnCluster.Coordinator.Cluster;
+
+/// <summary>
+/// What the coordinator checks of a worker's result before it counts: the gradient has the model's
+/// length, and the loss and every gradient value are finite. A faulty machine's NaN would otherwise be
+/// summed into the step and end the run as "diverged", blaming the learning rate. Finite garbage passes
+/// these checks; --verify catches it by computing nodes twice (<see cref="Digest"/>).
+/// </summary>
+public static class ResultCheck
+{
+    /// <summary>Why the result cannot count, or null.</summary>
+    public static string? Problem(NodeResult r, int parameters)
+    {
+        if (r.Gradient is null || r.Gradient.Length != parameters)
+        {
+            return $"its gradient has {r.Gradient?.Length ?? 0} values, the model has {parameters}";
+        }
+
+        if (!double.IsFinite(r.LossSum))
+        {
+            return $"its loss is {r.LossSum}";
+        }
+
+        // a finite sum means every value is finite (a NaN or an infinity never sums to a finite value);
+        // only an overflow of a finite sum needs the value-by-value look
+        if (!float.IsFinite(TensorPrimitives.Sum(r.Gradient)) && FirstNotFinite(r.Gradient) is int at)
+        {
+            return $"its gradient value {at} is {r.Gradient[at]}";
+        }
+
+        return null;
+    }
+
+    /// <summary>A 64-bit digest of the result's bits (gradient and loss): equal results have equal digests.</summary>
+    public static ulong Digest(NodeResult r)
+    {
+        var hash = new XxHash3();
+        hash.Append(MemoryMarshal.AsBytes(r.Gradient.AsSpan()));
+        Span<byte> loss = stackalloc byte[8];
+        BitConverter.TryWriteBytes(loss, BitConverter.DoubleToInt64Bits(r.LossSum));
+        hash.Append(loss);
+        return hash.GetCurrentHashAsUInt64();
+    }
+
+    private static int? FirstNotFinite(float[] values)
+    {
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (!float.IsFinite(values[i]))
+            {
+                return i;
+            }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,84 @@
+using System.Text.Json;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace CnnCluster.Coordinator.Tests;
+
+/// <summary>
+/// Real worker processes over 127.0.0.1 with one of them a test build that breaks some of its results
+/// (tests/FaultyWorker): the coordinator refuses what it can check, computes it again elsewhere,
+/// quarantines the worker after two failures, and the run ends with the engine's hash; with --verify
+/// it also catches finite, plausible garbage by computing nodes twice.
+/// </summary>
+public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
+{
+    private static readonly string[] Common = ["--steps", "300", "--epochs", "100", "--limit", "4096", "--seed", "13"];
+
+    [Theory]
+    [InlineData("nan:40", "[]")]
+    [InlineData("short:40", "[]")]
+    [InlineData("perturb:25", "--verify 1")]
+    public void AFaultyWorkersResultsAreRecomputedItIsQuarantinedAndTheHashIsTheEngines(string fault, string extra)
+    {
+        string engine = Hash(Train(Common));
+        string[] verify = extra == "[]" ? [] : extra.Split(' ');
+        (JsonElement summary, string log) = RunWith(fault, good: verify.Length > 0 ? 2 : 1, [.. Common, .. verify]);
+
+        Assert.Equal(engine, Hash(summary));
+        Assert.Single(summary.GetProperty("quarantined").EnumerateArray());
+        Assert.Contains("quarantined after 2 failed results", log);
+        if (verify.Length > 0)
+        {
+            Assert.True(summary.GetProperty("disagreements").GetInt64() >= 2, summary.ToString());
+        }
+        else
+        {
+            Assert.True(summary.GetProperty("refused_results").GetInt64() >= 2, summary.ToString());
+            Assert.Contains("is refused: its gradient", log);
+        }
+    }
+
+    [Fact]
+    public void VerifyingATenthOfTheNodesCatchesAWorkerThatPerturbsOneResultInFifty()
+    {
+        (JsonElement summary, string log) = RunWith("perturb:50", good: 2, ["--steps", "600", "--epochs", "100", "--limit", "4096", "--seed", "13", "--verify", "0.1"]);
+        long verified = summary.GetProperty("verified_nodes").GetInt64();
+        long disagreements = summary.GetProperty("disagreements").GetInt64();
+        output.WriteLine($"verified {verified} nodes, {disagreements} disagreement(s), quarantined {summary.GetProperty("quarantined")}");
+        Assert.True(disagreements >= 1, summary.ToString());
+        Assert.Contains("differently from two others", log);
+    }
+
+    /// <summary>A star run on `good` real workers and one faulty one, all joined before it starts.</summary>
+    private (JsonElement Summary, string Log) RunWith(string fault, int good, string[] args)
+    {
+        int port = FreePort();
+        using ChildProcess coordinator = StartTrain([.. args, "--workers", "0", "--reduce", "star", "--cluster-port", port.ToString()], new Dictionary<string, string> { ["CNN_LOG_LEVEL"] = "Information" });
+        coordinator.WaitForOutput("cluster: coordinator at", Timeout);
+        var workers = new List<ChildProcess>();
+        try
+        {
+            workers.Add(ChildProcess.Start("CnnCluster.FaultyWorker.dll", [], new Dictionary<string, string>
+            {
+                ["FAULT"] = fault,
+                ["CLUSTER_SEEDS"] = $"127.0.0.1:{port}",
+                ["CLUSTER_HOSTNAME"] = "127.0.0.1",
+                ["CLUSTER_PORT"] = "0",
+                ["WORKER_THREADS"] = "1",
+            }));
+            for (int i = 0; i < good; i++)
+            {
+                workers.Add(ChildProcess.Worker(port));
+            }
+
+            JsonElement summary = Finish(coordinator);
+            output.WriteLine(string.Join("\n", coordinator.Stderr.Split('\n').Where(l => l.Contains("refused") || l.Contains("quarantined") || l.Contains("differently"))));
+            output.WriteLine(workers[0].Stderr.Split('\n').Count(l => l.StartsWith("fault:", StringComparison.Ordinal)) + " faults injected");
+            return (summary, coordinator.Stderr);
+        }
+        finally
+        {
+            workers.ForEach(w => w.Dispose());
+        }
+    }
+}

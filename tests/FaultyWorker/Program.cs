@@ -1,0 +1,43 @@
+using System.Globalization;
+using CnnCluster.Shared.Protocol;
+using CnnCluster.Worker;
+
+namespace CnnCluster.FaultyWorker;
+
+/// <summary>
+/// The worker, with every Nth result it sends broken as a faulty machine would break it:
+/// FAULT=nan:N (one gradient value NaN), short:N (one value missing), perturb:N (one value off by 1e-3,
+/// finite and plausible: only --verify can tell). Everything else is the real worker.
+/// </summary>
+public static class Program
+{
+    public static Task<int> Main(string[] args)
+    {
+        string fault = Environment.GetEnvironmentVariable("FAULT") ?? throw new ArgumentException("FAULT=kind:N is not set");
+        string kind = fault[..fault.IndexOf(':')];
+        int every = int.Parse(fault[(fault.IndexOf(':') + 1)..], CultureInfo.InvariantCulture);
+        long results = 0;
+        ResultFaults.Apply = r =>
+        {
+            if (Interlocked.Increment(ref results) % every != 0)
+            {
+                return r;
+            }
+
+            Console.Error.WriteLine($"fault: {kind} in node {r.Node} of step {r.Step}");
+            float[] g = (float[])r.Gradient.Clone();
+            switch (kind)
+            {
+                case "nan":
+                    g[g.Length / 2] = float.NaN;
+                    return r with { Gradient = g };
+                case "short":
+                    return r with { Gradient = g[..^1] };
+                default:
+                    g[g.Length / 3] += 1e-3f;
+                    return r with { Gradient = g };
+            }
+        };
+        return CnnCluster.Worker.Program.Main(args);
+    }
+}
