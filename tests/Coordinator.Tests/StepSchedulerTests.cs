@@ -215,4 +215,53 @@ public sealed class StepSchedulerTests
         Assert.Equal(("a", DispatchReason.Orphaned), (again.Single().Worker, again.Single().Reason));
         Assert.Equal(plan.Single().Nodes, again.Single().Nodes);
     }
+
+    [Fact]
+    public void ARefusedResultsNodeGoesToAnotherWorkerAndNeverBackToIt()
+    {
+        StepScheduler<string> s = With(("a", 1), ("b", 1));
+        IReadOnlyList<Dispatch<string>> plan = s.Begin(0, 8, At(0));
+        TreeNode bNode = NodesOf(plan, "b").Single();
+
+        IReadOnlyList<Dispatch<string>> again = s.Refuse("b", 0, bNode, At(1));
+
+        Assert.Equal(("a", DispatchReason.Recompute), (again.Single().Worker, again.Single().Reason));
+        Assert.Equal([bNode], again.Single().Nodes);
+        Assert.Equal(ResultOutcome.Unassigned, s.Accept("b", 0, bNode, At(1.1)));
+        Assert.Equal(ResultOutcome.Accepted, s.Accept("a", 0, bNode, At(1.2)));
+    }
+
+    [Fact]
+    public void AResultFromAWorkerNeverGivenTheNodeDoesNotCount()
+    {
+        StepScheduler<string> s = With(("a", 1), ("b", 1));
+        IReadOnlyList<Dispatch<string>> plan = s.Begin(0, 8, At(0));
+        TreeNode bNode = NodesOf(plan, "b").Single();
+
+        Assert.Equal(ResultOutcome.Unassigned, s.Accept("a", 0, bNode, At(0.5)));
+        Assert.Equal(ResultOutcome.Accepted, s.Accept("b", 0, bNode, At(0.6)));
+    }
+
+    [Fact]
+    public void AVerifiedNodeGoesToTwoWorkersAndADisagreementIsSettledByAThird()
+    {
+        StepScheduler<string> s = With(("a", 1), ("b", 1), ("c", 1));
+        IReadOnlyList<Dispatch<string>> plan = s.Begin(0, 8, At(0), node => node.Start == 0);
+        TreeNode checkedNode = NodesOf(plan, "a").First(n => n.Start == 0);
+        Dispatch<string> second = plan.Single(d => d.Reason == DispatchReason.Verify);
+        Assert.Equal([checkedNode], second.Nodes);
+        Assert.NotEqual("a", second.Worker);
+
+        // the two answers differ: held, then sent to the one worker that has not answered
+        Assert.Equal(ResultOutcome.Held, s.Accept("a", 0, checkedNode, At(1), 111, out _, out _));
+        Assert.Equal(ResultOutcome.Held, s.Accept(second.Worker, 0, checkedNode, At(1.1), 222, out _, out _));
+        Dispatch<string> third = s.Reassign(At(1.2)).Single();
+        Assert.Equal([checkedNode], third.Nodes);
+        Assert.DoesNotContain(third.Worker, new[] { "a", second.Worker });
+
+        // the third agrees with a: a's answer counts and the second worker is outvoted
+        Assert.Equal(ResultOutcome.Accepted, s.Accept(third.Worker, 0, checkedNode, At(1.3), 111, out ulong agreed, out IReadOnlyList<string> outvoted));
+        Assert.Equal(111UL, agreed);
+        Assert.Equal([second.Worker], outvoted);
+    }
 }

@@ -181,7 +181,7 @@ public sealed class StepScheduler<TWorker>(SchedulerSettings settings, IComparer
             p.Required = 2;
             if (workers.Where(w => !p.Assignees.Contains(w)).OrderBy(Load).FirstOrDefault() is { } second)
             {
-                p.Assignees.Add(second);
+                p.Assign(second);
                 (checks.TryGetValue(second, out var list) ? list : checks[second] = new List<TreeNode>()).Add(p.Node);
             }
         }
@@ -217,11 +217,13 @@ public sealed class StepScheduler<TWorker>(SchedulerSettings settings, IComparer
             return ResultOutcome.Duplicate;
         }
 
-        if (!pending.Assignees.Remove(worker))
+        // a worker lost or passed over after it was given the node still counts (its answer is as good); one never given it, or refused, does not
+        if (!pending.Given.Contains(worker) || pending.Refused.Contains(worker) || pending.Votes.ContainsKey(worker))
         {
             return ResultOutcome.Unassigned;
         }
 
+        pending.Assignees.Remove(worker);
         pending.Votes[worker] = digest;
         IGrouping<ulong, TWorker> best = pending.Votes.GroupBy(v => v.Value, v => v.Key).OrderByDescending(g => g.Count()).First();
         if (best.Count() < pending.Required)
@@ -293,7 +295,7 @@ public sealed class StepScheduler<TWorker>(SchedulerSettings settings, IComparer
             if (other is not null)
             {
                 _suspects.UnionWith(p.Assignees);
-                p.Assignees.Add(other);
+                p.Assign(other);
                 p.Since = now;
                 dispatches.Add(new Dispatch<TWorker>(other, [p.Node], DispatchReason.Speculative));
             }
@@ -331,7 +333,7 @@ public sealed class StepScheduler<TWorker>(SchedulerSettings settings, IComparer
                 if (orphan.MayCompute(w))
                 {
                     (batches.TryGetValue(w, out var list) ? list : batches[w] = new List<TreeNode>()).Add(orphan.Node);
-                    orphan.Assignees.Add(w);
+                    orphan.Assign(w);
                     orphan.Since = now;
                     next = (next + tried + 1) % byLoad.Count;
                     break;
@@ -346,9 +348,19 @@ public sealed class StepScheduler<TWorker>(SchedulerSettings settings, IComparer
     {
         public TreeNode Node { get; } = node;
 
+        /// <summary>Who computes it now.</summary>
         public List<TWorker> Assignees { get; } = assignees;
 
+        /// <summary>Everyone it was ever sent to in this step: only their answers count.</summary>
+        public HashSet<TWorker> Given { get; } = new(assignees);
+
         public TimeSpan Since { get; set; } = since;
+
+        public void Assign(TWorker worker)
+        {
+            Assignees.Add(worker);
+            Given.Add(worker);
+        }
 
         /// <summary>Agreeing answers it needs: 1, or 2 for a node being verified.</summary>
         public int Required { get; set; } = 1;
