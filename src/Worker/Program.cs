@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using Akka.Hosting;
 using CnnCluster.Shared.DataPlane;
 using CnnCluster.Shared.Hosting;
@@ -16,6 +17,9 @@ namespace CnnCluster.Worker;
 /// (the data plane's port for parameters and gradients; default 0: any free one), and
 /// PBM_HOST / PBM_PORT / PBM_TOKEN for its pbm host (cluster palette; default port: any free one).
 /// SIGTERM leaves the cluster gracefully; a run reassigns the node's work.
+/// A worker never ends because its cluster membership ended (the coordinator died and the split-brain
+/// resolver downed this side, or it was removed): it starts a new membership and keeps trying the seeds,
+/// so a restarted coordinator finds its workers again without a person. Only SIGTERM or SIGINT end it (exit 0).
 /// </summary>
 public static class Program
 {
@@ -47,22 +51,45 @@ public static class Program
         }
 
         string? data = Environment.GetEnvironmentVariable("CNN_DATA");
-        HostApplicationBuilder builder = Host.CreateApplicationBuilder(args);
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
-        builder.Logging.SetMinimumLevel(LogLevel.Information);
-        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
-        builder.Services.AddAkka(NodeSettings.SystemName, (akka, _) =>
+        bool signalled = false;
+        using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => signalled = true);
+        using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => signalled = true);
+        for (int membership = 1; ; membership++)
         {
-            akka.WithCnnClusterNode(node, Roles.Worker)
-                .WithGradientWorkers(actors, threads, data, dataPlane)
-                .WithPbmHost(pbm);
-        });
+            HostApplicationBuilder builder = Host.CreateApplicationBuilder(args);
+            builder.Logging.ClearProviders();
+            builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+            builder.Logging.SetMinimumLevel(LogLevel.Information);
+            builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+            builder.Services.AddAkka(NodeSettings.SystemName, (akka, _) =>
+            {
+                akka.WithCnnClusterNode(node, Roles.Worker)
+                    .WithGradientWorkers(actors, threads, data, dataPlane)
+                    .WithPbmHost(pbm);
+            });
 
-        using IHost host = builder.Build();
-        await host.RunAsync();
-        return 0;
+            using (IHost host = builder.Build())
+            {
+                // the host stops when its actor system terminates: by a signal, or because this node was downed
+                await host.RunAsync();
+            }
+
+            if (signalled)
+            {
+                return 0;
+            }
+
+            Console.Error.WriteLine($"worker: cluster membership {membership} ended (the coordinator is gone, or this node was downed or removed); joining the seeds {string.Join(", ", node.Seeds)} again in {RejoinDelay.TotalSeconds:0} s");
+            await Task.Delay(RejoinDelay);
+            if (signalled)
+            {
+                return 0;
+            }
+        }
     }
+
+    /// <summary>The pause before a new membership: the old one's ports are released, and a restarting coordinator gets a moment.</summary>
+    private static readonly TimeSpan RejoinDelay = TimeSpan.FromSeconds(2);
 
     private static int PositiveFromEnvironment(string name, int fallback)
     {

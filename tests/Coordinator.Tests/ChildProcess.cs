@@ -138,6 +138,8 @@ public sealed class ChildProcess : IDisposable
         return _process.ExitCode;
     }
 
+    public bool HasExited => _process.HasExited;
+
     /// <summary>SIGKILL: no goodbye to the cluster.</summary>
     public void KillHard() => _process.Kill();
 
