@@ -30,17 +30,23 @@ public static class Framing
         return frame;
     }
 
+    /// <summary>The largest frame a node accepts before the client's hello (a hello is a few hundred bytes).</summary>
+    public const int MaxHelloFrame = 16 * 1024;
+
     /// <summary>Takes every whole frame off the front of <paramref name="buffer"/>.</summary>
-    public static List<IPbmMessage> Decode(ref byte[] buffer, ref int length)
+    public static List<IPbmMessage> Decode(ref byte[] buffer, ref int length) => Decode(ref buffer, ref length, MaxFrame);
+
+    /// <summary>As <see cref="Decode(ref byte[], ref int)"/>, with frames above <paramref name="maxFrame"/> refused at their length prefix.</summary>
+    public static List<IPbmMessage> Decode(ref byte[] buffer, ref int length, int maxFrame)
     {
         var messages = new List<IPbmMessage>();
         int offset = 0;
         while (length - offset >= 4)
         {
             int size = BinaryPrimitives.ReadInt32BigEndian(buffer.AsSpan(offset));
-            if (size <= 0 || size > MaxFrame)
+            if (size <= 0 || size > maxFrame)
             {
-                throw new FramingException($"frame length {size} is outside 1..{MaxFrame}");
+                throw new FramingException($"frame length {size} is outside 1..{maxFrame}");
             }
 
             if (length - offset - 4 < size)

@@ -41,7 +41,8 @@ public sealed class GradientWorker : ReceiveActor
     {
         _engine = engine;
         _dataPlane = dataPlane;
-        _chunks = new ChunkAssembler(Context.System);
+        // an assignment: the parameters of the largest model a spec may have, its spec and the batch
+        _chunks = new ChunkAssembler(Context.System, (4 * Engine.Models.ModelBudget.MaxParameters) + (16 << 20));
 
         Receive<Chunk>(c =>
         {

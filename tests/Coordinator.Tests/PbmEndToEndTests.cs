@@ -79,7 +79,7 @@ public sealed class ServeNode : IDisposable
     }
 }
 
-public sealed class PbmEndToEndTests(ServeNode node) : TrainProcesses, IClassFixture<ServeNode>
+public sealed class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.ITestOutputHelper output) : TrainProcesses, IClassFixture<ServeNode>
 {
     [Fact]
     public void ServeWithWorkersThenShowSubmitTailStatusAndWorkerList()
@@ -202,6 +202,62 @@ public sealed class PbmEndToEndTests(ServeNode node) : TrainProcesses, IClassFix
         Assert.Equal(0, show.Code);
         Assert.Contains("Count: 1 nodes", show.Stdout);
         Assert.Contains("protocol error", node.Process.Stderr);
+    }
+
+    [Fact]
+    public void AFloodOfHalfSentFramesNeitherGrowsTheNodeNorKeepsAClientOut()
+    {
+        using Process serve = Process.GetProcessById(node.Process.Id);
+        Assert.Equal(0, node.Pbm("cluster", "show").Code); // warmed up: its first commands are not what is measured
+        serve.Refresh();
+        long before = serve.WorkingSet64;
+
+        // 600 connections, each a 1 MiB length prefix and 1 MiB - 1 bytes of body, held open
+        var clients = new List<TcpClient>();
+        byte[] body = new byte[(1 << 20) - 1];
+        try
+        {
+            for (int i = 0; i < 600; i++)
+            {
+                var c = new TcpClient();
+                clients.Add(c);
+                try
+                {
+                    c.Connect("127.0.0.1", node.PbmPort);
+                    NetworkStream s = c.GetStream();
+                    s.WriteTimeout = 2000;
+                    s.Write([0, 0x10, 0, 0]);
+                    s.Write(body);
+                }
+                catch (Exception e) when (e is IOException or SocketException)
+                {
+                    // the node closed it: that is the point
+                }
+            }
+
+            var show = node.Pbm("cluster", "show");
+            serve.Refresh();
+            long grown = serve.WorkingSet64 - before;
+            output.WriteLine($"node working set {before >> 20} MiB before, grown {grown >> 20} MiB with 600 half-sent frames");
+            Assert.Equal(0, show.Code);
+            Assert.Contains("Count: 1 nodes", show.Stdout);
+            Assert.True(grown < 100L << 20, $"the node grew {grown >> 20} MiB");
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
+    }
+
+    [Fact]
+    public void AClientThatSaysNoHelloIsClosedAtItsDeadline()
+    {
+        using var c = new TcpClient("127.0.0.1", node.PbmPort);
+        NetworkStream s = c.GetStream();
+        s.ReadTimeout = 30_000;
+        var clock = Stopwatch.StartNew();
+        Assert.Equal(0, s.Read(new byte[16], 0, 16)); // the node closes it: end of stream
+        Assert.InRange(clock.Elapsed.TotalSeconds, 5, 25);
     }
 
     [Fact]

@@ -32,7 +32,7 @@ public sealed class ChunkingSpecs : Akka.TestKit.Xunit2.TestKit
         Assert.All(chunks, c => Assert.True(c.Payload.Length <= Chunking.ChunkSize));
         Assert.True(bytes > 20_000_000);
 
-        var assembler = new ChunkAssembler(Sys);
+        var assembler = new ChunkAssembler(Sys, 64L << 20);
         object? whole = null;
         foreach (Chunk c in chunks)
         {
@@ -51,7 +51,7 @@ public sealed class ChunkingSpecs : Akka.TestKit.Xunit2.TestKit
         var message = new NodeResult("r", 1, 2, new TreeNode(0, 3), 4.5, new float[700_000], 1);
         (IReadOnlyList<Chunk> chunks, _) = Cut(message);
         Assert.Equal(3, chunks.Count);
-        var assembler = new ChunkAssembler(Sys);
+        var assembler = new ChunkAssembler(Sys, 64L << 20);
         Assert.Null(assembler.Add(chunks[1], TestActor));
         Assert.Null(assembler.Add(chunks[2], TestActor));
         Assert.Equal(0, assembler.OpenTransfers);
@@ -64,7 +64,7 @@ public sealed class ChunkingSpecs : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void AbandonedTransfersAreEvicted()
     {
-        var assembler = new ChunkAssembler(Sys);
+        var assembler = new ChunkAssembler(Sys, 64L << 20);
         for (int i = 0; i < ChunkAssembler.MaxOpenTransfers + 5; i++)
         {
             assembler.Add(new Chunk(i, 0, 2, nameof(NodeResult), [1]), CreateTestProbe().Ref);
@@ -74,9 +74,25 @@ public sealed class ChunkingSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void ATransferAnnouncingMoreThanTheLargestExpectedMessageIsDroppedBeforeAnythingIsKept()
+    {
+        // 4 MiB expected: a count of 2^31 - 1 chunks (2 PiB) and an oversized chunk are refused at once
+        var assembler = new ChunkAssembler(Sys, 4L << 20);
+        Assert.Null(assembler.Add(new Chunk(1, 0, int.MaxValue, nameof(NodeResult), [1]), TestActor));
+        Assert.Null(assembler.Add(new Chunk(2, 0, 6, nameof(NodeResult), [1]), TestActor));
+        Assert.Null(assembler.Add(new Chunk(3, 0, 2, nameof(NodeResult), new byte[Chunking.ChunkSize + 1]), TestActor));
+        Assert.Equal(0, assembler.OpenTransfers);
+        Assert.Equal(3, assembler.Refused);
+
+        // what fits is assembled as before
+        Assert.Null(assembler.Add(new Chunk(4, 0, 5, nameof(NodeResult), [1]), TestActor));
+        Assert.Equal(1, assembler.OpenTransfers);
+    }
+
+    [Fact]
     public void ASendersNewTransferEndsItsPartialOne()
     {
-        var assembler = new ChunkAssembler(Sys);
+        var assembler = new ChunkAssembler(Sys, 64L << 20);
         assembler.Add(new Chunk(1, 0, 2, nameof(NodeResult), [1]), TestActor);
         assembler.Add(new Chunk(2, 0, 2, nameof(NodeResult), [1]), TestActor);
         assembler.Add(new Chunk(3, 0, 2, nameof(NodeResult), [1]), CreateTestProbe().Ref);

@@ -92,7 +92,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         _reducer = new TreeReducer(GradientBuffers.Shared(network.ParameterCount));
         _scheduler = new StepScheduler<IActorRef>(scheduling ?? SchedulerSettings.Default, Comparer<IActorRef>.Default);
         _phases = new StepPhaseLog();
-        _chunks = new ChunkAssembler(Context.System);
+        _chunks = new ChunkAssembler(Context.System, 4L * network.ParameterCount + Chunking.ChunkSize); // a result: the gradient and a few fields
         if (subscriber is not null)
         {
             _subscribers.Add(subscriber);
@@ -317,7 +317,10 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             Context.Watch(Sender);
             SendHistory(Sender);
         });
-        Command<Terminated>(t => _subscribers.Remove(t.ActorRef));
+        Command<Terminated>(t =>
+        {
+            _subscribers.Remove(t.ActorRef); // a statement: a false from a bool lambda would leave it unhandled (a death pact)
+        });
         Command<ExportRun>(_ =>
         {
             var export = new ModelExport(_runId, _config.ModelJson, _parametersStep, (float[])_session.Parameters.Clone(), ParameterHash.Of(_session.Parameters));

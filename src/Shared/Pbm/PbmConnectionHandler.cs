@@ -10,17 +10,25 @@ namespace CnnCluster.Shared.Pbm;
 /// palettes, runs each command as a task whose output lines and files stream back as they come, and
 /// writes frames one at a time with acknowledgements so a slow client cannot flood the node. Garbage,
 /// an oversized length prefix or a frame that is not a message closes this connection only; a client
-/// that goes away cancels its running commands.
+/// that goes away cancels its running commands. Before its hello a client gets <see cref="HelloDeadline"/>
+/// and frames of at most <see cref="Framing.MaxHelloFrame"/> bytes; a client that does not read what it
+/// asked for (a `train tail` never read) is closed once <see cref="MaxOutbox"/> bytes of lines wait
+/// (files, bounded by the model's size, are not counted).
 /// </summary>
-public sealed class PbmConnectionHandler : ReceiveActor
+public sealed class PbmConnectionHandler : ReceiveActor, IWithTimers
 {
+    public static readonly TimeSpan HelloDeadline = TimeSpan.FromSeconds(10);
+
+    public const int MaxOutbox = 8 << 20;
+
     private readonly IActorRef _connection;
     private readonly string? _token;
     private readonly IReadOnlyList<IPalette> _palettes;
     private readonly string _node;
     private readonly string _peer;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly Queue<byte[]> _outbox = new();
+    private readonly Queue<(byte[] Frame, bool Counted)> _outbox = new();
+    private long _outboxBytes;
     private readonly CancellationTokenSource _closed = new();
     private byte[] _buffer = new byte[16 * 1024];
     private int _length;
@@ -44,12 +52,33 @@ public sealed class PbmConnectionHandler : ReceiveActor
         });
         Receive<Tcp.ConnectionClosed>(_ => Context.Stop(Self));
         Receive<Tcp.CommandFailed>(_ => Context.Stop(Self));
+        Receive<NoHello>(_ =>
+        {
+            if (!_greeted)
+            {
+                Close($"no hello within {HelloDeadline.TotalSeconds:0} s");
+            }
+        });
     }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <summary>Handler → host: the client said hello (it no longer counts as waiting).</summary>
+    public sealed class Greeted
+    {
+        public static readonly Greeted Instance = new();
+    }
+
+    protected override void PreStart() => Timers.StartSingleTimer("hello", NoHello.Instance, HelloDeadline);
 
     public static Props Props(IActorRef connection, string? token, IReadOnlyList<IPalette> palettes, string node, string peer) =>
         Akka.Actor.Props.Create(() => new PbmConnectionHandler(connection, token, palettes, node, peer));
 
-    protected override void PostStop() => _closed.Cancel();
+    protected override void PostStop()
+    {
+        _closed.Cancel();
+        _connection.Tell(Tcp.Abort.Instance); // stopped by the host to make room, or after a close: either way the socket goes
+    }
 
     private void OnBytes(byte[] data)
     {
@@ -57,7 +86,7 @@ public sealed class PbmConnectionHandler : ReceiveActor
         try
         {
             Framing.Append(ref _buffer, ref _length, data);
-            messages = Framing.Decode(ref _buffer, ref _length);
+            messages = Framing.Decode(ref _buffer, ref _length, _greeted ? Framing.MaxFrame : Framing.MaxHelloFrame);
         }
         catch (FramingException e)
         {
@@ -84,6 +113,7 @@ public sealed class PbmConnectionHandler : ReceiveActor
                 }
 
                 _greeted = true;
+                Context.Parent.Tell(Greeted.Instance);
                 Send(new Welcome(_node, _palettes.Select(p => p.Info).ToArray()));
                 break;
             case RunCommand command when _greeted:
@@ -140,7 +170,17 @@ public sealed class PbmConnectionHandler : ReceiveActor
             return;
         }
 
-        _outbox.Enqueue(Framing.Encode(message));
+        byte[] frame = Framing.Encode(message);
+        bool counted = message is not FileChunk;
+        _outbox.Enqueue((frame, counted));
+        _outboxBytes += counted ? frame.Length : 0;
+        if (_outboxBytes > MaxOutbox)
+        {
+            _outbox.Clear();
+            Close($"the client does not read: {_outboxBytes >> 20} MiB of output wait for it");
+            return;
+        }
+
         WriteNext();
     }
 
@@ -152,15 +192,27 @@ public sealed class PbmConnectionHandler : ReceiveActor
         }
 
         _writing = true;
-        _connection.Tell(Tcp.Write.Create(ByteString.FromBytes(_outbox.Dequeue()), Acked.Instance));
+        (byte[] frame, bool counted) = _outbox.Dequeue();
+        _outboxBytes -= counted ? frame.Length : 0;
+        _connection.Tell(Tcp.Write.Create(ByteString.FromBytes(frame), Acked.Instance));
     }
 
     private void Close(string reason)
     {
+        if (_closing)
+        {
+            return;
+        }
+
         _log.Warning("pbm connection from {0} closed: {1}", _peer, reason);
         _closing = true;
         _connection.Tell(Tcp.Close.Instance);
         _closed.Cancel();
+    }
+
+    private sealed class NoHello
+    {
+        public static readonly NoHello Instance = new();
     }
 
     private sealed class Acked : Tcp.Event

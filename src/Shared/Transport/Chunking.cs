@@ -52,23 +52,31 @@ public static class Chunking
 /// Reassembles <see cref="Chunk"/>s into the original message. Chunks of one transfer come from one
 /// sender in order (Akka's per-pair ordering), so each sender has at most one open transfer; transfers
 /// left incomplete by dead senders are evicted once more than <see cref="MaxOpenTransfers"/> are open.
+/// The sender's count is not trusted: a transfer announcing more than <paramref name="maxMessageBytes"/>
+/// (the largest message its owner expects) or a chunk over <see cref="Chunking.ChunkSize"/> is dropped
+/// before anything is kept.
 /// </summary>
-public sealed class ChunkAssembler
+public sealed class ChunkAssembler(ActorSystem system, long maxMessageBytes)
 {
     public const int MaxOpenTransfers = 256;
 
-    private readonly ActorSystem _system;
+    private readonly ActorSystem _system = system;
     private readonly Dictionary<(string Sender, long Transfer), Partial> _open = new();
 
-    public ChunkAssembler(ActorSystem system)
-    {
-        _system = system;
-    }
+    /// <summary>Transfers dropped for their announced size or a chunk's size.</summary>
+    public long Refused { get; private set; }
 
     /// <summary>Adds a chunk; returns the whole message once its last chunk has arrived, else null.</summary>
     public object? Add(Chunk chunk, IActorRef sender)
     {
         var key = (sender.Path.ToString(), chunk.TransferId);
+        if (chunk.Count < 1 || (long)chunk.Count * Chunking.ChunkSize > maxMessageBytes + Chunking.ChunkSize || chunk.Payload is null || chunk.Payload.Length > Chunking.ChunkSize)
+        {
+            _open.Remove(key);
+            Refused++;
+            return null;
+        }
+
         if (!_open.TryGetValue(key, out Partial? partial))
         {
             if (chunk.Index != 0)
