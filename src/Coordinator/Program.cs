@@ -30,7 +30,7 @@ public static class Program
         {
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is DatasetException or ModelSpecException or ModelFileException or Cluster.RunRejectedException or ArgumentException or Persistence.DatabaseUnavailableException)
+        catch (Exception e) when (e is DatasetException or ModelSpecException or ModelFileException or Cluster.RunRejectedException or ArgumentException or Persistence.DatabaseUnavailableException or Persistence.StoreHeldException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 3;

@@ -162,6 +162,70 @@ public sealed class PersistenceEndToEndTests(ITestOutputHelper output) : TrainPr
         output.WriteLine("the run went on after PostgreSQL was down for 4 s, with the engine's parameters");
     }
 
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public void ASecondCoordinatorOnTheSameStoreIsRefusedNamingTheHolder(string store)
+    {
+        (string[] args, Dictionary<string, string>? env) = Store(store);
+        using ChildProcess first = StartTrain(["--steps", "100000", "--epochs", "1000", "--limit", "4096", "--workers", "1", .. args], env);
+        first.WaitForStep(5, Timeout);
+
+        var (code, stdout, stderr) = ChildProcess.Run("CnnCluster.Coordinator.dll", ["train", "--out", Out, "--steps", "5", "--limit", "256", "--workers", "1", .. args], env);
+        Assert.Equal(3, code);
+        string error = stderr.Trim().Split('\n')[^1];
+        Assert.Matches("^error: .* is in use by another coordinator: train on .* pid [0-9]+ .*; one coordinator per store", error);
+        Assert.Contains("waiting up to", stdout + stderr); // it first waited in case the holder was dead
+        Assert.False(first.HasExited);
+    }
+
+    /// <summary>The store on a 2 MiB tmpfs: the run pauses with "disk full", and once the file system has room it resumes by itself, with the engine's hash.</summary>
+    [Fact]
+    public void AFullDiskPausesTheRunAndItResumesByItselfWhenThereIsRoom()
+    {
+        string[] common = ["--steps", "1200", "--epochs", "100", "--limit", "4096", "--seed", "7"];
+        string engine = Hash(Train(common));
+        string mount = Directory.CreateDirectory(Path.Combine(Out, "tmpfs")).FullName;
+        Privileged("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mount);
+        try
+        {
+            // every snapshot kept: the store grows until the file system is full
+            using ChildProcess run = StartTrain([.. common, "--workers", "1", "--reduce", "star", "--db", Path.Combine(mount, "runs.db"), "--snapshot-every", "20", "--keep-snapshots", "1000"]);
+            run.WaitForOutput("paused: disk full", Timeout);
+            string paused = run.Stdout.Split('\n').First(l => l.Contains("paused: disk full"));
+            Privileged("mount", "-o", "remount,size=256m", mount);
+            JsonElement summary = Finish(run);
+            output.WriteLine($"{paused.Trim()}\nresumed after the remount to 256 MiB");
+            Assert.Matches("waiting at step [1-9][0-9]*: paused: disk full", paused);
+            Assert.Equal(engine, Hash(summary));
+        }
+        finally
+        {
+            Privileged("umount", "-l", mount);
+        }
+    }
+
+    /// <summary>mount / umount: as root directly, else through `sudo -n` (setup.sh installs with sudo too).</summary>
+    private static void Privileged(string tool, params string[] args)
+    {
+        bool root = Environment.UserName == "root";
+        var psi = new ProcessStartInfo(root ? tool : "sudo") { RedirectStandardError = true, RedirectStandardOutput = true };
+        if (!root)
+        {
+            psi.ArgumentList.Add("-n");
+            psi.ArgumentList.Add(tool);
+        }
+
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using Process p = Process.Start(psi)!;
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, $"{tool} {string.Join(' ', args)}: {p.StandardError.ReadToEnd()}");
+    }
+
     private (string[] Args, Dictionary<string, string>? Env) Store(string store) => store == "sqlite"
         ? (["--db", Path.Combine(Out, "runs.db")], null)
         : ([], new Dictionary<string, string> { ["PERSISTENCE_PROVIDER"] = "PostgreSQL.15", ["PERSISTENCE_CONNECTION"] = PostgresConnection });

@@ -45,6 +45,7 @@ internal static class ServeCommand
         PbmHostSettings pbm = PbmHostSettings.FromEnvironment();
         PersistenceSettings persistence = PersistenceSettings.Resolve(null);
         DatabaseProbe.WaitFor(persistence, ClusterBackend.DatabaseWait, Console.Error);
+        using StoreLease lease = StoreLease.Acquire(persistence, StoreLease.ThisProcess("serve"), Console.Error, ClusterBackend.LostStore);
         string dataDirectory = Engine.Data.MnistFormat.Locate(data);
         int threads = workerThreads ?? Math.Max(1, Environment.ProcessorCount / Math.Max(1, workers));
         string[] roles = workers > 0 ? [Roles.Coordinator, Roles.Worker] : [Roles.Coordinator];

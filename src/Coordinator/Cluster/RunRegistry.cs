@@ -45,6 +45,7 @@ public sealed partial class RunRegistry : ReceivePersistentActor
     private readonly HashSet<string> _closed = new();
     private readonly Dictionary<string, string> _statuses = new();
     private readonly Dictionary<string, IActorRef> _running = new();
+    private readonly Dictionary<string, RunStatus> _paused = new();
     private readonly Dictionary<string, (IActorRef Supervisor, List<(object Message, IActorRef Sender)> Waiting)> _passivating = new();
     private IActorRef _directory = ActorRefs.Nobody;
 
@@ -80,13 +81,32 @@ public sealed partial class RunRegistry : ReceivePersistentActor
         Command<Forkable>(OnForkable);
         Command<SubscribeRun>(s => ToRun(s.RunId, s));
         Command<ExportRun>(e => ToRun(e.RunId, e));
-        Command<RunStatusRequest>(r => ToRun(r.RunId, r));
+        Command<RunStatusRequest>(r =>
+        {
+            // a run paused by its store is down between its supervisor's attempts: the registry answers for it
+            if (_paused.TryGetValue(r.RunId, out RunStatus? paused))
+            {
+                Sender.Tell(paused);
+            }
+            else
+            {
+                ToRun(r.RunId, r);
+            }
+        });
+        Command<RunPaused>(p => _paused[p.RunId] = p.Status);
+        Command<RunStoreWorks>(w =>
+        {
+            if (_paused.Remove(w.RunId))
+            {
+                _log.Info("run {0} resumed: its store works again", w.RunId);
+            }
+        });
         Command<StopRun>(r => ToRun(r.RunId, r));
         Command<ListSnapshots>(r => ToRun(r.RunId, r));
         Command<ListWorkers>(w => _directory.Forward(w));
         Command<ListRuns>(_ => Sender.Tell(new RunList(_known.Values
             .OrderBy(r => r.RunId, StringComparer.Ordinal)
-            .Select(r => new RunListEntry(r.RunId, r.Config.Model, _statuses.GetValueOrDefault(r.RunId, _closed.Contains(r.RunId) ? "ended" : "running"), r.ForkedFrom))
+            .Select(r => new RunListEntry(r.RunId, r.Config.Model, _paused.ContainsKey(r.RunId) ? "paused" : _statuses.GetValueOrDefault(r.RunId, _closed.Contains(r.RunId) ? "ended" : "running"), r.ForkedFrom))
             .ToArray())));
         Command<DescribeRun>(d =>
         {

@@ -15,6 +15,9 @@ public enum RunPhase
     /// <summary>Nothing to compute with: no worker, or all of them lost mid-step.</summary>
     Waiting,
 
+    /// <summary>Its store failed (disk full, read-only, unreachable): it comes back by itself when the store works.</summary>
+    Paused,
+
     Completed,
     Stopped,
     Failed,

@@ -78,6 +78,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     private DateTime _lastWaitingNotice = DateTime.MinValue;
     private long _parametersStep; // the step _session.Parameters belong to (behind the run's step in a sharded run between captures)
     private string? _lastHash;
+    private bool _storeWorks;
 
     public TrainingRun(string runId, RunConfig config, RunOrigin origin, RunData data, IActorRef directory, int evaluationThreads, IActorRef? subscriber, SchedulerSettings? scheduling = null, TimeSpan? passivateAfter = null)
     {
@@ -116,6 +117,34 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     /// fails its checksum (<see cref="Restoring"/>).
     /// </summary>
     public override Recovery Recovery => new(SnapshotSelectionCriteria.None);
+
+    // a failing store stops this actor (Akka Persistence's rule); its backoff supervisor starts it again,
+    // and it recovers once the store works. Until then the registry answers for it: "paused", with why.
+    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
+    {
+        Paused(cause);
+        base.OnPersistFailure(cause, @event, sequenceNr);
+    }
+
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        Paused(cause);
+        base.OnPersistRejected(cause, @event, sequenceNr);
+    }
+
+    protected override void OnRecoveryFailure(Exception reason, object? message = null)
+    {
+        Paused(reason);
+        base.OnRecoveryFailure(reason, message);
+    }
+
+    private void Paused(Exception cause)
+    {
+        string reason = StoreFailure.Describe(cause);
+        _log.Error("run {0} paused at step {1}: {2}; it resumes by itself when the store works again", _runId, _session.Step, reason);
+        Publish(new RunWaiting(_runId, _session.Step, $"paused: {reason}; it resumes by itself when the store works again"));
+        Context.Parent.Tell(new RunPaused(_runId, Status() with { State = "paused", Reason = reason }));
+    }
 
     protected override void PostStop()
     {
@@ -1082,6 +1111,12 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     private void Recorded(IProtocolMessage e)
     {
         _state = _state.Updated(e);
+        if (!_storeWorks)
+        {
+            _storeWorks = true;
+            Context.Parent.Tell(new RunStoreWorks(_runId));
+        }
+
         switch (e)
         {
             case StepRecorded s:

@@ -26,6 +26,7 @@ public sealed class ClusterBackend(ClusterMode mode, string? dataDirectory, int 
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(60);
 
     private IHost? _host;
+    private StoreLease? _lease;
     private WorkerProcesses? _processes;
     private ActorSystem? _system;
     private IActorRef _registry = ActorRefs.Nobody;
@@ -34,10 +35,18 @@ public sealed class ClusterBackend(ClusterMode mode, string? dataDirectory, int 
     public static TimeSpan DatabaseWait =>
         TimeSpan.FromSeconds(int.TryParse(Environment.GetEnvironmentVariable("PERSISTENCE_WAIT_SECONDS"), out int s) && s >= 0 ? s : 60);
 
+    /// <summary>This coordinator's store lease was taken: it stops at once, before it writes again (exit 3).</summary>
+    public static void LostStore(string why)
+    {
+        Console.Error.WriteLine($"error: {why}; stopping so that one coordinator writes to the store");
+        Environment.Exit(3);
+    }
+
     public void Start(TextWriter output, CancellationToken cancellation)
     {
         PersistenceSettings persistence = PersistenceSettings.Resolve(mode.Database);
         DatabaseProbe.WaitFor(persistence, DatabaseWait, output);
+        _lease = StoreLease.Acquire(persistence, StoreLease.ThisProcess("train"), output, LostStore);
 
         // a known port lets the node list itself as seed, so the cluster (and the registry singleton) is up at start
         int port = mode.ClusterPort == 0 ? FreePort() : mode.ClusterPort;
@@ -131,6 +140,7 @@ public sealed class ClusterBackend(ClusterMode mode, string? dataDirectory, int 
         _processes?.Dispose();
         _host?.StopAsync(TimeSpan.FromSeconds(10)).GetAwaiter().GetResult();
         _host?.Dispose();
+        _lease?.Dispose();
     }
 
     private static int FreePort()
