@@ -86,6 +86,31 @@ public sealed class ChildProcess : IDisposable
         ["WORKER_THREADS"] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture),
     });
 
+    /// <summary>`serve` with <paramref name="workers"/> in-process workers and this environment (CLUSTER_*, PBM_*, PERSISTENCE_*), once its pbm port answers.</summary>
+    public static ChildProcess Serve(int workers, int pbmPort, IReadOnlyDictionary<string, string> env)
+    {
+        ChildProcess serve = Start("CnnCluster.Coordinator.dll", ["serve", "--workers", workers.ToString(System.Globalization.CultureInfo.InvariantCulture)], new Dictionary<string, string>(env)
+        {
+            ["PBM_PORT"] = pbmPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        serve.WaitForOutput("pbm on", TimeSpan.FromMinutes(1));
+
+        // the host binds its port asynchronously after start
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                using var probe = new System.Net.Sockets.TcpClient("127.0.0.1", pbmPort);
+                return serve;
+            }
+            catch (System.Net.Sockets.SocketException) when (clock.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                Thread.Sleep(100);
+            }
+        }
+    }
+
     /// <summary>Runs one to completion: its exit code and everything it printed.</summary>
     public static (int Code, string Stdout, string Stderr) Run(string dll, IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null, TimeSpan? timeout = null)
     {

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using Xunit;
 using Xunit.Abstractions;
@@ -70,29 +69,11 @@ public sealed class CoordinatorRestartTests(ITestOutputHelper output) : TrainPro
     private static (int Code, string Stdout, string Stderr) Pbm(int port, params string[] args) =>
         ChildProcess.Run("pbm.dll", [$"127.0.0.1:{port}", .. args]);
 
-    private static ChildProcess Serve(int clusterPort, int pbmPort, string db)
+    private static ChildProcess Serve(int clusterPort, int pbmPort, string db) => ChildProcess.Serve(0, pbmPort, new Dictionary<string, string>
     {
-        ChildProcess serve = ChildProcess.Start("CnnCluster.Coordinator.dll", ["serve", "--workers", "0"], new Dictionary<string, string>
-        {
-            ["CNN_LOG_LEVEL"] = "Information",
-            ["CLUSTER_PORT"] = clusterPort.ToString(),
-            ["PBM_PORT"] = pbmPort.ToString(),
-            ["PERSISTENCE_PROVIDER"] = "SQLite.MS",
-            ["PERSISTENCE_CONNECTION"] = $"Data Source={db}",
-        });
-        serve.WaitForOutput("pbm on", Timeout);
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            try
-            {
-                using var probe = new TcpClient("127.0.0.1", pbmPort);
-                return serve;
-            }
-            catch (SocketException) when (clock.Elapsed < TimeSpan.FromSeconds(30))
-            {
-                Thread.Sleep(100);
-            }
-        }
-    }
+        ["CNN_LOG_LEVEL"] = "Information",
+        ["CLUSTER_PORT"] = clusterPort.ToString(),
+        ["PERSISTENCE_PROVIDER"] = "SQLite.MS",
+        ["PERSISTENCE_CONNECTION"] = $"Data Source={db}",
+    });
 }

@@ -20,31 +20,14 @@ public sealed class ServeNode : IDisposable
         Directory = System.IO.Directory.CreateTempSubdirectory("serve-").FullName;
         ClusterPort = TrainProcesses.FreePort();
         PbmPort = TrainProcesses.FreePort();
-        Process = ChildProcess.Start("CnnCluster.Coordinator.dll", ["serve", "--workers", workers.ToString(System.Globalization.CultureInfo.InvariantCulture)], new Dictionary<string, string>
+        Process = ChildProcess.Serve(workers, PbmPort, new Dictionary<string, string>
         {
             ["CNN_LOG_LEVEL"] = "Information",
             ["CLUSTER_PORT"] = ClusterPort.ToString(),
-            ["PBM_PORT"] = PbmPort.ToString(),
             ["PBM_TOKEN"] = Token,
             ["PERSISTENCE_PROVIDER"] = "SQLite.MS",
             ["PERSISTENCE_CONNECTION"] = $"Data Source={Path.Combine(Directory, "runs.db")}",
         });
-        Process.WaitForOutput("pbm on", TimeSpan.FromMinutes(1));
-
-        // the host binds its port asynchronously after start
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            try
-            {
-                using var probe = new TcpClient("127.0.0.1", PbmPort);
-                break;
-            }
-            catch (SocketException) when (clock.Elapsed < TimeSpan.FromSeconds(30))
-            {
-                Thread.Sleep(100);
-            }
-        }
     }
 
     public const string Token = "s3cret";

@@ -39,6 +39,10 @@ internal static class ServeCommand
         return command;
     }
 
+    /// <summary>RUN_PASSIVATE_SECONDS: how long an ended run's actor stays after its last query (default 30).</summary>
+    private static TimeSpan PassivateAfter() =>
+        TimeSpan.FromSeconds(double.TryParse(Environment.GetEnvironmentVariable("RUN_PASSIVATE_SECONDS"), System.Globalization.CultureInfo.InvariantCulture, out double s) && s > 0 ? s : 30);
+
     private static int Serve(int workers, int? workerThreads, string? data)
     {
         NodeSettings node = NodeSettings.FromEnvironment(defaultPort: 4053);
@@ -53,7 +57,7 @@ internal static class ServeCommand
         {
             akka.WithCnnClusterNode(node, roles)
                 .WithRunPersistence(persistence)
-                .WithCoordinator(new CoordinatorOptions(dataDirectory, Environment.ProcessorCount))
+                .WithCoordinator(new CoordinatorOptions(dataDirectory, Environment.ProcessorCount) { PassivateEndedAfter = PassivateAfter() })
                 .WithPbmHost(pbm, (system, registry) =>
                 {
                     var client = new RegistryClient(registry.Get<RunRegistry>());

@@ -34,8 +34,11 @@ public sealed record CoordinatorOptions(string? DataDirectory, int EvaluationThr
 /// a backoff supervisor (<see cref="CoordinatorHosting"/>): a journal failure stops it, and it comes back
 /// and recovers.
 /// </summary>
-public sealed partial class RunRegistry : ReceivePersistentActor
+public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
 {
+    /// <summary>How long after a burst of passivations the memory they freed is given back to the system.</summary>
+    private static readonly TimeSpan CompactAfter = TimeSpan.FromSeconds(2);
+
     private static readonly TimeSpan MinBackoff = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
 
@@ -120,6 +123,12 @@ public sealed partial class RunRegistry : ReceivePersistentActor
             }
         });
         Command<RunIdle>(OnRunIdle);
+        Command<CompactMemory>(_ =>
+        {
+            // the runs that passivated are garbage now: a long-lived coordinator gives their memory back
+            // (an idle process would otherwise keep it until its next allocation-driven collection)
+            GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        });
         Command<Terminated>(OnTerminated);
         Command<RunEndedNotice>(n =>
         {
@@ -132,6 +141,8 @@ public sealed partial class RunRegistry : ReceivePersistentActor
     }
 
     public override string PersistenceId => "run-registry";
+
+    public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(CoordinatorOptions options) => Akka.Actor.Props.Create(() => new RunRegistry(options));
 
@@ -289,6 +300,11 @@ public sealed partial class RunRegistry : ReceivePersistentActor
             return;
         }
 
+        if (!Timers.IsTimerActive("compact"))
+        {
+            Timers.StartSingleTimer("compact", CompactMemory.Instance, CompactAfter);
+        }
+
         // queries that came while it stopped go to a new incarnation, which answers from the journal
         if (passivating.Waiting.Count > 0 && Run(runId) is { } run)
         {
@@ -330,6 +346,11 @@ public sealed partial class RunRegistry : ReceivePersistentActor
 
     /// <summary>Run → registry: an ended run has been idle; stop its actor until it is asked again.</summary>
     public sealed record RunIdle(string RunId);
+
+    private sealed class CompactMemory
+    {
+        public static readonly CompactMemory Instance = new();
+    }
 
     private sealed record Forkable(ForkRun Fork, object? Loaded, IActorRef ReplyTo);
 }
