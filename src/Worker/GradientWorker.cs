@@ -284,6 +284,12 @@ public sealed class GradientWorker : ReceiveActor
                     try
                     {
                         (float[] g, double loss) = WorkerEngine.ComputeNode(gradient, parameters, data, batch, node);
+                        if (ResultFaults.Apply is { } fault)
+                        {
+                            NodeResult broken = fault(new NodeResult(runId, incarnation, key.Step, node, loss, g, 0));
+                            (g, loss) = (broken.Gradient, broken.LossSum);
+                        }
+
                         self.Tell(new NodeComputed(runId, incarnation, key, node, g, loss, clock.Elapsed.TotalMilliseconds));
                     }
                     catch (Exception e)

@@ -39,6 +39,17 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
     }
 
     [Fact]
+    public void InAShardedRunTheSliceOwnersRefuseAFaultyWorkersNanAndTheStepRunsAgain()
+    {
+        string engine = Hash(Train(Common));
+        (JsonElement summary, string log) = RunWith("nan:40", good: 1, Common, reduce: "sharded");
+        Assert.Equal(engine, Hash(summary));
+        Assert.Single(summary.GetProperty("quarantined").EnumerateArray());
+        Assert.Contains("was refused by its slice's owner: its part holds NaN", log);
+        Assert.Contains("quarantined after 2 failed results", log);
+    }
+
+    [Fact]
     public void VerifyingATenthOfTheNodesCatchesAWorkerThatPerturbsOneResultInFifty()
     {
         (JsonElement summary, string log) = RunWith("perturb:50", good: 2, ["--steps", "600", "--epochs", "100", "--limit", "4096", "--seed", "13", "--verify", "0.1"]);
@@ -49,11 +60,11 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
         Assert.Contains("differently from two others", log);
     }
 
-    /// <summary>A star run on `good` real workers and one faulty one, all joined before it starts.</summary>
-    private (JsonElement Summary, string Log) RunWith(string fault, int good, string[] args)
+    /// <summary>A run on `good` real workers and one faulty one (joining as the run starts).</summary>
+    private (JsonElement Summary, string Log) RunWith(string fault, int good, string[] args, string reduce = "star")
     {
         int port = FreePort();
-        using ChildProcess coordinator = StartTrain([.. args, "--workers", "0", "--reduce", "star", "--cluster-port", port.ToString()], new Dictionary<string, string> { ["CNN_LOG_LEVEL"] = "Information" });
+        using ChildProcess coordinator = StartTrain([.. args, "--workers", "0", "--reduce", reduce, "--cluster-port", port.ToString()], new Dictionary<string, string> { ["CNN_LOG_LEVEL"] = "Information" });
         coordinator.WaitForOutput("cluster: coordinator at", Timeout);
         var workers = new List<ChildProcess>();
         try

@@ -61,6 +61,7 @@ internal static class ProtocolSamples
         new ReplicaState("r1", 7, 13, [1f, 2f], [0.5f, -0.5f]),
         new SlicePart("r1", 7, 3, 13, new TreeNode(4, 2), 0, 3.25, [0.1f, -0.2f]),
         new SliceSum("r1", 7, 3, 13, 1, 6.5, [0.3f, 0.4f]),
+        new PartRefused("r1", 7, 3, 13, new TreeNode(4, 2), "its loss is NaN"),
         new NodeTraffic("127.0.0.1:5000", 24, 5_923_776, 5_923_900, 0, 493_702),
     }.ToDictionary(m => m.GetType());
 }

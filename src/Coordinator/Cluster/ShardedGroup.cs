@@ -75,6 +75,7 @@ public sealed class ShardedStepProgress<TWorker>(int generation, IReadOnlyList<T
     where TWorker : notnull
 {
     private readonly Dictionary<TWorker, StepDone> _done = new();
+    private readonly Dictionary<int, List<TWorker>> _assigned = new();
 
     public int Generation { get; } = generation;
 
@@ -97,6 +98,18 @@ public sealed class ShardedStepProgress<TWorker>(int generation, IReadOnlyList<T
     public IReadOnlyDictionary<TWorker, StepDone> Done => _done;
 
     /// <summary>Records a member's report; false for a worker outside the step or a second report.</summary>
+    /// <summary>Node <paramref name="nodes"/> were sent to <paramref name="worker"/> (its plan, or a late node's second copy).</summary>
+    public void Assign(TWorker worker, IEnumerable<TreeNode> nodes)
+    {
+        foreach (TreeNode node in nodes)
+        {
+            (_assigned.TryGetValue(node.Start, out var list) ? list : _assigned[node.Start] = new List<TWorker>()).Add(worker);
+        }
+    }
+
+    /// <summary>Who was sent <paramref name="node"/> in this generation.</summary>
+    public IReadOnlyList<TWorker> AssignedTo(TreeNode node) => _assigned.TryGetValue(node.Start, out var list) ? list : [];
+
     public bool Add(TWorker worker, StepDone done) => Members.Contains(worker) && _done.TryAdd(worker, done);
 
     /// <summary>True once every member reported and the capture (if asked) is in.</summary>

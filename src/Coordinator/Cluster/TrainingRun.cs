@@ -306,6 +306,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         Command<NodeDone>(OnNodeDone);
         Command<StepDone>(OnStepDone);
         Command<ReplicaState>(OnReplicaState);
+        Command<PartRefused>(OnPartRefused);
         Command<WorkFailed>(OnWorkFailed);
         Command<TickMessage>(_ => OnTick());
         Command<StopRun>(_ => Stop());
@@ -707,13 +708,14 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     /// <summary>
     /// A worker's result failed (refused, or outvoted): at the second failure it is quarantined, in this
     /// run and in the directory (no run gives it work; `pbm worker list` shows why), until its node rejoins.
+    /// True when it was quarantined.
     /// </summary>
-    private void Strike(IActorRef worker, string reason)
+    private bool Strike(IActorRef worker, string reason)
     {
         int strikes = _strikes[worker] = _strikes.GetValueOrDefault(worker) + 1;
-        if (strikes < 2 || !_scheduler.Workers.Contains(worker))
+        if (strikes < 2 || !(_scheduler.Workers.Contains(worker) || _group.IsMember(worker)))
         {
-            return;
+            return false;
         }
 
         string why = $"quarantined after {strikes} failed results (last: {reason})";
@@ -723,7 +725,14 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         _endpoints.Remove(worker);
         DropLink(worker);
         Send(_scheduler.Exclude(worker, Now));
+        if (Sharded && _group.Remove(worker))
+        {
+            RestartSharded($"worker {worker.Path} quarantined");
+            return true;
+        }
+
         WaitIfOrphaned();
+        return true;
     }
 
     /// <summary>
@@ -887,6 +896,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         for (int k = 0; k < members.Count; k++)
         {
             TreeNode[] mine = dispatches.Where(d => d.Worker.Equals(members[k])).SelectMany(d => d.Nodes).ToArray();
+            progress.Assign(members[k], mine);
             _traffic.Assignments++;
             LinkTo(members[k])!.Send(new StepPlan(_runId, _incarnation, progress.Generation, step, progress.Endpoints, k, progress.Nodes, mine, capture && k == 0));
         }
@@ -908,6 +918,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
 
             _traffic.Speculative += d.Reason == DispatchReason.Speculative ? 1 : 0;
             _log.Warning("run {0} step {1}: node(s) {2} late; also sent to {3}", _runId, step.Step, string.Join(" ", d.Nodes), d.Worker.Path);
+            sharded.Assign(d.Worker, d.Nodes);
             link.Send(new StepPlan(_runId, _incarnation, sharded.Generation, step.Step, sharded.Endpoints, k, sharded.Nodes, d.Nodes.ToArray(), Capture: false));
         }
     }
@@ -932,6 +943,29 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
 
     private ShardedStepProgress<IActorRef>? CurrentSharded(string runId, long incarnation, long step, int generation) =>
         runId == _runId && incarnation == _incarnation && _step is { Sharded: { } sharded } s && s.Step == step && sharded.Generation == generation ? sharded : null;
+
+    /// <summary>
+    /// A slice owner refused a part of a node (not finite, wrong length): the worker that computed it is
+    /// struck (quarantined at the second failure) and the step runs again. Every owner reports the same
+    /// node; the first report restarts the step, and the others are of an older generation.
+    /// </summary>
+    private void OnPartRefused(PartRefused p)
+    {
+        if (CurrentSharded(p.RunId, p.Incarnation, p.Step, p.Generation) is not { } sharded)
+        {
+            return;
+        }
+
+        _checks.Refused++;
+        IReadOnlyList<IActorRef> computedBy = sharded.AssignedTo(p.Node);
+        _log.Warning("run {0} step {1}: a part of node {2} from {3} was refused by its slice's owner: {4}", _runId, p.Step, p.Node,
+            computedBy.Count == 1 ? computedBy[0].Path.ToString() : $"one of {computedBy.Count} workers", p.Reason);
+        // a quarantine restarts the step itself, without the worker
+        if (computedBy.Count != 1 || !Strike(computedBy[0], $"a part of node {p.Node} at step {p.Step} refused: {p.Reason}"))
+        {
+            RestartSharded($"a part of node {p.Node} was refused");
+        }
+    }
 
     private void OnNodeDone(NodeDone d)
     {

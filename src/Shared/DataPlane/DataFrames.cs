@@ -40,6 +40,9 @@ public enum FrameKind : byte
 
     /// <summary>Slice owner → worker: a <see cref="SliceSum"/>.</summary>
     SliceSum = 10,
+
+    /// <summary>Slice owner → coordinator: a <see cref="PartRefused"/>.</summary>
+    PartRefused = 11,
 }
 
 /// <summary>
@@ -71,6 +74,7 @@ public static class DataFrames
         [FrameKind.ReplicaState] = typeof(ReplicaState),
         [FrameKind.SlicePart] = typeof(SlicePart),
         [FrameKind.SliceSum] = typeof(SliceSum),
+        [FrameKind.PartRefused] = typeof(PartRefused),
     }.ToFrozenDictionary();
 
     private static readonly FrozenDictionary<Type, FrameKind> Kinds = Types.ToFrozenDictionary(kv => kv.Value, kv => kv.Key);

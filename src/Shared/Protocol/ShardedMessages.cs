@@ -116,3 +116,17 @@ public sealed record SliceSum(
     [property: Key(4)] int Slice,
     [property: Key(5)] double LossSum,
     [property: Key(6)] float[] Values) : IProtocolMessage;
+
+/// <summary>
+/// Slice owner → coordinator: a part of node <see cref="Node"/> of this step was refused (the slice's
+/// length, a loss or value not finite); the coordinator strikes the worker that computed the node and
+/// runs the step again.
+/// </summary>
+[MessagePackObject]
+public sealed record PartRefused(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] long Incarnation,
+    [property: Key(2)] int Generation,
+    [property: Key(3)] long Step,
+    [property: Key(4)] TreeNode Node,
+    [property: Key(5)] string Reason) : IProtocolMessage;

@@ -193,7 +193,19 @@ public sealed class ShardedReplica
         }
 
         Exchange exchange = _exchange!;
-        if (part.Slice != exchange.Plan.Me || !exchange.Mine.Add(part.Node, part.Values, part.LossSum) || !exchange.Mine.Complete)
+        if (part.Slice == exchange.Plan.Me && PartProblem(part, exchange.Slices[part.Slice].Count) is string problem)
+        {
+            // checked by its owner before it counts: a faulty machine's NaN would reach every replica
+            if (part.Values?.Length == exchange.Slices[part.Slice].Count)
+            {
+                GradientBuffers.Shared(part.Values.Length).Return(part.Values);
+            }
+
+            _ports.ToCoordinator(new PartRefused(RunId, Incarnation, key.Generation, key.Step, part.Node, problem));
+            return;
+        }
+
+        if (part.Slice != exchange.Plan.Me || !exchange.Mine.Add(part.Node, part.Values!, part.LossSum) || !exchange.Mine.Complete)
         {
             return;
         }
@@ -210,6 +222,28 @@ public sealed class ShardedReplica
         }
 
         OnSum(wire);
+    }
+
+    /// <summary>Why a part of this replica's slice cannot count (its length, a loss or value not finite), or null.</summary>
+    private static string? PartProblem(SlicePart part, int sliceLength)
+    {
+        if (part.Values is null || part.Values.Length != sliceLength)
+        {
+            return $"its part of the slice has {part.Values?.Length ?? 0} values, the slice has {sliceLength}";
+        }
+
+        if (!double.IsFinite(part.LossSum))
+        {
+            return $"its loss is {part.LossSum}";
+        }
+
+        // a finite sum means every value is finite; only an overflowing one needs a closer look
+        if (!float.IsFinite(System.Numerics.Tensors.TensorPrimitives.Sum(part.Values)) && Array.FindIndex(part.Values, v => !float.IsFinite(v)) is int at and >= 0)
+        {
+            return $"its part holds {part.Values[at]} at offset {at}";
+        }
+
+        return null;
     }
 
     /// <summary>A slice's sum from its owner (or this replica's own): with every slice in, the step is committed.</summary>
