@@ -217,24 +217,7 @@ public sealed class TrainingRunSpecs : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(w3.Ref, _directory.ExpectMsg<QuarantineWorker>().Worker);
     }
 
-    /// <summary>A result made wrong the way a faulty machine would.</summary>
-    private static NodeResult Broken(NodeResult r, string fault)
-    {
-        float[] g = (float[])r.Gradient.Clone();
-        switch (fault)
-        {
-            case "nan":
-                g[g.Length / 2] = float.NaN;
-                return r with { Gradient = g };
-            case "infinite-loss":
-                return r with { LossSum = double.PositiveInfinity };
-            case "short":
-                return r with { Gradient = g[..^1] };
-            default:
-                g[g.Length / 3] += 1e-3f;
-                return r with { Gradient = g };
-        }
-    }
+    private static NodeResult Broken(NodeResult r, string fault) => FaultyWorker.Program.Break(r, fault);
 
     /// <summary>Every probe answers its assignments (through its function) until the run ends.</summary>
     private RunFinished Drive(IActorRef run, Dictionary<TestProbe, Func<NodeResult, NodeResult>> answer)
@@ -289,34 +272,9 @@ public sealed class TrainingRunSpecs : Akka.TestKit.Xunit2.TestKit
     /// <summary>Lets one worker compute every remaining step; returns the end of the run (hash checked).</summary>
     private RunFinished FinishWith(IActorRef run, TestProbe worker)
     {
-        DateTime deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline)
-        {
-            if (worker.HasMessages && worker.ReceiveOne() is WorkAssignment a)
-            {
-                Reply(a, run, worker);
-            }
-
-            if (!HasMessages)
-            {
-                Thread.Sleep(5);
-                continue;
-            }
-
-            switch (ReceiveOne())
-            {
-                case RunFinished finished:
-                    Assert.Equal(EngineHash.Value, finished.ParamSha256);
-                    return finished;
-                case StepCommitted or EpochCompleted or RunWaiting:
-                    continue;
-                case var other:
-                    Assert.Fail($"unexpected {other}");
-                    break;
-            }
-        }
-
-        throw new TimeoutException("the run did not finish");
+        RunFinished finished = Drive(run, new Dictionary<TestProbe, Func<NodeResult, NodeResult>> { [worker] = r => r });
+        Assert.Equal(EngineHash.Value, finished.ParamSha256);
+        return finished;
     }
 
     /// <summary>The probe computes the assignment with a real engine and answers as that worker.</summary>

@@ -6,8 +6,8 @@ namespace CnnCluster.FaultyWorker;
 
 /// <summary>
 /// The worker, with every Nth result it sends broken as a faulty machine would break it:
-/// FAULT=nan:N (one gradient value NaN), short:N (one value missing), perturb:N (one value off by 1e-3,
-/// finite and plausible: only --verify can tell). Everything else is the real worker.
+/// FAULT=nan:N (one gradient value NaN), infinite-loss:N, short:N (one value missing), perturb:N (one
+/// value off by 1e-3, finite and plausible: only --verify can tell). Everything else is the real worker.
 /// </summary>
 public static class Program
 {
@@ -25,19 +25,29 @@ public static class Program
             }
 
             Console.Error.WriteLine($"fault: {kind} in node {r.Node} of step {r.Step}");
-            float[] g = (float[])r.Gradient.Clone();
-            switch (kind)
-            {
-                case "nan":
-                    g[g.Length / 2] = float.NaN;
-                    return r with { Gradient = g };
-                case "short":
-                    return r with { Gradient = g[..^1] };
-                default:
-                    g[g.Length / 3] += 1e-3f;
-                    return r with { Gradient = g };
-            }
+            return Break(r, kind);
         };
         return CnnCluster.Worker.Program.Main(args);
+    }
+
+    /// <summary>The result made wrong the way a faulty machine would: nan, infinite-loss, short, or perturb.</summary>
+    public static NodeResult Break(NodeResult r, string kind)
+    {
+        float[] g = (float[])r.Gradient.Clone();
+        switch (kind)
+        {
+            case "nan":
+                g[g.Length / 2] = float.NaN;
+                return r with { Gradient = g };
+            case "infinite-loss":
+                return r with { LossSum = double.PositiveInfinity };
+            case "short":
+                return r with { Gradient = g[..^1] };
+            case "perturb":
+                g[g.Length / 3] += 1e-3f;
+                return r with { Gradient = g };
+            default:
+                throw new ArgumentException($"FAULT kind '{kind}' is not one of nan, infinite-loss, short, perturb");
+        }
     }
 }
