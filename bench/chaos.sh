@@ -23,8 +23,9 @@ export PERSISTENCE_CONNECTION="Host=127.0.0.1;Port=5432;Username=cnn;Password=cn
 options=(--steps "$steps" --limit 8192 --seed 17)
 
 echo "chaos: ${duration}s of faults on a $reduce run of $steps steps (logs in $out)"
-engine=$(dotnet $bin/CnnCluster.Coordinator.dll train "${options[@]}" --epochs 1000 --out "$out/engine" 2>/dev/null | tail -1 \
-  | sed -E 's/.*"param_sha256":"([0-9a-f]+)".*/\1/')
+# ENGINE=<param_sha256> skips the engine's own run (the same options always give the same hash)
+engine=${ENGINE:-$(dotnet $bin/CnnCluster.Coordinator.dll train "${options[@]}" --epochs 1000 --out "$out/engine" 2>/dev/null | tail -1 \
+  | sed -E 's/.*"param_sha256":"([0-9a-f]+)".*/\1/')}
 echo "engine alone: $engine"
 
 coordinator=""; coordinator_runs=0
@@ -54,8 +55,9 @@ echo "run $id submitted"
 now() { date +%s; }
 t0=$(now); next_worker=$((t0 + 15 + RANDOM % 16)); next_coordinator=$((t0 + 120 + RANDOM % 121)); next_pg=$((t0 + 300))
 worker_kills=0; coordinator_kills=0; pg_restarts=0; recomputed=0
-step() { pbm train status -r "$id" 2>/dev/null | sed -n 's/^step: \([0-9]*\).*/\1/p'; }
-state() { pbm train status -r "$id" 2>/dev/null | sed -n 's/^state: //p' | cut -d' ' -f1; }
+# queries answer nothing while the coordinator is down: never an error for `set -e`
+step() { { pbm train status -r "$id" 2>/dev/null || true; } | sed -n 's/^step: \([0-9]*\).*/\1/p'; }
+state() { { pbm train status -r "$id" 2>/dev/null || true; } | sed -n 's/^state: //p' | cut -d' ' -f1; }
 while [ $(( $(now) - t0 )) -lt "$duration" ]; do
   sleep 1
   t=$(now)
@@ -69,7 +71,7 @@ while [ $(( $(now) - t0 )) -lt "$duration" ]; do
     kill -9 "$coordinator" 2>/dev/null || true; wait "$coordinator" 2>/dev/null || true
     coordinator_kills=$((coordinator_kills + 1)); start_coordinator; next_coordinator=$(( $(now) + 120 + RANDOM % 121 ))
     log=$out/coordinator-$coordinator_runs.log; resumed=""
-    for _ in $(seq 1 120); do resumed=$(grep -oE "run $id: resumed at step [0-9]+" "$log" | awk '{print $NF}' | head -1); [ -n "$resumed" ] && break; sleep 1; done
+    for _ in $(seq 1 120); do resumed=$({ grep -oE "run $id: resumed at step [0-9]+" "$log" || true; } | awk '{print $NF}' | head -1); [ -n "$resumed" ] && break; sleep 1; done
     if [ -n "$resumed" ] && [ -n "$before" ]; then recomputed=$((recomputed + before - resumed)); fi
     echo "$((t - t0))s: coordinator SIGKILLed at step ${before:-?} and started again; the run resumed at step ${resumed:-?}"
   fi
