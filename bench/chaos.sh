@@ -54,12 +54,22 @@ echo "run $id submitted"
 
 now() { date +%s; }
 t0=$(now); next_worker=$((t0 + 15 + RANDOM % 16)); next_coordinator=$((t0 + 120 + RANDOM % 121)); next_pg=$((t0 + 300))
-worker_kills=0; coordinator_kills=0; pg_restarts=0; recomputed=0
+worker_kills=0; coordinator_kills=0; pg_restarts=0; recomputed=0; policy_restarts=0
 # queries answer nothing while the coordinator is down: never an error for `set -e`
 step() { { pbm train status -r "$id" 2>/dev/null || true; } | sed -n 's/^step: \([0-9]*\).*/\1/p'; }
 state() { { pbm train status -r "$id" 2>/dev/null || true; } | sed -n 's/^state: //p' | cut -d' ' -f1; }
+# compose's `restart: on-failure` for the coordinator: a coordinator that exits (a node the split-brain
+# resolver downed exits 3) is started again
+keep_coordinator() {
+  if ! kill -0 "$coordinator" 2>/dev/null; then
+    wait "$coordinator" 2>/dev/null && code=0 || code=$?
+    policy_restarts=$((policy_restarts + 1)); start_coordinator
+    echo "$(( $(now) - t0 ))s: the coordinator had exited ($code); started again, as compose's restart policy would"
+  fi
+}
 while [ $(( $(now) - t0 )) -lt "$duration" ]; do
   sleep 1
+  keep_coordinator
   t=$(now)
   if [ "$t" -ge "$next_worker" ]; then
     i=$((RANDOM % 3)); kill -9 "${workers[$i]}" 2>/dev/null || true; start_worker $i
@@ -84,6 +94,7 @@ done
 
 echo "faults over; waiting for the run to finish"
 until [ "$(state)" = completed ]; do
+  keep_coordinator
   s=$(state); [ "$s" = failed ] || [ "$s" = stopped ] && { pbm train status -r "$id"; exit 1; }
   sleep 5
 done
@@ -91,7 +102,7 @@ status=$(pbm train status -r "$id")
 hash=$(echo "$status" | sed -n 's/^param_sha256: //p')
 reruns=$(cat "$out"/coordinator-*.log | grep -c 'the step runs again' || true)
 reassigned=$(cat "$out"/coordinator-*.log | grep -c 'reassigned' || true)
-echo "survived: $worker_kills worker SIGKILLs, $coordinator_kills coordinator SIGKILLs, $pg_restarts PostgreSQL restarts in $(( $(now) - t0 )) s"
+echo "survived: $worker_kills worker SIGKILLs, $coordinator_kills coordinator SIGKILLs, $pg_restarts PostgreSQL restarts in $(( $(now) - t0 )) s ($policy_restarts restarts of a coordinator that had exited by itself)"
 echo "steps recomputed after coordinator kills (reached - resumed from its snapshot): $recomputed; steps run again after a lost member: $reruns; nodes reassigned (star): $reassigned"
 echo "cluster: $hash"
 echo "engine:  $engine"
