@@ -49,6 +49,8 @@ trap cleanup EXIT
 
 start_coordinator
 for i in 0 1 2; do start_worker $i; done
+# the database is shared (the tests use it too): runs left unfinished there would be resumed and compete
+for other in $(pbm train list | awk -F' [|] ' '$3 == "running" || $3 == "paused" { print $1 }'); do pbm train stop -r "$other" >/dev/null; done
 id=$(pbm train submit -m lenet5 "${options[@]}" -e 1000 --reduce "$reduce" | tail -1)
 echo "run $id submitted"
 

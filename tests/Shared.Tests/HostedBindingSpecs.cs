@@ -31,6 +31,12 @@ public sealed class HostedBindingSpecs
 
             // and a type outside the protocol would not be: the check above can fail
             Assert.False(system.Serialization.FindSerializerFor(new Unbound()) is ProtocolSerializer);
+
+            // the split-brain resolver as configured (not Akka's defaults): churn never downs every node
+            var sbr = system.Settings.Config.GetConfig("akka.cluster.split-brain-resolver");
+            Assert.Equal("keep-majority", sbr.GetString("active-strategy"));
+            Assert.Equal(TimeSpan.FromSeconds(10), sbr.GetTimeSpan("stable-after"));
+            Assert.Equal("off", sbr.GetString("down-all-when-unstable"));
         }
         finally
         {

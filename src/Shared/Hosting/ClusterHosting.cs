@@ -58,6 +58,12 @@ public static class ClusterHosting
                 akka.remote.dot-netty.tcp.batching.enabled = false
                 akka.coordinated-shutdown.run-by-clr-shutdown-hook = on
                 akka.cluster.run-coordinated-shutdown-when-down = on
+                # workers come and go (killed, scaled, restarted): with Akka's default 20 s of stability and
+                # down-all-when-unstable, a worker SIGKILLed every 15-30 s kept the cluster "unstable" and the
+                # resolver downed every node, the coordinator too (bench/chaos.sh). Decide after 10 s of
+                # stability, and never down everyone for churn: keep-majority on the coordinator role decides.
+                akka.cluster.split-brain-resolver.stable-after = 10s
+                akka.cluster.split-brain-resolver.down-all-when-unstable = off
                 akka.cluster.log-info-verbose = off
                 akka.remote.log-remote-lifecycle-events = off
                 akka.actor.serialize-messages = off
