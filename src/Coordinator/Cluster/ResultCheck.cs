@@ -1,5 +1,5 @@
 using System.IO.Hashing;
-using System.Numerics.Tensors;
+using CnnCluster.Engine.Kernels;
 using System.Runtime.InteropServices;
 using CnnCluster.Shared.Protocol;
 
@@ -26,9 +26,7 @@ public static class ResultCheck
             return $"its loss is {r.LossSum}";
         }
 
-        // a finite sum means every value is finite (a NaN or an infinity never sums to a finite value);
-        // only an overflow of a finite sum needs the value-by-value look
-        if (!float.IsFinite(TensorPrimitives.Sum(r.Gradient)) && FirstNotFinite(r.Gradient) is int at)
+        if (Finite.FirstNotFinite(r.Gradient) is int at and >= 0)
         {
             return $"its gradient value {at} is {r.Gradient[at]}";
         }
@@ -45,18 +43,5 @@ public static class ResultCheck
         BitConverter.TryWriteBytes(loss, BitConverter.DoubleToInt64Bits(r.LossSum));
         hash.Append(loss);
         return hash.GetCurrentHashAsUInt64();
-    }
-
-    private static int? FirstNotFinite(float[] values)
-    {
-        for (int i = 0; i < values.Length; i++)
-        {
-            if (!float.IsFinite(values[i]))
-            {
-                return i;
-            }
-        }
-
-        return null;
     }
 }

@@ -237,8 +237,7 @@ public sealed class ShardedReplica
             return $"its loss is {part.LossSum}";
         }
 
-        // a finite sum means every value is finite; only an overflowing one needs a closer look
-        if (!float.IsFinite(System.Numerics.Tensors.TensorPrimitives.Sum(part.Values)) && Array.FindIndex(part.Values, v => !float.IsFinite(v)) is int at and >= 0)
+        if (Engine.Kernels.Finite.FirstNotFinite(part.Values) is int at and >= 0)
         {
             return $"its part holds {part.Values[at]} at offset {at}";
         }
