@@ -6,6 +6,7 @@ using CnnCluster.Engine.Kernels;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.DataPlane;
 using CnnCluster.Shared.Protocol;
+using CnnCluster.Shared.Security;
 using CnnCluster.Shared.Transport;
 using CnnCluster.Worker.Sharded;
 
@@ -66,8 +67,8 @@ public sealed class GradientWorker : ReceiveActor
         {
             IActorRef self = Self;
             ILoggingAdapter dataLog = _log;
-            _server = new DataPlaneServer(settings.Bind, settings.Port, settings.AdvertisedHost, (message, replies) => self.Tell(new DataPlaneMessage(message, replies)), m => dataLog.Warning(m), _traffic);
-            _peers = new PeerLinks(_traffic, m => dataLog.Warning(m));
+            _server = new DataPlaneServer(settings.Bind, settings.Port, settings.AdvertisedHost, (message, replies) => self.Tell(new DataPlaneMessage(message, replies)), m => dataLog.Warning(m), _traffic, NodeTrustSetup.Of(Context.System));
+            _peers = new PeerLinks(_traffic, m => dataLog.Warning(m), NodeTrustSetup.Of(Context.System));
             _server.Start();
             _log.Info("data plane listening at {0}", _server.Endpoint);
         }

@@ -50,6 +50,11 @@ public static class Program
             return 2;
         }
 
+        if (node.Warning is string warning)
+        {
+            Console.Error.WriteLine(warning);
+        }
+
         string? data = Environment.GetEnvironmentVariable("CNN_DATA");
         bool signalled = false;
         using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => signalled = true);

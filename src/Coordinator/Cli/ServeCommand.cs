@@ -76,6 +76,11 @@ internal static class ServeCommand
             cluster.Join(cluster.SelfAddress);
         }
 
+        if (node.Warning is string warning)
+        {
+            Console.Error.WriteLine(warning);
+        }
+
         Console.Out.WriteLine($"coordinator node {cluster.SelfAddress} (roles {string.Join(", ", roles)}); data {dataDirectory}; runs in {persistence.Describe()}; pbm on {pbm.Host}:{pbm.Port}");
         host.WaitForShutdown();
         return 0;

@@ -7,6 +7,7 @@ using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.DataPlane;
 using CnnCluster.Shared.Protocol;
+using CnnCluster.Shared.Security;
 using CnnCluster.Shared.Transport;
 
 namespace CnnCluster.Coordinator.Cluster;
@@ -497,7 +498,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
 
         IActorRef self = Self;
         DataLink? created = null;
-        created = new DataLink(endpoint, message => self.Tell(message, worker), reason => self.Tell(new LinkClosed(worker, created!, reason)), _dataTraffic);
+        created = new DataLink(endpoint, message => self.Tell(message, worker), reason => self.Tell(new LinkClosed(worker, created!, reason)), _dataTraffic, trust: NodeTrustSetup.Of(Context.System));
         _links[worker] = created;
         return created;
     }

@@ -50,7 +50,9 @@ public sealed class ClusterBackend(ClusterMode mode, string? dataDirectory, int 
 
         // a known port lets the node list itself as seed, so the cluster (and the registry singleton) is up at start
         int port = mode.ClusterPort == 0 ? FreePort() : mode.ClusterPort;
-        var node = new NodeSettings("127.0.0.1", "127.0.0.1", port, [$"akka.tcp://{NodeSettings.SystemName}@127.0.0.1:{port}"]);
+        // loopback, so TLS is optional; with CLUSTER_SECRETS set the worker processes (which inherit it) use TLS, so this node does too
+        Shared.Security.ClusterTrust? trust = Shared.Security.ClusterTrust.FromEnvironment();
+        var node = new NodeSettings("127.0.0.1", "127.0.0.1", port, [NodeSettings.ParseSeed($"127.0.0.1:{port}", trust is not null)]) { Trust = trust };
         string[] roles = mode.Workers > 0 ? [Roles.Coordinator, Roles.Worker] : [Roles.Coordinator];
         string data = Engine.Data.MnistFormat.Locate(dataDirectory);
         _host = NodeHost.Build(LogLevel.Warning, (akka, _) =>

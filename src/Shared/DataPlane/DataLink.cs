@@ -4,6 +4,7 @@ using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Threading.Channels;
 using CnnCluster.Shared.Protocol;
+using CnnCluster.Shared.Security;
 
 namespace CnnCluster.Shared.DataPlane;
 
@@ -13,9 +14,10 @@ namespace CnnCluster.Shared.DataPlane;
 /// connects, encodes and writes in order, a receive loop decodes the answers and hands them to
 /// <paramref name="onMessage"/>. <paramref name="onClosed"/> is called once when the link ends for any
 /// reason but <see cref="Dispose"/>. Bytes are also counted into <paramref name="traffic"/> when given, and
-/// <paramref name="onEncoded"/> hears of each message once its arrays are no longer read.
+/// <paramref name="onEncoded"/> hears of each message once its arrays are no longer read. With the cluster's
+/// <paramref name="trust"/> the link is mutual TLS (the worker must show a certificate of the cluster's authority).
 /// </summary>
-public sealed class DataLink(string endpoint, Action<IProtocolMessage> onMessage, Action<string> onClosed, DataTraffic? traffic = null, Action<IProtocolMessage>? onEncoded = null) : IDisposable
+public sealed class DataLink(string endpoint, Action<IProtocolMessage> onMessage, Action<string> onClosed, DataTraffic? traffic = null, Action<IProtocolMessage>? onEncoded = null, ClusterTrust? trust = null) : IDisposable
 {
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
     private readonly Channel<IProtocolMessage> _outbox = Channel.CreateUnbounded<IProtocolMessage>(new UnboundedChannelOptions { SingleReader = true });
@@ -56,7 +58,8 @@ public sealed class DataLink(string endpoint, Action<IProtocolMessage> onMessage
                 await socket.ConnectAsync(endpoint[..colon], int.Parse(endpoint[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture), timeout.Token).ConfigureAwait(false);
             }
 
-            await using var stream = new NetworkStream(socket, ownsSocket: false);
+            Stream network = new NetworkStream(socket, ownsSocket: false);
+            await using Stream stream = trust is null ? network : await Tls.ClientAsync(network, endpoint[..colon], trust, DataPlaneServer.HandshakeTimeout, _stop.Token).ConfigureAwait(false);
             PipeWriter output = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 1 << 16, leaveOpen: true));
             PipeReader input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 1 << 16, leaveOpen: true));
             output.Write(DataFrames.Preamble);

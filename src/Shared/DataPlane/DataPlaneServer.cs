@@ -2,7 +2,9 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using CnnCluster.Shared.Protocol;
+using CnnCluster.Shared.Security;
 
 namespace CnnCluster.Shared.DataPlane;
 
@@ -11,9 +13,14 @@ namespace CnnCluster.Shared.DataPlane;
 /// workers send (assignments, replicas, step plans, slices) and hands each to <paramref name="onMessage"/>
 /// with a reply channel on the same connection. One connection per coordinator run or peer; a malformed
 /// peer loses its connection, never the worker. Bytes are counted into <paramref name="traffic"/> when given.
+/// With the cluster's <paramref name="trust"/> every connection is mutual TLS: a peer without a certificate
+/// of the cluster's authority is refused in the handshake, before a byte of the protocol is read.
 /// </summary>
-public sealed class DataPlaneServer(string bind, int port, string advertisedHost, Action<IProtocolMessage, IWorkReplies> onMessage, Action<string> log, DataTraffic? traffic = null) : IDisposable
+public sealed class DataPlaneServer(string bind, int port, string advertisedHost, Action<IProtocolMessage, IWorkReplies> onMessage, Action<string> log, DataTraffic? traffic = null, ClusterTrust? trust = null) : IDisposable
 {
+    /// <summary>How long a connection may take for its TLS handshake.</summary>
+    public static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
+
     private readonly CancellationTokenSource _stop = new();
     private TcpListener? _listener;
 
@@ -56,7 +63,22 @@ public sealed class DataPlaneServer(string bind, int port, string advertisedHost
     private async Task Serve(Socket socket)
     {
         EndPoint? peer = socket.RemoteEndPoint;
-        await using var stream = new NetworkStream(socket, ownsSocket: true);
+        Stream stream = new NetworkStream(socket, ownsSocket: true);
+        if (trust is not null)
+        {
+            try
+            {
+                stream = await Tls.ServerAsync(stream, trust, HandshakeTimeout, _stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException)
+            {
+                log($"data plane: refused {peer}: {Tls.Reason(e, HandshakeTimeout)}");
+                await stream.DisposeAsync().ConfigureAwait(false);
+                return;
+            }
+        }
+
+        await using Stream owned = stream;
         var connection = new Connection(PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 1 << 16)), traffic);
         PipeReader input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 1 << 16));
         try

@@ -13,8 +13,38 @@ namespace CnnCluster.Shared.Hosting;
 /// <summary>The Akka.NET configuration every node shares, through Akka.Hosting.</summary>
 public static class ClusterHosting
 {
+    private static RemoteOptions Remoting(NodeSettings settings)
+    {
+        var options = new RemoteOptions
+        {
+            HostName = settings.Bind,
+            PublicHostName = settings.Hostname,
+            Port = settings.Port,
+            MaxFrameSize = Chunking.MaximumFrameSize,
+            SendBufferSize = 2 * Chunking.MaximumFrameSize,
+            ReceiveBufferSize = 2 * Chunking.MaximumFrameSize,
+        };
+        if (settings.Trust is { } trust)
+        {
+            options.EnableSsl = true;
+            options.Ssl = new SslOptions
+            {
+                X509Certificate = trust.Certificate,
+                RequireMutualAuthentication = true,
+                // every node presents the same certificate: the chain to the cluster's authority is the identity
+                ValidateCertificateHostname = false,
+                CustomValidator = trust.RemotingValidator(),
+            };
+        }
+
+        return options;
+    }
+
     /// <summary>
-    /// Remoting on <paramref name="settings"/> with a raised frame size, clustering with the given roles
+    /// Remoting on <paramref name="settings"/> with a raised frame size (mutual TLS with the cluster's
+    /// authority when the settings carry its trust; untrusted mode always, so that a peer can neither deploy
+    /// actors here, nor send PoisonPill-like messages, nor select any actor but the few paths the cluster and
+    /// our protocol need), clustering with the given roles
     /// and keep-majority split-brain resolution on the coordinator role, our MessagePack serializer
     /// bound to every protocol message, graceful leave on shutdown, Akka logs through
     /// Microsoft.Extensions.Logging.
@@ -30,15 +60,7 @@ public static class ClusterHosting
                 loggers.ClearLoggers();
                 loggers.AddLoggerFactory();
             })
-            .WithRemoting(new RemoteOptions
-            {
-                HostName = settings.Bind,
-                PublicHostName = settings.Hostname,
-                Port = settings.Port,
-                MaxFrameSize = Chunking.MaximumFrameSize,
-                SendBufferSize = 2 * Chunking.MaximumFrameSize,
-                ReceiveBufferSize = 2 * Chunking.MaximumFrameSize,
-            })
+            .WithRemoting(Remoting(settings))
             .WithClustering(new ClusterOptions
             {
                 Roles = roles,
@@ -46,6 +68,7 @@ public static class ClusterHosting
                 SplitBrainResolver = new KeepMajorityOption { Role = Roles.Coordinator },
                 LogInfo = false,
             })
+            .AddSetup(new Security.NodeTrustSetup(settings.Trust))
             .WithCustomSerializer(ProtocolSerializer.Name, [typeof(IProtocolMessage)], system => new ProtocolSerializer(system))
             // a peer that left is reported by the worker directory; the remoting layer's stack trace adds nothing
             .AddSetup(new LogFilterBuilder().ExcludeMessageRegex(new Regex("^Disassociated")).Build())
@@ -67,6 +90,13 @@ public static class ClusterHosting
                 akka.cluster.log-info-verbose = off
                 akka.remote.log-remote-lifecycle-events = off
                 akka.actor.serialize-messages = off
+                akka.remote.untrusted-mode = on
+                # the selections other nodes make here: cluster membership and heartbeats, the registry
+                # singleton's managers and proxies, and the worker directory identifying a node's workers
+                akka.remote.trusted-selection-paths = [
+                  "/system/cluster/core/daemon", "/system/cluster/heartbeatReceiver",
+                  "/user/run-registry", "/user/run-registry/singleton", "/user/worker-*"
+                ]
                 """,
                 HoconAddMode.Prepend);
     }

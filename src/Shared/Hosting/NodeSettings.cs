@@ -7,11 +7,26 @@ namespace CnnCluster.Shared.Hosting;
 /// CLUSTER_HOSTNAME (address others reach this node at, default 127.0.0.1; `auto`: this host's first
 /// non-loopback IPv4 address, for scaled containers), CLUSTER_BIND (address to
 /// bind, default CLUSTER_HOSTNAME), CLUSTER_PORT, CLUSTER_SEEDS (comma-separated host:port or
-/// akka.tcp://cnncluster@host:port; default: this node itself).
+/// akka[.ssl].tcp://cnncluster@host:port; default: this node itself), CLUSTER_SECRETS (the folder of
+/// `coordinator secrets`: remoting and the data plane use mutual TLS with the cluster's authority) and
+/// CLUSTER_INSECURE=1 (allows a node beyond loopback without TLS, on a network the operator trusts).
+/// A node that binds or advertises an address beyond loopback without TLS refuses to start unless
+/// CLUSTER_INSECURE=1 says so.
 /// </summary>
 public sealed record NodeSettings(string Hostname, string Bind, int Port, IReadOnlyList<string> Seeds)
 {
     public const string SystemName = "cnncluster";
+
+    /// <summary>The cluster's trust (mutual TLS for remoting and the data plane), or null: plain TCP.</summary>
+    public Security.ClusterTrust? Trust { get; init; }
+
+    /// <summary>True when this node is reachable beyond loopback without TLS (CLUSTER_INSECURE=1 allowed it).</summary>
+    public bool Unencrypted => Trust is null && !(IsLoopback(Bind) && IsLoopback(Hostname));
+
+    /// <summary>The start-up warning of an <see cref="Unencrypted"/> node, or null.</summary>
+    public string? Warning => Unencrypted
+        ? $"warning: CLUSTER_INSECURE=1: this node listens on {Bind}:{Port} without TLS; anyone who reaches that port can join the cluster, read the model and send it work"
+        : null;
 
     public static NodeSettings FromEnvironment(int defaultPort, Func<string, string?>? env = null)
     {
@@ -26,28 +41,52 @@ public sealed record NodeSettings(string Hostname, string Bind, int Port, IReadO
         string bind = NonEmpty(env("CLUSTER_BIND")) ?? hostname;
         int port = PortFrom(env, "CLUSTER_PORT", defaultPort);
 
+        Security.ClusterTrust? trust = Security.ClusterTrust.FromEnvironment(env);
         IReadOnlyList<string> seeds = NonEmpty(env("CLUSTER_SEEDS")) is string s
-            ? s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(ParseSeed).ToArray()
+            ? s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(seed => ParseSeed(seed, trust is not null)).ToArray()
             : [];
-        return new NodeSettings(hostname, bind, port, seeds);
+        var settings = new NodeSettings(hostname, bind, port, seeds) { Trust = trust };
+        if (settings.Unencrypted && NonEmpty(env("CLUSTER_INSECURE")) != "1")
+        {
+            throw new ArgumentException(
+                $"this node would listen on {bind} (reached as {hostname}) without TLS, so anyone on that network could join the cluster: " +
+                "set CLUSTER_SECRETS to the folder `coordinator secrets --out DIR` wrote (every node the same), " +
+                "or bind to 127.0.0.1, or set CLUSTER_INSECURE=1 on a network you trust");
+        }
+
+        return settings;
     }
 
-    /// <summary>"host:port" or a full Akka address, as a full address of our actor system.</summary>
-    public static string ParseSeed(string seed)
+    /// <summary>127.0.0.0/8, ::1 or localhost: reachable from this machine only.</summary>
+    public static bool IsLoopback(string host) =>
+        string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)
+        || (System.Net.IPAddress.TryParse(host, out System.Net.IPAddress? address) && System.Net.IPAddress.IsLoopback(address));
+
+    /// <summary>"host:port" or a full Akka address, as a full address of our actor system (akka.ssl.tcp with TLS).</summary>
+    public static string ParseSeed(string seed, bool tls = false)
     {
-        if (seed.StartsWith("akka.tcp://", StringComparison.Ordinal))
+        string scheme = Scheme(tls);
+        foreach (string known in new[] { Scheme(false), Scheme(true) })
         {
-            return seed;
+            if (seed.StartsWith(known + "://", StringComparison.Ordinal))
+            {
+                return known == scheme
+                    ? seed
+                    : throw new ArgumentException($"CLUSTER_SEEDS entry '{seed}' is {known}, but this node uses {scheme} ({(tls ? "CLUSTER_SECRETS is set" : "no CLUSTER_SECRETS")}): write it as host:port");
+            }
         }
 
         int colon = seed.LastIndexOf(':');
         if (colon <= 0 || !int.TryParse(seed[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port is 0 or > 65535)
         {
-            throw new ArgumentException($"CLUSTER_SEEDS entry '{seed}' is not host:port or akka.tcp://{SystemName}@host:port");
+            throw new ArgumentException($"CLUSTER_SEEDS entry '{seed}' is not host:port or {scheme}://{SystemName}@host:port");
         }
 
-        return $"akka.tcp://{SystemName}@{seed[..colon]}:{port}";
+        return $"{scheme}://{SystemName}@{seed[..colon]}:{port}";
     }
+
+    /// <summary>Akka's protocol of a node: DotNetty's TLS transport registers itself as akka.ssl.tcp.</summary>
+    public static string Scheme(bool tls) => tls ? "akka.ssl.tcp" : "akka.tcp";
 
     private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 

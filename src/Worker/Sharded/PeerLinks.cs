@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.DataPlane;
 using CnnCluster.Shared.Protocol;
+using CnnCluster.Shared.Security;
 
 namespace CnnCluster.Worker.Sharded;
 
@@ -11,7 +12,7 @@ namespace CnnCluster.Worker.Sharded;
 /// it lost shows as a step that does not complete, which the coordinator runs again with a new generation.
 /// The slices it sends are pooled arrays, given back once encoded, so a step allocates no tensor.
 /// </summary>
-public sealed class PeerLinks(DataTraffic traffic, Action<string> log) : IDisposable
+public sealed class PeerLinks(DataTraffic traffic, Action<string> log, ClusterTrust? trust = null) : IDisposable
 {
     private readonly Dictionary<string, DataLink> _links = new();
 
@@ -35,7 +36,7 @@ public sealed class PeerLinks(DataTraffic traffic, Action<string> log) : IDispos
             if (!_links.TryGetValue(endpoint, out DataLink? link))
             {
                 DataLink? created = null;
-                created = new DataLink(endpoint, _ => { }, reason => Drop(endpoint, created!, reason), traffic, Encoded);
+                created = new DataLink(endpoint, _ => { }, reason => Drop(endpoint, created!, reason), traffic, Encoded, trust);
                 link = _links[endpoint] = created;
             }
 

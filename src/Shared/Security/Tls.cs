@@ -1,0 +1,64 @@
+using System.Net.Security;
+using System.Security.Authentication;
+
+namespace CnnCluster.Shared.Security;
+
+/// <summary>TLS over a connected stream with the cluster's trust, each handshake under a deadline.</summary>
+public static class Tls
+{
+    /// <summary>The server end: presents the node certificate and requires a client certificate of the cluster's authority when <paramref name="mutual"/>.</summary>
+    public static async Task<SslStream> ServerAsync(Stream inner, ClusterTrust trust, TimeSpan deadline, CancellationToken cancellation, bool mutual = true)
+    {
+        var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
+        string? refused = null;
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            timeout.CancelAfter(deadline);
+            await ssl.AuthenticateAsServerAsync(trust.ServerOptions(mutual, why => refused = why), timeout.Token).ConfigureAwait(false);
+            return ssl;
+        }
+        catch (AuthenticationException e) when (refused is not null)
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw new AuthenticationException(refused, e);
+        }
+        catch
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>The client end: checks the server against the cluster's authority, presents the node certificate when <paramref name="mutual"/>.</summary>
+    public static async Task<SslStream> ClientAsync(Stream inner, string host, ClusterTrust trust, TimeSpan deadline, CancellationToken cancellation, bool mutual = true)
+    {
+        var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
+        string? refused = null;
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            timeout.CancelAfter(deadline);
+            await ssl.AuthenticateAsClientAsync(trust.ClientOptions(host, mutual, why => refused = why), timeout.Token).ConfigureAwait(false);
+            return ssl;
+        }
+        catch (AuthenticationException e) when (refused is not null)
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw new AuthenticationException($"{host} is not a node of this cluster: {refused}", e);
+        }
+        catch
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Why a handshake failed, in one line.</summary>
+    public static string Reason(Exception e, TimeSpan deadline) => e switch
+    {
+        OperationCanceledException => $"no TLS handshake within {deadline.TotalSeconds:0} s",
+        AuthenticationException a => $"TLS handshake failed: {a.Message}",
+        _ => $"TLS handshake failed: {e.GetBaseException().Message}",
+    };
+}
