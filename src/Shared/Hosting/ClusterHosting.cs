@@ -24,7 +24,7 @@ public static class ClusterHosting
             SendBufferSize = 2 * Chunking.MaximumFrameSize,
             ReceiveBufferSize = 2 * Chunking.MaximumFrameSize,
         };
-        if (settings.Trust is { } trust)
+        if (settings.Trust is { Certificate: not null } trust)
         {
             options.EnableSsl = true;
             options.Ssl = new SslOptions

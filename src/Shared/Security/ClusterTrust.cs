@@ -16,7 +16,7 @@ namespace CnnCluster.Shared.Security;
 /// </summary>
 public sealed class ClusterTrust
 {
-    private ClusterTrust(X509Certificate2 authority, X509Certificate2 certificate, string folder)
+    private ClusterTrust(X509Certificate2 authority, X509Certificate2? certificate, string folder)
     {
         Authority = authority;
         Certificate = certificate;
@@ -26,8 +26,21 @@ public sealed class ClusterTrust
     /// <summary>The cluster's CA certificate (public part only).</summary>
     public X509Certificate2 Authority { get; }
 
-    /// <summary>This node's certificate with its private key.</summary>
-    public X509Certificate2 Certificate { get; }
+    /// <summary>This node's certificate with its private key (null for a client that only checks servers, <see cref="AuthorityOnly"/>).</summary>
+    public X509Certificate2? Certificate { get; }
+
+    /// <summary>A client's trust (pbm): checks that servers chain to the authority in <paramref name="authorityPath"/> and presents no certificate.</summary>
+    public static ClusterTrust AuthorityOnly(string authorityPath)
+    {
+        try
+        {
+            return new ClusterTrust(X509CertificateLoader.LoadCertificateFromFile(authorityPath), null, Path.GetDirectoryName(Path.GetFullPath(authorityPath))!);
+        }
+        catch (Exception e) when (e is CryptographicException or IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"cannot read the cluster's CA certificate {authorityPath}: {e.Message.ReplaceLineEndings(" ").Trim()}");
+        }
+    }
 
     /// <summary>Where the secrets were read from.</summary>
     public string Folder { get; }
@@ -116,7 +129,7 @@ public sealed class ClusterTrust
     /// <summary>For a server end (data plane, pbm): present the node certificate; ask for a client's when <paramref name="mutual"/>.</summary>
     public SslServerAuthenticationOptions ServerOptions(bool mutual, Action<string>? rejected = null) => new()
     {
-        ServerCertificate = Certificate,
+        ServerCertificate = Certificate ?? throw new InvalidOperationException("a server needs the node certificate"),
         ClientCertificateRequired = mutual,
         EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
@@ -127,8 +140,8 @@ public sealed class ClusterTrust
     public SslClientAuthenticationOptions ClientOptions(string targetHost, bool mutual, Action<string>? rejected = null) => new()
     {
         TargetHost = targetHost,
-        ClientCertificates = mutual ? new X509CertificateCollection { Certificate } : null,
-        LocalCertificateSelectionCallback = mutual ? (_, _, _, _, _) => Certificate : null,
+        ClientCertificates = mutual ? new X509CertificateCollection { Certificate ?? throw new InvalidOperationException("mutual TLS needs the node certificate") } : null,
+        LocalCertificateSelectionCallback = mutual ? (_, _, _, _, _) => Certificate! : null,
         EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         RemoteCertificateValidationCallback = (_, certificate, _, _) => Accept(certificate, rejected),
