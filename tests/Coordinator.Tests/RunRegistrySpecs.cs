@@ -53,6 +53,51 @@ public sealed class RunRegistrySpecs : Akka.TestKit.Xunit2.TestKit
         Assert.Empty((await Registry(TimeSpan.FromMinutes(1)).Ask<RunList>(new ListRuns(), TimeSpan.FromSeconds(20))).Runs);
     }
 
+    /// <summary>What a member of the cluster could send straight to the registry, skipping pbm's and the command line's checks.</summary>
+    public static TheoryData<string, RunConfig> OutOfRange => new()
+    {
+        { "snapshot every", Config with { SnapshotEvery = 0 } },
+        { "keep snapshots", Config with { KeepSnapshots = -1 } },
+        { "batch size", Config with { BatchSize = 0 } },
+        { "shard size", Config with { ShardSize = int.MaxValue } },
+        { "learning rate", Config with { LearningRate = double.NaN } },
+        { "momentum", Config with { Momentum = 1 } },
+        { "epochs", Config with { Epochs = 0 } },
+        { "steps", Config with { MaxSteps = -5 } },
+        { "limit", Config with { DataLimit = 0 } },
+        { "verify", Config with { Verify = double.PositiveInfinity } },
+        { "reduction", Config with { Reduction = (Reduction)7 } },
+        { "model spec", Config with { ModelJson = new string(' ', (1 << 20) + 1) } },
+        { "model's name", Config with { Model = null! } },
+    };
+
+    [Theory]
+    [MemberData(nameof(OutOfRange))]
+    public async Task AConfigOutOfRangeIsRefusedWhicheverWayItCameAndNothingIsJournaled(string field, RunConfig config)
+    {
+        IActorRef registry = Registry(TimeSpan.FromMinutes(1));
+        RunRejected rejected = await registry.Ask<RunRejected>(new SubmitRun("bad", config), TimeSpan.FromSeconds(20));
+        Assert.Contains(field, rejected.Reason);
+        Assert.Empty((await registry.Ask<RunList>(new ListRuns(), TimeSpan.FromSeconds(20))).Runs);
+    }
+
+    [Fact]
+    public async Task MessagesWithoutARunIdAreAnsweredAndTheRegistryKeepsItsState()
+    {
+        IActorRef registry = Registry(TimeSpan.FromMinutes(1));
+        Assert.IsType<RunAccepted>(await registry.Ask<object>(new SubmitRun("good", Config), TimeSpan.FromSeconds(20)));
+        foreach (object message in new object[] { new StopRun(null!), new RunStatusRequest(null!), new ExportRun(null!), new SubscribeRun(null!), new ListSnapshots(null!), new SubmitRun(null, null!) })
+        {
+            Assert.IsType<RunRejected>(await registry.Ask<object>(message, TimeSpan.FromSeconds(20)));
+        }
+
+        // a pause claimed by someone who is not one of its runs changes nothing
+        registry.Tell(new RunPaused("good", new RunStatus("good", "lenet5", "paused", 0, 0, null, null, "", 0, null)), TestActor);
+        RunStatus status = await registry.Ask<RunStatus>(new RunStatusRequest("good"), TimeSpan.FromSeconds(20));
+        Assert.NotEqual("paused", status.State);
+        Assert.Equal(["good"], (await registry.Ask<RunList>(new ListRuns(), TimeSpan.FromSeconds(20))).Runs.Select(r => r.RunId));
+    }
+
     [Fact]
     public async Task AJournalEntryThatCannotStartIsSkippedAndTheOthersRecover()
     {

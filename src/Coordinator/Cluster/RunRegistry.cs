@@ -87,7 +87,7 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
         Command<RunStatusRequest>(r =>
         {
             // a run paused by its store is down between its supervisor's attempts: the registry answers for it
-            if (_paused.TryGetValue(r.RunId, out RunStatus? paused))
+            if (r.RunId is not null && _paused.TryGetValue(r.RunId, out RunStatus? paused))
             {
                 Sender.Tell(paused);
             }
@@ -96,10 +96,17 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
                 ToRun(r.RunId, r);
             }
         });
-        Command<RunPaused>(p => _paused[p.RunId] = p.Status);
+        // from this registry's own runs only: any other sender (a member of the cluster, over remoting) is ignored
+        Command<RunPaused>(p =>
+        {
+            if (IsOwnRun(Sender) && p.RunId is not null)
+            {
+                _paused[p.RunId] = p.Status;
+            }
+        });
         Command<RunStoreWorks>(w =>
         {
-            if (_paused.Remove(w.RunId))
+            if (IsOwnRun(Sender) && w.RunId is not null && _paused.Remove(w.RunId))
             {
                 _log.Info("run {0} resumed: its store works again", w.RunId);
             }
@@ -228,8 +235,20 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
     }
 
     /// <summary>Why a new run cannot be accepted, or null (and its id).</summary>
-    private string? Refusal(string? requested, RunConfig config, out string id)
+    private string? Refusal(string? requested, RunConfig? config, out string id)
     {
+        if (config is null)
+        {
+            id = RunIds.Printable(requested);
+            return "the run has no configuration";
+        }
+
+        if (RunConfigRules.Problem(config) is string outside)
+        {
+            id = RunIds.Printable(requested);
+            return outside;
+        }
+
         id = requested ?? RunIds.Default(config.Model);
         if (RunIds.Problem(id) is string invalid)
         {
@@ -242,9 +261,9 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
             return $"a run named '{id}' exists already (resume it, or pick another name)";
         }
 
-        if (config.Verify is < 0 or > 1 || double.IsNaN(config.Verify) || (config.Verify > 0 && config.Reduction == Reduction.Sharded))
+        if (config.Verify > 0 && config.Reduction == Reduction.Sharded)
         {
-            return $"--verify {config.Verify} is not possible: it is a fraction in [0, 1], with the star reduction";
+            return $"--verify {config.Verify} is not possible with the sharded reduction: its results never reach the coordinator (use --reduce star)";
         }
 
         try
@@ -254,7 +273,7 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
             RunData.For(_options.DataDirectory, config.DataLimit);
             return null;
         }
-        catch (Exception e) when (e is ModelSpecException or DatasetException or FormatException)
+        catch (Exception e) when (e is ModelSpecException or DatasetException or FormatException or ArgumentException)
         {
             return e.Message;
         }
@@ -315,9 +334,17 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
         }
     }
 
-    private void ToRun(string runId, object message)
+    /// <summary>True when <paramref name="sender"/> is one of this registry's run actors (or below one).</summary>
+    private bool IsOwnRun(IActorRef sender) => sender.Path.Address.Equals(Self.Path.Address) && sender.Path.ToStringWithoutAddress().StartsWith(Self.Path.ToStringWithoutAddress() + "/", StringComparison.Ordinal);
+
+    private void ToRun(string? runId, object message)
     {
-        if (_passivating.TryGetValue(runId, out var passivating))
+        // a message may come from any member of the cluster, not only through pbm: a bad id is an answer, never a crash
+        if (runId is null || RunIds.Problem(runId) is string)
+        {
+            Sender.Tell(new RunRejected(RunIds.Printable(runId), RunIds.Problem(runId)!));
+        }
+        else if (_passivating.TryGetValue(runId, out var passivating))
         {
             passivating.Waiting.Add((message, Sender));
         }
