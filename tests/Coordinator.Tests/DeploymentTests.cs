@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using Xunit;
 using Xunit.Abstractions;
@@ -30,6 +31,60 @@ public sealed class DeploymentTests(ITestOutputHelper output) : TrainProcesses
         {
             Assert.Contains(variable, stdout);
         }
+    }
+
+    [Fact]
+    public void TheComposeFileMakesItsSecretsFirstAndHoldsNone()
+    {
+        (int code, string stdout, string stderr) = Run("docker-compose", ["-f", Path.Combine(Repo, "docker-compose.yml"), "config"], null);
+        Assert.True(code == 0, stderr);
+        string Service(string name) => Regex.Match(stdout, $@"\n  {name}:\n(.*?)(\n  \w|\nvolumes:|\Z)", RegexOptions.Singleline).Groups[1].Value;
+
+        // the init service writes the secrets volume with our own command, once, before anything else starts
+        string secrets = Service("secrets");
+        Assert.Matches(@"- coordinator\s+- secrets\s+- --out\s+- /secrets", secrets);
+        Assert.Contains("secrets:/secrets:rw", secrets);
+        foreach (string node in new[] { "postgres", "coordinator", "worker" })
+        {
+            string service = Service(node);
+            Assert.Matches(@"secrets:\s+condition: service_completed_successfully", service);
+            Assert.Contains("secrets:/secrets:ro", service);
+        }
+
+        // every node has the cluster's trust, so both bind 0.0.0.0 with TLS; pbm's token comes from the volume
+        foreach (string node in new[] { "coordinator", "worker" })
+        {
+            Assert.Contains("CLUSTER_SECRETS: /secrets", Service(node));
+            Assert.DoesNotContain("CLUSTER_INSECURE", Service(node));
+            Assert.DoesNotContain("PBM_TOKEN:", Service(node));
+        }
+
+        // no literal secret: the database password is a generated file for PostgreSQL and the coordinator alike
+        Assert.Contains("POSTGRES_PASSWORD_FILE: /secrets/db.password", Service("postgres"));
+        Assert.Contains("PERSISTENCE_PASSWORD_FILE: /secrets/db.password", Service("coordinator"));
+        Assert.DoesNotMatch(@"(?i)password\s*[=:]\s*(?!/secrets)", stdout.Replace("POSTGRES_PASSWORD_FILE", "").Replace("PERSISTENCE_PASSWORD_FILE", ""));
+    }
+
+    [Fact]
+    public void TheDatabasePasswordFromAFileReachesPostgreSql()
+    {
+        string file = Path.Combine(Out, "db.password");
+        File.WriteAllText(file, new Npgsql.NpgsqlConnectionStringBuilder(PostgresConnection).Password + "\n");
+        string withoutPassword = new Npgsql.NpgsqlConnectionStringBuilder(PostgresConnection) { Password = null }.ToString();
+        var env = new Dictionary<string, string>
+        {
+            ["PERSISTENCE_PROVIDER"] = "PostgreSQL.15",
+            ["PERSISTENCE_CONNECTION"] = withoutPassword,
+            ["PERSISTENCE_PASSWORD_FILE"] = file,
+            ["PERSISTENCE_WAIT_SECONDS"] = "5",
+        };
+        JsonElement summary = Train(["--steps", "3", "--limit", "512", "--workers", "1"], env);
+        Assert.Equal(3, summary.GetProperty("steps").GetInt64());
+
+        env["PERSISTENCE_PASSWORD_FILE"] = Path.Combine(Out, "missing");
+        (int code, string _, string stderr) = ChildProcess.Run("CnnCluster.Coordinator.dll", ["train", "--steps", "3", "--limit", "512", "--workers", "1", "--out", Out], env);
+        Assert.Equal(3, code);
+        Assert.StartsWith("error: PERSISTENCE_PASSWORD_FILE", Assert.Single(stderr.TrimEnd().Split('\n')));
     }
 
     [Fact]

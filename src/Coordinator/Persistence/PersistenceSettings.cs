@@ -7,7 +7,8 @@ namespace CnnCluster.Coordinator.Persistence;
 /// <summary>
 /// Where runs are persisted (DESIGN §5): a SQLite file by default (./data/cnncluster.db, provider
 /// SQLite.MS), or what PERSISTENCE_PROVIDER / PERSISTENCE_CONNECTION say (e.g. PostgreSQL.15 and an
-/// Npgsql connection string). `--db FILE` picks a SQLite file.
+/// Npgsql connection string). `--db FILE` picks a SQLite file. PERSISTENCE_PASSWORD_FILE names a file
+/// holding the PostgreSQL password (compose's generated one), so the connection string carries none.
 /// </summary>
 public sealed record PersistenceSettings(string Provider, string ConnectionString)
 {
@@ -50,7 +51,22 @@ public sealed record PersistenceSettings(string Provider, string ConnectionStrin
                 return ForSqliteFile(DefaultFile);
             }
 
-            throw new ArgumentException($"PERSISTENCE_CONNECTION is not set for {provider}, e.g. Host=127.0.0.1;Port=5432;Username=cnn;Password=cnn;Database=cnncluster");
+            throw new ArgumentException($"PERSISTENCE_CONNECTION is not set for {provider}, e.g. Host=127.0.0.1;Port=5432;Username=cnn;Database=cnncluster (and PERSISTENCE_PASSWORD_FILE)");
+        }
+
+        if (provider == PostgreSql && env("PERSISTENCE_PASSWORD_FILE") is { Length: > 0 } passwordFile)
+        {
+            string password;
+            try
+            {
+                password = Shared.Security.ClusterSecrets.ReadSecret(passwordFile);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new ArgumentException($"PERSISTENCE_PASSWORD_FILE {passwordFile} cannot be read: {e.Message}");
+            }
+
+            connection = new NpgsqlConnectionStringBuilder(connection) { Password = password }.ToString();
         }
 
         return new PersistenceSettings(provider, connection);
