@@ -37,6 +37,11 @@ public sealed class HostedBindingSpecs
             Assert.Equal("keep-majority", sbr.GetString("active-strategy"));
             Assert.Equal(TimeSpan.FromSeconds(10), sbr.GetTimeSpan("stable-after"));
             Assert.Equal("off", sbr.GetString("down-all-when-unstable"));
+
+            // untrusted mode: members may select only the cluster's own paths and our workers
+            var remote = ((Akka.Remote.RemoteActorRefProvider)((ExtendedActorSystem)system).Provider).RemoteSettings;
+            Assert.True(remote.UntrustedMode);
+            Assert.Equal(["/system/cluster/core/daemon", "/system/cluster/heartbeatReceiver", "/user/run-registry", "/user/run-registry/singleton", "/user/worker-*"], remote.TrustedSelectionPaths.Order(StringComparer.Ordinal));
         }
         finally
         {
