@@ -110,7 +110,7 @@ public sealed class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.ITestOut
     [InlineData("train status", "missing mandatory switch -r/--run")]
     [InlineData("train submit -m lenet5 -e 0", "--epochs '0' is out of range")]
     [InlineData("train submit -m lenet5 -l -3", "--lr '-3' is out of range")]
-    [InlineData("train submit -m nonet", "unknown model 'nonet'")]
+    [InlineData("train submit -m nonet", "model 'nonet' is not accepted: give a preset (lenet5, bouvrie)")]
     [InlineData("train status -r ghost", "no run 'ghost'")]
     [InlineData("cluster down -a nonsense", "is not an address")]
     [InlineData("train", "give a command of palette 'train': submit, list")]
