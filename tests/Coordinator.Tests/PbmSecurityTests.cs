@@ -214,9 +214,9 @@ public sealed class ServeRefusalTests
     }
 
     [Theory]
-    [InlineData(null, null, "pbm needs a token: set PBM_TOKEN or PBM_TOKEN_FILE")]
-    [InlineData("t0ken", null, "without TLS")]
-    public void APbmHostBeyondLoopbackWithoutATokenOrTlsDoesNotStart(string? token, string? insecure, string expected)
+    [InlineData(null, "pbm needs a token: set PBM_TOKEN or PBM_TOKEN_FILE")]
+    [InlineData("t0ken", "without TLS")]
+    public void APbmHostBeyondLoopbackWithoutATokenOrTlsDoesNotStart(string? token, string expected)
     {
         var env = new Dictionary<string, string>
         {
@@ -227,11 +227,6 @@ public sealed class ServeRefusalTests
         if (token is not null)
         {
             env["PBM_TOKEN"] = token;
-        }
-
-        if (insecure is not null)
-        {
-            env["CLUSTER_INSECURE"] = insecure;
         }
 
         var serve = ChildProcess.Run("CnnCluster.Coordinator.dll", ["serve"], env, TimeSpan.FromMinutes(1));
