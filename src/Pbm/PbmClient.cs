@@ -1,4 +1,5 @@
 using CnnCluster.PbmProtocol;
+using CnnCluster.Shared.Security;
 
 namespace CnnCluster.Pbm;
 
@@ -22,13 +23,17 @@ public sealed class PbmClient : IDisposable
 
     public Welcome Welcome { get; }
 
-    public static async Task<PbmClient> ConnectAsync(string host, int port, string? token, TextWriter output, TextWriter error, bool terminal)
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
+
+    /// <summary>Says hello to <paramref name="host"/>:<paramref name="port"/>; over TLS checked against the cluster's CA when <paramref name="trust"/> is given.</summary>
+    public static async Task<PbmClient> ConnectAsync(string host, int port, string? token, ClusterTrust? trust, TextWriter output, TextWriter error, bool terminal)
     {
-        PbmConnection connection = await PbmConnection.ConnectAsync(host, port, TimeSpan.FromSeconds(10));
+        Func<Stream, Task<Stream>>? secure = trust is null ? null : async network => await Tls.ClientAsync(network, host, trust, Deadline, CancellationToken.None, mutual: false);
+        PbmConnection connection = await PbmConnection.ConnectAsync(host, port, Deadline, secure: secure);
         try
         {
             await connection.SendAsync(new Hello("cnncluster-pbm/1", token));
-            IPbmMessage? first = await connection.ReceiveAsync().WaitAsync(TimeSpan.FromSeconds(10));
+            IPbmMessage? first = await connection.ReceiveAsync().WaitAsync(Deadline);
             return first switch
             {
                 Welcome w => new PbmClient(connection, w, output, error, terminal),
@@ -44,7 +49,11 @@ public sealed class PbmClient : IDisposable
         }
     }
 
-    /// <summary>Runs one command; returns its exit code (the error line goes to stderr).</summary>
+    /// <summary>
+    /// Runs one command; returns its exit code (the error line goes to stderr). A file the node sends is
+    /// written only for a command that has an --output switch, only when the user gave it, and only to
+    /// the user's path (never to a path the node names); any other file is ignored with one warning.
+    /// </summary>
     public async Task<int> RunAsync(IReadOnlyList<string> words, CancellationToken cancellation = default)
     {
         if (words.Count < 2)
@@ -56,6 +65,8 @@ public sealed class PbmClient : IDisposable
             return 2;
         }
 
+        string? outputPath = OutputPath(words);
+        bool warned = false;
         int id = ++_nextId;
         await _connection.SendAsync(new RunCommand(id, words[0], words[1], words.Skip(2).ToArray()), cancellation);
         FileStream? file = null;
@@ -88,13 +99,22 @@ public sealed class PbmClient : IDisposable
                         }
 
                         break;
-                    case FileChunk f when f.Id == id:
-                        file ??= new FileStream(f.Path, FileMode.Create, FileAccess.Write);
+                    case FileChunk f when f.Id == id && outputPath is not null:
+                        file ??= new FileStream(outputPath, FileMode.Create, FileAccess.Write);
                         await file.WriteAsync(f.Bytes, cancellation);
                         if (f.Last)
                         {
                             await file.DisposeAsync();
                             file = null;
+                            outputPath = null; // one file per command
+                        }
+
+                        break;
+                    case FileChunk:
+                        if (!warned)
+                        {
+                            _err.WriteLine($"warning: the node sent a file that `{words[0]} {words[1]}` did not ask for; it was not written (pbm writes only to the -o/--output path you give)");
+                            warned = true;
                         }
 
                         break;
@@ -120,6 +140,32 @@ public sealed class PbmClient : IDisposable
                 await file.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>The -o/--output value the user typed, when the command (as the node describes it) has that switch; else null.</summary>
+    private string? OutputPath(IReadOnlyList<string> words)
+    {
+        CommandInfo? command = Welcome.Palettes.FirstOrDefault(p => p.Name == words[0])?.Commands.FirstOrDefault(c => c.Name == words[1]);
+        SwitchInfo? output = command?.Switches.FirstOrDefault(s => s.Long == "output" && !s.IsFlag);
+        if (output is null)
+        {
+            return null;
+        }
+
+        string? path = null;
+        for (int i = 2; i < words.Count; i++)
+        {
+            if (words[i] == "--output" || (output.Short is not null && words[i] == "-" + output.Short))
+            {
+                path = i + 1 < words.Count ? words[++i] : null;
+            }
+            else if (words[i].StartsWith("--output=", StringComparison.Ordinal))
+            {
+                path = words[i]["--output=".Length..];
+            }
+        }
+
+        return string.IsNullOrEmpty(path) ? null : path;
     }
 
     public void Dispose() => _connection.Dispose();

@@ -1,13 +1,17 @@
 using System.Globalization;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using CnnCluster.PbmProtocol;
+using CnnCluster.Shared.Security;
 
 namespace CnnCluster.Pbm;
 
 /// <summary>
 /// pbm, after Petabridge.Cmd: `pbm [host:port] &lt;palette&gt; &lt;command&gt; [args]` runs one command and exits
-/// with its code; `pbm [host:port]` alone is interactive (`help`, `exit`). Default 127.0.0.1:9110;
-/// PBM_TOKEN is presented to nodes that require it.
+/// with its code; `pbm [host:port]` alone is interactive (`help`, `exit`). Default 127.0.0.1:9110.
+/// The token presented to nodes that require one: PBM_TOKEN, else the file PBM_TOKEN_FILE, else
+/// $CLUSTER_SECRETS/pbm.token. TLS when PBM_CA (the cluster's ca.crt) or CLUSTER_SECRETS (its folder) is
+/// set: the node must chain to that CA. Every failure to connect is one line `error: …` and exit 3.
 /// </summary>
 public static class Program
 {
@@ -29,11 +33,24 @@ public static class Program
         PbmClient client;
         try
         {
-            client = await PbmClient.ConnectAsync(host, port, Environment.GetEnvironmentVariable("PBM_TOKEN"), Console.Out, Console.Error, !Console.IsOutputRedirected);
+            (string? token, ClusterTrust? trust) = Credentials(Environment.GetEnvironmentVariable);
+            client = await PbmClient.ConnectAsync(host, port, token, trust, Console.Out, Console.Error, !Console.IsOutputRedirected);
         }
-        catch (Exception e) when (e is SocketException or TimeoutException or PbmException or IOException or FramingException)
+        catch (ArgumentException e)
         {
-            Console.Error.WriteLine($"error: cannot talk to the pbm host at {endpoint}: {e.Message}");
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 3;
+        }
+        catch (AuthenticationException e)
+        {
+            Console.Error.WriteLine($"error: no TLS with the pbm host at {endpoint}: {OneLine(e.Message)}");
+            return 3;
+        }
+        catch (Exception e) when (e is SocketException or TimeoutException or PbmException or IOException or FramingException or OperationCanceledException)
+        {
+            string hint = e is IOException && Environment.GetEnvironmentVariable("PBM_CA") is null && Environment.GetEnvironmentVariable("CLUSTER_SECRETS") is null ? string.Empty
+                : e is IOException ? " (does the node use TLS? it does when it has CLUSTER_SECRETS)" : string.Empty;
+            Console.Error.WriteLine($"error: cannot talk to the pbm host at {endpoint}: {OneLine(e.Message)}{hint}");
             return 3;
         }
 
@@ -42,6 +59,18 @@ public static class Program
             return words.Count > 0 ? await client.RunAsync(words) : await Interactive(client, endpoint);
         }
     }
+
+    /// <summary>The token (PBM_TOKEN, PBM_TOKEN_FILE, $CLUSTER_SECRETS/pbm.token) and the CA to check nodes against (PBM_CA, $CLUSTER_SECRETS/ca.crt).</summary>
+    public static (string? Token, ClusterTrust? Trust) Credentials(Func<string, string?> env)
+    {
+        string? secrets = string.IsNullOrWhiteSpace(env("CLUSTER_SECRETS")) ? null : env("CLUSTER_SECRETS")!.Trim();
+        string? authority = !string.IsNullOrWhiteSpace(env("PBM_CA")) ? env("PBM_CA")!.Trim()
+            : secrets is not null ? Path.Combine(secrets, ClusterSecrets.AuthorityFile) : null;
+        ClusterTrust? trust = authority is null ? null : ClusterTrust.AuthorityOnly(authority);
+        return (Shared.Pbm.PbmHostSettings.ReadToken(env), trust);
+    }
+
+    private static string OneLine(string text) => text.ReplaceLineEndings(" ").Trim();
 
     private static bool LooksLikeEndpoint(string word)
     {

@@ -2,22 +2,26 @@ using System.Net.Sockets;
 
 namespace CnnCluster.PbmProtocol;
 
-/// <summary>The client side of a pbm connection over TCP: send messages, receive them one by one.</summary>
+/// <summary>
+/// The client side of a pbm connection over TCP (or TLS, when <c>secure</c> wraps the stream):
+/// send messages, receive them one by one.
+/// </summary>
 public sealed class PbmConnection : IDisposable
 {
     private readonly TcpClient _client;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
     private readonly Queue<IPbmMessage> _received = new();
     private byte[] _buffer = new byte[64 * 1024];
     private int _length;
 
-    private PbmConnection(TcpClient client)
+    private PbmConnection(TcpClient client, Stream stream)
     {
         _client = client;
-        _stream = client.GetStream();
+        _stream = stream;
     }
 
-    public static async Task<PbmConnection> ConnectAsync(string host, int port, TimeSpan timeout, CancellationToken cancellation = default)
+    /// <summary>Connects within <paramref name="timeout"/>; <paramref name="secure"/>, when given, turns the network stream into a TLS one (its own deadline).</summary>
+    public static async Task<PbmConnection> ConnectAsync(string host, int port, TimeSpan timeout, CancellationToken cancellation = default, Func<Stream, Task<Stream>>? secure = null)
     {
         var client = new TcpClient { NoDelay = true };
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
@@ -37,7 +41,21 @@ public sealed class PbmConnection : IDisposable
             throw;
         }
 
-        return new PbmConnection(client);
+        Stream stream = client.GetStream();
+        if (secure is not null)
+        {
+            try
+            {
+                stream = await secure(stream);
+            }
+            catch
+            {
+                client.Dispose();
+                throw;
+            }
+        }
+
+        return new PbmConnection(client, stream);
     }
 
     public Task SendAsync(IPbmMessage message, CancellationToken cancellation = default) => _stream.WriteAsync(Framing.Encode(message), cancellation).AsTask();

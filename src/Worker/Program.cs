@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Akka.Hosting;
 using CnnCluster.Shared.DataPlane;
@@ -15,7 +16,7 @@ namespace CnnCluster.Worker;
 /// run. Configured by CLUSTER_HOSTNAME, CLUSTER_BIND, CLUSTER_PORT (default 0: any free port),
 /// CLUSTER_SEEDS, CNN_DATA, WORKER_THREADS (default: all cores), WORKER_ACTORS (default 1), DATA_PORT
 /// (the data plane's port for parameters and gradients; default 0: any free one), and
-/// PBM_HOST / PBM_PORT / PBM_TOKEN for its pbm host (cluster palette; default port: any free one).
+/// PBM_HOST / PBM_PORT / PBM_TOKEN (or PBM_TOKEN_FILE, CLUSTER_SECRETS) for its pbm host (cluster palette; default port: any free one, kept across memberships).
 /// SIGTERM leaves the cluster gracefully; a run reassigns the node's work.
 /// A worker never ends because its cluster membership ended (the coordinator died and the split-brain
 /// resolver downed this side, or it was removed): it starts a new membership and keeps trying the seeds,
@@ -27,6 +28,7 @@ public static class Program
     {
         NodeSettings node;
         PbmHostSettings pbm;
+        TcpListener pbmListener;
         int threads, actors;
         DataPlaneSettings dataPlane;
         try
@@ -43,6 +45,9 @@ public static class Program
             pbm = PbmHostSettings.FromEnvironment(defaultPort: 0);
             actors = PositiveFromEnvironment("WORKER_ACTORS", 1);
             dataPlane = DataPlaneSettings.FromEnvironment(node);
+
+            // bound once: every membership serves pbm on the same port
+            pbmListener = pbm.Listen();
         }
         catch (ArgumentException e)
         {
@@ -50,9 +55,13 @@ public static class Program
             return 2;
         }
 
-        if (node.Warning is string warning)
+        using TcpListener pbmListenerOwned = pbmListener;
+        foreach (string? warning in new[] { node.Warning, pbm.Warning })
         {
-            Console.Error.WriteLine(warning);
+            if (warning is not null)
+            {
+                Console.Error.WriteLine(warning);
+            }
         }
 
         string? data = Environment.GetEnvironmentVariable("CNN_DATA");
@@ -70,7 +79,7 @@ public static class Program
             {
                 akka.WithCnnClusterNode(node, Roles.Worker)
                     .WithGradientWorkers(actors, threads, data, dataPlane)
-                    .WithPbmHost(pbm);
+                    .WithPbmHost(pbm, pbmListener);
             });
 
             using (IHost host = builder.Build())

@@ -18,6 +18,12 @@ public sealed class ServeNode : IDisposable
     internal ServeNode(int workers)
     {
         Directory = System.IO.Directory.CreateTempSubdirectory("serve-").FullName;
+
+        // the coordinator's models folder: a file that is not JSON, and links that lead out of it
+        Models = System.IO.Directory.CreateDirectory(Path.Combine(Directory, "models")).FullName;
+        File.WriteAllText(Path.Combine(Models, "bad.json"), "{ not json");
+        File.CreateSymbolicLink(Path.Combine(Models, "escape.json"), "/etc/passwd");
+        System.IO.Directory.CreateSymbolicLink(Path.Combine(Models, "etc"), "/etc");
         ClusterPort = TrainProcesses.FreePort();
         PbmPort = TrainProcesses.FreePort();
         Process = ChildProcess.Serve(workers, PbmPort, new Dictionary<string, string>
@@ -25,6 +31,7 @@ public sealed class ServeNode : IDisposable
             ["CNN_LOG_LEVEL"] = "Information",
             ["CLUSTER_PORT"] = ClusterPort.ToString(),
             ["PBM_TOKEN"] = Token,
+            ["MODELS_DIR"] = Models,
             ["PERSISTENCE_PROVIDER"] = "SQLite.MS",
             ["PERSISTENCE_CONNECTION"] = $"Data Source={Path.Combine(Directory, "runs.db")}",
         });
@@ -33,6 +40,8 @@ public sealed class ServeNode : IDisposable
     public const string Token = "s3cret";
 
     public string Directory { get; }
+
+    public string Models { get; }
 
     public int ClusterPort { get; }
 
@@ -110,7 +119,7 @@ public sealed class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.ITestOut
     [InlineData("train status", "missing mandatory switch -r/--run")]
     [InlineData("train submit -m lenet5 -e 0", "--epochs '0' is out of range")]
     [InlineData("train submit -m lenet5 -l -3", "--lr '-3' is out of range")]
-    [InlineData("train submit -m nonet", "unknown model 'nonet'")]
+    [InlineData("train submit -m nonet", "model 'nonet' is not accepted: give a preset (lenet5, bouvrie)")]
     [InlineData("train status -r ghost", "no run 'ghost'")]
     [InlineData("cluster down -a nonsense", "is not an address")]
     [InlineData("train", "give a command of palette 'train': submit, list")]
@@ -251,6 +260,96 @@ public sealed class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.ITestOut
         Assert.Contains($"[{node.Endpoint}] pbm> ", p.Stdout);
         Assert.Contains("cluster down -a|--address <value>", p.Stdout);
         Assert.Contains($"127.0.0.1:{node.ClusterPort} | Up", p.Stdout);
+    }
+
+    [Theory]
+    [InlineData("/etc/passwd")]
+    [InlineData("/dev/zero")]
+    [InlineData("/etc/no-such-file.json")]
+    [InlineData("../../../../../../etc/passwd")]
+    [InlineData("escape.json")]
+    [InlineData("etc/passwd")]
+    [InlineData("etc/hostname")]
+    public void AModelOutsideTheModelsFolderIsRefusedInOneLineThatDoesNotSayWhetherItExists(string model)
+    {
+        var r = node.Pbm("train", "submit", "-m", model, "--steps", "1");
+        Assert.NotEqual(0, r.Code);
+        string line = Assert.Single(r.Stderr.Trim().Split('\n'));
+
+        // the same words for every path, existing or not, with what is accepted
+        Assert.Equal($"error: model '{model}' is not accepted: give a preset (lenet5, bouvrie) or the name of a JSON spec file in the coordinator's models folder {node.Models} (MODELS_DIR)", line);
+        Assert.DoesNotContain("root:", r.Stdout + r.Stderr);
+        Assert.Equal(0, node.Pbm("cluster", "status").Code);
+    }
+
+    [Fact]
+    public void AModelFileInsideTheModelsFolderIsRead()
+    {
+        var r = node.Pbm("train", "submit", "-m", "bad.json", "--steps", "1");
+        Assert.NotEqual(0, r.Code);
+        string line = Assert.Single(r.Stderr.Trim().Split('\n'));
+        Assert.Contains("model spec file 'bad.json': model spec is not valid JSON", line);
+    }
+
+    [Fact]
+    public void ClusterDownOfThisNodeIsRefusedEvenWithForceAndTheNodeKeepsServing()
+    {
+        string self = $"akka.tcp://cnncluster@127.0.0.1:{node.ClusterPort}";
+        foreach (string[] extra in new[] { Array.Empty<string>(), ["--force"] })
+        {
+            var r = node.Pbm(["cluster", "down", "-a", self, .. extra]);
+            Assert.NotEqual(0, r.Code);
+            string line = Assert.Single(r.Stderr.Trim().Split('\n'));
+            Assert.Contains($"{self} is this node: it cannot down itself", line);
+        }
+
+        var show = node.Pbm("cluster", "show");
+        Assert.Equal(0, show.Code);
+        Assert.Contains($"127.0.0.1:{node.ClusterPort} | [coordinator,worker] | Up | Reachable", show.Stdout);
+        Assert.False(node.Process.HasExited);
+    }
+
+    [Fact]
+    public void AnAddressWithTooManyFailedHellosIsRefusedEvenWithTheRightTokenAndOthersAreNot()
+    {
+        // from an address of its own (all of 127/8 is this machine), so the other tests' 127.0.0.1 is untouched
+        const string attacker = "127.0.0.9";
+        for (int i = 0; i < Shared.Pbm.PbmHostSettings.MaxFailedHellos; i++)
+        {
+            var refused = Assert.IsType<Refused>(HelloFrom(attacker, i % 2 == 0 ? "wrong" : null));
+            Assert.Contains("requires a token", refused.Reason);
+        }
+
+        var locked = Assert.IsType<Refused>(HelloFrom(attacker, ServeNode.Token));
+        Assert.Matches(@"^too many failed attempts from 127\.0\.0\.9; try again in [0-9]+ s$", locked.Reason);
+        Assert.IsType<Welcome>(HelloFrom("127.0.0.10", ServeNode.Token));
+        Assert.Equal(0, node.Pbm("cluster", "status").Code);
+    }
+
+    private IPbmMessage? HelloFrom(string local, string? token)
+    {
+        using var c = new TcpClient(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(local), 0));
+        c.Connect("127.0.0.1", node.PbmPort);
+        NetworkStream s = c.GetStream();
+        s.ReadTimeout = 15_000;
+        s.Write(Framing.Encode(new Hello("test", token)));
+        var buffer = new byte[4096];
+        int length = 0;
+        var chunk = new byte[4096];
+        while (true)
+        {
+            int n = s.Read(chunk);
+            if (n == 0)
+            {
+                return null;
+            }
+
+            Framing.Append(ref buffer, ref length, chunk.AsSpan(0, n));
+            if (Framing.Decode(ref buffer, ref length).FirstOrDefault() is IPbmMessage m)
+            {
+                return m;
+            }
+        }
     }
 
     private static byte[] RandomBytes(Random rng, int n)

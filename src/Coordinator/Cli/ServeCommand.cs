@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Net;
+using System.Net.Sockets;
 using Akka.Actor;
 using CnnCluster.Coordinator.Cluster;
 using CnnCluster.Coordinator.Local;
@@ -20,8 +22,9 @@ namespace CnnCluster.Coordinator.Cli;
 /// CLUSTER_HOSTNAME, CLUSTER_BIND, CLUSTER_PORT (default 4053), CLUSTER_SEEDS (default: itself) and
 /// CNN_DATA, persisting runs as PERSISTENCE_PROVIDER / PERSISTENCE_CONNECTION say (default SQLite
 /// ./data/cnncluster.db) and resuming unfinished ones; with --workers N it also hosts N worker actors, so one process is a whole cluster.
-/// Serves pbm on PBM_HOST:PBM_PORT (default 127.0.0.1:9110; PBM_TOKEN to require a token).
-/// Runs until SIGTERM / Ctrl+C, then leaves the cluster gracefully.
+/// Serves pbm on PBM_HOST:PBM_PORT (default 127.0.0.1:9110; see <see cref="PbmHostSettings"/> for the token and TLS);
+/// a taken pbm port is one error line and exit 3. Runs until SIGTERM / Ctrl+C, then leaves the cluster gracefully
+/// (exit 0); a coordinator that the cluster downed exits 3, so that its restart policy brings it back.
 /// </summary>
 internal static class ServeCommand
 {
@@ -47,6 +50,7 @@ internal static class ServeCommand
     {
         NodeSettings node = NodeSettings.FromEnvironment(defaultPort: 4053);
         PbmHostSettings pbm = PbmHostSettings.FromEnvironment();
+        using TcpListener pbmListener = pbm.Listen(); // a taken port: one line and exit 3, before anything starts
         PersistenceSettings persistence = PersistenceSettings.Resolve(null);
         DatabaseProbe.WaitFor(persistence, ClusterBackend.DatabaseWait, Console.Error);
         using StoreLease lease = StoreLease.Acquire(persistence, StoreLease.ThisProcess("serve"), Console.Error, ClusterBackend.LostStore);
@@ -58,7 +62,7 @@ internal static class ServeCommand
             akka.WithCnnClusterNode(node, roles)
                 .WithRunPersistence(persistence)
                 .WithCoordinator(new CoordinatorOptions(dataDirectory, Environment.ProcessorCount) { PassivateEndedAfter = PassivateAfter() })
-                .WithPbmHost(pbm, (system, registry) =>
+                .WithPbmHost(pbm, pbmListener, (system, registry) =>
                 {
                     var client = new RegistryClient(registry.Get<RunRegistry>());
                     return [new TrainPalette(system, client), new SnapshotPalette(client), new WorkerPalette(client)];
@@ -70,7 +74,8 @@ internal static class ServeCommand
             }
         });
         host.Start();
-        var cluster = Akka.Cluster.Cluster.Get(host.Services.GetRequiredService<ActorSystem>());
+        ActorSystem system = host.Services.GetRequiredService<ActorSystem>();
+        var cluster = Akka.Cluster.Cluster.Get(system);
         if (node.Seeds.Count == 0)
         {
             cluster.Join(cluster.SelfAddress);
@@ -81,8 +86,21 @@ internal static class ServeCommand
             Console.Error.WriteLine(warning);
         }
 
-        Console.Out.WriteLine($"coordinator node {cluster.SelfAddress} (roles {string.Join(", ", roles)}); data {dataDirectory}; runs in {persistence.Describe()}; pbm on {pbm.Host}:{pbm.Port}");
+        if (pbm.Warning is string pbmWarning)
+        {
+            Console.Error.WriteLine(pbmWarning);
+        }
+
+        int pbmPort = ((IPEndPoint)pbmListener.LocalEndpoint).Port;
+        Console.Out.WriteLine($"coordinator node {cluster.SelfAddress} (roles {string.Join(", ", roles)}); data {dataDirectory}; runs in {persistence.Describe()}; pbm on {pbm.Host}:{pbmPort}{(pbm.Trust is null ? string.Empty : " (TLS)")}");
         host.WaitForShutdown();
+        if (CoordinatedShutdown.Get(system).ShutdownReason is CoordinatedShutdown.ClusterDowningReason)
+        {
+            // exit non-zero so that a restart policy (compose's on-failure) brings the coordinator back as a new member
+            Console.Error.WriteLine($"error: this coordinator was downed (by the split-brain resolver, or `pbm cluster down --force` from another node) and left the cluster; its restart policy starts it again");
+            return 3;
+        }
+
         return 0;
     }
 }

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Threading.Channels;
 using Akka.Actor;
-using CnnCluster.Coordinator.Local;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Optim;
 using CnnCluster.Engine.Training;
@@ -12,15 +11,20 @@ using static CnnCluster.Shared.Pbm.Describe;
 
 namespace CnnCluster.Coordinator.Pbm;
 
-/// <summary>`train submit | list | status | tail | stop | export`: runs on the cluster, driven from pbm.</summary>
-public sealed class TrainPalette(ActorSystem system, RegistryClient registry) : IPalette
+/// <summary>
+/// `train submit | list | status | tail | stop | export`: runs on the cluster, driven from pbm.
+/// `submit -m` takes a preset or a JSON spec file in the coordinator's models folder only (<see cref="ModelFolder"/>).
+/// </summary>
+public sealed class TrainPalette(ActorSystem system, RegistryClient registry, ModelFolder? models = null) : IPalette
 {
+    private readonly ModelFolder _models = models ?? ModelFolder.FromEnvironment();
+
     private static readonly SwitchInfo Run = Switch("run", "r", "the run's id", mandatory: true);
 
     public PaletteInfo Info { get; } = new("train", "submit, watch and control training runs",
     [
         Command("submit", "start a run; prints its id alone on the last line",
-            Switch("model", "m", "lenet5, bouvrie, or a JSON spec file on the coordinator", mandatory: true),
+            Switch("model", "m", "lenet5, bouvrie, or the name of a JSON spec file in the coordinator's models folder (MODELS_DIR, default ./models in its working directory)", mandatory: true),
             Switch("epochs", "e", "passes over the training set (default 3)"),
             Switch("steps", null, "stop after this many steps"),
             Switch("batch-size", "b", "minibatch size (default 64)"),
@@ -97,13 +101,12 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry) : 
         yield return $"param_sha256: {s.ParamSha256}";
     }
 
-    private static RunConfig Config(ParsedCommand c)
+    private RunConfig Config(ParsedCommand c)
     {
         string model = c.Required("model");
-        ModelSpec spec;
+        ModelSpec spec = _models.Resolve(model);
         try
         {
-            spec = ModelCatalog.Resolve(model);
             Network.Build(spec);
         }
         catch (ModelSpecException e)

@@ -6,7 +6,10 @@ using static CnnCluster.Shared.Pbm.Describe;
 
 namespace CnnCluster.Shared.Pbm;
 
-/// <summary>`cluster show | status | leader | leave | down -a ADDR | tail`, as Petabridge.Cmd's cluster palette prints them.</summary>
+/// <summary>
+/// `cluster show | status | leader | leave | down -a ADDR [--force] | tail`, as Petabridge.Cmd's cluster palette prints them.
+/// `down` refuses the node it runs on, and a reachable member unless --force.
+/// </summary>
 public sealed class ClusterPalette(ActorSystem system) : IPalette
 {
     public PaletteInfo Info { get; } = new("cluster", "cluster membership of this node's cluster",
@@ -15,7 +18,9 @@ public sealed class ClusterPalette(ActorSystem system) : IPalette
         Command("status", "this node's membership status"),
         Command("leader", "the current leader"),
         Command("leave", "this node leaves the cluster gracefully"),
-        Command("down", "mark an unreachable member down", Switch("address", "a", "the member's address, e.g. akka.tcp://cnncluster@127.0.0.1:4054", mandatory: true)),
+        Command("down", "mark an unreachable member down (never this node; a reachable one only with --force)",
+            Switch("address", "a", "the member's address, e.g. akka.tcp://cnncluster@127.0.0.1:4054", mandatory: true),
+            Flag("force", "f", "down the member even though it is reachable")),
         Command("tail", "stream membership and reachability events until interrupted"),
     ]);
 
@@ -60,6 +65,17 @@ public sealed class ClusterPalette(ActorSystem system) : IPalette
                 if (!state.Members.Any(m => m.Address == address))
                 {
                     throw new CommandException($"{address} is not a member; members: {string.Join(", ", state.Members.Select(m => m.Address))}");
+                }
+
+                // downing a member that still runs splits it from the cluster for good: only on purpose
+                if (address == Cluster.SelfAddress)
+                {
+                    throw new CommandException($"{address} is this node: it cannot down itself; use `cluster leave` to take it out gracefully, or `cluster down` from another node");
+                }
+
+                if (!state.Unreachable.Any(m => m.Address == address) && !command.Has("force"))
+                {
+                    throw new CommandException($"{address} is reachable: down only unreachable members, or add --force to down a running member (it leaves the cluster for good)");
                 }
 
                 Cluster.Down(address);

@@ -1,7 +1,9 @@
+using System.Net.Sockets;
+using System.Security.Authentication;
 using Akka.Actor;
 using Akka.Event;
-using Akka.IO;
 using CnnCluster.PbmProtocol;
+using CnnCluster.Shared.Security;
 
 namespace CnnCluster.Shared.Pbm;
 
@@ -11,9 +13,13 @@ namespace CnnCluster.Shared.Pbm;
 /// writes frames one at a time with acknowledgements so a slow client cannot flood the node. Garbage,
 /// an oversized length prefix or a frame that is not a message closes this connection only; a client
 /// that goes away cancels its running commands. Before its hello a client gets <see cref="HelloDeadline"/>
-/// and frames of at most <see cref="Framing.MaxHelloFrame"/> bytes; a client that does not read what it
-/// asked for (a `train tail` never read) is closed once <see cref="MaxOutbox"/> bytes of lines wait
-/// (files, bounded by the model's size, are not counted).
+/// (the TLS handshake counts inside it) and frames of at most <see cref="Framing.MaxHelloFrame"/> bytes;
+/// a client that does not read what it asked for (a `train tail` never read) is closed once
+/// <see cref="MaxOutbox"/> bytes of lines wait (files, bounded by the model's size, are not counted).
+/// Socket I/O runs in tasks that tell this actor what they read (one chunk at a time: the next read
+/// waits until the actor has taken it) and when a write is done. With TLS required, a connection
+/// whose first byte is not a TLS record gets a plain-framed <see cref="Refused"/> saying so.
+/// A refusal (wrong token, TLS missing, a locked-out address) is written before the connection closes.
 /// </summary>
 public sealed class PbmConnectionHandler : ReceiveActor, IWithTimers
 {
@@ -21,43 +27,89 @@ public sealed class PbmConnectionHandler : ReceiveActor, IWithTimers
 
     public const int MaxOutbox = 8 << 20;
 
-    private readonly IActorRef _connection;
-    private readonly string? _token;
+    /// <summary>How long a refused client has to read its refusal and go before the socket is dropped.</summary>
+    private static readonly TimeSpan Linger = TimeSpan.FromSeconds(2);
+
+    /// <summary>The first byte of a TLS handshake record.</summary>
+    private const byte TlsHandshake = 0x16;
+
+    public const string TlsRequired = "this node requires TLS: give pbm the cluster's CA (PBM_CA=…/ca.crt or CLUSTER_SECRETS=folder)";
+
+    private readonly Socket _socket;
+    private readonly PbmHostSettings _settings;
     private readonly IReadOnlyList<IPalette> _palettes;
     private readonly string _node;
     private readonly string _peer;
+    private readonly string _address;
+    private readonly string? _refusal;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Queue<(byte[] Frame, bool Counted)> _outbox = new();
+    private readonly CancellationTokenSource _closed = new();  // commands
+    private readonly CancellationTokenSource _dropped = new(); // socket I/O
+    private readonly SemaphoreSlim _taken = new(0);
     private long _outboxBytes;
-    private readonly CancellationTokenSource _closed = new();
+    private Stream? _stream;
     private byte[] _buffer = new byte[16 * 1024];
     private int _length;
     private bool _greeted;
     private bool _writing;
     private bool _closing;
+    private bool _lingering;
 
-    public PbmConnectionHandler(IActorRef connection, string? token, IReadOnlyList<IPalette> palettes, string node, string peer)
+    public PbmConnectionHandler(Socket socket, PbmHostSettings settings, IReadOnlyList<IPalette> palettes, string node, string peer, string address, string? refusal)
     {
-        _connection = connection;
-        _token = token;
+        _socket = socket;
+        _settings = settings;
         _palettes = palettes;
         _node = node;
         _peer = peer;
-        Receive<Tcp.Received>(r => OnBytes(r.Data.ToArray()));
-        Receive<IPbmMessage>(Send);
-        Receive<Acked>(_ =>
+        _address = address;
+        _refusal = refusal;
+        Receive<Ready>(r =>
+        {
+            OnReady(r);
+        });
+        Receive<Received>(r =>
+        {
+            if (!_closing)
+            {
+                OnBytes(r.Data);
+            }
+
+            _taken.Release();
+        });
+        Receive<ReadEnded>(r =>
+        {
+            if (r.Why is not null && !_closing)
+            {
+                _log.Warning("pbm connection from {0} closed: {1}", _peer, r.Why);
+            }
+
+            Context.Stop(Self);
+        });
+        Receive<IPbmMessage>(m =>
+        {
+            Send(m);
+        });
+        Receive<Written>(_ =>
         {
             _writing = false;
             WriteNext();
         });
-        Receive<Tcp.ConnectionClosed>(_ => Context.Stop(Self));
-        Receive<Tcp.CommandFailed>(_ => Context.Stop(Self));
+        Receive<WriteFailed>(_ =>
+        {
+            Context.Stop(Self);
+        });
         Receive<NoHello>(_ =>
         {
             if (!_greeted)
             {
                 Close($"no hello within {HelloDeadline.TotalSeconds:0} s");
             }
+        });
+        Receive<Gone>(_ =>
+        {
+            Context.Stop(Self);
         });
     }
 
@@ -69,15 +121,104 @@ public sealed class PbmConnectionHandler : ReceiveActor, IWithTimers
         public static readonly Greeted Instance = new();
     }
 
-    protected override void PreStart() => Timers.StartSingleTimer("hello", NoHello.Instance, HelloDeadline);
+    /// <summary>Handler → host: a hello from <paramref name="Address"/> had a missing or wrong token.</summary>
+    public sealed record HelloFailed(string Address);
 
-    public static Props Props(IActorRef connection, string? token, IReadOnlyList<IPalette> palettes, string node, string peer) =>
-        Akka.Actor.Props.Create(() => new PbmConnectionHandler(connection, token, palettes, node, peer));
+    public static Props Props(Socket socket, PbmHostSettings settings, IReadOnlyList<IPalette> palettes, string node, string peer, string address, string? refusal) =>
+        Akka.Actor.Props.Create(() => new PbmConnectionHandler(socket, settings, palettes, node, peer, address, refusal));
+
+    protected override void PreStart()
+    {
+        Timers.StartSingleTimer("hello", NoHello.Instance, HelloDeadline);
+        _ = ReadLoop(_socket, _settings.Trust, Self, _taken, _dropped.Token);
+    }
 
     protected override void PostStop()
     {
         _closed.Cancel();
-        _connection.Tell(Tcp.Abort.Instance); // stopped by the host to make room, or after a close: either way the socket goes
+        _dropped.Cancel();
+        _socket.Dispose(); // stopped by the host to make room, after a close, or the client went: either way the socket goes
+    }
+
+    /// <summary>
+    /// The connection's reader: with TLS, peeks at the first byte (a client without TLS is told so in
+    /// plain frames) and shakes hands; then reads chunk after chunk, each after the actor took the last.
+    /// </summary>
+    private static async Task ReadLoop(Socket socket, ClusterTrust? trust, IActorRef self, SemaphoreSlim taken, CancellationToken dropped)
+    {
+        try
+        {
+            var network = new NetworkStream(socket, ownsSocket: false);
+            Stream stream = network;
+            if (trust is not null)
+            {
+                var first = new byte[1];
+                if (await socket.ReceiveAsync(first, SocketFlags.Peek, dropped).ConfigureAwait(false) == 0)
+                {
+                    self.Tell(new ReadEnded(null));
+                    return;
+                }
+
+                if (first[0] == TlsHandshake)
+                {
+                    try
+                    {
+                        stream = await Tls.ServerAsync(network, trust, HelloDeadline, dropped, mutual: false).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException)
+                    {
+                        self.Tell(new ReadEnded(Tls.Reason(e, HelloDeadline)));
+                        return;
+                    }
+                }
+
+                self.Tell(new Ready(stream, Plain: first[0] != TlsHandshake));
+            }
+            else
+            {
+                self.Tell(new Ready(stream, Plain: false));
+            }
+
+            var chunk = new byte[16 * 1024];
+            while (true)
+            {
+                int n = await stream.ReadAsync(chunk, dropped).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    self.Tell(new ReadEnded(null));
+                    return;
+                }
+
+                self.Tell(new Received(chunk[..n]));
+                await taken.WaitAsync(dropped).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            if (!dropped.IsCancellationRequested)
+            {
+                self.Tell(new ReadEnded(null)); // reset by the client: nothing to add
+            }
+        }
+    }
+
+    private void OnReady(Ready ready)
+    {
+        _stream = ready.Stream;
+        if (ready.Plain)
+        {
+            Send(new Refused(TlsRequired));
+            Close("it did not start TLS, which this node requires", flush: true);
+        }
+        else if (_refusal is not null)
+        {
+            Send(new Refused(_refusal));
+            Close(_refusal, flush: true);
+        }
+        else
+        {
+            WriteNext();
+        }
     }
 
     private void OnBytes(byte[] data)
@@ -96,6 +237,11 @@ public sealed class PbmConnectionHandler : ReceiveActor, IWithTimers
 
         foreach (IPbmMessage m in messages)
         {
+            if (_closing)
+            {
+                return;
+            }
+
             Handle(m);
         }
     }
@@ -105,14 +251,16 @@ public sealed class PbmConnectionHandler : ReceiveActor, IWithTimers
         switch (message)
         {
             case Hello hello when !_greeted:
-                if (_token is not null && hello.Token != _token)
+                if (!_settings.Admits(hello.Token))
                 {
+                    Context.Parent.Tell(new HelloFailed(_address));
                     Send(new Refused("this node requires a token (PBM_TOKEN): the one given is missing or wrong"));
-                    Close("wrong token");
+                    Close(hello.Token is null ? "no token" : "wrong token", flush: true);
                     return;
                 }
 
                 _greeted = true;
+                Timers.Cancel("hello");
                 Context.Parent.Tell(Greeted.Instance);
                 Send(new Welcome(_node, _palettes.Select(p => p.Info).ToArray()));
                 break;
@@ -186,18 +334,35 @@ public sealed class PbmConnectionHandler : ReceiveActor, IWithTimers
 
     private void WriteNext()
     {
-        if (_writing || _outbox.Count == 0)
+        if (_writing || _stream is null)
         {
+            return;
+        }
+
+        if (_outbox.Count == 0)
+        {
+            if (_closing)
+            {
+                LingerThenDrop();
+            }
+
             return;
         }
 
         _writing = true;
         (byte[] frame, bool counted) = _outbox.Dequeue();
         _outboxBytes -= counted ? frame.Length : 0;
-        _connection.Tell(Tcp.Write.Create(ByteString.FromBytes(frame), Acked.Instance));
+        _stream.WriteAsync(frame).AsTask().ContinueWith(
+            t => t.IsCompletedSuccessfully ? (object)Written.Instance : WriteFailed.Instance,
+            TaskScheduler.Default).PipeTo(Self);
     }
 
-    private void Close(string reason)
+    /// <summary>
+    /// Closes the connection: at once, or with <paramref name="flush"/> after what is queued (a refusal)
+    /// is written; then the sending side is shut and the client has <see cref="Linger"/> to read and go
+    /// (closing a socket with unread input would reset it and lose the refusal).
+    /// </summary>
+    private void Close(string reason, bool flush = false)
     {
         if (_closing)
         {
@@ -206,18 +371,62 @@ public sealed class PbmConnectionHandler : ReceiveActor, IWithTimers
 
         _log.Warning("pbm connection from {0} closed: {1}", _peer, reason);
         _closing = true;
-        _connection.Tell(Tcp.Close.Instance);
         _closed.Cancel();
+        if (!flush || _stream is null)
+        {
+            Context.Stop(Self);
+            return;
+        }
+
+        WriteNext();
     }
+
+    private void LingerThenDrop()
+    {
+        if (_lingering)
+        {
+            return;
+        }
+
+        _lingering = true;
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            Context.Stop(Self);
+            return;
+        }
+
+        Timers.StartSingleTimer("linger", Gone.Instance, Linger);
+    }
+
+    private sealed record Ready(Stream Stream, bool Plain);
+
+    private sealed record Received(byte[] Data);
+
+    /// <summary>The reader ended: the client closed (<paramref name="Why"/> null) or the TLS handshake failed.</summary>
+    private sealed record ReadEnded(string? Why);
 
     private sealed class NoHello
     {
         public static readonly NoHello Instance = new();
     }
 
-    private sealed class Acked : Tcp.Event
+    private sealed class Gone
     {
-        public static readonly Acked Instance = new();
+        public static readonly Gone Instance = new();
+    }
+
+    private sealed class Written
+    {
+        public static readonly Written Instance = new();
+    }
+
+    private sealed class WriteFailed
+    {
+        public static readonly WriteFailed Instance = new();
     }
 
     /// <summary>A command's output, sent to the handler from any thread.</summary>

@@ -1,19 +1,23 @@
 using System.Net;
+using System.Net.Sockets;
 using Akka.Actor;
 using Akka.Event;
-using Akka.IO;
 
 namespace CnnCluster.Shared.Pbm;
 
 /// <summary>
-/// The pbm command host of a node (DESIGN §6): listens on PBM_HOST:PBM_PORT with Akka.IO TCP and gives
+/// The pbm command host of a node (DESIGN §6): accepts connections on a listener bound by
+/// <see cref="PbmHostSettings.Listen"/> (System.Net sockets, so that a connection can be TLS) and gives
 /// every connection its own <see cref="PbmConnectionHandler"/>, which serves this node's palettes.
 /// A connection that breaks the protocol is closed; the host keeps serving the others.
 /// Connections are bounded: at most <see cref="MaxConnections"/> in all and <see cref="MaxWaitingPerAddress"/>
 /// per address that have not said hello yet. Past either limit the oldest connection still waiting for
 /// its hello is closed to make room (a flood of silent or half-sent connections cannot keep a real
 /// client out); with every connection greeted, a new one is refused. Each connection has its own
-/// deadline for the hello and a bounded outbox (<see cref="PbmConnectionHandler"/>).
+/// deadline for the hello and a bounded outbox (<see cref="PbmConnectionHandler"/>). An address that
+/// failed <see cref="PbmHostSettings.MaxFailedHellos"/> hellos (missing or wrong token) within
+/// <see cref="PbmHostSettings.FailedHelloWindow"/> has its new connections refused until the window passes.
+/// The listener belongs to the caller: stopping the host stops accepting, the port stays bound.
 /// </summary>
 public sealed class PbmHost : ReceiveActor
 {
@@ -21,21 +25,29 @@ public sealed class PbmHost : ReceiveActor
 
     public const int MaxWaitingPerAddress = 8;
 
+    /// <summary>Addresses whose failures are remembered at most (a scan from many addresses cannot grow the node).</summary>
+    private const int MaxRememberedAddresses = 4096;
+
     private readonly PbmHostSettings _settings;
+    private readonly TcpListener _listener;
     private readonly IReadOnlyList<IPalette> _palettes;
     private readonly string _node;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<IActorRef, Connection> _connections = new();
+    private readonly Dictionary<string, Queue<DateTime>> _failures = new();
+    private readonly CancellationTokenSource _stop = new();
     private long _accepted;
 
-    public PbmHost(PbmHostSettings settings, IReadOnlyList<IPalette> palettes, string node)
+    public PbmHost(PbmHostSettings settings, TcpListener listener, IReadOnlyList<IPalette> palettes, string node)
     {
         _settings = settings;
+        _listener = listener;
         _palettes = palettes;
         _node = node;
-        Receive<Tcp.Bound>(b => _log.Info("pbm host listening on {0}", b.LocalAddress));
-        Receive<Tcp.CommandFailed>(f => _log.Error("pbm host cannot listen on {0}:{1}: {2}", _settings.Host, _settings.Port, f.CauseString));
-        Receive<Tcp.Connected>(c => Accept(Sender, c));
+        Receive<Accepted>(a =>
+        {
+            Accept(a.Socket);
+        });
         Receive<PbmConnectionHandler.Greeted>(_ =>
         {
             if (_connections.TryGetValue(Sender, out Connection? connection))
@@ -43,19 +55,73 @@ public sealed class PbmHost : ReceiveActor
                 connection.Greeted = true;
             }
         });
+        Receive<PbmConnectionHandler.HelloFailed>(f =>
+        {
+            Failed(f.Address);
+        });
         Receive<Terminated>(t =>
         {
             _connections.Remove(t.ActorRef); // (a statement: a bool-returning lambda would mean "unhandled" when it was evicted already)
         });
-
-        // a refused connection's last events
-        Receive<Tcp.ConnectionClosed>(_ => { });
-        Receive<Tcp.Received>(_ => { });
     }
 
-    private void Accept(IActorRef tcp, Tcp.Connected connected)
+    public static Props Props(PbmHostSettings settings, TcpListener listener, IReadOnlyList<IPalette> palettes, string node) =>
+        Akka.Actor.Props.Create(() => new PbmHost(settings, listener, palettes, node));
+
+    protected override void PreStart()
     {
-        string address = connected.RemoteAddress is IPEndPoint ip ? ip.Address.ToString() : connected.RemoteAddress.ToString()!;
+        _log.Info("pbm host listening on {0}{1}", _listener.LocalEndpoint, _settings.Trust is null ? string.Empty : " (TLS)");
+        _ = AcceptLoop(_listener, Self, _log, _stop.Token);
+    }
+
+    protected override void PostStop() => _stop.Cancel();
+
+    private static async Task AcceptLoop(TcpListener listener, IActorRef host, ILoggingAdapter log, CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await listener.AcceptSocketAsync(stop).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException || stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                // e.g. out of file descriptors: keep accepting once some are free
+                log.Warning("pbm host: accept failed: {0}", e.Message);
+                await Task.Delay(100, CancellationToken.None).ConfigureAwait(false);
+                continue;
+            }
+
+            if (stop.IsCancellationRequested)
+            {
+                socket.Dispose();
+                return;
+            }
+
+            socket.NoDelay = true;
+            host.Tell(new Accepted(socket));
+        }
+    }
+
+    private void Accept(Socket socket)
+    {
+        EndPoint? remote;
+        try
+        {
+            remote = socket.RemoteEndPoint;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            socket.Dispose(); // gone before we looked
+            return;
+        }
+
+        string address = remote is IPEndPoint ip ? (ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address).ToString() : remote?.ToString() ?? "?";
         List<KeyValuePair<IActorRef, Connection>> waiting = _connections.Where(c => !c.Value.Greeted).OrderBy(c => c.Value.Number).ToList();
         IActorRef? evict = waiting.Count(c => c.Value.Address == address) >= MaxWaitingPerAddress
             ? waiting.First(c => c.Value.Address == address).Key
@@ -70,16 +136,82 @@ public sealed class PbmHost : ReceiveActor
         else if (_connections.Count >= MaxConnections)
         {
             _log.Warning("pbm connection from {0} refused: {1} connections are open, all of them greeted", address, MaxConnections);
-            tcp.Tell(new Tcp.Register(Self));
-            tcp.Tell(Tcp.Abort.Instance);
+            socket.Dispose();
             return;
         }
 
-        IActorRef handler = Context.ActorOf(PbmConnectionHandler.Props(tcp, _settings.Token, _palettes, _node, connected.RemoteAddress.ToString()!));
+        string? refusal = LockedOut(address);
+        IActorRef handler = Context.ActorOf(PbmConnectionHandler.Props(socket, _settings, _palettes, _node, remote?.ToString() ?? address, address, refusal));
         Context.Watch(handler);
         _connections[handler] = new Connection(address, ++_accepted);
-        tcp.Tell(new Tcp.Register(handler));
     }
+
+    /// <summary>The refusal for an address with too many recent failed hellos, or null.</summary>
+    private string? LockedOut(string address)
+    {
+        if (!_failures.TryGetValue(address, out Queue<DateTime>? times))
+        {
+            return null;
+        }
+
+        DateTime now = DateTime.UtcNow;
+        while (times.Count > 0 && now - times.Peek() >= PbmHostSettings.FailedHelloWindow)
+        {
+            times.Dequeue();
+        }
+
+        if (times.Count == 0)
+        {
+            _failures.Remove(address);
+            return null;
+        }
+
+        if (times.Count < PbmHostSettings.MaxFailedHellos)
+        {
+            return null;
+        }
+
+        // only the last MaxFailedHellos are kept: the oldest of them leaving the window lets the address in again
+        int wait = (int)Math.Ceiling((times.Peek() + PbmHostSettings.FailedHelloWindow - now).TotalSeconds);
+        return $"too many failed attempts from {address}; try again in {Math.Max(1, wait)} s";
+    }
+
+    private void Failed(string address)
+    {
+        DateTime now = DateTime.UtcNow;
+        if (!_failures.TryGetValue(address, out Queue<DateTime>? times))
+        {
+            if (_failures.Count >= MaxRememberedAddresses)
+            {
+                // forget addresses whose failures have all expired; if none has, the one failed longest ago
+                foreach (string old in _failures.Where(f => now - f.Value.Last() >= PbmHostSettings.FailedHelloWindow).Select(f => f.Key).ToList())
+                {
+                    _failures.Remove(old);
+                }
+
+                if (_failures.Count >= MaxRememberedAddresses)
+                {
+                    _failures.Remove(_failures.MinBy(f => f.Value.Last()).Key);
+                }
+            }
+
+            _failures[address] = times = new Queue<DateTime>();
+        }
+
+        times.Enqueue(now);
+        while (times.Count > PbmHostSettings.MaxFailedHellos)
+        {
+            times.Dequeue();
+        }
+
+        if (times.Count == PbmHostSettings.MaxFailedHellos)
+        {
+            _log.Warning("pbm: {0} failed hellos from {1} within {2} s: its connections are refused for a while", PbmHostSettings.MaxFailedHellos, address, PbmHostSettings.FailedHelloWindow.TotalSeconds);
+        }
+    }
+
+    /// <summary>Accept loop → host: a new connection.</summary>
+    private sealed record Accepted(Socket Socket);
 
     private sealed class Connection(string address, long number)
     {
@@ -89,10 +221,4 @@ public sealed class PbmHost : ReceiveActor
 
         public bool Greeted { get; set; }
     }
-
-    public static Props Props(PbmHostSettings settings, IReadOnlyList<IPalette> palettes, string node) =>
-        Akka.Actor.Props.Create(() => new PbmHost(settings, palettes, node));
-
-    protected override void PreStart() =>
-        Context.System.Tcp().Tell(new Tcp.Bind(Self, new IPEndPoint(IPAddress.Parse(_settings.Host), _settings.Port)));
 }

@@ -1,11 +1,48 @@
 using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using CnnCluster.Shared.Hosting;
+using CnnCluster.Shared.Security;
 
 namespace CnnCluster.Shared.Pbm;
 
-/// <summary>Where a node's pbm command host listens: PBM_HOST (default 127.0.0.1), PBM_PORT (default 9110), PBM_TOKEN (optional).</summary>
+/// <summary>
+/// Where a node's pbm command host listens and whom it lets in: PBM_HOST (default 127.0.0.1), PBM_PORT
+/// (default 9110), the token from PBM_TOKEN, else the file PBM_TOKEN_FILE, else $CLUSTER_SECRETS/pbm.token,
+/// and TLS with the node certificate when CLUSTER_SECRETS is set (clients are not asked for a certificate).
+/// A host beyond loopback requires a token, and TLS unless CLUSTER_INSECURE=1 (then <see cref="Warning"/>
+/// says so); otherwise <see cref="FromEnvironment"/> throws an <see cref="ArgumentException"/> saying how to fix it.
+/// </summary>
 public sealed record PbmHostSettings(string Host, int Port, string? Token)
 {
     public const int DefaultPort = 9110;
+
+    /// <summary>Failed hellos (missing or wrong token) from one address within <see cref="FailedHelloWindow"/> after which its connections are refused.</summary>
+    public const int MaxFailedHellos = 5;
+
+    public static readonly TimeSpan FailedHelloWindow = TimeSpan.FromSeconds(60);
+
+    private readonly byte[]? _tokenHash = Token is null ? null : SHA256.HashData(Encoding.UTF8.GetBytes(Token));
+
+    /// <summary>The cluster's trust: pbm speaks TLS with the node certificate; null: plain TCP.</summary>
+    public ClusterTrust? Trust { get; init; }
+
+    /// <summary>The start-up warning of a host beyond loopback without TLS (CLUSTER_INSECURE=1), or null.</summary>
+    public string? Warning { get; init; }
+
+    /// <summary>True when <paramref name="token"/> opens this host: in constant time over SHA-256 of both, so neither its bytes nor its length leak.</summary>
+    public bool Admits(string? token)
+    {
+        if (_tokenHash is null)
+        {
+            return true;
+        }
+
+        byte[] given = SHA256.HashData(Encoding.UTF8.GetBytes(token ?? string.Empty));
+        return CryptographicOperations.FixedTimeEquals(given, _tokenHash) && token is not null;
+    }
 
     public static PbmHostSettings FromEnvironment(int defaultPort = DefaultPort, Func<string, string?>? env = null)
     {
@@ -17,7 +54,96 @@ public sealed record PbmHostSettings(string Host, int Port, string? Token)
             throw new ArgumentException($"PBM_PORT '{p}' is not a port number (0-65535)");
         }
 
-        string? token = string.IsNullOrEmpty(env("PBM_TOKEN")) ? null : env("PBM_TOKEN");
-        return new PbmHostSettings(host, port, token);
+        ClusterTrust? trust = ClusterTrust.FromEnvironment(env);
+        string? token = ReadToken(env);
+        string? warning = null;
+        if (!NodeSettings.IsLoopback(host))
+        {
+            if (token is null)
+            {
+                throw new ArgumentException(
+                    $"PBM_HOST={host} is reachable beyond this machine, so pbm needs a token: set PBM_TOKEN or PBM_TOKEN_FILE, " +
+                    "or CLUSTER_SECRETS (its pbm.token), or PBM_HOST=127.0.0.1");
+            }
+
+            if (trust is null)
+            {
+                if (env("CLUSTER_INSECURE")?.Trim() != "1")
+                {
+                    throw new ArgumentException(
+                        $"PBM_HOST={host} is reachable beyond this machine without TLS, so its token and commands would cross the network in the clear: " +
+                        "set CLUSTER_SECRETS to the folder `coordinator secrets --out DIR` wrote, or PBM_HOST=127.0.0.1, or CLUSTER_INSECURE=1 on a network you trust");
+                }
+
+                warning = $"warning: CLUSTER_INSECURE=1: pbm listens on {host}:{port} without TLS; its token and commands cross the network in the clear";
+            }
+        }
+
+        return new PbmHostSettings(host, port, token) { Trust = trust, Warning = warning };
+    }
+
+    /// <summary>PBM_TOKEN, else the file PBM_TOKEN_FILE, else $CLUSTER_SECRETS/pbm.token when it exists; null: no token.</summary>
+    public static string? ReadToken(Func<string, string?> env)
+    {
+        if (env("PBM_TOKEN") is { Length: > 0 } token)
+        {
+            return token;
+        }
+
+        string? file = string.IsNullOrWhiteSpace(env("PBM_TOKEN_FILE")) ? null : env("PBM_TOKEN_FILE")!.Trim();
+        if (file is null && !string.IsNullOrWhiteSpace(env("CLUSTER_SECRETS")))
+        {
+            string candidate = Path.Combine(env("CLUSTER_SECRETS")!.Trim(), ClusterSecrets.TokenFile);
+            file = File.Exists(candidate) ? candidate : null;
+        }
+
+        if (file is null)
+        {
+            return null;
+        }
+
+        string secret;
+        try
+        {
+            secret = ClusterSecrets.ReadSecret(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"cannot read the pbm token file {file}: {e.Message}");
+        }
+
+        return secret.Length > 0 ? secret : throw new ArgumentException($"the pbm token file {file} is empty");
+    }
+
+    /// <summary>
+    /// Binds PBM_HOST:PBM_PORT now, so that a node whose port is taken says so in one line and does not
+    /// start (an <see cref="ArgumentException"/>); the caller owns the listener.
+    /// </summary>
+    public TcpListener Listen()
+    {
+        IPAddress address;
+        try
+        {
+            address = IPAddress.TryParse(Host, out IPAddress? ip) ? ip
+                : string.Equals(Host, "localhost", StringComparison.OrdinalIgnoreCase) ? IPAddress.Loopback
+                : Dns.GetHostAddresses(Host).First(a => a.AddressFamily == AddressFamily.InterNetwork);
+        }
+        catch (Exception e) when (e is SocketException or InvalidOperationException)
+        {
+            throw new ArgumentException($"PBM_HOST '{Host}' is not an address of this machine");
+        }
+
+        var listener = new TcpListener(address, Port);
+        try
+        {
+            listener.Start();
+        }
+        catch (SocketException e)
+        {
+            listener.Dispose();
+            throw new ArgumentException($"pbm cannot listen on {Host}:{Port}: {e.Message}; set PBM_PORT to a free port");
+        }
+
+        return listener;
     }
 }

@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using Akka.Actor;
 using Akka.Hosting;
 
@@ -6,7 +7,11 @@ namespace CnnCluster.Shared.Pbm;
 /// <summary>Starts a node's pbm command host with the palettes it serves (the cluster palette always).</summary>
 public static class PbmHosting
 {
-    public static AkkaConfigurationBuilder WithPbmHost(this AkkaConfigurationBuilder builder, PbmHostSettings settings, Func<ActorSystem, IActorRegistry, IEnumerable<IPalette>>? palettes = null)
+    /// <summary>
+    /// The host accepts on <paramref name="listener"/> (bound up front by <see cref="PbmHostSettings.Listen"/>,
+    /// owned by the caller, so a taken port is an error before the node starts and a worker keeps its port across memberships).
+    /// </summary>
+    public static AkkaConfigurationBuilder WithPbmHost(this AkkaConfigurationBuilder builder, PbmHostSettings settings, TcpListener listener, Func<ActorSystem, IActorRegistry, IEnumerable<IPalette>>? palettes = null)
     {
         return builder.WithActors((system, registry) =>
         {
@@ -17,7 +22,7 @@ public static class PbmHosting
             }
 
             string node = Akka.Cluster.Cluster.Get(system).SelfAddress.ToString();
-            system.ActorOf(PbmHost.Props(settings, all, node), "pbm-host");
+            system.ActorOf(PbmHost.Props(settings, listener, all, node), "pbm-host");
         });
     }
 }
