@@ -24,6 +24,12 @@ public sealed class ServeNode : IDisposable
         File.WriteAllText(Path.Combine(Models, "bad.json"), "{ not json");
         File.CreateSymbolicLink(Path.Combine(Models, "escape.json"), "/etc/passwd");
         System.IO.Directory.CreateSymbolicLink(Path.Combine(Models, "etc"), "/etc");
+
+        // a named pipe inside the folder: opening it would block the command until someone writes
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", Path.Combine(Models, "pipe.json")))
+        {
+            mkfifo.WaitForExit();
+        }
         ClusterPort = TrainProcesses.FreePort();
         PbmPort = TrainProcesses.FreePort();
         Process = ChildProcess.Serve(workers, PbmPort, new Dictionary<string, string>
@@ -270,6 +276,7 @@ public sealed class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.ITestOut
     [InlineData("escape.json")]
     [InlineData("etc/passwd")]
     [InlineData("etc/hostname")]
+    [InlineData("pipe.json")]
     public void AModelOutsideTheModelsFolderIsRefusedInOneLineThatDoesNotSayWhetherItExists(string model)
     {
         var r = node.Pbm("train", "submit", "-m", model, "--steps", "1");

@@ -106,16 +106,15 @@ public sealed class ModelFolder(string folder)
         }
     }
 
-    /// <summary>A regular file: not a directory, device, pipe or socket (the size of a device says nothing).</summary>
+    /// <summary>
+    /// A file worth opening: not a directory, and with a size from stat (the limit is checked once open). Devices,
+    /// pipes and sockets have no size there (st_size 0; .NET has no public file type on Unix), and an empty file
+    /// is no spec, so none of them is ever opened (a pipe would block the open, /dev/zero would never end).
+    /// </summary>
     private static bool IsRegularFile(string path)
     {
-        if (OperatingSystem.IsWindows())
-        {
-            return (File.GetAttributes(path) & (FileAttributes.Directory | FileAttributes.Device)) == 0;
-        }
-
-        // .NET has no public file type on Unix: `stat -c %F` would be a process; /proc/self is not everywhere
-        return Stat.IsRegular(path);
+        var info = new FileInfo(path);
+        return info.Exists && (info.Attributes & (FileAttributes.Directory | FileAttributes.Device)) == 0 && info.Length > 0;
     }
 
     /// <summary><paramref name="path"/> with every symbolic link along it followed (Path.GetFullPath follows none).</summary>
@@ -143,32 +142,5 @@ public sealed class ModelFolder(string folder)
         }
 
         return current;
-    }
-}
-
-/// <summary>
-/// The file type of a path on Unix, from the runtime's own native shim (SystemNative_Stat, whose FileStatus
-/// starts with int Flags, int Mode on every architecture): .NET exposes no file type, and a device or a pipe
-/// inside the models folder must not be opened.
-/// </summary>
-internal static partial class Stat
-{
-    private const int TypeMask = 0xF000;
-    private const int Regular = 0x8000;
-
-    [System.Runtime.InteropServices.LibraryImport("libSystem.Native", EntryPoint = "SystemNative_Stat", StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8)]
-    private static partial int Native(string path, [System.Runtime.InteropServices.Out] byte[] status);
-
-    public static bool IsRegular(string path)
-    {
-        var status = new byte[512]; // larger than FileStatus on any platform
-        try
-        {
-            return Native(path, status) == 0 && (BitConverter.ToInt32(status, 4) & TypeMask) == Regular;
-        }
-        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
-        {
-            return false; // cannot tell: refuse rather than open something that may block or never end
-        }
     }
 }
