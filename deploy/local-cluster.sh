@@ -5,7 +5,7 @@
 #   deploy/local-cluster.sh up [N]     start the coordinator and N workers (default 2)
 #   deploy/local-cluster.sh scale N    start or stop workers until there are N (stopping = SIGTERM:
 #                                      the worker leaves the cluster and its blocks move to the others)
-#   deploy/local-cluster.sh status     the processes and `pbm cluster show`
+#   deploy/local-cluster.sh status     the processes and `pbm cluster show` (exit 3 when no coordinator runs)
 #   deploy/local-cluster.sh down       stop everything
 #
 # Configured by the same variables as docker-compose.yml: CLUSTER_PORT (coordinator, default 4053),
@@ -110,10 +110,14 @@ case "${1:-}" in
     pbm cluster show ;;
   scale)
     [[ "${2:-}" =~ ^[0-9]+$ ]] || { echo "usage: $0 scale N" >&2; exit 2; }
+    # workers without their coordinator would only wait for it: say so at once instead
+    alive "$state/coordinator.pid" || { echo "local-cluster: no coordinator is running here; start one with: $0 up [N]" >&2; exit 3; }
     scale "$2" ;;
   status)
     for f in "$state"/*.pid; do [ -e "$f" ] || continue; printf '%s %s %s\n' "$(basename "$f" .pid)" "$(cat "$f")" "$(alive "$f" && echo running || echo gone)"; done
-    pbm cluster show || true ;;
+    # non-zero when the cluster is down, so scripts can test it
+    alive "$state/coordinator.pid" || { echo "local-cluster: down (no coordinator)" >&2; exit 3; }
+    pbm cluster show ;;
   down)
     for i in $(workers); do stop "$state/worker-$i.pid" & done
     wait

@@ -125,6 +125,29 @@ public sealed class DeploymentTests(ITestOutputHelper output) : TrainProcesses
         }
     }
 
+    [Fact]
+    public void ALocalClusterWithoutItsCoordinatorSaysSoAtOnceAndStartsNothing()
+    {
+        var env = new Dictionary<string, string>
+        {
+            ["LOCAL_CLUSTER_DIR"] = Path.Combine(Out, "nothing"),
+            ["CLUSTER_PORT"] = FreePort().ToString(),
+            ["PBM_PORT"] = FreePort().ToString(),
+            ["CNN_BIN"] = AppContext.BaseDirectory,
+        };
+        var clock = Stopwatch.StartNew();
+        foreach (string[] args in new[] { new[] { "scale", "2" }, ["status"] })
+        {
+            (int code, string stdout, string stderr) = Run(Path.Combine(Repo, "deploy", "local-cluster.sh"), args, env);
+            Assert.Equal(3, code);
+            Assert.Contains("no coordinator", Assert.Single(stderr.Trim().Split('\n')));
+            Assert.Equal("", stdout);
+        }
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed}");
+        Assert.Empty(Directory.GetFiles(env["LOCAL_CLUSTER_DIR"], "worker-*.pid"));
+    }
+
     private static long WaitForStep(string endpoint, string id, long atLeast)
     {
         var clock = Stopwatch.StartNew();

@@ -97,9 +97,13 @@ public sealed class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.ITestOut
         Assert.True(tail.Stdout.Contains("completed: 60 steps"), tail.Stdout);
         Assert.Contains("step 60/60", tail.Stdout);
 
+        // the submitter's Ask is gone once answered: the run's events are not dead letters in the node's log
+        Assert.DoesNotMatch(@"Message \[(StepCommitted|EpochCompleted|RunFinished)\].*was not delivered", node.Process.Stderr);
+
         var status = node.Pbm("train", "status", "-r", id);
         Assert.Contains("state: completed", status.Stdout);
         string hash = Regex.Match(status.Stdout, "param_sha256: ([0-9a-f]{64})").Groups[1].Value;
+        node.Process.WaitForLog($"run {id} completed at step 60, param_sha256 {hash}", TimeSpan.FromSeconds(10)); // one line for the operator
 
         // the same run on the engine alone (pbm submits with cosine and 100 warm-up steps, as train does)
         Assert.Equal(Hash(Train(["--steps", "60", "--limit", "2048", "-b", "64", "-l", "0.05", "--seed", "4"])), hash);

@@ -97,7 +97,9 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         _chunks = new ChunkAssembler(Context.System, 4L * network.ParameterCount + Chunking.ChunkSize); // a result: the gradient and a few fields
         if (subscriber is not null)
         {
+            // often a pbm client's Ask, gone once it has its answer: watched, so its end removes it (no dead letters)
             _subscribers.Add(subscriber);
+            Context.Watch(subscriber);
         }
 
         Recover<IProtocolMessage>(e => _state = _state.Updated(e));
@@ -1285,6 +1287,12 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         void OnEnded(RunEnded ended)
         {
             _state = _state.Updated(ended);
+            if (journal)
+            {
+                // one line per run's end (its start is the registry's "accepted"); an incarnation that answers from its journal says nothing
+                _log.Info("run {0} {1} at step {2}{3}", _runId, ended.Status, ended.Step, ended.ParamSha256 is string sha ? $", param_sha256 {sha}" : ended.Reason is string why ? $": {why}" : string.Empty);
+            }
+
             then();
             Context.Parent.Tell(new RunEndedNotice(_runId, ended.Status));
         }

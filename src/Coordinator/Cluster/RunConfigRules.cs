@@ -1,6 +1,7 @@
 using System.Globalization;
+using CnnCluster.Shared.Protocol;
 
-namespace CnnCluster.Shared.Protocol;
+namespace CnnCluster.Coordinator.Cluster;
 
 /// <summary>
 /// The ranges every <see cref="RunConfig"/> must keep, checked in one place by the run registry whichever
