@@ -27,6 +27,18 @@ public static class Program
             words.RemoveAt(0);
         }
 
+        // `pbm --help`, `pbm help [palette [command]]`, `pbm <palette> [<command>] --help`: help, never a command
+        (bool Asked, string? Palette, string? Command) help = words switch
+        {
+            ["help", .. var rest] => (true, rest.ElementAtOrDefault(0), rest.ElementAtOrDefault(1)),
+            _ when words.Any(w => w is "--help" or "-h") => (true, words.Where(w => !w.StartsWith('-')).ElementAtOrDefault(0), words.Where(w => !w.StartsWith('-')).ElementAtOrDefault(1)),
+            _ => (false, null, null),
+        };
+        if (help.Asked)
+        {
+            Console.Out.WriteLine(Usage);
+        }
+
         int colon = endpoint.LastIndexOf(':');
         string host = endpoint[..colon];
         int port = int.Parse(endpoint[(colon + 1)..], CultureInfo.InvariantCulture);
@@ -35,6 +47,12 @@ public static class Program
         {
             (string? token, ClusterTrust? trust) = Credentials(Environment.GetEnvironmentVariable);
             client = await PbmClient.ConnectAsync(host, port, token, trust, Console.Out, Console.Error, !Console.IsOutputRedirected);
+        }
+        catch (Exception e) when (help.Asked)
+        {
+            // the usage is printed; the commands come from the node, which is not reachable
+            Console.Error.WriteLine($"pbm: the commands of the node at {endpoint} are listed once it answers ({OneLine(e.Message)})");
+            return 0;
         }
         catch (ArgumentException e)
         {
@@ -56,6 +74,11 @@ public static class Program
 
         using (client)
         {
+            if (help.Asked)
+            {
+                return Help(client.Welcome, help.Palette, help.Command) ? 0 : 2;
+            }
+
             return words.Count > 0 ? await client.RunAsync(words) : await Interactive(client, endpoint);
         }
     }
@@ -112,7 +135,7 @@ public static class Program
                 case "exit" or "quit":
                     return last;
                 case "help":
-                    Help(client.Welcome, words.Skip(1).FirstOrDefault());
+                    Help(client.Welcome, words.ElementAtOrDefault(1), words.ElementAtOrDefault(2));
                     continue;
             }
 
@@ -128,16 +151,46 @@ public static class Program
         }
     }
 
-    private static void Help(Welcome welcome, string? palette)
+    public const string Usage =
+        "usage: pbm [host:port] <palette> <command> [switches]   run one command (default node " + DefaultEndpoint + ")\n" +
+        "       pbm [host:port]                                  interactive: help, exit\n" +
+        "       pbm [host:port] help [palette [command]]         the node's commands (also --help after any of them)\n" +
+        "environment: PBM_TOKEN or PBM_TOKEN_FILE (the node's token), PBM_CA (the cluster's ca.crt: TLS), CLUSTER_SECRETS (both, from the secrets folder)";
+
+    /// <summary>The node's palettes, one palette's commands, or one command's switches; false (and one error line) for a name the node does not have.</summary>
+    private static bool Help(Welcome welcome, string? palette, string? command)
     {
-        foreach (PaletteInfo p in welcome.Palettes.Where(p => palette is null || p.Name == palette))
+        PaletteInfo[] palettes = welcome.Palettes.Where(p => palette is null || p.Name == palette).ToArray();
+        if (palettes.Length == 0)
         {
+            Console.Error.WriteLine($"error: the node has no palette '{palette}'; palettes: {string.Join(", ", welcome.Palettes.Select(p => p.Name))}");
+            return false;
+        }
+
+        foreach (PaletteInfo p in palettes)
+        {
+            CommandInfo[] commands = p.Commands.Where(c => command is null || c.Name == command).ToArray();
+            if (commands.Length == 0)
+            {
+                Console.Error.WriteLine($"error: palette '{p.Name}' has no command '{command}'; commands: {string.Join(", ", p.Commands.Select(c => c.Name))}");
+                return false;
+            }
+
             Console.Out.WriteLine($"{p.Name}: {p.Description}");
-            foreach (CommandInfo c in p.Commands)
+            foreach (CommandInfo c in commands)
             {
                 string switches = string.Join(" ", c.Switches.Select(s => (s.Mandatory ? string.Empty : "[") + (s.Short is null ? $"--{s.Long}" : $"-{s.Short}|--{s.Long}") + (s.IsFlag ? string.Empty : " <value>") + (s.Mandatory ? string.Empty : "]")));
                 Console.Out.WriteLine($"  {p.Name} {c.Name} {switches}".TrimEnd() + $"    {c.Description}");
+                if (command is not null)
+                {
+                    foreach (SwitchInfo sw in c.Switches)
+                    {
+                        Console.Out.WriteLine($"      {(sw.Short is null ? $"--{sw.Long}" : $"-{sw.Short}, --{sw.Long}"),-24} {sw.Description}{(sw.Mandatory ? " (required)" : string.Empty)}");
+                    }
+                }
             }
         }
+
+        return true;
     }
 }

@@ -272,6 +272,37 @@ public sealed class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.ITestOut
         Assert.Contains($"127.0.0.1:{node.ClusterPort} | Up", p.Stdout);
     }
 
+    [Fact]
+    public void HelpIsHelpEverywhereAndNeverRunsACommand()
+    {
+        var all = node.Pbm("--help");
+        Assert.True(all.Code == 0, all.Stderr);
+        Assert.StartsWith("usage: pbm [host:port]", all.Stdout);
+        Assert.Contains("train submit -m|--model <value>", all.Stdout);
+        Assert.Contains("cluster show", all.Stdout);
+
+        var palette = node.Pbm("help", "train");
+        Assert.Equal(0, palette.Code);
+        Assert.Contains("train tail -r|--run <value>", palette.Stdout);
+        Assert.DoesNotContain("cluster show", palette.Stdout);
+
+        // a command's --help lists its switches one per line, and submits nothing
+        var command = node.Pbm("train", "submit", "--help");
+        Assert.Equal(0, command.Code);
+        Assert.Matches(@"(?m)^\s+-m, --model\s+.*\(required\)$", command.Stdout);
+        Assert.DoesNotContain("submitted", command.Stdout);
+        Assert.DoesNotContain("train tail", command.Stdout);
+
+        var unknown = node.Pbm("help", "trian");
+        Assert.Equal(2, unknown.Code);
+        Assert.Equal("error: the node has no palette 'trian'; palettes: cluster, train, snapshot, worker", unknown.Stderr.Trim().Split('\n')[^1]);
+
+        // with no node to ask, the usage still comes, and it is not an error
+        var offline = ChildProcess.Run("pbm.dll", [$"127.0.0.1:{TrainProcesses.FreePort()}", "--help"]);
+        Assert.Equal(0, offline.Code);
+        Assert.StartsWith("usage: pbm", offline.Stdout);
+    }
+
     [Theory]
     [InlineData("/etc/passwd")]
     [InlineData("/dev/zero")]
