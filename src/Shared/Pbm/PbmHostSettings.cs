@@ -24,8 +24,6 @@ public sealed record PbmHostSettings(string Host, int Port, string? Token)
 
     public static readonly TimeSpan FailedHelloWindow = TimeSpan.FromSeconds(60);
 
-    private readonly byte[]? _tokenHash = Token is null ? null : SHA256.HashData(Encoding.UTF8.GetBytes(Token));
-
     /// <summary>The cluster's trust: pbm speaks TLS with the node certificate; null: plain TCP.</summary>
     public ClusterTrust? Trust { get; init; }
 
@@ -35,13 +33,14 @@ public sealed record PbmHostSettings(string Host, int Port, string? Token)
     /// <summary>True when <paramref name="token"/> opens this host: in constant time over SHA-256 of both, so neither its bytes nor its length leak.</summary>
     public bool Admits(string? token)
     {
-        if (_tokenHash is null)
+        if (Token is null)
         {
             return true;
         }
 
+        // hashed at each hello (not kept beside Token, where a `with` copy could leave it stale)
         byte[] given = SHA256.HashData(Encoding.UTF8.GetBytes(token ?? string.Empty));
-        return CryptographicOperations.FixedTimeEquals(given, _tokenHash) && token is not null;
+        return CryptographicOperations.FixedTimeEquals(given, SHA256.HashData(Encoding.UTF8.GetBytes(Token))) && token is not null;
     }
 
     public static PbmHostSettings FromEnvironment(int defaultPort = DefaultPort, Func<string, string?>? env = null)

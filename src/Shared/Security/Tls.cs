@@ -7,31 +7,15 @@ namespace CnnCluster.Shared.Security;
 public static class Tls
 {
     /// <summary>The server end: presents the node certificate and requires a client certificate of the cluster's authority when <paramref name="mutual"/>.</summary>
-    public static async Task<SslStream> ServerAsync(Stream inner, ClusterTrust trust, TimeSpan deadline, CancellationToken cancellation, bool mutual = true)
-    {
-        var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
-        string? refused = null;
-        try
-        {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-            timeout.CancelAfter(deadline);
-            await ssl.AuthenticateAsServerAsync(trust.ServerOptions(mutual, why => refused = why), timeout.Token).ConfigureAwait(false);
-            return ssl;
-        }
-        catch (AuthenticationException e) when (refused is not null)
-        {
-            await ssl.DisposeAsync().ConfigureAwait(false);
-            throw new AuthenticationException(refused, e);
-        }
-        catch
-        {
-            await ssl.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-    }
+    public static Task<SslStream> ServerAsync(Stream inner, ClusterTrust trust, TimeSpan deadline, CancellationToken cancellation, bool mutual = true) =>
+        Handshake(inner, deadline, cancellation, (ssl, refused, token) => ssl.AuthenticateAsServerAsync(trust.ServerOptions(mutual, refused), token), why => why);
 
     /// <summary>The client end: checks the server against the cluster's authority, presents the node certificate when <paramref name="mutual"/>.</summary>
-    public static async Task<SslStream> ClientAsync(Stream inner, string host, ClusterTrust trust, TimeSpan deadline, CancellationToken cancellation, bool mutual = true)
+    public static Task<SslStream> ClientAsync(Stream inner, string host, ClusterTrust trust, TimeSpan deadline, CancellationToken cancellation, bool mutual = true) =>
+        Handshake(inner, deadline, cancellation, (ssl, refused, token) => ssl.AuthenticateAsClientAsync(trust.ClientOptions(host, mutual, refused), token), why => $"{host} is not a node of this cluster: {why}");
+
+    /// <summary>One handshake under <paramref name="deadline"/>; a certificate our trust refused is an <see cref="AuthenticationException"/> that says why.</summary>
+    private static async Task<SslStream> Handshake(Stream inner, TimeSpan deadline, CancellationToken cancellation, Func<SslStream, Action<string>, CancellationToken, Task> authenticate, Func<string, string> explain)
     {
         var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
         string? refused = null;
@@ -39,13 +23,13 @@ public static class Tls
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
             timeout.CancelAfter(deadline);
-            await ssl.AuthenticateAsClientAsync(trust.ClientOptions(host, mutual, why => refused = why), timeout.Token).ConfigureAwait(false);
+            await authenticate(ssl, why => refused = why, timeout.Token).ConfigureAwait(false);
             return ssl;
         }
         catch (AuthenticationException e) when (refused is not null)
         {
             await ssl.DisposeAsync().ConfigureAwait(false);
-            throw new AuthenticationException($"{host} is not a node of this cluster: {refused}", e);
+            throw new AuthenticationException(explain(refused), e);
         }
         catch
         {
