@@ -55,18 +55,20 @@ public sealed class TrainCommandTests : IDisposable
     }
 
     [Theory]
-    [InlineData("--epochs 0", "--epochs 0 is out of range")]
-    [InlineData("--lr abc", "abc")]
-    [InlineData("--lr -1", "--lr -1 is out of range")]
-    [InlineData("--batch-size 0", "--batch-size 0 is out of range")]
-    [InlineData("--momentum 1.5", "--momentum 1.5 is out of range")]
+    [InlineData("--epochs 0", "--epochs '0' is out of range: give a whole number from 1 to 100,000")]
+    [InlineData("--lr abc", "--lr 'abc' is not a number: give a number in (0, 10]")]
+    [InlineData("--epochs abc", "--epochs 'abc' is not a whole number")]
+    [InlineData("--threads x", "--threads 'x' is not a whole number: give a whole number from 1 to 256")]
+    [InlineData("--lr -1", "--lr '-1' is out of range: give a number in (0, 10]")]
+    [InlineData("--batch-size 0", "--batch-size '0' is out of range")]
+    [InlineData("--momentum 1.5", "--momentum '1.5' is out of range: give a number in [0, 1)")]
     [InlineData("--schedule linear", "schedule 'linear' is not one of")]
     [InlineData("--model nosuchnet", "unknown model 'nosuchnet'; use one of lenet5, bouvrie")]
     [InlineData("--model /nonexistent/net.json", "'/nonexistent/net.json' does not exist")]
     [InlineData("--data /nonexistent/dir", "/nonexistent/dir (--data)")]
-    [InlineData("--run-id a/b", "--run-id a/b is out of range")]
-    [InlineData("--run-id ..", "--run-id .. is out of range")]
-    [InlineData("--resume .", "--resume . is out of range")]
+    [InlineData("--run-id a/b", "--run-id 'a/b': 1-64 letters")]
+    [InlineData("--run-id ..", "--run-id '..': 1-64 letters")]
+    [InlineData("--resume .", "--resume '.': 1-64 letters")]
     [InlineData("--frobnicate", "--frobnicate")]
     public void BadInputExitsNonZeroWithOneLineNamingIt(string args, string expected)
     {
@@ -84,7 +86,7 @@ public sealed class TrainCommandTests : IDisposable
     {
         var (code, stdout, stderr) = ChildProcess.Run("CnnCluster.Coordinator.dll", ["train", "--run-id", "poison\n", "--steps", "1", "--out", _out]);
         Assert.Equal(2, code);
-        Assert.Equal("error: --run-id poison\\x0a is out of range: " + Shared.Naming.RunIds.Rule + " (see --help)", stderr.Trim());
+        Assert.Equal("error: --run-id 'poison\\x0a': " + Shared.Naming.RunIds.Rule + " (see --help)", stderr.Trim());
         Assert.Empty(Directory.GetFileSystemEntries(_out));
         Assert.DoesNotContain("Exception", stdout);
     }

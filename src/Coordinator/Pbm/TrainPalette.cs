@@ -2,8 +2,7 @@ using System.Globalization;
 using System.Threading.Channels;
 using Akka.Actor;
 using CnnCluster.Engine.Models;
-using CnnCluster.Engine.Optim;
-using CnnCluster.Engine.Training;
+using CnnCluster.Coordinator.Options;
 using CnnCluster.PbmProtocol;
 using CnnCluster.Shared.Pbm;
 using CnnCluster.Shared.Protocol;
@@ -21,23 +20,12 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry, Mo
 
     private static readonly SwitchInfo Run = Switch("run", "r", "the run's id", mandatory: true);
 
+    /// <summary>`submit`: its switches are the run options of `train` (one table, <see cref="RunOptions"/>).</summary>
+    internal static readonly CommandInfo Submit = Command("submit", "start a run; prints its id alone on the last line", RunOptions.All.Select(ToSwitch).ToArray());
+
     public PaletteInfo Info { get; } = new("train", "submit, watch and control training runs",
     [
-        Command("submit", "start a run; prints its id alone on the last line",
-            Switch("model", "m", "lenet5, bouvrie, or the name of a JSON spec file in the coordinator's models folder (MODELS_DIR, default ./models in its working directory)", mandatory: true),
-            Switch("epochs", "e", "passes over the training set (default 3)"),
-            Switch("steps", null, "stop after this many steps"),
-            Switch("batch-size", "b", "minibatch size (default 64)"),
-            Switch("lr", "l", "learning rate (default 0.03)"),
-            Switch("momentum", null, "SGD momentum (default 0.9)"),
-            Switch("weight-decay", null, "L2 weight decay (default 5e-4)"),
-            Switch("seed", null, "seed of initialization and data order (default 1)"),
-            Switch("shard-size", null, "samples per micro-shard (default 8)"),
-            Switch("limit", null, "use only the first N training and test images"),
-            Switch("run-id", null, "name of the run (default: model-time-random)"),
-            Switch("snapshot-every", null, $"steps between snapshots (default {RunConfig.DefaultSnapshotEvery})"),
-            Switch("reduce", null, "how gradients are summed: sharded (an exact all-reduce among the workers, default) or star (through the coordinator)"),
-            Switch("verify", null, "fraction of nodes computed twice on different workers and compared bit for bit (star reduction; default 0)")),
+        Submit,
         Command("list", "every run: id, model, status"),
         Command("status", "a run's state, step, loss, accuracy and parameter hash", Run),
         Command("tail", "live progress of a run until it ends", Run),
@@ -50,8 +38,8 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry, Mo
         switch (c.Info.Name)
         {
             case "submit":
-                RunConfig config = Config(c);
-                RunAccepted accepted = await registry.Ask<RunAccepted>(new SubmitRun(c.String("run-id"), config), cancellation);
+                (RunConfig config, string? runId) = Config(c);
+                RunAccepted accepted = await registry.Ask<RunAccepted>(new SubmitRun(runId, config), cancellation);
                 output.Line($"submitted {config.Model}: {config.Epochs} epoch(s){(config.MaxSteps is long s ? $", at most {s} steps" : string.Empty)}, batch {config.BatchSize}, lr {config.LearningRate.ToString(CultureInfo.InvariantCulture)}");
                 output.Line(accepted.RunId);
                 return 0;
@@ -101,40 +89,39 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry, Mo
         yield return $"param_sha256: {s.ParamSha256}";
     }
 
-    private RunConfig Config(ParsedCommand c)
+    /// <summary>The switch of a run option: the same name, alias and help as `train`'s option (one table, RunOptions).</summary>
+    internal static SwitchInfo ToSwitch(RunOption o) => o.Kind == OptionKind.Flag ? Flag(o.Name, o.Alias, o.Description) : Switch(o.Name, o.Alias, o.Description);
+
+    /// <summary>The settings a submit gives, read by the same table and parser as `train`'s command line.</summary>
+    internal static RunSettings Settings(ParsedCommand c)
     {
-        string model = c.Required("model");
-        ModelSpec spec = _models.Resolve(model);
+        try
+        {
+            return RunSettings.From(o => c.String(o.Name));
+        }
+        catch (ArgumentException e)
+        {
+            throw new CommandException(e.Message);
+        }
+    }
+
+    private (RunConfig Config, string? RunId) Config(ParsedCommand c)
+    {
+        RunSettings settings = Settings(c);
+        ModelSpec spec = _models.Resolve(settings.Model);
         try
         {
             Network.Build(spec);
+            return (settings.ToRunConfig(spec, inProcessWorkers: false), settings.RunId);
         }
         catch (ModelSpecException e)
         {
             throw new CommandException(e.Message);
         }
-
-        var options = new TrainingOptions
+        catch (ArgumentException e)
         {
-            Epochs = c.Int("epochs", 1, 100_000) ?? 3,
-            MaxSteps = c.Int("steps", 1, int.MaxValue),
-            BatchSize = c.Int("batch-size", 1, 65536) ?? 64,
-            LearningRate = c.Double("lr", 0, 10, minExclusive: true) ?? 0.03,
-            Sgd = new SgdOptions(c.Double("momentum", 0, 0.999) ?? 0.9, false, c.Double("weight-decay", 0, 0.999) ?? 5e-4),
-            Schedule = LearningRateSchedule.Parse("cosine", 100),
-            Seed = (ulong)(c.Int("seed", 0, int.MaxValue) ?? 1),
-            ShardSize = c.Int("shard-size", 1, 4096) ?? 8,
-        };
-        double verify = c.Double("verify", 0, 1) ?? 0;
-        Reduction reduction = c.String("reduce") switch
-        {
-            null when verify > 0 => Reduction.Star,
-            "sharded" when verify > 0 => throw new CommandException("--verify compares results at the coordinator, which a sharded run never sees: use --reduce star (the default with --verify)"),
-            null or "sharded" => Reduction.Sharded,
-            "star" => Reduction.Star,
-            var other => throw new CommandException($"--reduce '{other}' is not a way to sum gradients: give sharded or star"),
-        };
-        return RunConfig.From(spec, model, options, c.Int("limit", 1, int.MaxValue), c.Int("snapshot-every", 1, int.MaxValue) ?? RunConfig.DefaultSnapshotEvery, reduction: reduction) with { Verify = verify };
+            throw new CommandException(e.Message);
+        }
     }
 
     private async Task<int> Tail(string runId, ICommandOutput output, CancellationToken cancellation)
