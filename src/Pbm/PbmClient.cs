@@ -51,8 +51,9 @@ public sealed class PbmClient : IDisposable
 
     /// <summary>
     /// Runs one command; returns its exit code (the error line goes to stderr). A file the node sends is
-    /// written only for a command that has an --output switch, only when the user gave it, and only to
-    /// the user's path (never to a path the node names); any other file is ignored with one warning.
+    /// written only for a command that has an --output switch (one file, to the user's path) or an
+    /// --output-dir switch (files into the user's folder, each under a plain name the node gives, never a
+    /// path), only when the user gave it; any other file is ignored with one warning.
     /// </summary>
     public async Task<int> RunAsync(IReadOnlyList<string> words, CancellationToken cancellation = default)
     {
@@ -65,7 +66,8 @@ public sealed class PbmClient : IDisposable
             return 2;
         }
 
-        string? outputPath = OutputPath(words);
+        string? outputPath = OutputPath(words, "output");
+        string? outputDirectory = OutputPath(words, "output-dir");
         bool warned = false;
         int id = ++_nextId;
         await _connection.SendAsync(new RunCommand(id, words[0], words[1], words.Skip(2).ToArray()), cancellation);
@@ -99,8 +101,13 @@ public sealed class PbmClient : IDisposable
                         }
 
                         break;
-                    case FileChunk f when f.Id == id && outputPath is not null:
-                        file ??= new FileStream(outputPath, FileMode.Create, FileAccess.Write);
+                    case FileChunk f when f.Id == id && (outputPath ?? InDirectory(outputDirectory, f.Path)) is string target:
+                        if (file is null && outputDirectory is not null)
+                        {
+                            Directory.CreateDirectory(outputDirectory);
+                        }
+
+                        file ??= new FileStream(target, FileMode.Create, FileAccess.Write);
                         await file.WriteAsync(f.Bytes, cancellation);
                         if (f.Last)
                         {
@@ -113,7 +120,7 @@ public sealed class PbmClient : IDisposable
                     case FileChunk:
                         if (!warned)
                         {
-                            _err.WriteLine($"warning: the node sent a file that `{words[0]} {words[1]}` did not ask for; it was not written (pbm writes only to the -o/--output path you give)");
+                            _err.WriteLine($"warning: the node sent a file that `{words[0]} {words[1]}` did not ask for; it was not written (pbm writes only to the -o/--output path or into the --output-dir folder you give)");
                             warned = true;
                         }
 
@@ -142,11 +149,11 @@ public sealed class PbmClient : IDisposable
         }
     }
 
-    /// <summary>The -o/--output value the user typed, when the command (as the node describes it) has that switch; else null.</summary>
-    private string? OutputPath(IReadOnlyList<string> words)
+    /// <summary>The value the user typed for switch <paramref name="name"/> (output or output-dir), when the command (as the node describes it) has it; else null.</summary>
+    private string? OutputPath(IReadOnlyList<string> words, string name)
     {
         CommandInfo? command = Welcome.Palettes.FirstOrDefault(p => p.Name == words[0])?.Commands.FirstOrDefault(c => c.Name == words[1]);
-        SwitchInfo? output = command?.Switches.FirstOrDefault(s => s.Long == "output" && !s.IsFlag);
+        SwitchInfo? output = command?.Switches.FirstOrDefault(s => s.Long == name && !s.IsFlag);
         if (output is null)
         {
             return null;
@@ -155,18 +162,24 @@ public sealed class PbmClient : IDisposable
         string? path = null;
         for (int i = 2; i < words.Count; i++)
         {
-            if (words[i] == "--output" || (output.Short is not null && words[i] == "-" + output.Short))
+            if (words[i] == "--" + name || (output.Short is not null && words[i] == "-" + output.Short))
             {
                 path = i + 1 < words.Count ? words[++i] : null;
             }
-            else if (words[i].StartsWith("--output=", StringComparison.Ordinal))
+            else if (words[i].StartsWith($"--{name}=", StringComparison.Ordinal))
             {
-                path = words[i]["--output=".Length..];
+                path = words[i][(name.Length + 3)..];
             }
         }
 
         return string.IsNullOrEmpty(path) ? null : path;
     }
+
+    /// <summary>Where a file named <paramref name="name"/> by the node goes in the user's folder: only a plain name (letters, digits, '.', '_', '-', not starting with '.') is accepted.</summary>
+    public static string? InDirectory(string? directory, string name) =>
+        directory is not null && name.Length is > 0 and <= 128 && name[0] != '.' && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-')
+            ? Path.Combine(directory, name)
+            : null;
 
     public void Dispose() => _connection.Dispose();
 }

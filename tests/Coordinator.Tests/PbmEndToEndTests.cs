@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Sockets;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using CnnCluster.PbmProtocol;
 using Xunit;
@@ -79,6 +80,53 @@ public sealed class ServeNode : IDisposable
 
 public sealed class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.ITestOutputHelper output) : TrainProcesses, IClassFixture<ServeNode>
 {
+    [Fact]
+    public void ARunSubmittedThroughPbmKeepsItsRecordInTheStore_MetricsWritesTheFilesAndTheSameFiguresAsTrain()
+    {
+        string[] options = ["--steps", "40", "--limit", "1024", "-b", "32", "--seed", "9"];
+        var submit = node.Pbm(["train", "submit", "-m", "lenet5", .. options]);
+        Assert.True(submit.Code == 0, submit.Stderr);
+        string id = submit.Stdout.Trim().Split('\n')[^1].Trim();
+        Assert.True(node.Pbm("train", "tail", "-r", id).Code == 0);
+
+        string folder = Path.Combine(Out, "record");
+        var metrics = node.Pbm("train", "metrics", "-r", id, "-o", folder);
+        Assert.True(metrics.Code == 0, metrics.Stderr);
+        Assert.Contains($"of run {id} (completed, 40 steps, 2 epochs) into {folder}", metrics.Stdout);
+        Assert.Equal(["config.json", "metrics.csv", "metrics.png", "steps.csv", "summary.json"], System.IO.Directory.GetFiles(folder).Select(Path.GetFileName).Order());
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(Path.Combine(folder, "metrics.png"))[..4]);
+        Assert.Equal(41, File.ReadAllLines(Path.Combine(folder, "steps.csv")).Length); // a header and 40 steps
+
+        // the same run on the engine alone writes the same figures (the time columns aside)
+        JsonElement local = Train(["--run-id", "local", .. options]);
+        static string[] Figures(string csv) => File.ReadAllLines(csv).Select(l => string.Join(",", l.Split(',')[..5])).ToArray();
+        string[] epochs = Figures(Path.Combine(folder, "metrics.csv"));
+        Assert.Equal("epoch,step,train_loss,test_loss,test_accuracy", epochs[0]);
+        Assert.Equal(3, epochs.Length);
+        Assert.Equal(Figures(Path.Combine(Out, "local", "metrics.csv")), epochs);
+        Assert.Equal(File.ReadAllText(Path.Combine(Out, "local", "steps.csv")), File.ReadAllText(Path.Combine(folder, "steps.csv")));
+
+        using JsonDocument summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "summary.json")));
+        Assert.Equal("completed", summary.RootElement.GetProperty("state").GetString());
+        Assert.Equal(Hash(local), summary.RootElement.GetProperty("param_sha256").GetString());
+        using JsonDocument config = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "config.json")));
+        Assert.Equal(32, config.RootElement.GetProperty("batch_size").GetInt32());
+        Assert.Equal(config.RootElement.ToString(), JsonDocument.Parse(File.ReadAllText(Path.Combine(Out, "local", "config.json"))).RootElement.ToString().Replace("\"star\"", "\"sharded\""));
+        Assert.True(File.Exists(Path.Combine(Out, "local", "summary.json")));
+
+        var logs = node.Pbm("train", "logs", "-r", id);
+        Assert.True(logs.Code == 0, logs.Stderr);
+        string[] lines = logs.Stdout.Trim().Split('\n');
+        Assert.StartsWith($"run {id}: lenet5, 3 epoch(s), 40 steps of batch 32, lr 0.03 (cosine, 100 warm-up steps)", lines[0]);
+        Assert.Contains(lines, l => l.StartsWith("epoch 1  step 32  train_loss ", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("snapshot ", StringComparison.Ordinal) && l.Contains(" at step 40: "));
+        Assert.Equal($"completed at step 40, param_sha256 {Hash(local)}", lines[^1]);
+
+        // a name the node gives is a plain file name in the user's folder, never a path
+        Assert.Null(CnnCluster.Pbm.PbmClient.InDirectory(folder, "../escape.csv"));
+        Assert.Null(CnnCluster.Pbm.PbmClient.InDirectory(folder, ".bashrc"));
+    }
+
     [Fact]
     public void ServeWithWorkersThenShowSubmitTailStatusAndWorkerList()
     {

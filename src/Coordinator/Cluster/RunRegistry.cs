@@ -113,6 +113,7 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
         });
         Command<StopRun>(r => ToRun(r.RunId, r));
         Command<ListSnapshots>(r => ToRun(r.RunId, r));
+        Command<RunHistoryRequest>(r => ToRun(r.RunId, r));
         Command<ListWorkers>(w => _directory.Forward(w));
         Command<ListRuns>(_ => Sender.Tell(new RunList(_known.Values
             .OrderBy(r => r.RunId, StringComparer.Ordinal)

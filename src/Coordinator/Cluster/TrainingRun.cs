@@ -361,6 +361,9 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         });
         Command<RunStatusRequest>(_ => Sender.Tell(Status()));
         Command<ListSnapshots>(_ => Sender.Tell(new SnapshotList(_runId, _state.Snapshots.Values.ToArray())));
+        Command<RunHistoryRequest>(_ => Chunking.Tell(Context.System, Sender, new RunHistory(
+            _runId, _config, _phase.ToString().ToLowerInvariant(), _session.TotalSteps, _session.StepsPerEpoch,
+            [.. _state.Steps], [.. _state.Epochs], [.. _state.Snapshots.Values], _state.Ended, _state.ForkedFrom), Self));
         Command<SaveSnapshotSuccess>(OnSnapshotSaved);
         Command<SaveSnapshotFailure>(f =>
         {

@@ -10,7 +10,7 @@ namespace CnnCluster.Coordinator.Local;
 /// <summary>
 /// A `train` run on this machine: resolve the model and data, run it on the chosen backend (the engine
 /// alone, or the embedded cluster with persistence), write runs/&lt;id&gt;/ (metrics.csv, steps.csv,
-/// metrics.png, model.json, model.cnnm) and return the summary.
+/// metrics.png, model.json, model.cnnm, config.json, summary.json) and return the summary.
 /// </summary>
 public static class LocalTraining
 {
@@ -46,6 +46,8 @@ public static class LocalTraining
         long totalSteps = options.TotalSteps(data.Train.Count);
         Directory.CreateDirectory(runDirectory);
         File.WriteAllText(Path.Combine(runDirectory, "model.json"), ModelSpecJson.Write(spec));
+        File.WriteAllText(Path.Combine(runDirectory, "config.json"), RunRecord.ConfigJson(RunConfig.From(spec, request.Model, options, request.Limit,
+            request.Cluster?.SnapshotEvery ?? RunConfig.DefaultSnapshotEvery, request.Cluster?.KeepSnapshots ?? RunConfig.DefaultKeepSnapshots, request.Cluster?.Reduction ?? Reduction.Star) with { Verify = request.Cluster?.Verify ?? 0 }));
 
         output.WriteLine($"run {request.RunId}: {network.Describe()}");
         output.WriteLine(
@@ -78,7 +80,7 @@ public static class LocalTraining
         }
 
         EpochReport last = metrics.Epochs[^1];
-        return new RunSummary
+        var summary = new RunSummary
         {
             Run = request.RunId,
             Model = spec.Name,
@@ -110,6 +112,8 @@ public static class LocalTraining
                 ? StepPhaseLog.FigureNames.Select((name, i) => (name, value: phases[i])).Where(p => double.IsFinite(p.value)).ToDictionary(p => p.name, p => Math.Round(p.value, 1))
                 : null,
         };
+        File.WriteAllText(Path.Combine(runDirectory, "summary.json"), summary.ToJsonLine() + "\n");
+        return summary;
     }
 
     private static string Describe(TrainRequest r) => r.Cluster is { } c

@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Akka.Actor;
 using CnnCluster.Engine.Models;
 using CnnCluster.Coordinator.Options;
+using CnnCluster.Coordinator.Reporting;
 using CnnCluster.PbmProtocol;
 using CnnCluster.Shared.Pbm;
 using CnnCluster.Shared.Protocol;
@@ -28,7 +29,9 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry, Mo
         Submit,
         Command("list", "every run: id, model, status"),
         Command("status", "a run's state, step, loss, accuracy and parameter hash", Run),
-        Command("tail", "live progress of a run until it ends", Run),
+        Command("tail", "a run's epochs so far, then its live progress until it ends", Run),
+        Command("logs", "a run's history from the store: its settings, progress, epochs, snapshots and end", Run),
+        Command("metrics", "a run's figures from the store into a folder on this machine: metrics.csv, steps.csv, metrics.png (loss, test loss, accuracy), config.json, summary.json", Run, Switch("output-dir", "o", "folder to write the files into", mandatory: true)),
         Command("stop", "stop a run for good", Run),
         Command("export", "the run's model (spec and parameters) into a file on this machine", Run, Switch("output", "o", "file to write, e.g. model.cnnm", mandatory: true)),
     ]);
@@ -73,6 +76,15 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry, Mo
                 File.Delete(tmp);
                 output.Line($"exported run {export.RunId} at step {export.Step} ({spec.Name}, {export.Parameters.Length:N0} parameters, sha256 {export.ParamSha256[..16]}) to {c.Required("output")}");
                 return 0;
+            case "logs":
+                foreach (string line in RunRecord.Log(await registry.Ask<RunHistory>(new RunHistoryRequest(c.Required("run")), cancellation)))
+                {
+                    output.Line(line);
+                }
+
+                return 0;
+            case "metrics":
+                return await Metrics(c.Required("run"), c.Required("output-dir"), output, cancellation);
             default:
                 return await Tail(c.Required("run"), output, cancellation);
         }
@@ -122,6 +134,30 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry, Mo
         {
             throw new CommandException(e.Message);
         }
+    }
+
+    private async Task<int> Metrics(string runId, string folder, ICommandOutput output, CancellationToken cancellation)
+    {
+        RunHistory history = await registry.Ask<RunHistory>(new RunHistoryRequest(runId), cancellation);
+        string scratch = Path.Combine(Path.GetTempPath(), $"metrics-{Guid.NewGuid():N}");
+        try
+        {
+            RunRecord.Write(history, scratch);
+            foreach (string name in RunRecord.FileNames)
+            {
+                output.File(name, File.ReadAllBytes(Path.Combine(scratch, name)));
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(scratch))
+            {
+                Directory.Delete(scratch, recursive: true);
+            }
+        }
+
+        output.Line($"wrote {string.Join(", ", RunRecord.FileNames)} of run {history.RunId} ({history.State}, {history.Steps.Length} steps, {history.Epochs.Length} epochs) into {folder}");
+        return 0;
     }
 
     private async Task<int> Tail(string runId, ICommandOutput output, CancellationToken cancellation)

@@ -3,10 +3,14 @@ using ScottPlot;
 
 namespace CnnCluster.Coordinator.Reporting;
 
-/// <summary>A PNG with the training loss per step (and its moving average) and test accuracy per epoch, against epochs.</summary>
+/// <summary>A PNG with the training loss per step (and its moving average), the test loss and the test accuracy per epoch, against epochs.</summary>
 public static class MetricsPlot
 {
-    public static void Save(string path, IReadOnlyList<StepReport> steps, IReadOnlyList<EpochReport> epochs, int stepsPerEpoch)
+    public static void Save(string path, IReadOnlyList<StepReport> steps, IReadOnlyList<EpochReport> epochs, int stepsPerEpoch) =>
+        Build(steps, epochs, stepsPerEpoch).SavePng(path, 900, 500);
+
+    /// <summary>The plot itself, whose series the tests read.</summary>
+    public static Plot Build(IReadOnlyList<StepReport> steps, IReadOnlyList<EpochReport> epochs, int stepsPerEpoch)
     {
         var plot = new Plot();
         if (steps.Count > 0)
@@ -29,6 +33,12 @@ public static class MetricsPlot
         if (epochs.Count > 0)
         {
             double[] ex = epochs.Select(e => (double)e.Step / stepsPerEpoch).ToArray();
+            var testLoss = plot.Add.Scatter(ex, epochs.Select(e => e.TestLoss).ToArray());
+            testLoss.Color = Colors.DarkGreen;
+            testLoss.MarkerSize = 8;
+            testLoss.LineWidth = 2;
+            testLoss.LegendText = "test loss (epoch)";
+
             var acc = plot.Add.Scatter(ex, epochs.Select(e => e.TestAccuracy * 100).ToArray());
             acc.Axes.YAxis = plot.Axes.Right;
             acc.Color = Colors.OrangeRed;
@@ -37,12 +47,12 @@ public static class MetricsPlot
             acc.LegendText = "test accuracy (%)";
         }
 
-        plot.Title("Training loss and test accuracy");
+        plot.Title("Training and test loss, test accuracy");
         plot.XLabel("epoch");
         plot.Axes.Left.Label.Text = "loss";
         plot.Axes.Right.Label.Text = "test accuracy (%)";
         plot.ShowLegend(Alignment.UpperCenter);
-        plot.SavePng(path, 900, 500);
+        return plot;
     }
 
     private static double[] MovingAverage(double[] values, int window)

@@ -60,3 +60,25 @@ public sealed record WorkerListEntry(
 
 [MessagePackObject]
 public sealed record WorkerList([property: Key(0)] WorkerListEntry[] Workers) : IProtocolMessage;
+
+/// <summary>Client → run: its whole record, as its journal holds it.</summary>
+[MessagePackObject]
+public sealed record RunHistoryRequest([property: Key(0)] string RunId) : IProtocolMessage;
+
+/// <summary>
+/// Run → client: the run's record in the store, whoever started it (its configuration, every committed
+/// step, every epoch's figures, its snapshots and its end), from which `train metrics` writes the csv files
+/// and the plot and `train logs` tells its history. Sent in chunks when remote (it grows with the steps).
+/// </summary>
+[MessagePackObject]
+public sealed record RunHistory(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] RunConfig Config,
+    [property: Key(2)] string State,
+    [property: Key(3)] long TotalSteps,
+    [property: Key(4)] int StepsPerEpoch,
+    [property: Key(5)] StepRecorded[] Steps,
+    [property: Key(6)] EpochRecorded[] Epochs,
+    [property: Key(7)] SnapshotRecorded[] Snapshots,
+    [property: Key(8)] RunEnded? Ended,
+    [property: Key(9)] string? ForkedFrom) : IProtocolMessage;
