@@ -128,6 +128,44 @@ public sealed class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.ITestOut
     }
 
     [Fact]
+    public void AStoppedRunResumesFromItsLastSnapshotToTheEngineAlonesBits()
+    {
+        string[] options = ["--steps", "300", "--limit", "4096", "-b", "32", "--seed", "11", "--snapshot-every", "50"];
+        var submit = node.Pbm(["train", "submit", "-m", "lenet5", "--run-id", "stop-resume", .. options]);
+        Assert.True(submit.Code == 0, submit.Stderr);
+        Assert.Contains("run 'stop-resume' has not ended (running): nothing to resume", node.Pbm("train", "resume", "-r", "stop-resume").Stderr);
+
+        // stop it part of the way
+        var deadline = Stopwatch.StartNew();
+        while (StepOf(node.Pbm("train", "status", "-r", "stop-resume").Stdout) < 60)
+        {
+            Assert.True(deadline.Elapsed < Timeout, "the run never reached step 60");
+            Thread.Sleep(100);
+        }
+
+        var stop = node.Pbm("train", "stop", "-r", "stop-resume");
+        Assert.True(stop.Code == 0, stop.Stderr);
+        Assert.Matches("^run stop-resume stopped at step [0-9]+", stop.Stdout);
+        long stoppedAt = long.Parse(Regex.Match(stop.Stdout, "stopped at step ([0-9]+)").Groups[1].Value);
+        Assert.InRange(stoppedAt, 60, 299);
+        Assert.Contains("stop-resume | lenet5 | stopped", node.Pbm("train", "list").Stdout);
+
+        var resume = node.Pbm("train", "resume", "-r", "stop-resume");
+        Assert.True(resume.Code == 0, resume.Stderr);
+        Assert.Contains("resumed run stop-resume from its last snapshot", resume.Stdout);
+        var tail = node.Pbm("train", "tail", "-r", "stop-resume");
+        Assert.True(tail.Code == 0, tail.Stderr + tail.Stdout);
+        Assert.True(tail.Stdout.Contains("completed: 300 steps"), tail.Stdout);
+
+        string hash = Regex.Match(node.Pbm("train", "status", "-r", "stop-resume").Stdout, "param_sha256: ([0-9a-f]{64})").Groups[1].Value;
+        Assert.Equal(Hash(Train(options)), hash);
+        Assert.Contains("run 'stop-resume' completed: nothing to resume", node.Pbm("train", "resume", "-r", "stop-resume").Stderr);
+        Assert.Contains("no run 'ghost'", node.Pbm("train", "resume", "-r", "ghost").Stderr);
+    }
+
+    private static long StepOf(string status) => Regex.Match(status, "step: ([0-9]+)/") is { Success: true } m ? long.Parse(m.Groups[1].Value) : 0;
+
+    [Fact]
     public void ServeWithWorkersThenShowSubmitTailStatusAndWorkerList()
     {
         var show = node.Pbm("cluster", "show");
@@ -172,7 +210,7 @@ public sealed class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.ITestOut
 
     [Theory]
     [InlineData("nosuch show", "unknown palette 'nosuch'; valid: cluster, train, snapshot, worker")]
-    [InlineData("train fly", "unknown command 'fly' in palette 'train'; valid: submit, list, status, tail, stop, export")]
+    [InlineData("train fly", "unknown command 'fly' in palette 'train'; valid: submit, list, status, tail, logs, metrics, stop, resume, export")]
     [InlineData("train status --rn x", "unknown switch '--rn' for 'status'; valid: -r/--run")]
     [InlineData("train status", "missing mandatory switch -r/--run")]
     [InlineData("train submit -m lenet5 -e 0", "--epochs '0' is out of range")]

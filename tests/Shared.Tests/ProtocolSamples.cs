@@ -49,6 +49,8 @@ internal static class ProtocolSamples
         new RunStatusRequest("r1"),
         new RunStatus("r1", "lenet5", "running", 5, 100, 0.5, null, "ab", 2, null),
         new RunHistoryRequest("r1"),
+        new ResumeRun("r1"),
+        new RunResumed("r1", "stopped"),
         new RunHistory("r1", Config, "completed", 2, 1, [new StepRecorded(1, 0, 2.3, 0.01, "ab", 64, 0.5)], [new EpochRecorded(0, 1, 2.3, 2.2, 0.4, 0.5, 128)], [new SnapshotRecorded(3, 1, 1024, "cd", new DateTime(2026, 1, 2, 3, 4, 5, DateTimeKind.Utc))], new RunEnded("completed", 2, "ab", null), "r0"),
         new StopRun("r1"),
         new ListSnapshots("r1"),

@@ -70,6 +70,7 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
             _closed.Add(c.RunId);
             _statuses[c.RunId] = c.Status;
         });
+        Recover<RunResumed>(Reopened);
         Recover<RecoveryCompleted>(_ =>
         {
             foreach (RunRegistered run in _known.Values.Where(r => _options.ResumeUnfinished && !_closed.Contains(r.RunId)))
@@ -81,6 +82,7 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
 
         Command<SubmitRun>(Submit);
         Command<ForkRun>(Fork);
+        Command<ResumeRun>(Resume);
         Command<Forkable>(OnForkable);
         Command<SubscribeRun>(s => ToRun(s.RunId, s));
         Command<ExportRun>(e => ToRun(e.RunId, e));
@@ -169,6 +171,39 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
         }
 
         Register(new RunRegistered(id, submit.Config, null, 0), RunOrigin.Fresh, Sender);
+    }
+
+    /// <summary>
+    /// A stopped or failed run continues from its last snapshot: the registry journals that it is open again
+    /// (so a restarted registry resumes it), and the run journals the same and starts again as unfinished.
+    /// </summary>
+    private void Resume(ResumeRun resume)
+    {
+        string? id = resume.RunId;
+        string? refusal = id is null || RunIds.Problem(id) is string ? RunIds.Problem(id)
+            : !_known.ContainsKey(id) ? $"no run '{id}'; known runs: {Known()}"
+            : !_closed.Contains(id) ? $"run '{id}' has not ended ({(_paused.ContainsKey(id) ? "paused: it resumes by itself when its store works" : "running")}): nothing to resume"
+            : _statuses.GetValueOrDefault(id) == "completed" ? $"run '{id}' completed: nothing to resume (to train on from it, start a new run with --fork {id}:SEQ)"
+            : null;
+        if (refusal is not null)
+        {
+            Sender.Tell(new RunRejected(RunIds.Printable(id), refusal));
+            return;
+        }
+
+        IActorRef replyTo = Sender;
+        Persist(new RunResumed(id!, _statuses.GetValueOrDefault(id!, "ended")), e =>
+        {
+            Reopened(e);
+            _log.Info("run {0} resumed (it was {1})", e.RunId, e.PreviousStatus);
+            ToRun(e.RunId, resume, replyTo);
+        });
+    }
+
+    private void Reopened(RunResumed e)
+    {
+        _closed.Remove(e.RunId);
+        _statuses.Remove(e.RunId);
     }
 
     private void Fork(ForkRun fork)
@@ -325,8 +360,9 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
             Timers.StartSingleTimer("compact", CompactMemory.Instance, CompactAfter);
         }
 
-        // queries that came while it stopped go to a new incarnation, which answers from the journal
-        if (passivating.Waiting.Count > 0 && Run(runId) is { } run)
+        // queries that came while it stopped go to a new incarnation, which answers from the journal; a run
+        // that stopped because it was resumed (not closed any more) starts again at once
+        if ((passivating.Waiting.Count > 0 || !_closed.Contains(runId)) && Run(runId) is { } run)
         {
             foreach ((object message, IActorRef sender) in passivating.Waiting)
             {
@@ -338,24 +374,26 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
     /// <summary>True when <paramref name="sender"/> is one of this registry's run actors (or below one).</summary>
     private bool IsOwnRun(IActorRef sender) => sender.Path.Address.Equals(Self.Path.Address) && sender.Path.ToStringWithoutAddress().StartsWith(Self.Path.ToStringWithoutAddress() + "/", StringComparison.Ordinal);
 
-    private void ToRun(string? runId, object message)
+    private void ToRun(string? runId, object message) => ToRun(runId, message, Sender);
+
+    private void ToRun(string? runId, object message, IActorRef sender)
     {
         // a message may come from any member of the cluster, not only through pbm: a bad id is an answer, never a crash
         if (runId is null || RunIds.Problem(runId) is string)
         {
-            Sender.Tell(new RunRejected(RunIds.Printable(runId), RunIds.Problem(runId)!));
+            sender.Tell(new RunRejected(RunIds.Printable(runId), RunIds.Problem(runId)!));
         }
         else if (_passivating.TryGetValue(runId, out var passivating))
         {
-            passivating.Waiting.Add((message, Sender));
+            passivating.Waiting.Add((message, sender));
         }
         else if (Run(runId) is { } run)
         {
-            run.Forward(message);
+            run.Tell(message, sender);
         }
         else
         {
-            Sender.Tell(new RunRejected(runId, $"no run '{runId}'; known runs: {Known()}"));
+            sender.Tell(new RunRejected(runId, $"no run '{runId}'; known runs: {Known()}"));
         }
     }
 
@@ -372,7 +410,7 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
 
     private string Known() => _known.Count == 0 ? "none" : string.Join(", ", _known.Keys.Order());
 
-    /// <summary>Run → registry: an ended run has been idle; stop its actor until it is asked again.</summary>
+    /// <summary>Run → registry: an ended run has been idle (stop its actor until it is asked again), or was resumed (stop it and start its next incarnation).</summary>
     public sealed record RunIdle(string RunId);
 
     private sealed class CompactMemory

@@ -55,6 +55,7 @@ public sealed record RunState
         SnapshotsPruned p => this with { Snapshots = Snapshots.RemoveRange(Snapshots.Keys.Where(k => k <= p.UpToSequenceNr)) },
         SnapshotRejected r => this with { Snapshots = Snapshots.Remove(r.SequenceNr) },
         RunEnded end => this with { Ended = end },
+        RunResumed => this with { Ended = null },
         _ => throw new ArgumentException($"{e.GetType().Name} is not a run event"),
     };
 

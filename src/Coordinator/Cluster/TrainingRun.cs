@@ -313,6 +313,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         Command<WorkFailed>(OnWorkFailed);
         Command<TickMessage>(_ => OnTick());
         Command<StopRun>(_ => Stop());
+        Command<ResumeRun>(_ => Sender.Tell(new RunAccepted(_runId))); // running already
         Queries();
     }
 
@@ -338,6 +339,22 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         Command<NodeResult>(r => ReturnGradient(r));
         Command<TickMessage>(_ => FlushJournal());
         Command<StopRun>(_ => Sender.Tell(Status()));
+        Command<ResumeRun>(_ =>
+        {
+            IActorRef replyTo = Sender;
+            FlushJournal();
+            Persist(new RunResumed(_runId, _state.Ended?.Status ?? "ended"), e =>
+            {
+                _state = _state.Updated(e);
+                _log.Info("run {0}: resumed by a user after it {1} at step {2}; continuing from its last snapshot", _runId, e.PreviousStatus, _session.Step);
+                replyTo.Tell(new RunAccepted(_runId));
+
+                // the registry stops this incarnation and starts the next, which recovers as unfinished and
+                // continues from its last snapshot (messages meanwhile wait in the registry, as for passivation)
+                SetReceiveTimeout(null);
+                Context.Parent.Tell(new RunRegistry.RunIdle(_runId));
+            });
+        });
         Queries();
         CommandAny(_ => { });
     }

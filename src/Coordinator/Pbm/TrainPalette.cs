@@ -32,7 +32,8 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry, Mo
         Command("tail", "a run's epochs so far, then its live progress until it ends", Run),
         Command("logs", "a run's history from the store: its settings, progress, epochs, snapshots and end", Run),
         Command("metrics", "a run's figures from the store into a folder on this machine: metrics.csv, steps.csv, metrics.png (loss, test loss, accuracy), config.json, summary.json", Run, Switch("output-dir", "o", "folder to write the files into", mandatory: true)),
-        Command("stop", "stop a run for good", Run),
+        Command("stop", "stop a run (it keeps its snapshots; train resume continues it)", Run),
+        Command("resume", "continue a stopped or failed run from its last snapshot", Run),
         Command("export", "the run's model (spec and parameters) into a file on this machine", Run, Switch("output", "o", "file to write, e.g. model.cnnm", mandatory: true)),
     ]);
 
@@ -66,6 +67,10 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry, Mo
             case "stop":
                 RunStatus stopped = await registry.Ask<RunStatus>(new StopRun(c.Required("run")), cancellation);
                 output.Line($"run {stopped.RunId} {stopped.State} at step {stopped.Step}");
+                return 0;
+            case "resume":
+                RunAccepted resumed = await registry.Ask<RunAccepted>(new ResumeRun(c.Required("run")), cancellation);
+                output.Line($"resumed run {resumed.RunId} from its last snapshot; follow it with: train tail -r {resumed.RunId}");
                 return 0;
             case "export":
                 ModelExport export = await registry.Ask<ModelExport>(new ExportRun(c.Required("run")), cancellation);

@@ -33,7 +33,7 @@ public sealed record RunStatus(
     [property: Key(8)] int Workers,
     [property: Key(9)] string? Reason) : IProtocolMessage;
 
-/// <summary>Client → run: stop for good (a stopped run is not resumed).</summary>
+/// <summary>Client → run: stop (it stays stopped until a <see cref="ResumeRun"/>; a serve node does not resume it by itself).</summary>
 [MessagePackObject]
 public sealed record StopRun([property: Key(0)] string RunId) : IProtocolMessage;
 

@@ -95,6 +95,17 @@ public sealed record RunRegistered(
 [MessagePackObject]
 public sealed record RunClosed([property: Key(0)] string RunId, [property: Key(1)] string Status) : IProtocolMessage;
 
+/// <summary>Client → registry: continue a stopped or failed run from its last snapshot (`pbm train resume`).</summary>
+[MessagePackObject]
+public sealed record ResumeRun([property: Key(0)] string RunId) : IProtocolMessage;
+
+/// <summary>
+/// Registry journal and run journal: a stopped or failed run was resumed; its end no longer holds (the
+/// registry restarts it after a restart of its own, the run recovers as unfinished and continues).
+/// </summary>
+[MessagePackObject]
+public sealed record RunResumed([property: Key(0)] string RunId, [property: Key(1)] string PreviousStatus) : IProtocolMessage;
+
 /// <summary>Client → registry: a new run from a stored snapshot of another run, with its own configuration.</summary>
 [MessagePackObject]
 public sealed record ForkRun(
