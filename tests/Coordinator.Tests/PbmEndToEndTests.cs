@@ -230,8 +230,8 @@ public sealed class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.ITestOut
     }
 
     [Theory]
-    [InlineData("poison\n", "run id 'poison\\x0a' is not valid")]
-    [InlineData("..", "run id '..' is not valid")]
+    [InlineData("poison\n", "--run-id 'poison\\x0a': 1-64 letters")]
+    [InlineData("..", "--run-id '..': 1-64 letters")]
     public void ABadRunIdIsRefusedOnOneLineAndTheRegistryKeepsAnswering(string id, string expected)
     {
         var r = node.Pbm("train", "submit", "-m", "lenet5", "--steps", "1", "--run-id", id);
@@ -364,7 +364,7 @@ public sealed class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.ITestOut
         var all = node.Pbm("--help");
         Assert.True(all.Code == 0, all.Stderr);
         Assert.StartsWith("usage: pbm [host:port]", all.Stdout);
-        Assert.Contains("train submit -m|--model <value>", all.Stdout);
+        Assert.Contains("train submit [-m|--model <value>] [-e|--epochs <value>]", all.Stdout);
         Assert.Contains("cluster show", all.Stdout);
 
         var palette = node.Pbm("help", "train");
@@ -375,7 +375,8 @@ public sealed class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.ITestOut
         // a command's --help lists its switches one per line, and submits nothing
         var command = node.Pbm("train", "submit", "--help");
         Assert.Equal(0, command.Code);
-        Assert.Matches(@"(?m)^\s+-m, --model\s+.*\(required\)$", command.Stdout);
+        Assert.Matches(@"(?m)^\s+-m, --model\s+lenet5, bouvrie, or a JSON model spec .*\(default lenet5\)$", command.Stdout);
+        Assert.Matches(@"(?m)^\s+--nesterov\s+Nesterov momentum$", command.Stdout);
         Assert.DoesNotContain("submitted", command.Stdout);
         Assert.DoesNotContain("train tail", command.Stdout);
 

@@ -3,7 +3,7 @@ using CnnCluster.Shared.Protocol;
 namespace CnnCluster.Coordinator.Cluster;
 
 /// <summary>Run → registry (local): the run has ended and needs no restart.</summary>
-public sealed record RunEndedNotice(string RunId, string Status);
+public sealed record RunEndedNotice(string RunId, string Status, long Step, double? TestAccuracy);
 
 /// <summary>Run → registry (local): its store failed and it stops until its supervisor starts it again; its last status, as "paused".</summary>
 public sealed record RunPaused(string RunId, RunStatus Status);

@@ -47,6 +47,7 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
     private readonly Dictionary<string, RunRegistered> _known = new();
     private readonly HashSet<string> _closed = new();
     private readonly Dictionary<string, string> _statuses = new();
+    private readonly Dictionary<string, RunClosed> _ends = new();
     private readonly Dictionary<string, IActorRef> _running = new();
     private readonly Dictionary<string, RunStatus> _paused = new();
     private readonly Dictionary<string, (IActorRef Supervisor, List<(object Message, IActorRef Sender)> Waiting)> _passivating = new();
@@ -69,6 +70,7 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
         {
             _closed.Add(c.RunId);
             _statuses[c.RunId] = c.Status;
+            _ends[c.RunId] = c;
         });
         Recover<RunResumed>(Reopened);
         Recover<RecoveryCompleted>(_ =>
@@ -119,7 +121,8 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
         Command<ListWorkers>(w => _directory.Forward(w));
         Command<ListRuns>(_ => Sender.Tell(new RunList(_known.Values
             .OrderBy(r => r.RunId, StringComparer.Ordinal)
-            .Select(r => new RunListEntry(r.RunId, r.Config.Model, _paused.ContainsKey(r.RunId) ? "paused" : _statuses.GetValueOrDefault(r.RunId, _closed.Contains(r.RunId) ? "ended" : "running"), r.ForkedFrom))
+            .Select(r => new RunListEntry(r.RunId, r.Config.Model, _paused.ContainsKey(r.RunId) ? "paused" : _statuses.GetValueOrDefault(r.RunId, _closed.Contains(r.RunId) ? "ended" : "running"), r.ForkedFrom,
+                _ends.GetValueOrDefault(r.RunId)?.Step, _ends.GetValueOrDefault(r.RunId)?.TestAccuracy, r.Submitted))
             .ToArray())));
         Command<DescribeRun>(d =>
         {
@@ -143,9 +146,10 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
         Command<RunEndedNotice>(n =>
         {
             _statuses[n.RunId] = n.Status;
+            _ends[n.RunId] = new RunClosed(n.RunId, n.Status, n.Step, n.TestAccuracy);
             if (_closed.Add(n.RunId))
             {
-                Persist(new RunClosed(n.RunId, n.Status), _ => { });
+                Persist(_ends[n.RunId], _ => { });
             }
         });
     }
@@ -170,7 +174,7 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
             return;
         }
 
-        Register(new RunRegistered(id, submit.Config, null, 0), RunOrigin.Fresh, Sender);
+        Register(new RunRegistered(id, submit.Config, null, 0, DateTime.UtcNow), RunOrigin.Fresh, Sender);
     }
 
     /// <summary>
@@ -204,6 +208,7 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
     {
         _closed.Remove(e.RunId);
         _statuses.Remove(e.RunId);
+        _ends.Remove(e.RunId);
     }
 
     private void Fork(ForkRun fork)
@@ -250,7 +255,7 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
         }
 
         var origin = new RunOrigin(f.Fork.SourceRunId, f.Fork.SnapshotSequenceNr, snapshot!.Parameters);
-        Register(new RunRegistered(f.Fork.RunId!, f.Fork.Config, f.Fork.SourceRunId, f.Fork.SnapshotSequenceNr), origin, f.ReplyTo);
+        Register(new RunRegistered(f.Fork.RunId!, f.Fork.Config, f.Fork.SourceRunId, f.Fork.SnapshotSequenceNr, DateTime.UtcNow), origin, f.ReplyTo);
     }
 
     private void Register(RunRegistered run, RunOrigin origin, IActorRef submitter)

@@ -269,7 +269,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         if (_state.Ended is not null)
         {
             // the registry may have missed it (a crash between the two journals)
-            Context.Parent.Tell(new RunEndedNotice(_runId, _state.Ended.Status));
+            Context.Parent.Tell(new RunEndedNotice(_runId, _state.Ended.Status, _state.Ended.Step, LastAccuracy()));
             Become(Ended);
             return;
         }
@@ -1314,7 +1314,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             }
 
             then();
-            Context.Parent.Tell(new RunEndedNotice(_runId, ended.Status));
+            Context.Parent.Tell(new RunEndedNotice(_runId, ended.Status, ended.Step, LastAccuracy()));
         }
     }
 
@@ -1322,8 +1322,10 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     {
         StepRecorded? last = _state.Steps.Count > 0 ? _state.Steps[^1] : null;
         return new RunStatus(_runId, _config.Model, _phase.ToString().ToLowerInvariant(), _session.Step, _session.TotalSteps, last?.Loss,
-            _state.Epochs.Count > 0 ? _state.Epochs[^1].TestAccuracy : null, CurrentHash(), _scheduler.Workers.Count, _state.Ended?.Reason);
+            LastAccuracy(), CurrentHash(), _scheduler.Workers.Count, _state.Ended?.Reason);
     }
+
+    private double? LastAccuracy() => _state.Epochs.Count > 0 ? _state.Epochs[^1].TestAccuracy : null;
 
     private RunFinished Finished() =>
         new(_runId, _session.Step, CurrentHash(), _session.TrainSeconds, _session.Images / Math.Max(1e-9, _session.TrainSeconds), _traffic.ToMessage(_links.Values, _phases.Figures(), NodeTraffic()) with { Checks = _checks.ToMessage() });

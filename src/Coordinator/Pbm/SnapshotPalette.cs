@@ -1,3 +1,4 @@
+using System.Globalization;
 using CnnCluster.PbmProtocol;
 using CnnCluster.Shared.Pbm;
 using CnnCluster.Shared.Protocol;
@@ -10,12 +11,19 @@ public sealed class SnapshotPalette(RegistryClient registry) : IPalette
 {
     public PaletteInfo Info { get; } = new("snapshot", "a run's stored snapshots",
     [
-        Command("list", "sequence number, step, size, time and checksum of each stored snapshot", Switch("run", "r", "the run's id", mandatory: true)),
+        Command("list", "sequence number, step, size, time and checksum of each stored snapshot", Switch("run", "r", "the run's id", mandatory: true), Table<SnapshotRecorded>.JsonSwitch),
         Command("restore", "a new run forked from a snapshot, with the source's options; prints its id alone on the last line",
             Switch("run", "r", "the run's id", mandatory: true),
             Switch("sequence", "s", "the snapshot's sequence number (see snapshot list)", mandatory: true),
             Switch("run-id", null, "name of the new run")),
     ]);
+
+    private static readonly Table<SnapshotRecorded> Snapshots = new("snapshots",
+        new("Sequence", s => s.SequenceNr.ToString(CultureInfo.InvariantCulture), s => s.SequenceNr),
+        new("Step", s => $"step {s.Step}", s => s.Step),
+        new("Size", s => $"{s.Bytes:N0} bytes", s => s.Bytes),
+        new("Time", s => s.Timestamp.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture), s => s.Timestamp),
+        new("Checksum", s => s.Checksum[..Math.Min(16, s.Checksum.Length)], s => s.Checksum));
 
     public async Task<int> ExecuteAsync(ParsedCommand c, ICommandOutput output, CancellationToken cancellation)
     {
@@ -23,12 +31,7 @@ public sealed class SnapshotPalette(RegistryClient registry) : IPalette
         if (c.Info.Name == "list")
         {
             SnapshotList list = await registry.Ask<SnapshotList>(new ListSnapshots(run), cancellation);
-            foreach (SnapshotRecorded s in list.Snapshots)
-            {
-                output.Line($"{s.SequenceNr} | step {s.Step} | {s.Bytes:N0} bytes | {s.Timestamp:yyyy-MM-dd HH:mm:ss}Z | {s.Checksum[..16]}");
-            }
-
-            output.Line($"Count: {list.Snapshots.Length} snapshots");
+            Snapshots.Write(c, output, list.Snapshots);
             return 0;
         }
 

@@ -27,8 +27,8 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry, Mo
     public PaletteInfo Info { get; } = new("train", "submit, watch and control training runs",
     [
         Submit,
-        Command("list", "every run: id, model, status"),
-        Command("status", "a run's state, step, loss, accuracy and parameter hash", Run),
+        Command("list", "every run: id, model, state, step, test accuracy, submitted, fork source", Table<RunListEntry>.JsonSwitch),
+        Command("status", "a run's state, step, loss, accuracy and parameter hash", Run, Table<RunListEntry>.JsonSwitch),
         Command("tail", "a run's epochs so far, then its live progress until it ends", Run),
         Command("logs", "a run's history from the store: its settings, progress, epochs, snapshots and end", Run),
         Command("metrics", "a run's figures from the store into a folder on this machine: metrics.csv, steps.csv, metrics.png (loss, test loss, accuracy), config.json, summary.json", Run, Switch("output-dir", "o", "folder to write the files into", mandatory: true)),
@@ -49,15 +49,17 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry, Mo
                 return 0;
             case "list":
                 RunList list = await registry.Ask<RunList>(new ListRuns(), cancellation);
-                foreach (RunListEntry r in list.Runs)
-                {
-                    output.Line($"{r.RunId} | {r.Model} | {r.Status}{(r.ForkedFrom is null ? string.Empty : $" | forked from {r.ForkedFrom}")}");
-                }
-
-                output.Line($"Count: {list.Runs.Length} runs");
+                RunListEntry[] runs = await Task.WhenAll(list.Runs.Select(r => WithProgress(r, cancellation)));
+                Runs.Write(c, output, runs);
                 return 0;
             case "status":
                 RunStatus st = await registry.Ask<RunStatus>(new RunStatusRequest(c.Required("run")), cancellation);
+                if (c.Has("json"))
+                {
+                    output.Line(JsonOutput.Of(st));
+                    return 0;
+                }
+
                 foreach (string line in Describe(st))
                 {
                     output.Line(line);
@@ -92,6 +94,34 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry, Mo
                 return await Metrics(c.Required("run"), c.Required("output-dir"), output, cancellation);
             default:
                 return await Tail(c.Required("run"), output, cancellation);
+        }
+    }
+
+    private static readonly Table<RunListEntry> Runs = new("runs",
+        new("Run", r => r.RunId, r => r.RunId),
+        new("Model", r => r.Model, r => r.Model),
+        new("State", r => r.Status, r => r.Status),
+        new("Step", r => r.Step?.ToString(CultureInfo.InvariantCulture) ?? "-", r => r.Step),
+        new("Accuracy", r => r.TestAccuracy is double a ? (a * 100).ToString("F2", CultureInfo.InvariantCulture) + "%" : "-", r => r.TestAccuracy),
+        new("Submitted", r => r.Submitted?.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) ?? "-", r => r.Submitted),
+        new("Forked from", r => r.ForkedFrom ?? "-", r => r.ForkedFrom));
+
+    /// <summary>A live run's step and accuracy, which only it knows (an ended run's are in the registry's journal; it is not woken for them).</summary>
+    private async Task<RunListEntry> WithProgress(RunListEntry r, CancellationToken cancellation)
+    {
+        if (r.Step is not null || r.Status is not ("running" or "waiting"))
+        {
+            return r;
+        }
+
+        try
+        {
+            RunStatus s = await registry.Ask<RunStatus>(new RunStatusRequest(r.RunId), cancellation);
+            return r with { Step = s.Step, TestAccuracy = s.TestAccuracy };
+        }
+        catch (CommandException)
+        {
+            return r; // it did not answer: the list still shows what the registry knows
         }
     }
 

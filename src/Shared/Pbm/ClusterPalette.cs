@@ -14,8 +14,8 @@ public sealed class ClusterPalette(ActorSystem system) : IPalette
 {
     public PaletteInfo Info { get; } = new("cluster", "cluster membership of this node's cluster",
     [
-        Command("show", "every member: address | [roles] | status | reachability | version"),
-        Command("status", "this node's membership status"),
+        Command("show", "every member: address | [roles] | status | reachability | version", Table<Member>.JsonSwitch),
+        Command("status", "this node's membership status", Table<Member>.JsonSwitch),
         Command("leader", "the current leader"),
         Command("leave", "this node leaves the cluster gracefully"),
         Command("down", "mark an unreachable member down (never this node; a reachable one only with --force)",
@@ -26,22 +26,25 @@ public sealed class ClusterPalette(ActorSystem system) : IPalette
 
     private Akka.Cluster.Cluster Cluster => Akka.Cluster.Cluster.Get(system);
 
+    private static Table<Member> Members(ClusterEvent.CurrentClusterState state) => new("nodes",
+        new("Address", m => m.Address.ToString(), m => m.Address.ToString()),
+        new("Roles", m => $"[{string.Join(",", m.Roles.Order())}]", m => m.Roles.Order().ToArray()),
+        new("Status", m => m.Status.ToString(), m => m.Status.ToString()),
+        new("Reachability", m => state.Unreachable.Contains(m) ? "Unreachable" : "Reachable", m => state.Unreachable.Contains(m) ? "Unreachable" : "Reachable"),
+        new("Version", m => m.AppVersion.ToString(), m => m.AppVersion.ToString()));
+
     public async Task<int> ExecuteAsync(ParsedCommand command, ICommandOutput output, CancellationToken cancellation)
     {
         ClusterEvent.CurrentClusterState state = Cluster.State;
         switch (command.Info.Name)
         {
             case "show":
-                foreach (Member m in state.Members.OrderBy(m => m.Address.ToString(), StringComparer.Ordinal))
-                {
-                    string reach = state.Unreachable.Contains(m) ? "Unreachable" : "Reachable";
-                    output.Line($"{m.Address} | [{string.Join(",", m.Roles.Order())}] | {m.Status} | {reach} | {m.AppVersion}");
-                }
-
-                output.Line($"Count: {state.Members.Count} nodes");
+                Members(state).Write(command, output, state.Members.OrderBy(m => m.Address.ToString(), StringComparer.Ordinal).ToList(), $"Count: {state.Members.Count} nodes");
                 return 0;
             case "status":
-                output.Line($"{Cluster.SelfAddress} | {Cluster.SelfMember.Status}");
+                output.Line(command.Has("json")
+                    ? JsonOutput.Of(new { Address = Cluster.SelfAddress.ToString(), Status = Cluster.SelfMember.Status.ToString() })
+                    : $"{Cluster.SelfAddress} | {Cluster.SelfMember.Status}");
                 return 0;
             case "leader":
                 output.Line(state.Leader?.ToString() ?? "no leader (the node has not joined a cluster)");

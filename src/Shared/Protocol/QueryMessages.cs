@@ -10,7 +10,14 @@ public sealed record ListRuns : IProtocolMessage;
 
 /// <summary>One line of <see cref="RunList"/>.</summary>
 [MessagePackObject]
-public sealed record RunListEntry([property: Key(0)] string RunId, [property: Key(1)] string Model, [property: Key(2)] string Status, [property: Key(3)] string? ForkedFrom) : IProtocolMessage;
+public sealed record RunListEntry(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] string Model,
+    [property: Key(2)] string Status,
+    [property: Key(3)] string? ForkedFrom,
+    [property: Key(4)] long? Step = null,
+    [property: Key(5)] double? TestAccuracy = null,
+    [property: Key(6)] DateTime? Submitted = null) : IProtocolMessage;
 
 [MessagePackObject]
 public sealed record RunList([property: Key(0)] RunListEntry[] Runs) : IProtocolMessage;

@@ -89,11 +89,16 @@ public sealed record RunRegistered(
     [property: Key(0)] string RunId,
     [property: Key(1)] RunConfig Config,
     [property: Key(2)] string? ForkedFrom,
-    [property: Key(3)] long ForkedFromSnapshot) : IProtocolMessage;
+    [property: Key(3)] long ForkedFromSnapshot,
+    [property: Key(4)] DateTime? Submitted = null) : IProtocolMessage;
 
-/// <summary>Registry journal: a run reached an end and needs no restart.</summary>
+/// <summary>Registry journal: a run reached an end and needs no restart (with its last step and accuracy, for `train list`).</summary>
 [MessagePackObject]
-public sealed record RunClosed([property: Key(0)] string RunId, [property: Key(1)] string Status) : IProtocolMessage;
+public sealed record RunClosed(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] string Status,
+    [property: Key(2)] long? Step = null,
+    [property: Key(3)] double? TestAccuracy = null) : IProtocolMessage;
 
 /// <summary>Client → registry: continue a stopped or failed run from its last snapshot (`pbm train resume`).</summary>
 [MessagePackObject]
