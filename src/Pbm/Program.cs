@@ -163,7 +163,7 @@ public static class Program
         PaletteInfo[] palettes = welcome.Palettes.Where(p => palette is null || p.Name == palette).ToArray();
         if (palettes.Length == 0)
         {
-            Console.Error.WriteLine($"error: the node has no palette '{palette}'; palettes: {string.Join(", ", welcome.Palettes.Select(p => p.Name))}");
+            Console.Error.WriteLine($"error: the node has no palette '{palette}'{Shared.Pbm.DidYouMean.Hint(palette!, welcome.Palettes.Select(p => p.Name).ToArray())}");
             return false;
         }
 
@@ -172,7 +172,7 @@ public static class Program
             CommandInfo[] commands = p.Commands.Where(c => command is null || c.Name == command).ToArray();
             if (commands.Length == 0)
             {
-                Console.Error.WriteLine($"error: palette '{p.Name}' has no command '{command}'; commands: {string.Join(", ", p.Commands.Select(c => c.Name))}");
+                Console.Error.WriteLine($"error: palette '{p.Name}' has no command '{command}'{Shared.Pbm.DidYouMean.Hint(command!, p.Commands.Select(c => c.Name).ToArray())}");
                 return false;
             }
 

@@ -125,7 +125,10 @@ public sealed class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.ITestOut
     [Theory]
     [InlineData("nosuch show", "unknown palette 'nosuch'; valid: cluster, train, snapshot, worker")]
     [InlineData("train fly", "unknown command 'fly' in palette 'train'; valid: submit, list, status, tail, stop, export")]
-    [InlineData("train status --rn x", "unknown switch '--rn' for 'status'; valid: -r/--run")]
+    [InlineData("train status --color x", "unknown switch '--color' for 'status'; valid: -r/--run")]
+    [InlineData("train sumbit -m lenet5", "unknown command 'sumbit' in palette 'train'; did you mean 'submit'?")]
+    [InlineData("trian list", "unknown palette 'trian'; did you mean 'train'?")]
+    [InlineData("train status --rn x", "unknown switch '--rn' for 'status'; did you mean '--run'?")]
     [InlineData("train status", "missing mandatory switch -r/--run")]
     [InlineData("train submit -m lenet5 -e 0", "--epochs '0' is out of range")]
     [InlineData("train submit -m lenet5 -l -3", "--lr '-3' is out of range")]
@@ -295,7 +298,7 @@ public sealed class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.ITestOut
 
         var unknown = node.Pbm("help", "trian");
         Assert.Equal(2, unknown.Code);
-        Assert.Equal("error: the node has no palette 'trian'; palettes: cluster, train, snapshot, worker", unknown.Stderr.Trim().Split('\n')[^1]);
+        Assert.Equal("error: the node has no palette 'trian'; did you mean 'train'?", unknown.Stderr.Trim().Split('\n')[^1]);
 
         // with no node to ask, the usage still comes, and it is not an error
         var offline = ChildProcess.Run("pbm.dll", [$"127.0.0.1:{TrainProcesses.FreePort()}", "--help"]);

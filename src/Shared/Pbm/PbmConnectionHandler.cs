@@ -280,8 +280,8 @@ public sealed class PbmConnectionHandler : ReceiveActor, IWithTimers
         if (palette is null || info is null)
         {
             string error = palette is null
-                ? $"unknown palette '{command.Palette}'; valid: {string.Join(", ", _palettes.Select(p => p.Info.Name))}"
-                : $"unknown command '{command.Command}' in palette '{command.Palette}'; valid: {string.Join(", ", palette.Info.Commands.Select(c => c.Name))}";
+                ? $"unknown palette '{command.Palette}'{DidYouMean.Hint(command.Palette, _palettes.Select(p => p.Info.Name).ToArray())}"
+                : $"unknown command '{command.Command}' in palette '{command.Palette}'{DidYouMean.Hint(command.Command, palette.Info.Commands.Select(c => c.Name).ToArray())}";
             Send(new CommandResult(command.Id, 2, error));
             return;
         }
