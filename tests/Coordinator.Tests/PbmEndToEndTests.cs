@@ -371,6 +371,34 @@ public sealed class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.ITestOut
         Assert.Equal(0, node.Pbm("cluster", "status").Code);
     }
 
+    [Fact]
+    public void ACancelledCommandAnswers130AtOnceAndTheConnectionRunsTheNext()
+    {
+        using var tcp = new TcpClient("127.0.0.1", node.PbmPort);
+        NetworkStream stream = tcp.GetStream();
+        stream.ReadTimeout = 15_000;
+        var reader = new FrameReader(stream);
+        stream.Write(Framing.Encode(new Hello("test", ServeNode.Token)));
+        Assert.IsType<Welcome>(reader.Next());
+
+        // `cluster tail` streams until it is cancelled
+        stream.Write(Framing.Encode(new RunCommand(1, "cluster", "tail", [])));
+        Assert.Equal(1, Assert.IsType<Output>(reader.Next()).Id);
+        stream.Write(Framing.Encode(new CancelCommand(1)));
+        Assert.Equal(new CommandResult(1, 130, "cancelled"), reader.NextResult(1));
+
+        // nothing more of the cancelled command: the next one's output and result only
+        stream.Write(Framing.Encode(new RunCommand(2, "cluster", "status", [])));
+        List<IPbmMessage> second = reader.Until(2);
+        Assert.Equal(new CommandResult(2, 0, null), second[^1]);
+        Assert.DoesNotContain(second, m => m is Output { Id: 1 });
+
+        // a cancel for a command that is not running is ignored
+        stream.Write(Framing.Encode(new CancelCommand(7)));
+        stream.Write(Framing.Encode(new RunCommand(3, "cluster", "status", [])));
+        Assert.Equal(new CommandResult(3, 0, null), reader.NextResult(3));
+    }
+
     private IPbmMessage? HelloFrom(string local, string? token)
     {
         using var c = new TcpClient(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(local), 0));
