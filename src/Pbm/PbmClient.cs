@@ -25,6 +25,9 @@ public sealed class PbmClient : IDisposable
 
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
 
+    /// <summary>The exit code of a command the node cancelled (as a shell's 128 + SIGINT).</summary>
+    public const int Cancelled = 130;
+
     /// <summary>Says hello to <paramref name="host"/>:<paramref name="port"/>; over TLS checked against the cluster's CA when <paramref name="trust"/> is given.</summary>
     public static async Task<PbmClient> ConnectAsync(string host, int port, string? token, ClusterTrust? trust, TextWriter output, TextWriter error, bool terminal)
     {
@@ -50,8 +53,10 @@ public sealed class PbmClient : IDisposable
     }
 
     /// <summary>
-    /// Runs one command; returns its exit code (the error line goes to stderr). A file the node sends is
-    /// written only for a command that has an --output switch (one file, to the user's path) or an
+    /// Runs one command; returns its exit code (the error line goes to stderr). <paramref name="cancellation"/>
+    /// (Ctrl-C) asks the node to cancel it; the node answers at once with 130, shown as `^C (cancelled)`,
+    /// and the connection stays usable: the reply is read, never a read abandoned half way. A file the node
+    /// sends is written only for a command that has an --output switch (one file, to the user's path) or an
     /// --output-dir switch (files into the user's folder, each under a plain name the node gives, never a
     /// path), only when the user gave it; any other file is ignored with one warning.
     /// </summary>
@@ -70,14 +75,25 @@ public sealed class PbmClient : IDisposable
         string? outputDirectory = OutputPath(words, "output-dir");
         bool warned = false;
         int id = ++_nextId;
-        await _connection.SendAsync(new RunCommand(id, words[0], words[1], words.Skip(2).ToArray()), cancellation);
+        await _connection.SendAsync(new RunCommand(id, words[0], words[1], words.Skip(2).ToArray()));
         FileStream? file = null;
         bool progressShown = false;
+        var interrupted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using CancellationTokenRegistration onInterrupt = cancellation.Register(() => interrupted.TrySetResult());
+        bool cancelSent = false;
         try
         {
             while (true)
             {
-                IPbmMessage? m = await _connection.ReceiveAsync(cancellation);
+                Task<IPbmMessage?> next = _connection.ReceiveAsync();
+                if (!cancelSent && await Task.WhenAny(next, interrupted.Task) == interrupted.Task)
+                {
+                    // the read stays pending and is awaited below: the node's reply to the cancel arrives on it
+                    await _connection.SendAsync(new CancelCommand(id));
+                    cancelSent = true;
+                }
+
+                IPbmMessage? m = await next;
                 switch (m)
                 {
                     case null:
@@ -108,7 +124,7 @@ public sealed class PbmClient : IDisposable
                         }
 
                         file ??= new FileStream(target, FileMode.Create, FileAccess.Write);
-                        await file.WriteAsync(f.Bytes, cancellation);
+                        await file.WriteAsync(f.Bytes);
                         if (f.Last)
                         {
                             await file.DisposeAsync();
@@ -131,7 +147,11 @@ public sealed class PbmClient : IDisposable
                             _out.WriteLine();
                         }
 
-                        if (r.ExitCode != 0)
+                        if (cancelSent && r.ExitCode == Cancelled)
+                        {
+                            _err.WriteLine("^C (cancelled)");
+                        }
+                        else if (r.ExitCode != 0)
                         {
                             _err.WriteLine($"error: {r.Error}");
                         }

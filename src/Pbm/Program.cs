@@ -8,7 +8,8 @@ namespace CnnCluster.Pbm;
 
 /// <summary>
 /// pbm, after Petabridge.Cmd: `pbm [host:port] &lt;palette&gt; &lt;command&gt; [args]` runs one command and exits
-/// with its code; `pbm [host:port]` alone is interactive (`help`, `exit`). Default 127.0.0.1:9110.
+/// with its code; `pbm [host:port]` alone is interactive (`help`, `exit`; on a terminal with line editing,
+/// history, Tab completion and Ctrl-C that cancels the running command). Default 127.0.0.1:9110.
 /// The token presented to nodes that require one: PBM_TOKEN, else the file PBM_TOKEN_FILE, else
 /// $CLUSTER_SECRETS/pbm.token. TLS when PBM_CA (the cluster's ca.crt) or CLUSTER_SECRETS (its folder) is
 /// set: the node must chain to that CA. Every failure to connect is one line `error: …` and exit 3.
@@ -79,7 +80,16 @@ public static class Program
                 return Help(client.Welcome, help.Palette, help.Command) ? 0 : 2;
             }
 
-            return words.Count > 0 ? await client.RunAsync(words) : await Interactive(client, endpoint);
+            if (words.Count > 0)
+            {
+                return await client.RunAsync(words);
+            }
+
+            string prompt = $"[{endpoint}] pbm>";
+            using ILineReader reader = TerminalLineReader.Usable
+                ? new TerminalLineReader(prompt, client.Welcome.Palettes, HistoryFile.FromEnvironment())
+                : new PipedLineReader(prompt);
+            return await Interactive(client, endpoint, reader);
         }
     }
 
@@ -101,14 +111,13 @@ public static class Program
         return colon > 0 && int.TryParse(word[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int port) && port is > 0 and <= 65535;
     }
 
-    private static async Task<int> Interactive(PbmClient client, string endpoint)
+    private static async Task<int> Interactive(PbmClient client, string endpoint, ILineReader reader)
     {
         Console.Out.WriteLine($"connected to {client.Welcome.Node}; type 'help' for the commands, 'exit' to leave");
         int last = 0;
         while (true)
         {
-            Console.Out.Write($"[{endpoint}] pbm> ");
-            string? line = Console.In.ReadLine();
+            string? line = await reader.ReadLineAsync();
             if (line is null)
             {
                 return last;
@@ -141,7 +150,7 @@ public static class Program
 
             try
             {
-                last = await client.RunAsync(words);
+                last = await client.RunAsync(words, reader.NextCommand());
             }
             catch (Exception e) when (e is IOException or SocketException or FramingException)
             {
@@ -163,7 +172,7 @@ public static class Program
         PaletteInfo[] palettes = welcome.Palettes.Where(p => palette is null || p.Name == palette).ToArray();
         if (palettes.Length == 0)
         {
-            Console.Error.WriteLine($"error: the node has no palette '{palette}'; palettes: {string.Join(", ", welcome.Palettes.Select(p => p.Name))}");
+            Console.Error.WriteLine($"error: the node has no palette '{palette}'{Shared.Pbm.DidYouMean.Hint(palette!, welcome.Palettes.Select(p => p.Name).ToArray())}");
             return false;
         }
 
@@ -172,7 +181,7 @@ public static class Program
             CommandInfo[] commands = p.Commands.Where(c => command is null || c.Name == command).ToArray();
             if (commands.Length == 0)
             {
-                Console.Error.WriteLine($"error: palette '{p.Name}' has no command '{command}'; commands: {string.Join(", ", p.Commands.Select(c => c.Name))}");
+                Console.Error.WriteLine($"error: palette '{p.Name}' has no command '{command}'{Shared.Pbm.DidYouMean.Hint(command!, p.Commands.Select(c => c.Name).ToArray())}");
                 return false;
             }
 

@@ -5,7 +5,8 @@ namespace CnnCluster.PbmProtocol;
 /// <summary>
 /// The pbm wire protocol (DESIGN §6): each frame is a 4-byte big-endian length and a MessagePack body
 /// holding one of these messages (a union, so the body says which). The client sends a hello, the
-/// node answers with its palettes, then each command streams output lines and ends with a result.
+/// node answers with its palettes, then each command streams output lines and ends with a result;
+/// the client may cancel a running command (its result is then exit code 130, "cancelled").
 /// </summary>
 [Union(0, typeof(Hello))]
 [Union(1, typeof(Welcome))]
@@ -14,6 +15,7 @@ namespace CnnCluster.PbmProtocol;
 [Union(4, typeof(Output))]
 [Union(5, typeof(FileChunk))]
 [Union(6, typeof(CommandResult))]
+[Union(7, typeof(CancelCommand))]
 public interface IPbmMessage
 {
 }
@@ -45,6 +47,10 @@ public sealed record FileChunk([property: Key(0)] int Id, [property: Key(1)] str
 /// <summary>Node → client: the command ended; exit code 0 on success, else an error line.</summary>
 [MessagePackObject]
 public sealed record CommandResult([property: Key(0)] int Id, [property: Key(1)] int ExitCode, [property: Key(2)] string? Error) : IPbmMessage;
+
+/// <summary>Client → node: cancel the running command <paramref name="Id"/> (Ctrl-C); the node answers with its result, 130 "cancelled", at once.</summary>
+[MessagePackObject]
+public sealed record CancelCommand([property: Key(0)] int Id) : IPbmMessage;
 
 /// <summary>A palette: a named group of commands.</summary>
 [MessagePackObject]

@@ -211,7 +211,10 @@ public sealed class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.ITestOut
     [Theory]
     [InlineData("nosuch show", "unknown palette 'nosuch'; valid: cluster, train, snapshot, worker")]
     [InlineData("train fly", "unknown command 'fly' in palette 'train'; valid: submit, list, status, tail, logs, metrics, stop, resume, export")]
-    [InlineData("train status --rn x", "unknown switch '--rn' for 'status'; valid: -r/--run")]
+    [InlineData("train status --color x", "unknown switch '--color' for 'status'; valid: -r/--run, --json")]
+    [InlineData("train sumbit -m lenet5", "unknown command 'sumbit' in palette 'train'; did you mean 'submit'?")]
+    [InlineData("trian list", "unknown palette 'trian'; did you mean 'train'?")]
+    [InlineData("train status --rn x", "unknown switch '--rn' for 'status'; did you mean '--run'?")]
     [InlineData("train status", "missing mandatory switch -r/--run")]
     [InlineData("train submit -m lenet5 -e 0", "--epochs '0' is out of range")]
     [InlineData("train submit -m lenet5 -l -3", "--lr '-3' is out of range")]
@@ -382,7 +385,7 @@ public sealed class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.ITestOut
 
         var unknown = node.Pbm("help", "trian");
         Assert.Equal(2, unknown.Code);
-        Assert.Equal("error: the node has no palette 'trian'; palettes: cluster, train, snapshot, worker", unknown.Stderr.Trim().Split('\n')[^1]);
+        Assert.Equal("error: the node has no palette 'trian'; did you mean 'train'?", unknown.Stderr.Trim().Split('\n')[^1]);
 
         // with no node to ask, the usage still comes, and it is not an error
         var offline = ChildProcess.Run("pbm.dll", [$"127.0.0.1:{TrainProcesses.FreePort()}", "--help"]);
@@ -453,6 +456,34 @@ public sealed class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.ITestOut
         Assert.Matches(@"^too many failed attempts from 127\.0\.0\.9; try again in [0-9]+ s$", locked.Reason);
         Assert.IsType<Welcome>(HelloFrom("127.0.0.10", ServeNode.Token));
         Assert.Equal(0, node.Pbm("cluster", "status").Code);
+    }
+
+    [Fact]
+    public void ACancelledCommandAnswers130AtOnceAndTheConnectionRunsTheNext()
+    {
+        using var tcp = new TcpClient("127.0.0.1", node.PbmPort);
+        NetworkStream stream = tcp.GetStream();
+        stream.ReadTimeout = 15_000;
+        var reader = new FrameReader(stream);
+        stream.Write(Framing.Encode(new Hello("test", ServeNode.Token)));
+        Assert.IsType<Welcome>(reader.Next());
+
+        // `cluster tail` streams until it is cancelled
+        stream.Write(Framing.Encode(new RunCommand(1, "cluster", "tail", [])));
+        Assert.Equal(1, Assert.IsType<Output>(reader.Next()).Id);
+        stream.Write(Framing.Encode(new CancelCommand(1)));
+        Assert.Equal(new CommandResult(1, 130, "cancelled"), reader.NextResult(1));
+
+        // nothing more of the cancelled command: the next one's output and result only
+        stream.Write(Framing.Encode(new RunCommand(2, "cluster", "status", [])));
+        List<IPbmMessage> second = reader.Until(2);
+        Assert.Equal(new CommandResult(2, 0, null), second[^1]);
+        Assert.DoesNotContain(second, m => m is Output { Id: 1 });
+
+        // a cancel for a command that is not running is ignored
+        stream.Write(Framing.Encode(new CancelCommand(7)));
+        stream.Write(Framing.Encode(new RunCommand(3, "cluster", "status", [])));
+        Assert.Equal(new CommandResult(3, 0, null), reader.NextResult(3));
     }
 
     private IPbmMessage? HelloFrom(string local, string? token)

@@ -64,7 +64,7 @@ public sealed class ParsedCommand
             if (sw is null)
             {
                 throw new CommandException(a.StartsWith('-')
-                    ? $"unknown switch '{a}' for '{info.Name}'; valid: {Valid(info)}"
+                    ? $"unknown switch '{a}' for '{info.Name}'{SwitchHint(info, a)}"
                     : $"unexpected argument '{a}' for '{info.Name}'; valid: {Valid(info)}");
             }
 
@@ -128,6 +128,12 @@ public sealed class ParsedCommand
     }
 
     public static string Valid(CommandInfo info) => info.Switches.Length == 0 ? "(no switches)" : string.Join(", ", info.Switches.Select(Name));
+
+    /// <summary>"; did you mean '--run'?" for a switch close to one of the command's, else the valid ones.</summary>
+    private static string SwitchHint(CommandInfo info, string typed) =>
+        DidYouMean.Closest(typed, info.Switches.SelectMany(s => s.Short is null ? ["--" + s.Long] : new[] { "--" + s.Long, "-" + s.Short })) is string close
+            ? $"; did you mean '{close}'?"
+            : $"; valid: {Valid(info)}";
 
     private static string Name(SwitchInfo s) => s.Short is null ? $"--{s.Long}" : $"-{s.Short}/--{s.Long}";
 }

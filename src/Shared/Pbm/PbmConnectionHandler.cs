@@ -12,7 +12,8 @@ namespace CnnCluster.Shared.Pbm;
 /// palettes, runs each command as a task whose output lines and files stream back as they come, and
 /// writes frames one at a time with acknowledgements so a slow client cannot flood the node. Garbage,
 /// an oversized length prefix or a frame that is not a message closes this connection only; a client
-/// that goes away cancels its running commands. Before its hello a client gets <see cref="HelloDeadline"/>
+/// that goes away cancels its running commands, and a <see cref="CancelCommand"/> cancels one of them (its
+/// result, 130 "cancelled", is sent at once; what it still prints is dropped). Before its hello a client gets <see cref="HelloDeadline"/>
 /// (the TLS handshake counts inside it) and frames of at most <see cref="Framing.MaxHelloFrame"/> bytes;
 /// a client that does not read what it asked for (a `train tail` never read) is closed once
 /// <see cref="MaxOutbox"/> bytes of lines wait (files, bounded by the model's size, are not counted).
@@ -47,6 +48,7 @@ public sealed class PbmConnectionHandler : ReceiveActor, IWithTimers
     private readonly CancellationTokenSource _closed = new();  // commands
     private readonly CancellationTokenSource _dropped = new(); // socket I/O
     private readonly SemaphoreSlim _taken = new(0);
+    private readonly Dictionary<int, RunningCommand> _running = new();
     private long _outboxBytes;
     private Stream? _stream;
     private byte[] _buffer = new byte[16 * 1024];
@@ -87,9 +89,16 @@ public sealed class PbmConnectionHandler : ReceiveActor, IWithTimers
 
             Context.Stop(Self);
         });
+        Receive<Finished>(f =>
+        {
+            OnFinished(f);
+        });
         Receive<IPbmMessage>(m =>
         {
-            Send(m);
+            if (!FromCancelled(m))
+            {
+                Send(m);
+            }
         });
         Receive<Written>(_ =>
         {
@@ -137,6 +146,11 @@ public sealed class PbmConnectionHandler : ReceiveActor, IWithTimers
     {
         _closed.Cancel();
         _dropped.Cancel();
+        foreach (RunningCommand running in _running.Values)
+        {
+            running.Cancellation.Dispose();
+        }
+
         _socket.Dispose(); // stopped by the host to make room, after a close, or the client went: either way the socket goes
     }
 
@@ -267,6 +281,9 @@ public sealed class PbmConnectionHandler : ReceiveActor, IWithTimers
             case RunCommand command when _greeted:
                 Run(command);
                 break;
+            case CancelCommand cancel when _greeted:
+                Cancel(cancel.Id);
+                break;
             default:
                 Close($"unexpected {message.GetType().Name}{(_greeted ? string.Empty : " before the hello")}");
                 break;
@@ -280,9 +297,15 @@ public sealed class PbmConnectionHandler : ReceiveActor, IWithTimers
         if (palette is null || info is null)
         {
             string error = palette is null
-                ? $"unknown palette '{command.Palette}'; valid: {string.Join(", ", _palettes.Select(p => p.Info.Name))}"
-                : $"unknown command '{command.Command}' in palette '{command.Palette}'; valid: {string.Join(", ", palette.Info.Commands.Select(c => c.Name))}";
+                ? $"unknown palette '{command.Palette}'{DidYouMean.Hint(command.Palette, _palettes.Select(p => p.Info.Name).ToArray())}"
+                : $"unknown command '{command.Command}' in palette '{command.Palette}'{DidYouMean.Hint(command.Command, palette.Info.Commands.Select(c => c.Name).ToArray())}";
             Send(new CommandResult(command.Id, 2, error));
+            return;
+        }
+
+        if (_running.ContainsKey(command.Id))
+        {
+            Send(new CommandResult(command.Id, 2, $"command {command.Id} is already running on this connection"));
             return;
         }
 
@@ -299,16 +322,57 @@ public sealed class PbmConnectionHandler : ReceiveActor, IWithTimers
 
         IActorRef self = Self;
         var output = new Output(command.Id, self);
-        Task.Run(() => palette.ExecuteAsync(parsed, output, _closed.Token), _closed.Token).ContinueWith(
-            t => (IPbmMessage)(t.Status switch
+        var running = new RunningCommand(CancellationTokenSource.CreateLinkedTokenSource(_closed.Token));
+        _running[command.Id] = running;
+        CancellationToken cancellation = running.Cancellation.Token;
+        Task.Run(() => palette.ExecuteAsync(parsed, output, cancellation), cancellation).ContinueWith(
+            t => new Finished(t.Status switch
             {
                 TaskStatus.RanToCompletion => new CommandResult(command.Id, t.Result, null),
-                TaskStatus.Canceled => new CommandResult(command.Id, 130, "cancelled"),
+                TaskStatus.Canceled => Cancelled(command.Id),
                 _ => t.Exception!.GetBaseException() is CommandException ce
                     ? new CommandResult(command.Id, 1, ce.Message)
                     : new CommandResult(command.Id, 1, $"internal error: {t.Exception!.GetBaseException().Message}"),
             }),
             TaskScheduler.Default).PipeTo(self);
+    }
+
+    private static CommandResult Cancelled(int id) => new(id, 130, "cancelled");
+
+    /// <summary>The client's Ctrl-C: the command's token is cancelled and its result sent now, not when it notices.</summary>
+    private void Cancel(int id)
+    {
+        if (_running.TryGetValue(id, out RunningCommand? running) && !running.Cancelled)
+        {
+            running.Cancelled = true;
+            running.Cancellation.Cancel();
+            Send(Cancelled(id));
+        }
+    }
+
+    /// <summary>A command ended: its result goes out, unless it was cancelled (the client has that result already).</summary>
+    private void OnFinished(Finished finished)
+    {
+        if (_running.Remove(finished.Result.Id, out RunningCommand? running))
+        {
+            running.Cancellation.Dispose();
+            if (!running.Cancelled)
+            {
+                Send(finished.Result);
+            }
+        }
+    }
+
+    /// <summary>Output or a file of a command the client cancelled: it is not waiting for them any more.</summary>
+    private bool FromCancelled(IPbmMessage message)
+    {
+        int? id = message switch
+        {
+            PbmProtocol.Output o => o.Id,
+            FileChunk f => f.Id,
+            _ => null,
+        };
+        return id is int i && _running.TryGetValue(i, out RunningCommand? running) && running.Cancelled;
     }
 
     private void Send(IPbmMessage message)
@@ -403,6 +467,17 @@ public sealed class PbmConnectionHandler : ReceiveActor, IWithTimers
     }
 
     private sealed record Ready(Stream Stream, bool Plain);
+
+    /// <summary>A command's task ended with this result.</summary>
+    private sealed record Finished(CommandResult Result);
+
+    /// <summary>A command in flight: its own token (linked to the connection's) and whether the client cancelled it.</summary>
+    private sealed class RunningCommand(CancellationTokenSource cancellation)
+    {
+        public CancellationTokenSource Cancellation { get; } = cancellation;
+
+        public bool Cancelled { get; set; }
+    }
 
     private sealed record Received(byte[] Data);
 
