@@ -9,7 +9,7 @@
 #   deploy/local-cluster.sh down       stop everything
 #
 # Configured by the same variables as docker-compose.yml: CLUSTER_PORT (coordinator, default 4053),
-# PBM_PORT (default 9110), PBM_TOKEN, PERSISTENCE_PROVIDER / PERSISTENCE_CONNECTION (default: a
+# PBM_PORT (default 9110), HTTP_PORT (the dashboard and /metrics on 127.0.0.1, default 9111, 0: none), PBM_TOKEN, PERSISTENCE_PROVIDER / PERSISTENCE_CONNECTION (default: a
 # SQLite file in the state folder), CNN_DATA; plus WORKER_THREADS (default 1), LOCAL_CLUSTER_DIR (state
 # and logs, default .local-cluster) and CNN_BIN (folder of the built CnnCluster.Coordinator.dll,
 # CnnCluster.Worker.dll and pbm.dll; default: built here on first use).

@@ -2,8 +2,8 @@
 # Installs what CnnCluster's runs and tests need on a Debian machine with the .NET 10 SDK:
 #   the Fashion-MNIST IDX files (Debian package dataset-fashion-mnist);
 #   with --test-deps, also what the tests use: a PostgreSQL server on 127.0.0.1:5432, started, with a
-#   role `cnn` (password `cnn`) owning the database `cnncluster`, and docker-compose (to validate
-#   docker-compose.yml; no Docker engine is needed).
+#   role `cnn` (password `cnn`) owning the database `cnncluster`, docker-compose (to validate
+#   docker-compose.yml; no Docker engine is needed) and chromium (the dashboard's test drives it headless).
 # Safe to run again.
 set -euo pipefail
 
@@ -25,7 +25,7 @@ as_postgres() {
 }
 
 packages=(dataset-fashion-mnist)
-[ "$postgres" -eq 1 ] && packages+=(postgresql docker-compose)
+[ "$postgres" -eq 1 ] && packages+=(postgresql docker-compose chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -86,13 +86,18 @@ public sealed class ChildProcess : IDisposable
         ["WORKER_THREADS"] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture),
     });
 
-    /// <summary>`serve` with <paramref name="workers"/> in-process workers and this environment (CLUSTER_*, PBM_*, PERSISTENCE_*), once its pbm port answers.</summary>
+    /// <summary>
+    /// `serve` with <paramref name="workers"/> in-process workers and this environment (CLUSTER_*, PBM_*, PERSISTENCE_*, HTTP_*),
+    /// once its pbm port answers; without HTTP_PORT in it, no HTTP endpoint (nodes of parallel tests would share its default port).
+    /// </summary>
     public static ChildProcess Serve(int workers, int pbmPort, IReadOnlyDictionary<string, string> env)
     {
-        ChildProcess serve = Start("CnnCluster.Coordinator.dll", ["serve", "--workers", workers.ToString(System.Globalization.CultureInfo.InvariantCulture)], new Dictionary<string, string>(env)
+        var environment = new Dictionary<string, string>(env)
         {
             ["PBM_PORT"] = pbmPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        });
+        };
+        environment.TryAdd("HTTP_PORT", "0");
+        ChildProcess serve = Start("CnnCluster.Coordinator.dll", ["serve", "--workers", workers.ToString(System.Globalization.CultureInfo.InvariantCulture)], environment);
         serve.WaitForOutput("pbm on", TimeSpan.FromMinutes(1));
 
         // the host binds its port asynchronously after start

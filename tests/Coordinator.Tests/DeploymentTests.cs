@@ -34,6 +34,34 @@ public sealed class DeploymentTests(ITestOutputHelper output) : TrainProcesses
     }
 
     [Fact]
+    public void TheComposeCoordinatorIsHealthCheckedAndItsWorkersWaitForItsReadiness()
+    {
+        (int code, string stdout, string stderr) = Run("docker-compose", ["-f", Path.Combine(Repo, "docker-compose.yml"), "config"], null);
+        Assert.True(code == 0, stderr);
+        string Service(string name) => Regex.Match(stdout, $@"\n  {name}:\n(.*?)(\n  \w|\nvolumes:|\Z)", RegexOptions.Singleline).Groups[1].Value;
+
+        // the coordinator's readiness is `coordinator health` (GET /readyz), on the dashboard's port published on loopback only
+        string coordinator = Service("coordinator");
+        Assert.Matches(@"healthcheck:\s+interval: \S+\s+retries: \d+\s+start_period: \S+\s+test:\s+- CMD\s+- coordinator\s+- health\s", coordinator);
+        Assert.Matches(@"127\.0\.0\.1:9111:9111|host_ip: 127\.0\.0\.1[\s\S]*published: ""?9111", coordinator);
+        Assert.DoesNotMatch(@"- ""?(0\.0\.0\.0:)?9111:9111", coordinator);
+        Assert.Matches(@"HTTP_PORT: ['""]?9111", coordinator);
+
+        // workers start once it is ready, and carry no HTTP health check of their own
+        string worker = Service("worker");
+        Assert.Matches(@"coordinator:\s+condition: service_healthy", worker);
+        Assert.Matches(@"healthcheck:\s+(disable: true|test:\s+- NONE)", worker); // compose v2 | v1's rendering
+
+        // the image: ASP.NET Core's runtime, a non-root user, the health check through the coordinator's own command
+        string dockerfile = File.ReadAllText(Path.Combine(Repo, "deploy", "Dockerfile"));
+        Assert.Contains("FROM mcr.microsoft.com/dotnet/aspnet:10.0", dockerfile);
+        Assert.Matches(@"(?m)^USER app$", dockerfile);
+        Assert.Matches(@"(?m)^HEALTHCHECK .*CMD \[""coordinator"", ""health""\]$", dockerfile);
+        // the secrets are written as root and handed to the nodes' user
+        Assert.Contains("chown -R app:app /secrets", Service("secrets"));
+    }
+
+    [Fact]
     public void TheComposeFileMakesItsSecretsFirstAndHoldsNone()
     {
         (int code, string stdout, string stderr) = Run("docker-compose", ["-f", Path.Combine(Repo, "docker-compose.yml"), "config"], null);
@@ -98,6 +126,7 @@ public sealed class DeploymentTests(ITestOutputHelper output) : TrainProcesses
             ["LOCAL_CLUSTER_DIR"] = Path.Combine(Out, "cluster"),
             ["CLUSTER_PORT"] = FreePort().ToString(),
             ["PBM_PORT"] = FreePort().ToString(),
+            ["HTTP_PORT"] = "0",
             ["CNN_BIN"] = AppContext.BaseDirectory,
         };
         string pbmEndpoint = $"127.0.0.1:{env["PBM_PORT"]}";

@@ -33,8 +33,10 @@ public sealed class ServeNode : IDisposable
         }
         ClusterPort = TrainProcesses.FreePort();
         PbmPort = TrainProcesses.FreePort();
+        HttpPort = TrainProcesses.FreePort();
         Process = ChildProcess.Serve(workers, PbmPort, new Dictionary<string, string>
         {
+            ["HTTP_PORT"] = HttpPort.ToString(),
             ["CNN_LOG_LEVEL"] = "Information",
             ["CLUSTER_PORT"] = ClusterPort.ToString(),
             ["PBM_TOKEN"] = Token,
@@ -53,6 +55,9 @@ public sealed class ServeNode : IDisposable
     public int ClusterPort { get; }
 
     public int PbmPort { get; }
+
+    /// <summary>Its HTTP endpoint (health, /metrics, the dashboard) on 127.0.0.1.</summary>
+    public int HttpPort { get; }
 
     public ChildProcess Process { get; }
 
@@ -78,7 +83,7 @@ public sealed class ServeNode : IDisposable
     }
 }
 
-public sealed class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.ITestOutputHelper output) : TrainProcesses, IClassFixture<ServeNode>
+public sealed partial class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.ITestOutputHelper output) : TrainProcesses, IClassFixture<ServeNode>
 {
     [Fact]
     public void ARunSubmittedThroughPbmKeepsItsRecordInTheStore_MetricsWritesTheFilesAndTheSameFiguresAsTrain()

@@ -197,6 +197,46 @@ public sealed class PbmClientFileTests
 
 public sealed class ServeRefusalTests
 {
+    [Theory]
+    [InlineData(null, "need pbm's token")]
+    [InlineData("t0ken", "without TLS")]
+    public void AnHttpEndpointBeyondLoopbackWithoutATokenOrTlsDoesNotStart(string? token, string expected)
+    {
+        var env = new Dictionary<string, string>
+        {
+            ["CLUSTER_PORT"] = TrainProcesses.FreePort().ToString(),
+            ["PBM_PORT"] = TrainProcesses.FreePort().ToString(),
+            ["HTTP_HOST"] = "0.0.0.0",
+            ["HTTP_PORT"] = TrainProcesses.FreePort().ToString(),
+        };
+        if (token is not null)
+        {
+            env["PBM_TOKEN"] = token;
+        }
+
+        var serve = ChildProcess.Run("CnnCluster.Coordinator.dll", ["serve"], env, TimeSpan.FromMinutes(1));
+        Assert.Equal(3, serve.Code);
+        string line = Assert.Single(serve.Stderr.Trim().Split('\n'));
+        Assert.StartsWith("error: HTTP_HOST=0.0.0.0 is reachable beyond this machine", line);
+        Assert.Contains(expected, line);
+    }
+
+    [Fact]
+    public void ATakenHttpPortIsOneErrorLineAndExitThree()
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        int port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        var r = ChildProcess.Run("CnnCluster.Coordinator.dll", ["serve"], new Dictionary<string, string>
+        {
+            ["CLUSTER_PORT"] = TrainProcesses.FreePort().ToString(),
+            ["PBM_PORT"] = TrainProcesses.FreePort().ToString(),
+            ["HTTP_PORT"] = port.ToString(),
+        }, TimeSpan.FromMinutes(1));
+        Assert.Equal(3, r.Code);
+        Assert.StartsWith($"error: the HTTP endpoint cannot listen on 127.0.0.1:{port}: ", Assert.Single(r.Stderr.Trim().Split('\n')));
+    }
+
     [Fact]
     public void ATakenPbmPortIsOneErrorLineAndExitThree()
     {

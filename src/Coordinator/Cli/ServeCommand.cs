@@ -6,6 +6,7 @@ using CnnCluster.Coordinator.Cluster;
 using CnnCluster.Coordinator.Local;
 using CnnCluster.Coordinator.Persistence;
 using CnnCluster.Coordinator.Pbm;
+using CnnCluster.Coordinator.Web;
 using CnnCluster.Shared.Pbm;
 using Akka.Hosting;
 using CnnCluster.Shared.DataPlane;
@@ -23,7 +24,8 @@ namespace CnnCluster.Coordinator.Cli;
 /// CNN_DATA, persisting runs as PERSISTENCE_PROVIDER / PERSISTENCE_CONNECTION say (default SQLite
 /// ./data/cnncluster.db) and resuming unfinished ones; with --workers N it also hosts N worker actors, so one process is a whole cluster.
 /// Serves pbm on PBM_HOST:PBM_PORT (default 127.0.0.1:9110; see <see cref="PbmHostSettings"/> for the token and TLS);
-/// a taken pbm port is one error line and exit 3. Runs until SIGTERM / Ctrl+C, then leaves the cluster gracefully
+/// a taken pbm port is one error line and exit 3. Serves health checks, /metrics and the dashboard on
+/// HTTP_HOST:HTTP_PORT (default 127.0.0.1:9111, 0: none; see <see cref="HttpSettings"/>), a taken port likewise. Runs until SIGTERM / Ctrl+C, then leaves the cluster gracefully
 /// (exit 0); a coordinator that the cluster downed exits 3, so that its restart policy brings it back.
 /// </summary>
 internal static class ServeCommand
@@ -51,12 +53,19 @@ internal static class ServeCommand
         NodeSettings node = NodeSettings.FromEnvironment(defaultPort: 4053);
         PbmHostSettings pbm = PbmHostSettings.FromEnvironment();
         using TcpListener pbmListener = pbm.Listen(); // a taken port: one line and exit 3, before anything starts
+        HttpSettings http = HttpSettings.FromEnvironment();
+        if (http.Enabled)
+        {
+            http.CheckPort();
+        }
+
         PersistenceSettings persistence = PersistenceSettings.Resolve(null);
         DatabaseProbe.WaitFor(persistence, ClusterBackend.DatabaseWait, Console.Error);
         using StoreLease lease = StoreLease.Acquire(persistence, StoreLease.ThisProcess("serve"), Console.Error, ClusterBackend.LostStore);
         string dataDirectory = Engine.Data.MnistFormat.Locate(data);
         int threads = workerThreads ?? Math.Max(1, Environment.ProcessorCount / Math.Max(1, workers));
         string[] roles = workers > 0 ? [Roles.Coordinator, Roles.Worker] : [Roles.Coordinator];
+        HttpEndpoint? endpoint = http.Enabled ? new HttpEndpoint(http, new ClusterView(() => lease.Held)) : null;
         using IHost host = NodeHost.Build(LogLevel.Information, (akka, _) =>
         {
             akka.WithCnnClusterNode(node, roles)
@@ -67,13 +76,28 @@ internal static class ServeCommand
                     var client = new RegistryClient(registry.Get<RunRegistry>());
                     return [new TrainPalette(system, client), new SnapshotPalette(client), new WorkerPalette(client)];
                 });
+            if (endpoint is not null)
+            {
+                // the HTTP endpoint asks the registry through the same singleton proxy as pbm's palettes
+                akka.WithActors((system, registry) => endpoint.View.Attach(system, registry.Get<RunRegistry>()));
+            }
+
             if (workers > 0)
             {
                 // a data plane of their own, so that they can hold replicas of sharded runs too (DATA_PORT, default any free port)
                 akka.WithGradientWorkers(workers, threads, dataDirectory, DataPlaneSettings.FromEnvironment(node));
             }
-        });
-        host.Start();
+        }, endpoint);
+        try
+        {
+            host.Start();
+        }
+        catch (IOException e) when (endpoint is not null)
+        {
+            // taken between CheckPort and Kestrel's bind
+            throw http.TakenPort(e.Message);
+        }
+
         ActorSystem system = host.Services.GetRequiredService<ActorSystem>();
         var cluster = Akka.Cluster.Cluster.Get(system);
         if (node.Seeds.Count == 0)
@@ -91,8 +115,13 @@ internal static class ServeCommand
             Console.Error.WriteLine(pbmWarning);
         }
 
+        if (http.Warning is string httpWarning)
+        {
+            Console.Error.WriteLine(httpWarning);
+        }
+
         int pbmPort = ((IPEndPoint)pbmListener.LocalEndpoint).Port;
-        Console.Out.WriteLine($"coordinator node {cluster.SelfAddress} (roles {string.Join(", ", roles)}); data {dataDirectory}; runs in {persistence.Describe()}; pbm on {pbm.Host}:{pbmPort}{(pbm.Trust is null ? string.Empty : " (TLS)")}");
+        Console.Out.WriteLine($"coordinator node {cluster.SelfAddress} (roles {string.Join(", ", roles)}); data {dataDirectory}; runs in {persistence.Describe()}; pbm on {pbm.Host}:{pbmPort}{(pbm.Trust is null ? string.Empty : " (TLS)")}; {(http.Enabled ? $"dashboard and /metrics on {http.Scheme}://{http.Host}:{http.Port}/" : "no HTTP endpoint (HTTP_PORT=0)")}");
         host.WaitForShutdown();
         if (CoordinatedShutdown.Get(system).ShutdownReason is CoordinatedShutdown.ClusterDowningReason)
         {

@@ -80,6 +80,8 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
                 _log.Info("run {0} is unfinished: resuming it", run.RunId);
                 TryStart(run, RunOrigin.Fresh, subscriber: null, out string? _);
             }
+
+            PublishRuns();
         });
 
         Command<SubmitRun>(Submit);
@@ -106,6 +108,7 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
             if (IsOwnRun(Sender) && p.RunId is not null)
             {
                 _paused[p.RunId] = p.Status;
+                PublishRuns();
             }
         });
         Command<RunStoreWorks>(w =>
@@ -113,6 +116,7 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
             if (IsOwnRun(Sender) && w.RunId is not null && _paused.Remove(w.RunId))
             {
                 _log.Info("run {0} resumed: its store works again", w.RunId);
+                PublishRuns();
             }
         });
         Command<StopRun>(r => ToRun(r.RunId, r));
@@ -121,7 +125,7 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
         Command<ListWorkers>(w => _directory.Forward(w));
         Command<ListRuns>(_ => Sender.Tell(new RunList(_known.Values
             .OrderBy(r => r.RunId, StringComparer.Ordinal)
-            .Select(r => new RunListEntry(r.RunId, r.Config.Model, _paused.ContainsKey(r.RunId) ? "paused" : _statuses.GetValueOrDefault(r.RunId, _closed.Contains(r.RunId) ? "ended" : "running"), r.ForkedFrom,
+            .Select(r => new RunListEntry(r.RunId, r.Config.Model, StateOf(r.RunId), r.ForkedFrom,
                 _ends.GetValueOrDefault(r.RunId)?.Step, _ends.GetValueOrDefault(r.RunId)?.TestAccuracy, r.Submitted))
             .ToArray())));
         Command<DescribeRun>(d =>
@@ -151,6 +155,8 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
             {
                 Persist(_ends[n.RunId], _ => { });
             }
+
+            PublishRuns();
         });
     }
 
@@ -199,6 +205,7 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
         Persist(new RunResumed(id!, _statuses.GetValueOrDefault(id!, "ended")), e =>
         {
             Reopened(e);
+            PublishRuns();
             _log.Info("run {0} resumed (it was {1})", e.RunId, e.PreviousStatus);
             ToRun(e.RunId, resume, replyTo);
         });
@@ -263,6 +270,7 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
         Persist(run, r =>
         {
             _known[r.RunId] = r;
+            PublishRuns();
             if (TryStart(r, origin, submitter, out string? error))
             {
                 _log.Info("run {0} accepted: {1}, batch {2}, {3} epochs{4}", r.RunId, r.Config.Model, r.Config.BatchSize, r.Config.Epochs, r.ForkedFrom is null ? string.Empty : $", forked from {r.ForkedFrom} snapshot {r.ForkedFromSnapshot}");
@@ -411,6 +419,22 @@ public sealed partial class RunRegistry : ReceivePersistentActor, IWithTimers
         }
 
         return _known.TryGetValue(id, out RunRegistered? known) && TryStart(known, RunOrigin.Fresh, null, out string? _) ? _running[id] : null;
+    }
+
+    /// <summary>A run's state as the registry knows it: paused by its store, how it ended, or running.</summary>
+    private string StateOf(string id) => _paused.ContainsKey(id) ? "paused" : _statuses.GetValueOrDefault(id, _closed.Contains(id) ? "ended" : "running");
+
+    /// <summary>The runs by state for the metrics (the common states always, 0 included, so a gauge falls to 0 rather than vanishing).</summary>
+    private void PublishRuns()
+    {
+        var byState = new Dictionary<string, int> { ["running"] = 0, ["paused"] = 0, ["completed"] = 0, ["stopped"] = 0, ["failed"] = 0 };
+        foreach (string id in _known.Keys)
+        {
+            string state = StateOf(id);
+            byState[state] = byState.GetValueOrDefault(state) + 1;
+        }
+
+        Telemetry.ClusterMeters.Runs(byState);
     }
 
     private string Known() => _known.Count == 0 ? "none" : string.Join(", ", _known.Keys.Order());

@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
 using CnnCluster.Coordinator.Persistence;
+using CnnCluster.Coordinator.Telemetry;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.DataPlane;
@@ -93,7 +94,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         _session = new TrainingSession(network, config.ToTrainingOptions(evaluationThreads), data.Train, data.Test, evaluationThreads);
         _reducer = new TreeReducer(GradientBuffers.Shared(network.ParameterCount));
         _scheduler = new StepScheduler<IActorRef>(scheduling ?? SchedulerSettings.Default, Comparer<IActorRef>.Default);
-        _phases = new StepPhaseLog();
+        _phases = new StepPhaseLog(ClusterMeters.PhaseTimed);
         _chunks = new ChunkAssembler(Context.System, 4L * network.ParameterCount + Chunking.ChunkSize); // a result: the gradient and a few fields
         if (subscriber is not null)
         {
@@ -809,6 +810,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
     {
         _lastHash = hash;
         var recorded = new StepRecorded(report.Step, report.Epoch, report.Loss, report.LearningRate, hash, report.Images, report.TrainSeconds);
+        ClusterMeters.StepCommitted(_session.LastStepImages);
         if (_recomputedHashes.TryGetValue(report.Step, out string? expected))
         {
             // recomputed after a restart: it must be the very step the journal holds
@@ -1237,6 +1239,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         }
 
         JournalEvent(new SnapshotRecorded(saved.Metadata.SequenceNr, saving.Step, saving.Bytes, saving.Checksum, saved.Metadata.Timestamp));
+        ClusterMeters.SnapshotSaved(saving.Bytes);
         SnapshotDone();
     }
 

@@ -151,6 +151,7 @@ public sealed class WorkerDirectory : ReceiveActor, IWithTimers
         {
             string why = $"numeric contract {info.NumericContract}, this coordinator computes with {NumericContract.Version}";
             _refused[worker] = why;
+            Telemetry.ClusterMeters.Workers(_workers.Count, _refused.Count);
             _log.Warning("worker {0} refused: {1} (its results would differ in the last bits); run the same CnnCluster version on every node", worker.Path, why);
             return;
         }
@@ -202,6 +203,7 @@ public sealed class WorkerDirectory : ReceiveActor, IWithTimers
 
     private void Publish(object message)
     {
+        Telemetry.ClusterMeters.Workers(_workers.Count, _refused.Count);
         foreach (IActorRef s in _subscribers)
         {
             s.Tell(message);

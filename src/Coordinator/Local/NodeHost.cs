@@ -1,4 +1,6 @@
 using Akka.Hosting;
+using CnnCluster.Coordinator.Web;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -8,20 +10,36 @@ namespace CnnCluster.Coordinator.Local;
 
 /// <summary>
 /// Builds the generic host of a node. Logs go to stderr (stdout carries progress and the JSON
-/// summary), at CNN_LOG_LEVEL (default Warning for `train`, Information for `serve`).
+/// summary), at CNN_LOG_LEVEL (default Warning for `train`, Information for `serve`). With an
+/// <see cref="HttpEndpoint"/> (`serve`) it is a web application: Kestrel and the actor system in one host.
 /// </summary>
 public static class NodeHost
 {
-    public static IHost Build(LogLevel defaultLevel, Action<AkkaConfigurationBuilder, IServiceProvider> akka)
+    public static IHost Build(LogLevel defaultLevel, Action<AkkaConfigurationBuilder, IServiceProvider> akka, HttpEndpoint? http = null)
     {
-        HostApplicationBuilder builder = Host.CreateApplicationBuilder([]);
+        if (http is null)
+        {
+            HostApplicationBuilder builder = Host.CreateApplicationBuilder([]);
+            Configure(builder.Logging, builder.Services, defaultLevel, akka);
+            return builder.Build();
+        }
+
+        WebApplicationBuilder web = WebApplication.CreateSlimBuilder();
+        Configure(web.Logging, web.Services, defaultLevel, akka);
+        http.Configure(web);
+        WebApplication app = web.Build();
+        http.Map(app);
+        return app;
+    }
+
+    private static void Configure(ILoggingBuilder logging, IServiceCollection services, LogLevel defaultLevel, Action<AkkaConfigurationBuilder, IServiceProvider> akka)
+    {
         LogLevel level = Enum.TryParse(Environment.GetEnvironmentVariable("CNN_LOG_LEVEL"), ignoreCase: true, out LogLevel parsed) ? parsed : defaultLevel;
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
-        builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-        builder.Logging.SetMinimumLevel(level);
-        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
-        builder.Services.AddAkka(Shared.Hosting.NodeSettings.SystemName, akka);
-        return builder.Build();
+        logging.ClearProviders();
+        logging.AddSimpleConsole(o => o.SingleLine = true);
+        services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        logging.SetMinimumLevel(level);
+        logging.AddFilter("Microsoft", LogLevel.Warning);
+        services.AddAkka(Shared.Hosting.NodeSettings.SystemName, akka);
     }
 }

@@ -27,6 +27,7 @@ public sealed class StoreLease : IDisposable
     private readonly Action<string> _lost;
     private readonly Timer _timer;
     private int _stopped;
+    private long _renewedAt = Now();
 
     private StoreLease(PersistenceSettings settings, string holder, Action<string> lost)
     {
@@ -75,6 +76,9 @@ public sealed class StoreLease : IDisposable
         }
     }
 
+    /// <summary>True while this process holds the lease: not given back or lost, and renewed within <see cref="Ttl"/> (a store that fails to renew it lets it lapse).</summary>
+    public bool Held => Volatile.Read(ref _stopped) == 0 && Now() - Interlocked.Read(ref _renewedAt) < (long)Ttl.TotalMilliseconds;
+
     /// <summary>Gives the lease back (a clean stop): the next coordinator need not wait.</summary>
     public void Dispose()
     {
@@ -111,6 +115,10 @@ public sealed class StoreLease : IDisposable
             {
                 _timer.Dispose();
                 _lost($"this coordinator's lease on {_settings.Describe()} was taken by another coordinator (this one did not renew it for {Ttl.TotalSeconds:F0} s)");
+            }
+            else if (rows > 0)
+            {
+                Interlocked.Exchange(ref _renewedAt, Now());
             }
         }
         catch (Exception e) when (e is DbException or InvalidOperationException or TimeoutException)

@@ -43,9 +43,10 @@ public enum StepPhase
 /// <summary>
 /// The newest <see cref="Window"/> samples of each <see cref="StepPhase"/> in microseconds (a ring per
 /// phase, allocated once, so a run of any length records in bounded memory and allocates nothing per
-/// step), their medians, and the mean of all steps. Single-threaded like its owner.
+/// step), their medians, and the mean of all steps. Single-threaded like its owner. An
+/// <paramref name="observer"/> also hears of every sample (the coordinator's metrics, which the engine does not know).
 /// </summary>
-public sealed class StepPhaseLog
+public sealed class StepPhaseLog(Action<StepPhase, double>? observer = null)
 {
     public const int Window = 4096;
 
@@ -59,6 +60,7 @@ public sealed class StepPhaseLog
         int p = (int)phase;
         _rings[p][_counts[p]++ % Window] = microseconds;
         _sums[p] += microseconds;
+        observer?.Invoke(phase, microseconds);
     }
 
     public void Add(StepPhase phase, TimeSpan elapsed) => Add(phase, elapsed.TotalMicroseconds);

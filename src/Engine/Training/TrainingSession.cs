@@ -58,6 +58,9 @@ public sealed class TrainingSession
     /// <summary>Images trained on so far and the time spent in steps (not evaluation).</summary>
     public long Images { get; private set; }
 
+    /// <summary>The images of the last step counted (the batch; an epoch's last one may be smaller).</summary>
+    public int LastStepImages { get; private set; }
+
     public double TrainSeconds => _restoredSeconds + _clock.Elapsed.TotalSeconds;
 
     /// <summary>The learning rate of the next step.</summary>
@@ -183,6 +186,7 @@ public sealed class TrainingSession
         int epoch = Epoch;
         Step++;
         Images += batchSize;
+        LastStepImages = batchSize;
         _epochImages += batchSize;
         _epochLossSum += lossSum;
         return new StepReport(Step, TotalSteps, epoch, lossSum / batchSize, rate, Images, TrainSeconds);

@@ -101,10 +101,13 @@ public static class DataFrames
 
         Span<byte> header = output.GetSpan(HeaderBytes);
         BinaryPrimitives.WriteInt32LittleEndian(header, length);
-        header[4] = (byte)KindOf(message);
+        FrameKind kind = KindOf(message);
+        header[4] = (byte)kind;
         output.Advance(HeaderBytes);
         output.Write(scratch.WrittenSpan);
-        return HeaderBytes + scratch.WrittenCount;
+        long bytes = HeaderBytes + scratch.WrittenCount;
+        DataTraffic.Process.Sent(kind, bytes);
+        return bytes;
     }
 
     /// <summary>
@@ -165,6 +168,7 @@ public static class DataFrames
             {
                 while (TryRead(ref buffer, out IProtocolMessage? message, out long bytes))
                 {
+                    DataTraffic.Process.Received(KindOf(message!), bytes);
                     onFrame(message!, bytes);
                 }
             }

@@ -8,6 +8,9 @@ public sealed class DataTraffic
 {
     private long _stepSent, _stepReceived, _stateSent, _stateReceived;
 
+    /// <summary>Every frame this process wrote or read, whichever link or server it crossed (what the coordinator's metrics export).</summary>
+    public static DataTraffic Process { get; } = new();
+
     public long StepSent => Interlocked.Read(ref _stepSent);
 
     public long StepReceived => Interlocked.Read(ref _stepReceived);

@@ -1,0 +1,60 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace CnnCluster.Coordinator.Web;
+
+/// <summary>
+/// The token check of an endpoint beyond loopback (<see cref="HttpSettings.Token"/>): a request shows
+/// `Authorization: Bearer TOKEN` (Prometheus, scripts) or the cookie a browser got from opening a page once
+/// with `?token=TOKEN` (HttpOnly, SameSite=Strict; the address is then reloaded without the token, so it does
+/// not stay in the history). The health checks are open: an orchestrator probes them without secrets.
+/// </summary>
+public static class HttpAccess
+{
+    public const string CookieName = "cnncluster_token";
+
+    private static readonly string[] OpenPaths = ["/healthz", "/readyz"];
+
+    public static void UseTokenCheck(this WebApplication app, HttpSettings settings)
+    {
+        if (settings.Token is null)
+        {
+            return;
+        }
+
+        app.Use(async (context, next) =>
+        {
+            HttpRequest request = context.Request;
+            if (OpenPaths.Contains(request.Path.Value, StringComparer.Ordinal))
+            {
+                await next(context);
+                return;
+            }
+
+            if (request.Query.TryGetValue("token", out var query) && settings.Admits(query.ToString()))
+            {
+                context.Response.Cookies.Append(CookieName, query.ToString(), new CookieOptions
+                {
+                    HttpOnly = true,
+                    SameSite = SameSiteMode.Strict,
+                    Secure = request.IsHttps,
+                    Path = "/",
+                });
+                context.Response.Redirect(request.PathBase + request.Path, permanent: false);
+                return;
+            }
+
+            string? header = request.Headers.Authorization.ToString();
+            string? given = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..].Trim() : request.Cookies[CookieName];
+            if (!settings.Admits(given))
+            {
+                context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                context.Response.Headers.WWWAuthenticate = "Bearer";
+                await context.Response.WriteAsync("unauthorized: send pbm's token as 'Authorization: Bearer TOKEN', or open the dashboard once with ?token=TOKEN\n");
+                return;
+            }
+
+            await next(context);
+        });
+    }
+}
