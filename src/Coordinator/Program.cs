@@ -14,6 +14,16 @@ public static class Program
     /// </summary>
     public static int Main(string[] args)
     {
+        try
+        {
+            Shared.Hosting.NodeConfiguration.Load();
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 3;
+        }
+
         var root = new RootCommand("CnnCluster coordinator: train CNNs by synchronous data-parallel SGD");
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(ServeCommand.Create());

@@ -33,6 +33,7 @@ public static class Program
         DataPlaneSettings dataPlane;
         try
         {
+            NodeConfiguration.Load();
             node = NodeSettings.FromEnvironment(defaultPort: 0);
             if (node.Seeds.Count == 0)
             {
@@ -71,8 +72,7 @@ public static class Program
         for (int membership = 1; ; membership++)
         {
             HostApplicationBuilder builder = Host.CreateApplicationBuilder(args);
-            builder.Logging.ClearProviders();
-            builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+            NodeLogFormat.Use(builder.Logging, toStandardError: false);
             builder.Logging.SetMinimumLevel(LogLevel.Information);
             builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
             builder.Services.AddAkka(NodeSettings.SystemName, (akka, _) =>

@@ -1265,7 +1265,6 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
 
     private void Fail(string reason)
     {
-        _log.Error("run {0} failed: {1}", _runId, reason);
         End(new RunEnded("failed", _session.Step, null, reason), journal: true, then: () => Publish(new RunFailed(_runId, _session.Step, reason)));
     }
 
@@ -1313,7 +1312,16 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
             if (journal)
             {
                 // one line per run's end (its start is the registry's "accepted"); an incarnation that answers from its journal says nothing
-                _log.Info("run {0} {1} at step {2}{3}", _runId, ended.Status, ended.Step, ended.ParamSha256 is string sha ? $", param_sha256 {sha}" : ended.Reason is string why ? $": {why}" : string.Empty);
+                // (a failure at Error level, with its reason)
+                string line = $"run {_runId} {ended.Status} at step {ended.Step}{(ended.ParamSha256 is string sha ? $", param_sha256 {sha}" : ended.Reason is string why ? $": {why}" : string.Empty)}";
+                if (ended.Status == "failed")
+                {
+                    _log.Error("{0}", line);
+                }
+                else
+                {
+                    _log.Info("{0}", line);
+                }
             }
 
             then();

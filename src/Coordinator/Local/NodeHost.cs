@@ -4,7 +4,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Console;
 
 namespace CnnCluster.Coordinator.Local;
 
@@ -35,9 +34,7 @@ public static class NodeHost
     private static void Configure(ILoggingBuilder logging, IServiceCollection services, LogLevel defaultLevel, Action<AkkaConfigurationBuilder, IServiceProvider> akka)
     {
         LogLevel level = Enum.TryParse(Environment.GetEnvironmentVariable("CNN_LOG_LEVEL"), ignoreCase: true, out LogLevel parsed) ? parsed : defaultLevel;
-        logging.ClearProviders();
-        logging.AddSimpleConsole(o => o.SingleLine = true);
-        services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        Shared.Hosting.NodeLogFormat.Use(logging, toStandardError: true);
         logging.SetMinimumLevel(level);
         logging.AddFilter("Microsoft", LogLevel.Warning);
         services.AddAkka(Shared.Hosting.NodeSettings.SystemName, akka);

@@ -27,11 +27,12 @@ public static class ApiEndpoints
         RouteGroupBuilder api = app.MapGroup("/api");
         api.MapGet("/runs", (CancellationToken c) => Ask(view, 503, async registry =>
         {
-            // only live runs are asked for their status: asking an ended one would wake its actor from the journal at every poll
+            // only live runs are asked for their status: asking an ended one would wake its actor from the journal at
+            // every poll (its last step and accuracy come with the list, from the registry's journal)
             RunList list = await registry.Ask<RunList>(new ListRuns(), c);
             var runs = await Task.WhenAll(list.Runs.Select(async r => Live.Contains(r.Status)
                 ? Status(await registry.Ask<RunStatus>(new RunStatusRequest(r.RunId), c), r.ForkedFrom)
-                  : (object)new { id = r.RunId, model = r.Model, state = r.Status, step = (long?)null, totalSteps = (long?)null, loss = (double?)null, testAccuracy = (double?)null, workers = (int?)null, reason = (string?)null, forkedFrom = r.ForkedFrom }));
+                  : (object)new { id = r.RunId, model = r.Model, state = r.Status, step = r.Step, totalSteps = (long?)null, loss = (double?)null, testAccuracy = r.TestAccuracy is double a ? Number(a) : null, workers = (int?)null, reason = (string?)null, forkedFrom = r.ForkedFrom }));
             return new { runs };
         }));
         api.MapGet("/runs/{id}", (string id, CancellationToken c) => AskRun(view, id, async registry =>

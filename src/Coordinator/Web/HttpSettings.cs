@@ -46,27 +46,8 @@ public sealed record HttpSettings(string Host, int Port)
         }
 
         ClusterTrust? trust = ClusterTrust.FromEnvironment(env);
-        if (NodeSettings.IsLoopback(host))
-        {
-            return new HttpSettings(host, port) { Trust = trust };
-        }
-
-        string token = PbmHostSettings.ReadToken(env) ?? throw new ArgumentException(
-            $"HTTP_HOST={host} is reachable beyond this machine, so the dashboard and /metrics need pbm's token: set CLUSTER_SECRETS (its pbm.token), " +
-            "PBM_TOKEN or PBM_TOKEN_FILE, or HTTP_HOST=127.0.0.1");
-        string? warning = null;
-        if (trust is null)
-        {
-            if (env("CLUSTER_INSECURE")?.Trim() != "1")
-            {
-                throw new ArgumentException(
-                    $"HTTP_HOST={host} is reachable beyond this machine without TLS, so the token and the runs would cross the network in the clear: " +
-                    "set CLUSTER_SECRETS to the folder `coordinator secrets --out DIR` wrote, or HTTP_HOST=127.0.0.1, or CLUSTER_INSECURE=1 on a network you trust");
-            }
-
-            warning = $"warning: CLUSTER_INSECURE=1: the HTTP endpoint listens on {host}:{port} without TLS; its token crosses the network in the clear";
-        }
-
+        string? token = NodeSettings.IsLoopback(host) ? null : PbmHostSettings.ReadToken(env);
+        string? warning = Exposure.Check("HTTP_HOST", host, port, "the HTTP endpoint (dashboard, /metrics)", "runs", trust, token, env);
         return new HttpSettings(host, port) { Token = token, Trust = trust, Warning = warning };
     }
 

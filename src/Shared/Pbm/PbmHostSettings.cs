@@ -55,29 +55,7 @@ public sealed record PbmHostSettings(string Host, int Port, string? Token)
 
         ClusterTrust? trust = ClusterTrust.FromEnvironment(env);
         string? token = ReadToken(env);
-        string? warning = null;
-        if (!NodeSettings.IsLoopback(host))
-        {
-            if (token is null)
-            {
-                throw new ArgumentException(
-                    $"PBM_HOST={host} is reachable beyond this machine, so pbm needs a token: set PBM_TOKEN or PBM_TOKEN_FILE, " +
-                    "or CLUSTER_SECRETS (its pbm.token), or PBM_HOST=127.0.0.1");
-            }
-
-            if (trust is null)
-            {
-                if (env("CLUSTER_INSECURE")?.Trim() != "1")
-                {
-                    throw new ArgumentException(
-                        $"PBM_HOST={host} is reachable beyond this machine without TLS, so its token and commands would cross the network in the clear: " +
-                        "set CLUSTER_SECRETS to the folder `coordinator secrets --out DIR` wrote, or PBM_HOST=127.0.0.1, or CLUSTER_INSECURE=1 on a network you trust");
-                }
-
-                warning = $"warning: CLUSTER_INSECURE=1: pbm listens on {host}:{port} without TLS; its token and commands cross the network in the clear";
-            }
-        }
-
+        string? warning = Exposure.Check("PBM_HOST", host, port, "pbm", "commands", trust, token, env);
         return new PbmHostSettings(host, port, token) { Trust = trust, Warning = warning };
     }
 
