@@ -198,7 +198,7 @@ public sealed class PbmClientFileTests
 public sealed class ServeRefusalTests
 {
     [Theory]
-    [InlineData(null, "need pbm's token")]
+    [InlineData(null, "so the HTTP endpoint (dashboard, /metrics) needs a token: set PBM_TOKEN")]
     [InlineData("t0ken", "without TLS")]
     public void AnHttpEndpointBeyondLoopbackWithoutATokenOrTlsDoesNotStart(string? token, string expected)
     {
