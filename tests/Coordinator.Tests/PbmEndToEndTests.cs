@@ -161,6 +161,8 @@ public sealed partial class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.
         var tail = node.Pbm("train", "tail", "-r", "stop-resume");
         Assert.True(tail.Code == 0, tail.Stderr + tail.Stdout);
         Assert.True(tail.Stdout.Contains("completed: 300 steps"), tail.Stdout);
+        // progress at most four times a second however fast the steps come, not only when they pause
+        Assert.True(tail.Stdout.Split('\n').Count(l => l.StartsWith("[#", StringComparison.Ordinal)) >= 2, tail.Stdout);
 
         string hash = Regex.Match(node.Pbm("train", "status", "-r", "stop-resume").Stdout, "param_sha256: ([0-9a-f]{64})").Groups[1].Value;
         Assert.Equal(Hash(Train(options)), hash);

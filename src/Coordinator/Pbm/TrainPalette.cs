@@ -204,18 +204,21 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry, Mo
             registry.Registry.Tell(new SubscribeRun(runId), listener);
             StepCommitted? pending = null;
             Task<bool>? wait = null;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            TimeSpan printed = -ProgressEvery;
             while (true)
             {
-                // progress at most four times a second; epochs and the end as they come
-                wait ??= events.Reader.WaitToReadAsync(cancellation).AsTask();
-                if (await Task.WhenAny(wait, Task.Delay(250, cancellation)) != wait)
+                // progress at most four times a second, however fast the steps come; epochs and the end as they come
+                if (pending is not null && clock.Elapsed - printed >= ProgressEvery)
                 {
-                    if (pending is not null)
-                    {
-                        output.Line(Progress(pending));
-                        pending = null;
-                    }
+                    output.Line(Progress(pending));
+                    pending = null;
+                    printed = clock.Elapsed;
+                }
 
+                wait ??= events.Reader.WaitToReadAsync(cancellation).AsTask();
+                if (await Task.WhenAny(wait, Task.Delay(ProgressEvery, cancellation)) != wait)
+                {
                     continue;
                 }
 
@@ -255,6 +258,8 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry, Mo
             system.Stop(listener);
         }
     }
+
+    private static readonly TimeSpan ProgressEvery = TimeSpan.FromMilliseconds(250);
 
     private static string Progress(StepCommitted s)
     {
