@@ -50,9 +50,9 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output) : TrainProces
         Assert.True(moved >= 1, $"no node was moved after the kill: {summary}");
 
         // when the dead worker's nodes went elsewhere (the run logs it with a UTC timestamp)
-        Match m = Regex.Match(coordinator.Stderr, @"\[(\d\d/\d\d/\d{4} \d\d:\d\d:\d\d\.\d+)Z\][^\n]*(also sent to|reassigned)");
+        Match m = Regex.Match(coordinator.Stderr, @"(?m)^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z [^\n]*(also sent to|reassigned)");
         Assert.True(m.Success, coordinator.Stderr);
-        DateTime moveTime = DateTime.ParseExact(m.Groups[1].Value, "MM/dd/yyyy HH:mm:ss.FFFFFFF", System.Globalization.CultureInfo.InvariantCulture);
+        DateTime moveTime = DateTime.ParseExact(m.Groups[1].Value, "yyyy-MM-dd'T'HH:mm:ss.FFFFFFF", System.Globalization.CultureInfo.InvariantCulture);
         double seconds = (moveTime - killed).TotalSeconds;
         output.WriteLine($"worker killed at {killed:HH:mm:ss.fff}, its nodes moved {seconds:F2} s later; {moved} node(s) moved");
         Assert.InRange(seconds, 0, 15);

@@ -81,6 +81,19 @@ public sealed class TrainCommandTests : IDisposable
         Assert.DoesNotContain("Exception", stderr + stdout);
     }
 
+    [Theory]
+    [InlineData("serve --workers abc", "--workers 'abc' is not a whole number: give a whole number from 0 to 64")]
+    [InlineData("serve --worker-threads 0", "--worker-threads '0' is out of range: give a whole number from 1 to 256")]
+    [InlineData("evaluate -f m.cnnm --threads x", "--threads 'x' is not a whole number: give a whole number from 1 to 256")]
+    [InlineData("evaluate -f m.cnnm --limit -1", "--limit '-1' is out of range: give a whole number from 1 to 2,147,483,647")]
+    public void EveryCommandRefusesABadNumberInWords(string args, string expected)
+    {
+        var (code, stdout, stderr) = ChildProcess.Run("CnnCluster.Coordinator.dll", args.Split(' '));
+        Assert.Equal(2, code);
+        Assert.Equal($"error: {expected} (see --help)", stderr.Trim());
+        Assert.Empty(stdout);
+    }
+
     [Fact]
     public void ARunIdWithATrailingNewlineIsRefusedOnOneLineAndNothingIsWritten()
     {

@@ -13,7 +13,7 @@ public sealed class NodeLogFormatSpecs
         string line = Format(LogLevel.Information, "Akka.Actor.ActorSystem",
             "[INFO][11/30/2026 12:41:29.722Z][Thread 0015][akka.tcp://cnncluster@127.0.0.1:46675/user/run-registry/run-registry/registry] run r1 completed at step 5, param_sha256 4aec");
 
-        Assert.Matches(@"\A[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{12}Z INFO  /user/run-registry/run-registry/registry: run r1 completed at step 5, param_sha256 4aec\n\z", line);
+        Assert.Equal("2026-11-30T12:41:29.722Z INFO  /user/run-registry/run-registry/registry: run r1 completed at step 5, param_sha256 4aec\n", line);
     }
 
     [Fact]
@@ -28,7 +28,7 @@ public sealed class NodeLogFormatSpecs
     [Fact]
     public void ARemotingSourceWithoutAnActorPathIsKeptWhole()
     {
-        Assert.Equal(("remoting (akka://cnncluster)", "Starting remoting"), NodeLogFormat.Split("Akka.Actor.ActorSystem", "[INFO][11/30/2026 12:41:17.462Z][Thread 0001][remoting (akka://cnncluster)] Starting remoting"));
+        Assert.Equal(("remoting (akka://cnncluster)", "Starting remoting", new DateTime(2026, 11, 30, 12, 41, 17, 462, DateTimeKind.Utc)), NodeLogFormat.Split("Akka.Actor.ActorSystem", "[INFO][11/30/2026 12:41:17.462Z][Thread 0001][remoting (akka://cnncluster)] Starting remoting"));
     }
 
     private static string Format(LogLevel level, string category, string message, Exception? error = null)

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Akka.Actor;
 using CnnCluster.Coordinator.Cluster;
 using CnnCluster.Coordinator.Local;
+using CnnCluster.Coordinator.Options;
 using CnnCluster.Coordinator.Persistence;
 using CnnCluster.Coordinator.Pbm;
 using CnnCluster.Coordinator.Web;
@@ -30,17 +31,17 @@ namespace CnnCluster.Coordinator.Cli;
 /// </summary>
 internal static class ServeCommand
 {
-    private static readonly Option<int> Workers = new Option<int>("--workers") { Description = "worker actors in this process", DefaultValueFactory = _ => 0 }.Require(v => v is >= 0 and <= 64, "0 to 64");
-    private static readonly Option<int?> WorkerThreads = new Option<int?>("--worker-threads") { Description = "threads of each in-process worker" }.Require(v => v is null or >= 1 and <= 256, "1 to 256");
+    private static readonly RunOption Workers = new("workers", null, OptionKind.Whole, "worker actors in this process") { Default = "0", Min = 0, Max = 64, Example = "1" };
+    private static readonly RunOption WorkerThreads = new("worker-threads", null, OptionKind.Whole, "threads of each in-process worker") { Min = 1, Max = 256, Example = "1" };
     private static readonly Option<string?> Data = new("--data") { Description = "directory of the IDX files (default $CNN_DATA, then the Debian package's)" };
 
     public static Command Create()
     {
         var command = new Command("serve", "run a coordinator node (configured by CLUSTER_* environment variables)");
-        command.Options.Add(Workers);
-        command.Options.Add(WorkerThreads);
+        command.Options.Add(CommandLineOptions.Of(Workers));
+        command.Options.Add(CommandLineOptions.Of(WorkerThreads));
         command.Options.Add(Data);
-        command.SetAction(p => Serve(p.GetValue(Workers), p.GetValue(WorkerThreads), p.GetValue(Data)));
+        command.SetAction(p => Serve(CommandLineOptions.Whole(p, Workers) ?? 0, CommandLineOptions.Whole(p, WorkerThreads), p.GetValue(Data)));
         return command;
     }
 

@@ -32,7 +32,7 @@ internal static partial class TrainCommand
         var command = new Command("train", "train a model on this machine (embedded default: one process, in-process threads)");
         foreach (RunOption o in RunOptions.All.Concat(MachineOptions))
         {
-            command.Options.Add(ToCommandLine(o));
+            command.Options.Add(CommandLineOptions.Of(o));
         }
 
         command.SetAction(parse =>
@@ -48,28 +48,7 @@ internal static partial class TrainCommand
     /// <summary>The run settings a parsed `train` command line gives (the tests compare them with pbm's).</summary>
     internal static RunSettings Settings(ParseResult parse) => RunSettings.From(o => Given(parse, o));
 
-    /// <summary>A System.CommandLine option for <paramref name="o"/>: its value is read as text and checked by the table's parser, so errors are in words.</summary>
-    internal static Option ToCommandLine(RunOption o)
-    {
-        string[] aliases = o.Alias is null ? [] : ["-" + o.Alias];
-        if (o.Kind == OptionKind.Flag)
-        {
-            return new Option<bool>(o.LongName, aliases) { Description = o.Description };
-        }
-
-        var option = new Option<string?>(o.LongName, aliases) { Description = o.Description, HelpName = o.Kind == OptionKind.Text ? "text" : "n" };
-        option.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<string?>() is string text && o.Problem(text) is string problem)
-            {
-                result.AddError(problem);
-            }
-        });
-        return option;
-    }
-
-    private static string? Given(ParseResult p, RunOption o) =>
-        o.Kind == OptionKind.Flag ? (p.GetValue<bool>(o.LongName) ? "true" : null) : p.GetValue<string?>(o.LongName);
+    private static string? Given(ParseResult p, RunOption o) => CommandLineOptions.Given(p, o);
 
     /// <summary>The request the command line asks for; <paramref name="given"/> is the text of each option given (null when absent).</summary>
     internal static TrainRequest ToRequest(Func<RunOption, string?> given)

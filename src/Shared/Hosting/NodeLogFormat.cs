@@ -34,8 +34,8 @@ public sealed partial class NodeLogFormat() : ConsoleFormatter(Name)
     public override void Write<TState>(in LogEntry<TState> entry, IExternalScopeProvider? scopeProvider, TextWriter writer)
     {
         string text = entry.Formatter(entry.State, entry.Exception) ?? string.Empty;
-        (string source, string message) = Split(entry.Category, text);
-        writer.Write(DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+        (string source, string message, DateTime? at) = Split(entry.Category, text);
+        writer.Write((at ?? DateTime.UtcNow).ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
         writer.Write(' ');
         writer.Write(Level(entry.LogLevel));
         writer.Write(' ');
@@ -55,18 +55,22 @@ public sealed partial class NodeLogFormat() : ConsoleFormatter(Name)
         writer.Write(Environment.NewLine);
     }
 
-    /// <summary>The source and the message of an entry: an Akka message's own prefix gives its source (the actor path without the address).</summary>
-    internal static (string Source, string Message) Split(string category, string text)
+    /// <summary>
+    /// The source, message and time of an entry: an Akka message's own prefix gives its source (the actor path
+    /// without the address) and the time the event happened (null otherwise: the time it is written).
+    /// </summary>
+    internal static (string Source, string Message, DateTime? At) Split(string category, string text)
     {
         Match akka = AkkaPrefix().Match(text);
         if (!akka.Success)
         {
-            return (category, text);
+            return (category, text, null);
         }
 
         string source = akka.Groups["source"].Value;
         int path = source.IndexOf("/user/", StringComparison.Ordinal) is int u and >= 0 ? u : source.IndexOf("/system/", StringComparison.Ordinal);
-        return (path >= 0 ? source[path..] : source, akka.Groups["message"].Value);
+        DateTime? at = DateTime.TryParseExact(akka.Groups["time"].Value, "MM/dd/yyyy HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out DateTime t) ? t : null;
+        return (path >= 0 ? source[path..] : source, akka.Groups["message"].Value, at);
     }
 
     private static string Level(LogLevel level) => level switch
@@ -79,6 +83,6 @@ public sealed partial class NodeLogFormat() : ConsoleFormatter(Name)
         _ => "FATAL",
     };
 
-    [GeneratedRegex(@"\A\[[A-Z]+\]\[[^\]]*\]\[Thread [0-9]+\]\[(?<source>[^\]]*)\] ?(?<message>.*)\z", RegexOptions.Singleline)]
+    [GeneratedRegex(@"\A\[[A-Z]+\]\[(?<time>[^\]]*)\]\[Thread [0-9]+\]\[(?<source>[^\]]*)\] ?(?<message>.*)\z", RegexOptions.Singleline)]
     private static partial Regex AkkaPrefix();
 }
