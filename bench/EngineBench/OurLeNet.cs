@@ -24,7 +24,7 @@ public sealed class OurLeNet
     public double Step()
     {
         ArraySegment<int> indices = _session.BeginStep();
-        (float[] gradient, double lossSum) = _gradient.Compute(_session.Parameters, _session.TrainingData, indices);
+        (float[] gradient, double lossSum) = _gradient.Compute(_session.Parameters, _session.TrainingData, indices, _session.Pass);
         StepReport report = _session.Commit(gradient, lossSum, indices.Count);
         _buffers.Return(gradient);
         return report.Loss;

@@ -260,7 +260,7 @@ namespace CnnCluster.Bench.ScaleModel
                     long start = Stopwatch.GetTimestamp();
                     Parallel.For(0, concurrent, new ParallelOptions { MaxDegreeOfParallelism = concurrent }, w =>
                     {
-                        (float[] g, double _) = workers[w].ComputeBlock(parameters, data, batch, plan, level, 0);
+                        (float[] g, double _) = workers[w].ComputeBlock(parameters, data, batch, plan, level, 0, CnnCluster.Engine.Layers.PassContext.ForTraining(1, 0, 0, augment: false));
                         GradientBuffers.Shared(g.Length).Return(g);
                     });
                     runs.Add(Stopwatch.GetElapsedTime(start).TotalSeconds);

@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Event;
 using CnnCluster.Engine.Data;
 using CnnCluster.Engine.Kernels;
+using CnnCluster.Engine.Layers;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.DataPlane;
 using CnnCluster.Shared.Protocol;
@@ -269,7 +270,7 @@ public sealed class GradientWorker : ReceiveActor
 
         public void ToMembers(IReadOnlyList<string> endpoints, IProtocolMessage message, float[] pooled) => peers.Send(endpoints, message, pooled);
 
-        public void Compute(StepKey key, float[] parameters, ArraySegment<int> batch, IReadOnlyList<TreeNode> nodes, Func<bool> current)
+        public void Compute(StepKey key, float[] parameters, ArraySegment<int> batch, PassContext pass, IReadOnlyList<TreeNode> nodes, Func<bool> current)
         {
             IWorkReplies replies = Coordinator;
             thread.Post(() =>
@@ -284,7 +285,7 @@ public sealed class GradientWorker : ReceiveActor
                     var clock = Stopwatch.StartNew();
                     try
                     {
-                        (float[] g, double loss) = WorkerEngine.ComputeNode(gradient, parameters, data, batch, node);
+                        (float[] g, double loss) = WorkerEngine.ComputeNode(gradient, parameters, data, batch, node, pass);
                         if (ResultFaults.Apply is { } fault)
                         {
                             NodeResult broken = fault(new NodeResult(runId, incarnation, key.Step, node, loss, g, 0));

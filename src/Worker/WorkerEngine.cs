@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using CnnCluster.Engine.Data;
+using CnnCluster.Engine.Layers;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.Protocol;
@@ -39,7 +40,7 @@ public sealed class WorkerEngine
         foreach (TreeNode node in a.Nodes)
         {
             var clock = Stopwatch.StartNew();
-            (float[] g, double loss) = ComputeNode(gradient, a.Parameters, data, batch, node);
+            (float[] g, double loss) = ComputeNode(gradient, a.Parameters, data, batch, node, a.Pass);
             var result = new NodeResult(a.RunId, a.Incarnation, a.Step, node, loss, g, clock.Elapsed.TotalMilliseconds);
             send(ResultFaults.Apply is { } fault ? fault(result) : result);
         }
@@ -54,8 +55,8 @@ public sealed class WorkerEngine
     }
 
     /// <summary>One tree node's summed gradient (a buffer of <see cref="GradientBuffers.Shared"/>) and summed loss.</summary>
-    public static (float[] Gradient, double Loss) ComputeNode(ParallelGradient gradient, float[] parameters, LabeledImages data, ArraySegment<int> batch, TreeNode node) =>
-        gradient.ComputeBlock(parameters, data, batch, new ShardPlan(batch.Count, gradient.ShardSize), node.Level, node.Start >> node.Level);
+    public static (float[] Gradient, double Loss) ComputeNode(ParallelGradient gradient, float[] parameters, LabeledImages data, ArraySegment<int> batch, TreeNode node, PassContext pass) =>
+        gradient.ComputeBlock(parameters, data, batch, new ShardPlan(batch.Count, gradient.ShardSize), node.Level, node.Start >> node.Level, pass);
 
     private LabeledImages CheckedData(int? limit, string expectedFingerprint)
     {

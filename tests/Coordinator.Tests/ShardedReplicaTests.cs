@@ -1,5 +1,6 @@
 using CnnCluster.Coordinator.Cluster;
 using CnnCluster.Engine.Data;
+using CnnCluster.Engine.Layers;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Tensors;
 using CnnCluster.Engine.Training;
@@ -81,7 +82,7 @@ public sealed class ShardedReplicaTests
         var hashes = new string[Steps];
         for (int s = 0; s < Steps; s++)
         {
-            (float[] g, double loss) = gradient.Compute(session.Parameters, Data, session.BeginStep());
+            (float[] g, double loss) = gradient.Compute(session.Parameters, Data, session.BeginStep(), session.Pass);
             session.Commit(g, loss, Batch);
             hashes[s] = ParameterHash.Of(session.Parameters);
         }
@@ -242,7 +243,7 @@ public sealed class ShardedReplicaTests
                 });
             }
 
-            public void Compute(StepKey key, float[] parameters, ArraySegment<int> batch, IReadOnlyList<TreeNode> nodes, Func<bool> current)
+            public void Compute(StepKey key, float[] parameters, ArraySegment<int> batch, PassContext pass, IReadOnlyList<TreeNode> nodes, Func<bool> current)
             {
                 foreach (TreeNode node in nodes)
                 {
@@ -250,7 +251,7 @@ public sealed class ShardedReplicaTests
                     {
                         if (current() && cluster._replicas.TryGetValue(self, out ShardedReplica? replica))
                         {
-                            (float[] g, double loss) = Worker.WorkerEngine.ComputeNode(gradient, parameters, Data, batch, node);
+                            (float[] g, double loss) = Worker.WorkerEngine.ComputeNode(gradient, parameters, Data, batch, node, pass);
                             replica.OnNodeComputed(key, node, g, loss, 0);
                         }
                     });

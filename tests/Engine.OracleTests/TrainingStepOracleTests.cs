@@ -47,7 +47,7 @@ public sealed class TrainingStepOracleTests
         for (int s = 0; s < steps; s++)
         {
             ArraySegment<int> indices = session.BeginStep();
-            (float[] g, double lossSum) = gradient.Compute(session.Parameters, data, indices);
+            (float[] g, double lossSum) = gradient.Compute(session.Parameters, data, indices, session.Pass);
             StepReport ours = session.Commit(g, lossSum, indices.Count);
             float theirs = torch.Step(indices);
             AssertClose([theirs], [(float)ours.Loss], $"step {s + 1} loss");

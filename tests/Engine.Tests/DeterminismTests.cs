@@ -1,4 +1,5 @@
 using CnnCluster.Engine.Data;
+using CnnCluster.Engine.Layers;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Training;
 using Xunit;
@@ -21,6 +22,29 @@ public sealed class DeterminismTests
         string four = Train(model, threads: 4, batch, shard, seed: 3);
         Assert.Equal(one, two);
         Assert.Equal(one, four);
+    }
+
+    /// <summary>LeNet-5 with dropout on conv maps (p 0.25) and on the first dense layer's units (p 0.5).</summary>
+    internal static ModelSpec LeNet5WithDropout { get; } = Presets.LeNet5 with
+    {
+        Name = "lenet5-dropout",
+        Layers = [.. Presets.LeNet5.Layers.Take(3), new LayerSpec("dropout") { P = 0.25f }, .. Presets.LeNet5.Layers.Skip(3).Take(5), new LayerSpec("dropout") { P = 0.5f }, .. Presets.LeNet5.Layers.Skip(8)],
+    };
+
+    [Theory]
+    [InlineData(64, 8)]
+    [InlineData(37, 5)]
+    public void AugmentationAndDropoutKeepTheContract(int batch, int shard)
+    {
+        // 12 steps over 600 images cross an epoch's end, where the augmentation draws change
+        var options = new TrainingOptions { Epochs = 2, MaxSteps = 12, BatchSize = batch, ShardSize = shard, Seed = 3, Augment = true };
+        string one = Train(LeNet5WithDropout, options with { Threads = 1 });
+        Assert.Equal(one, Train(LeNet5WithDropout, options with { Threads = 2 }));
+        Assert.Equal(one, TrainInBlocks(LeNet5WithDropout, options));
+
+        // both are on: without either the parameters differ
+        Assert.NotEqual(one, Train(LeNet5WithDropout, options with { Augment = false }));
+        Assert.NotEqual(one, Train(Presets.LeNet5, options));
     }
 
     [Fact]
@@ -48,6 +72,49 @@ public sealed class DeterminismTests
         EpochReport report = trainer.Run();
         Assert.True(report.TestAccuracy > 0.72, $"test accuracy {report.TestAccuracy}");
         Assert.True(report.TrainLoss < 1.0, $"train loss {report.TrainLoss}");
+    }
+
+    private static string Train(ModelSpec spec, TrainingOptions options)
+    {
+        using var trainer = new Trainer(Network.Build(spec), options, Data.Value.Train.Take(600), Data.Value.Test.Take(100));
+        trainer.Run();
+        return ParameterHash.Of(trainer.Parameters);
+    }
+
+    /// <summary>
+    /// The steps as a cluster computes them: every step's tree cut into blocks of two micro-shards, computed
+    /// last first by two engines of 1 and 2 threads (workers), completed by the coordinator's reducer.
+    /// </summary>
+    private static string TrainInBlocks(ModelSpec spec, TrainingOptions options)
+    {
+        Network network = Network.Build(spec);
+        LabeledImages train = Data.Value.Train.Take(600);
+        var session = new TrainingSession(network, options, train, test: null);
+        var buffers = GradientBuffers.Shared(network.ParameterCount);
+        using ParallelGradient a = new(network, options.ShardSize, 1), b = new(network, options.ShardSize, 2);
+        const int level = 1;
+        while (!session.Finished)
+        {
+            ArraySegment<int> batch = session.BeginStep();
+            var plan = new ShardPlan(batch.Count, options.ShardSize);
+            var blocks = new (float[] Gradient, double Loss)[plan.BlockCount(level)];
+            for (int k = blocks.Length - 1; k >= 0; k--)
+            {
+                blocks[k] = (k % 2 == 0 ? a : b).ComputeBlock(session.Parameters, train, batch, plan, level, k, session.Pass);
+            }
+
+            var reducer = new TreeReducer(buffers);
+            for (int k = 0; k < blocks.Length; k++)
+            {
+                reducer.Push(k << level, level, blocks[k].Gradient, blocks[k].Loss);
+            }
+
+            (float[] gradient, double loss) = reducer.Finish();
+            session.Commit(gradient, loss, batch.Count);
+            buffers.Return(gradient);
+        }
+
+        return ParameterHash.Of(session.Parameters);
     }
 
     internal static string Train(string model, int threads, int batch, int shard, ulong seed)

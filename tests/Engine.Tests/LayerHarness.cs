@@ -6,7 +6,8 @@ namespace CnnCluster.Engine.Tests;
 
 /// <summary>
 /// Checks one layer alone: objective L = Σ r ∘ layer(x) for a fixed random r, so ∂L/∂y = r; the layer's
-/// Backward must then give ∂L/∂x and ∂L/∂p that match central differences.
+/// Backward must then give ∂L/∂x and ∂L/∂p that match central differences. A stochastic layer draws its
+/// noise once, for <paramref name="pass"/> (samples 0..n-1), and keeps it: the check runs with the mask fixed.
 /// </summary>
 internal sealed class LayerHarness
 {
@@ -16,7 +17,7 @@ internal sealed class LayerHarness
     private readonly float[] _y;
     private readonly float[] _scratch;
 
-    public LayerHarness(Layer layer, int n, ulong seed = 1, Func<Rng, float>? input = null)
+    public LayerHarness(Layer layer, int n, ulong seed = 1, Func<Rng, float>? input = null, PassContext pass = default)
     {
         _layer = layer;
         _n = n;
@@ -34,6 +35,7 @@ internal sealed class LayerHarness
         _r = Fill(n * layer.Output.Size, () => (float)rng.NextGaussian());
         _y = new float[n * layer.Output.Size];
         _scratch = new float[layer.ScratchSize(n)];
+        layer.DrawNoise(n, pass, Enumerable.Range(0, n).ToArray(), _scratch);
     }
 
     public float[] X { get; }

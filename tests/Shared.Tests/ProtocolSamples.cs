@@ -5,13 +5,13 @@ namespace CnnCluster.Shared.Tests;
 /// <summary>One filled-in instance of every protocol message type; a new type without a sample fails the tests.</summary>
 internal static class ProtocolSamples
 {
-    public static readonly RunConfig Config = new("lenet5", "{\"layers\":[]}", 3, 100, 64, 0.03, 0.9, true, 5e-4, "step:2:0.1", 100, 42, 8, 1000);
+    public static readonly RunConfig Config = new("lenet5", "{\"layers\":[]}", 3, 100, 64, 0.03, 0.9, true, 5e-4, "step:2:0.1", 100, 42, 8, 1000, Augment: true);
 
     public static IReadOnlyDictionary<Type, IProtocolMessage> All { get; } = new IProtocolMessage[]
     {
         Config,
         new TreeNode(4, 2),
-        new WorkAssignment("r1", 7, 12, "{}", null, 8, [5, 3, 1], [new TreeNode(0, 2), new TreeNode(4, 1)], [1.5f, -2.25f, float.Epsilon, float.MaxValue], "abcd"),
+        new WorkAssignment("r1", 7, 12, "{}", null, 8, [5, 3, 1], [new TreeNode(0, 2), new TreeNode(4, 1)], [1.5f, -2.25f, float.Epsilon, float.MaxValue], "abcd", 42, 3, true),
         new NodeResult("r1", 7, 12, new TreeNode(4, 1), 12.5, [0.1f, 0.2f], 3.5),
         new WorkFailed("r1", 7, 12, "no data"),
         new WorkerInfoRequest(),

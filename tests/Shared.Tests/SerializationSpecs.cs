@@ -83,6 +83,20 @@ public sealed class SerializationSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void ARunConfigJournaledBeforeAugmentationReadsAsNotAugmented()
+    {
+        // what a journal of the previous version holds: keys 0–17, no 18
+        RunConfig now = ProtocolSamples.Config with { Augment = true };
+        object?[] fields = MessagePackSerializer.Deserialize<object?[]>(MessagePackSerializer.Serialize(now, ProtocolSerializer.Options), ProtocolSerializer.Options);
+        Assert.Equal(19, fields.Length);
+        byte[] old = MessagePackSerializer.Serialize(fields[..18], ProtocolSerializer.Options);
+
+        var back = MessagePackSerializer.Deserialize<RunConfig>(old, ProtocolSerializer.Options);
+        Assert.False(back.Augment);
+        Assert.Equal(now with { Augment = false }, back);
+    }
+
+    [Fact]
     public void AnUnknownManifestIsRefused()
     {
         var serializer = (ProtocolSerializer)Sys.Serialization.FindSerializerForType(typeof(RunAccepted));

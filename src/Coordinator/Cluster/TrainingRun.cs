@@ -4,6 +4,7 @@ using Akka.Event;
 using Akka.Persistence;
 using CnnCluster.Coordinator.Persistence;
 using CnnCluster.Coordinator.Telemetry;
+using CnnCluster.Engine.Layers;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.DataPlane;
@@ -607,7 +608,8 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
                 _traffic.Reassigned += d.Nodes.Count;
             }
 
-            var work = new WorkAssignment(_runId, _incarnation, step.Step, _config.ModelJson, _config.DataLimit, _config.ShardSize, step.Batch, d.Nodes.ToArray(), step.Parameters!, _data.Fingerprint);
+            PassContext pass = _session.PassOf(step.Step);
+            var work = new WorkAssignment(_runId, _incarnation, step.Step, _config.ModelJson, _config.DataLimit, _config.ShardSize, step.Batch, d.Nodes.ToArray(), step.Parameters!, _data.Fingerprint, pass.Seed, pass.Epoch, pass.Augment);
             _traffic.Assignments++;
             if (d.Worker.Path.Address.HasLocalScope)
             {

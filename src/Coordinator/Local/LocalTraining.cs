@@ -53,7 +53,7 @@ public static class LocalTraining
         output.WriteLine(
             $"data {data.Directory}: {data.Train.Count} training / {data.Test.Count} test images; batch {options.BatchSize}, shard {options.ShardSize}, " +
             $"{totalSteps} steps, lr {options.LearningRate} ({options.Schedule}), momentum {options.Sgd.Momentum}{(options.Sgd.Nesterov ? " nesterov" : string.Empty)}, " +
-            $"weight decay {options.Sgd.WeightDecay}, seed {options.Seed}, {Describe(request)}");
+            $"weight decay {options.Sgd.WeightDecay}, seed {options.Seed}{(options.Augment ? ", augmented" : string.Empty)}, {Describe(request)}");
 
         var metrics = new MetricsFiles(runDirectory);
         var progress = new ConsoleProgress(metrics, (int)Math.Ceiling((double)totalSteps / stepsPerEpoch), output);

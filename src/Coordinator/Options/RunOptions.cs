@@ -24,6 +24,7 @@ public static class RunOptions
     public static readonly RunOption WarmupSteps = new("warmup-steps", null, OptionKind.Whole, "linear learning-rate warm-up steps") { Default = "100", Min = 0, Max = int.MaxValue, Example = "10" };
     public static readonly RunOption Seed = new("seed", null, OptionKind.Whole, "seed of initialization and data order") { Default = "1", Min = 0, Max = long.MaxValue, Example = "7" };
     public static readonly RunOption ShardSize = new("shard-size", null, OptionKind.Whole, "samples per micro-shard S") { Default = "8", Min = 1, Max = RunConfigRules.MaxShardSize, Example = "4" };
+    public static readonly RunOption Augment = new("augment", null, OptionKind.Flag, "augment the training images: random shifts by up to 2 pixels and horizontal flips, drawn from (seed, epoch, sample)") { Example = "true" };
     public static readonly RunOption Limit = new("limit", null, OptionKind.Whole, "use only the first N training and test images") { Min = 1, Max = int.MaxValue, Example = "256" };
     public static readonly RunOption RunId = new("run-id", null, OptionKind.Text, "name of the run (default: model-time-random)") { Rule = id => RunIds.IsValid(id) ? null : RunIds.Rule, Example = "mine-1" };
     public static readonly RunOption SnapshotEvery = new("snapshot-every", null, OptionKind.Whole, "steps between snapshots, besides each epoch's end") { Default = RunConfig.DefaultSnapshotEvery.ToString(System.Globalization.CultureInfo.InvariantCulture), Min = 1, Max = int.MaxValue, Example = "50" };
@@ -33,7 +34,7 @@ public static class RunOptions
 
     /// <summary>Every run option, in the order help lists them.</summary>
     public static IReadOnlyList<RunOption> All { get; } =
-        [Model, Epochs, Steps, BatchSize, LearningRate, Momentum, Nesterov, WeightDecay, Schedule, WarmupSteps, Seed, ShardSize, Limit, RunId, SnapshotEvery, KeepSnapshots, Reduce, Verify];
+        [Model, Epochs, Steps, BatchSize, LearningRate, Momentum, Nesterov, WeightDecay, Schedule, WarmupSteps, Seed, ShardSize, Augment, Limit, RunId, SnapshotEvery, KeepSnapshots, Reduce, Verify];
 
     private static string? ScheduleProblem(string text)
     {

@@ -24,7 +24,8 @@ public sealed record RunSettings(
     int SnapshotEvery,
     int KeepSnapshots,
     Reduction? Reduce,
-    double Verify)
+    double Verify,
+    bool Augment = false)
 {
     /// <summary>
     /// Reads every option from <paramref name="given"/> (its text, or null when absent: the default applies);
@@ -64,7 +65,8 @@ public sealed record RunSettings(
             (int)Whole(RunOptions.SnapshotEvery)!,
             (int)Whole(RunOptions.KeepSnapshots)!,
             Text(RunOptions.Reduce) switch { "star" => Shared.Protocol.Reduction.Star, "sharded" => Shared.Protocol.Reduction.Sharded, _ => null },
-            Number(RunOptions.Verify));
+            Number(RunOptions.Verify),
+            Text(RunOptions.Augment) == "true");
     }
 
     public TrainingOptions Training(int threads) => new()
@@ -78,6 +80,7 @@ public sealed record RunSettings(
         Seed = Seed,
         ShardSize = ShardSize,
         Threads = threads,
+        Augment = Augment,
     };
 
     /// <summary>

@@ -57,6 +57,7 @@ public static class RunRecord
             w.WriteNumber("warmup_steps", c.WarmupSteps);
             w.WriteNumber("seed", c.Seed);
             w.WriteNumber("shard_size", c.ShardSize);
+            w.WriteBoolean("augment", c.Augment);
             if (c.DataLimit is int limit)
             {
                 w.WriteNumber("limit", limit);
@@ -110,7 +111,7 @@ public static class RunRecord
     {
         RunConfig c = h.Config;
         yield return $"run {h.RunId}: {c.Model}, {c.Epochs} epoch(s), {h.TotalSteps} steps of batch {c.BatchSize}, lr {Num(c.LearningRate)} ({c.Schedule}, {c.WarmupSteps} warm-up steps), " +
-            $"momentum {Num(c.Momentum)}{(c.Nesterov ? " nesterov" : string.Empty)}, weight decay {Num(c.WeightDecay)}, seed {c.Seed}, {c.Reduction.ToString().ToLowerInvariant()} reduction" +
+            $"momentum {Num(c.Momentum)}{(c.Nesterov ? " nesterov" : string.Empty)}, weight decay {Num(c.WeightDecay)}, seed {c.Seed}{(c.Augment ? ", augmented" : string.Empty)}, {c.Reduction.ToString().ToLowerInvariant()} reduction" +
             (h.ForkedFrom is null ? string.Empty : $", forked from {h.ForkedFrom}");
 
         long every = Math.Max(1, h.TotalSteps / 10);

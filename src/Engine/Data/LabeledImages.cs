@@ -37,6 +37,9 @@ public sealed class LabeledImages
 
     public float Std { get; }
 
+    /// <summary>The loaded value of a zero (black) pixel, exactly as <see cref="Load"/> makes it: what augmentation pads with.</summary>
+    public float Background => (0 * (1f / (255f * Std))) - (Mean / Std);
+
     /// <summary>The first <paramref name="count"/> samples (all when count is larger).</summary>
     public LabeledImages Take(int count)
     {

@@ -39,6 +39,15 @@ public abstract class Layer
     {
     }
 
+    /// <summary>
+    /// Draws what the next <see cref="Forward"/> of a stochastic layer uses (e.g. a dropout mask) into
+    /// scratch, from the pass and the n samples' global indices alone, so any thread or worker draws the
+    /// same; Backward reuses it. Deterministic layers draw nothing.
+    /// </summary>
+    public virtual void DrawNoise(int n, in PassContext pass, ReadOnlySpan<int> samples, Span<float> scratch)
+    {
+    }
+
     /// <summary>y = layer(x). x is (n, Input), y is (n, Output), p is this layer's parameter slice.</summary>
     public abstract void Forward(int n, ReadOnlySpan<float> x, Span<float> y, ReadOnlySpan<float> p, Span<float> scratch);
 

@@ -6,7 +6,8 @@ namespace CnnCluster.Engine.Models;
 /// <summary>Turns one <see cref="LayerSpec"/> into a layer for a given input shape, or says why it does not fit.</summary>
 internal static class LayerFactory
 {
-    public static Layer Create(LayerSpec s, Shape3 input, string where)
+    /// <param name="index">The layer's position in the model (stochastic layers draw apart by it).</param>
+    public static Layer Create(LayerSpec s, Shape3 input, string where, int index)
     {
         void Fail(string why) => throw new ModelSpecException($"{where}: {why} (input {input})");
 
@@ -116,6 +117,14 @@ internal static class LayerFactory
                 return new ActivationLayer(input, ActivationKind.ReLU);
             case "flatten":
                 return new Flatten(input);
+            case "dropout":
+                float p = s.P ?? throw new ModelSpecException($"{where}: 'p' is required (the probability of dropping a unit, e.g. 0.25)");
+                if (!(p >= 0f && p < 1f))
+                {
+                    Fail($"'p' must be in [0, 1), got {p}");
+                }
+
+                return new Dropout(input, p, index);
             default:
                 throw new ModelSpecException($"{where}: unknown layer type '{s.Type}'; valid types: {string.Join(", ", ModelSpecJson.Fields.Keys)}");
         }

@@ -37,4 +37,7 @@ public sealed record LayerSpec(string Type)
     public string? Init { get; init; }
 
     public float LrMult { get; init; } = 1f;
+
+    /// <summary>Dropout: the probability that a unit is dropped at training, in [0, 1).</summary>
+    public float? P { get; init; }
 }

@@ -9,7 +9,7 @@ namespace CnnCluster.Engine.Models;
 /// <code>
 /// { "name": "tiny", "input": [1, 28, 28], "classes": 10, "loss": "softmax_cross_entropy",
 ///   "layers": [ { "type": "conv2d", "out": 6, "kernel": 5, "pad": 2 }, { "type": "relu" },
-///               { "type": "maxpool2d", "size": 2 }, { "type": "dense", "out": 10 } ] }
+///               { "type": "maxpool2d", "size": 2 }, { "type": "dropout", "p": 0.25 }, { "type": "dense", "out": 10 } ] }
 /// </code>
 /// Unknown layer types and fields are refused with the list of valid ones.
 /// </summary>
@@ -28,6 +28,7 @@ public static class ModelSpecJson
         ["tanh"] = [],
         ["relu"] = [],
         ["flatten"] = [],
+        ["dropout"] = ["p"],
     };
 
     private static readonly string[] TopFields = ["name", "input", "classes", "loss", "layers"];
@@ -110,6 +111,7 @@ public static class ModelSpecJson
                     "sparsity" => l.Sparsity,
                     "init" => l.Init,
                     "lr_mult" => l.LrMult,
+                    "p" => l.P,
                     _ => null,
                 };
                 if (value is not null)
@@ -165,6 +167,7 @@ public static class ModelSpecJson
                 "sparsity" => spec with { Sparsity = Float(p.Value, f) },
                 "init" => spec with { Init = String(p.Value, f) },
                 "lr_mult" => spec with { LrMult = Float(p.Value, f) },
+                "p" => spec with { P = Float(p.Value, f) },
                 _ => spec,
             };
         }

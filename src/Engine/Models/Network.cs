@@ -71,7 +71,7 @@ public sealed class Network
         Shape3 shape = spec.Input;
         for (int i = 0; i < spec.Layers.Count; i++)
         {
-            Layer layer = LayerFactory.Create(spec.Layers[i], shape, $"model '{spec.Name}' layer {i} ({spec.Layers[i].Type})");
+            Layer layer = LayerFactory.Create(spec.Layers[i], shape, $"model '{spec.Name}' layer {i} ({spec.Layers[i].Type})", i);
             layer.LearningRateMultiplier = spec.Layers[i].LrMult;
             layers.Add(layer);
             shape = layer.Output;

@@ -1,4 +1,5 @@
 using CnnCluster.Engine.Data;
+using CnnCluster.Engine.Layers;
 using CnnCluster.Engine.Models;
 
 namespace CnnCluster.Engine.Training;
@@ -21,15 +22,16 @@ public sealed class BlockGradient
 
     /// <summary>
     /// Block (level, block) of the batch <paramref name="batch"/> (sample indices into <paramref name="data"/>).
+    /// <paramref name="pass"/> is the step's (augmentation and dropout draw from it).
     /// Returns the block's summed gradient (a rented buffer, to be returned to the pool) and its summed loss.
     /// </summary>
-    public (float[] Gradient, double Loss) Compute(ReadOnlySpan<float> parameters, LabeledImages data, ReadOnlySpan<int> batch, ShardPlan plan, int level, int block)
+    public (float[] Gradient, double Loss) Compute(ReadOnlySpan<float> parameters, LabeledImages data, ReadOnlySpan<int> batch, ShardPlan plan, int level, int block, PassContext pass)
     {
         (int firstShard, int shards) = plan.Block(level, block);
         for (int m = firstShard; m < firstShard + shards; m++)
         {
             (int first, int count) = plan.Shard(m);
-            _workspace.Load(data, batch.Slice(first, count));
+            _workspace.Load(data, batch.Slice(first, count), pass);
             float[] g = _reducer.Buffers.Rent();
             double loss = _workspace.ForwardBackward(parameters, g, count);
             _reducer.Push(m, 0, g, loss);

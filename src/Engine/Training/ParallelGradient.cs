@@ -1,4 +1,5 @@
 using CnnCluster.Engine.Data;
+using CnnCluster.Engine.Layers;
 using CnnCluster.Engine.Models;
 
 namespace CnnCluster.Engine.Training;
@@ -22,6 +23,7 @@ public sealed class ParallelGradient : IDisposable
     private LabeledImages? _data;
     private ArraySegment<int> _batch;
     private ShardPlan _plan;
+    private PassContext _pass;
     private int _subLevel, _firstSub, _subBlocks, _next;
     private (float[] Gradient, double Loss)[] _results = [];
 
@@ -51,15 +53,18 @@ public sealed class ParallelGradient : IDisposable
     // alternating 2-epoch `train` runs of each at batch 256).
     private const int SubBlocksPerThread = 8;
 
-    /// <summary>Σ over the batch of ∂loss/∂p (a buffer of the shared pool, the caller returns it) and Σ loss.</summary>
-    public (float[] Gradient, double Loss) Compute(float[] parameters, LabeledImages data, ArraySegment<int> batch)
+    /// <summary>
+    /// Σ over the batch of ∂loss/∂p (a buffer of the shared pool, the caller returns it) and Σ loss, in the
+    /// step's <paramref name="pass"/> (<see cref="TrainingSession.PassOf"/>).
+    /// </summary>
+    public (float[] Gradient, double Loss) Compute(float[] parameters, LabeledImages data, ArraySegment<int> batch, PassContext pass)
     {
         var plan = new ShardPlan(batch.Count, ShardSize);
-        return ComputeBlock(parameters, data, batch, plan, plan.LevelFor(1), 0);
+        return ComputeBlock(parameters, data, batch, plan, plan.LevelFor(1), 0, pass);
     }
 
     /// <summary>The sum of block (level, block) of the batch's tree (a buffer of the shared pool) and its Σ loss.</summary>
-    public (float[] Gradient, double Loss) ComputeBlock(float[] parameters, LabeledImages data, ArraySegment<int> batch, ShardPlan plan, int level, int block)
+    public (float[] Gradient, double Loss) ComputeBlock(float[] parameters, LabeledImages data, ArraySegment<int> batch, ShardPlan plan, int level, int block, PassContext pass)
     {
         (int firstShard, int shards) = plan.Block(level, block);
 
@@ -74,6 +79,7 @@ public sealed class ParallelGradient : IDisposable
         _data = data;
         _batch = batch;
         _plan = plan;
+        _pass = pass;
         _subLevel = subLevel;
         _firstSub = firstShard >> subLevel;
         _subBlocks = (shards + (1 << subLevel) - 1) >> subLevel;
@@ -109,7 +115,7 @@ public sealed class ParallelGradient : IDisposable
         int b;
         while ((b = Interlocked.Increment(ref _next)) < _subBlocks)
         {
-            _results[b] = worker.Compute(_parameters, _data!, _batch, _plan, _subLevel, _firstSub + b);
+            _results[b] = worker.Compute(_parameters, _data!, _batch, _plan, _subLevel, _firstSub + b, _pass);
         }
     }
 

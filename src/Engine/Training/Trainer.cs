@@ -44,7 +44,7 @@ public sealed class Trainer : IDisposable
             cancellation.ThrowIfCancellationRequested();
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
             ArraySegment<int> batch = Session.BeginStep();
-            (float[] gradient, double lossSum) = _gradient.Compute(Session.Parameters, Session.TrainingData, batch);
+            (float[] gradient, double lossSum) = _gradient.Compute(Session.Parameters, Session.TrainingData, batch, Session.Pass);
             long computed = Phases.AddSince(StepPhase.Compute, start);
             StepReport step = Session.Commit(gradient, lossSum, batch.Count);
             Phases.AddSince(StepPhase.Optimizer, computed);

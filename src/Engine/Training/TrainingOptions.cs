@@ -22,6 +22,9 @@ public sealed record TrainingOptions
 
     public int ShardSize { get; init; } = 8;
 
+    /// <summary>Random shifts and flips of the training images (<see cref="Data.Augmentation"/>); never at evaluation.</summary>
+    public bool Augment { get; init; }
+
     /// <summary>Threads used inside this process; never changes the result.</summary>
     public int Threads { get; init; } = 1;
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using CnnCluster.Engine.Data;
+using CnnCluster.Engine.Layers;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Optim;
 
@@ -99,6 +100,12 @@ public sealed class TrainingSession
 
         parameters.CopyTo(Parameters, 0);
     }
+
+    /// <summary>What step <paramref name="step"/> (0-based, as <see cref="Step"/>) draws its augmentation and dropout from.</summary>
+    public PassContext PassOf(long step) => PassContext.ForTraining(Options.Seed, step, (int)(step / StepsPerEpoch), Options.Augment);
+
+    /// <summary>The pass of the next step (the one <see cref="BeginStep"/> gives the batch of).</summary>
+    public PassContext Pass => PassOf(Step);
 
     /// <summary>The sample indices of the next step's minibatch, and starts the step clock.</summary>
     public ArraySegment<int> BeginStep()

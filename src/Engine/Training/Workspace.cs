@@ -7,7 +7,9 @@ namespace CnnCluster.Engine.Training;
 /// <summary>
 /// One thread's memory for forward and backward passes of up to <see cref="Capacity"/> samples:
 /// activations at every layer boundary, two delta buffers, per-layer scratch, labels. Allocated once,
-/// reused for every micro-shard, so a training step allocates nothing.
+/// reused for every micro-shard, so a training step allocates nothing. It also holds the pass of the
+/// loaded samples (<see cref="PassContext"/>) and their global indices, which augmentation and stochastic
+/// layers draw from.
 /// </summary>
 public sealed class Workspace
 {
@@ -17,6 +19,8 @@ public sealed class Workspace
     private readonly float[] _deltaB;
     private readonly int[] _labels;
     private readonly int[] _indices;
+    private readonly float[] _imageCopy;
+    private PassContext _pass;
 
     public Workspace(Network network, int capacity)
     {
@@ -37,6 +41,7 @@ public sealed class Workspace
         _deltaB = new float[capacity * maxSize];
         _labels = new int[capacity];
         _indices = new int[capacity];
+        _imageCopy = new float[network.Input.Size];
     }
 
     public Network Network { get; }
@@ -48,10 +53,24 @@ public sealed class Workspace
 
     public ReadOnlySpan<int> Labels(int n) => _labels.AsSpan(0, n);
 
-    /// <summary>Loads samples into the input buffer.</summary>
-    public void Load(LabeledImages data, ReadOnlySpan<int> indices)
+    /// <summary>The loaded input (n, C, H, W), as the first layer sees it (augmented, when the pass asks).</summary>
+    public ReadOnlySpan<float> Input(int n) => _activations[0].AsSpan(0, n * Network.Input.Size);
+
+    /// <summary>Loads samples into the input buffer for <paramref name="pass"/>, augmented when it asks (training only).</summary>
+    public void Load(LabeledImages data, ReadOnlySpan<int> indices, PassContext pass)
     {
-        data.Load(indices, _activations[0].AsSpan(0, indices.Length * Network.Input.Size), _labels);
+        int size = Network.Input.Size;
+        Span<float> x = _activations[0].AsSpan(0, indices.Length * size);
+        data.Load(indices, x, _labels);
+        indices.CopyTo(_indices);
+        _pass = pass;
+        if (pass.Training && pass.Augment)
+        {
+            for (int s = 0; s < indices.Length; s++)
+            {
+                Augmentation.Apply(Augmentation.For(pass.Seed, pass.Epoch, indices[s]), Network.Input, x.Slice(s * size, size), data.Background, _imageCopy);
+            }
+        }
     }
 
     /// <summary>Loads samples first..first+n of the set (in order), e.g. for evaluation.</summary>
@@ -62,14 +81,23 @@ public sealed class Workspace
             _indices[i] = first + i;
         }
 
-        Load(data, _indices.AsSpan(0, n));
+        Load(data, _indices.AsSpan(0, n), PassContext.Evaluation);
     }
 
-    /// <summary>Sets the input directly (tests, gradient checks): x is (n, C, H, W).</summary>
-    public void SetInput(ReadOnlySpan<float> x, ReadOnlySpan<int> labels)
+    /// <summary>
+    /// Sets the input directly (tests, gradient checks): x is (n, C, H, W), samples 0..n-1 of
+    /// <paramref name="pass"/> (default: evaluation).
+    /// </summary>
+    public void SetInput(ReadOnlySpan<float> x, ReadOnlySpan<int> labels, PassContext pass = default)
     {
         x.CopyTo(_activations[0]);
         labels.CopyTo(_labels);
+        for (int i = 0; i < labels.Length; i++)
+        {
+            _indices[i] = i;
+        }
+
+        _pass = pass;
     }
 
     public void Forward(ReadOnlySpan<float> parameters, int n)
@@ -78,6 +106,7 @@ public sealed class Workspace
         for (int i = 0; i < layers.Count; i++)
         {
             Layer l = layers[i];
+            l.DrawNoise(n, _pass, _indices.AsSpan(0, n), _scratch[i]);
             l.Forward(
                 n,
                 _activations[i].AsSpan(0, n * l.Input.Size),

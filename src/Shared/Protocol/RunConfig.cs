@@ -28,7 +28,8 @@ public sealed record RunConfig(
     [property: Key(14)] int SnapshotEvery = RunConfig.DefaultSnapshotEvery,
     [property: Key(15)] int KeepSnapshots = RunConfig.DefaultKeepSnapshots,
     [property: Key(16)] Reduction Reduction = Reduction.Star,
-    [property: Key(17)] double Verify = 0) : IProtocolMessage
+    [property: Key(17)] double Verify = 0,
+    [property: Key(18)] bool Augment = false) : IProtocolMessage
 {
     /// <summary>
     /// Whether node <paramref name="start"/> of step <paramref name="step"/> is one of the fraction
@@ -65,6 +66,7 @@ public sealed record RunConfig(
         Seed = Seed,
         ShardSize = ShardSize,
         Threads = threads,
+        Augment = Augment,
     };
 
     public static RunConfig From(ModelSpec spec, string model, TrainingOptions o, int? dataLimit, int snapshotEvery = DefaultSnapshotEvery, int keepSnapshots = DefaultKeepSnapshots, Reduction reduction = Reduction.Star) => new(
@@ -84,5 +86,6 @@ public sealed record RunConfig(
         dataLimit,
         snapshotEvery,
         keepSnapshots,
-        reduction);
+        reduction,
+        Augment: o.Augment);
 }

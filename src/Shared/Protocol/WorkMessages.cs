@@ -9,7 +9,8 @@ public readonly record struct TreeNode([property: Key(0)] int Start, [property: 
 /// <summary>
 /// Coordinator → worker: compute these tree nodes of step <see cref="Step"/> with these parameters.
 /// Self-contained (model, data subset and batch travel along), so a worker keeps no run state and a
-/// worker that joins or restarts needs nothing else.
+/// worker that joins or restarts needs nothing else. Seed, epoch and augmentation are the step's
+/// <see cref="Engine.Layers.PassContext"/> (what augmentation and dropout draw from); older senders leave them 0.
 /// </summary>
 [MessagePackObject]
 public sealed record WorkAssignment(
@@ -22,7 +23,15 @@ public sealed record WorkAssignment(
     [property: Key(6)] int[] Batch,
     [property: Key(7)] TreeNode[] Nodes,
     [property: Key(8)] float[] Parameters,
-    [property: Key(9)] string DataFingerprint) : IProtocolMessage;
+    [property: Key(9)] string DataFingerprint,
+    [property: Key(10)] ulong Seed = 0,
+    [property: Key(11)] int Epoch = 0,
+    [property: Key(12)] bool Augment = false) : IProtocolMessage
+{
+    /// <summary>The pass this assignment's nodes are computed in.</summary>
+    [IgnoreMember]
+    public Engine.Layers.PassContext Pass => Engine.Layers.PassContext.ForTraining(Seed, Step, Epoch, Augment);
+}
 
 /// <summary>Worker → coordinator: one node's summed gradient and summed loss.</summary>
 [MessagePackObject]

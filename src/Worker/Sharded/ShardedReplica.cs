@@ -1,4 +1,5 @@
 using CnnCluster.Engine.Data;
+using CnnCluster.Engine.Layers;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.Protocol;
@@ -18,10 +19,10 @@ public interface IReplicaPorts
     void ToMembers(IReadOnlyList<string> endpoints, IProtocolMessage message, float[] pooled);
 
     /// <summary>
-    /// Computes <paramref name="nodes"/> of the step with <paramref name="parameters"/> on the compute thread; each
+    /// Computes <paramref name="nodes"/> of the step with <paramref name="parameters"/> in the step's <paramref name="pass"/> on the compute thread; each
     /// result comes back through <see cref="ShardedReplica.OnNodeComputed"/> unless <paramref name="current"/> turns false first.
     /// </summary>
-    void Compute(StepKey key, float[] parameters, ArraySegment<int> batch, IReadOnlyList<TreeNode> nodes, Func<bool> current);
+    void Compute(StepKey key, float[] parameters, ArraySegment<int> batch, PassContext pass, IReadOnlyList<TreeNode> nodes, Func<bool> current);
 
     /// <summary>Data-plane bytes (sent, received) of steps so far on this worker, state transfers apart.</summary>
     (long Sent, long Received) StepTraffic { get; }
@@ -121,7 +122,7 @@ public sealed class ShardedReplica
 
         _exchange?.Abandon();
         ArraySegment<int> batch = _session.BeginStep();
-        var exchange = new Exchange(key, plan, ParameterSlice.Partition(_session.Network.ParameterCount, plan.Members.Length), batch);
+        var exchange = new Exchange(key, plan, ParameterSlice.Partition(_session.Network.ParameterCount, plan.Members.Length), batch, _session.Pass);
         _exchange = exchange;
         Compute(exchange, plan.Mine);
         if (_startStep != _session.Step)
@@ -342,12 +343,12 @@ public sealed class ShardedReplica
     {
         if (nodes.Count > 0)
         {
-            _ports.Compute(exchange.Key, _session.Parameters, exchange.Batch, nodes, () => _exchange == exchange && !exchange.Committed);
+            _ports.Compute(exchange.Key, _session.Parameters, exchange.Batch, exchange.Pass, nodes, () => _exchange == exchange && !exchange.Committed);
         }
     }
 
     /// <summary>One step of one generation as this replica sees it.</summary>
-    private sealed class Exchange(StepKey key, StepPlan plan, ParameterSlice[] slices, ArraySegment<int> batch)
+    private sealed class Exchange(StepKey key, StepPlan plan, ParameterSlice[] slices, ArraySegment<int> batch, PassContext pass)
     {
         public StepKey Key { get; } = key;
 
@@ -356,6 +357,9 @@ public sealed class ShardedReplica
         public ParameterSlice[] Slices { get; } = slices;
 
         public ArraySegment<int> Batch { get; } = batch;
+
+        /// <summary>The step's pass, taken with its batch: a plan that adds nodes later computes them in the same one.</summary>
+        public PassContext Pass { get; } = pass;
 
         public SliceReduction Mine { get; } = new(plan.Nodes, slices[plan.Me].Count);
 
