@@ -11,7 +11,7 @@ public sealed class SnapshotPalette(RegistryClient registry) : IPalette
 {
     public PaletteInfo Info { get; } = new("snapshot", "a run's stored snapshots",
     [
-        Command("list", "sequence number, step, size, time and checksum of each stored snapshot", Switch("run", "r", "the run's id", mandatory: true), Table<SnapshotRecorded>.JsonSwitch),
+        Command("list", "sequence number, step, size, time and checksum of each stored snapshot", Switch("run", "r", "the run's id", mandatory: true), JsonOutput.Switch),
         Command("restore", "a new run forked from a snapshot, with the source's options; prints its id alone on the last line",
             Switch("run", "r", "the run's id", mandatory: true),
             Switch("sequence", "s", "the snapshot's sequence number (see snapshot list)", mandatory: true),

@@ -27,8 +27,8 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry, Mo
     public PaletteInfo Info { get; } = new("train", "submit, watch and control training runs",
     [
         Submit,
-        Command("list", "every run: id, model, state, step, test accuracy, submitted, fork source", Table<RunListEntry>.JsonSwitch),
-        Command("status", "a run's state, step, loss, accuracy and parameter hash", Run, Table<RunListEntry>.JsonSwitch),
+        Command("list", "every run: id, model, state, step, test accuracy, submitted, fork source", JsonOutput.Switch),
+        Command("status", "a run's state, step, loss, accuracy and parameter hash", Run, JsonOutput.Switch),
         Command("tail", "a run's epochs so far, then its live progress until it ends", Run),
         Command("logs", "a run's history from the store: its settings, progress, epochs, snapshots and end", Run),
         Command("metrics", "a run's figures from the store into a folder on this machine: metrics.csv, steps.csv, metrics.png (loss, test loss, accuracy), config.json, summary.json", Run, Switch("output-dir", "o", "folder to write the files into", mandatory: true)),

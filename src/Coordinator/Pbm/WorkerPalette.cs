@@ -9,7 +9,7 @@ namespace CnnCluster.Coordinator.Pbm;
 /// <summary>`worker list`: address, threads, instruction set, nodes done and last step time of every worker; refused workers say why.</summary>
 public sealed class WorkerPalette(RegistryClient registry) : IPalette
 {
-    public PaletteInfo Info { get; } = new("worker", "the workers of the cluster", [Command("list", "address | threads | instructions | shards done | last step time, or why it is refused", Table<WorkerListEntry>.JsonSwitch)]);
+    public PaletteInfo Info { get; } = new("worker", "the workers of the cluster", [Command("list", "address | threads | instructions | shards done | last step time, or why it is refused", JsonOutput.Switch)]);
 
     private static readonly Table<WorkerListEntry> Workers = new("workers",
         new("Address", w => w.Address, w => w.Address),

@@ -14,8 +14,8 @@ public sealed class ClusterPalette(ActorSystem system) : IPalette
 {
     public PaletteInfo Info { get; } = new("cluster", "cluster membership of this node's cluster",
     [
-        Command("show", "every member: address | [roles] | status | reachability | version", Table<Member>.JsonSwitch),
-        Command("status", "this node's membership status", Table<Member>.JsonSwitch),
+        Command("show", "every member: address | [roles] | status | reachability | version", JsonOutput.Switch),
+        Command("status", "this node's membership status", JsonOutput.Switch),
         Command("leader", "the current leader"),
         Command("leave", "this node leaves the cluster gracefully"),
         Command("down", "mark an unreachable member down (never this node; a reachable one only with --force)",

@@ -112,21 +112,6 @@ public sealed class ParsedCommand
         return v;
     }
 
-    public double? Double(string name, double min, double max, bool minExclusive = false)
-    {
-        if (String(name) is not string text)
-        {
-            return null;
-        }
-
-        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v) || v > max || (minExclusive ? v <= min : v < min))
-        {
-            throw new CommandException($"--{name} '{text}' is out of range: a number {(minExclusive ? "above" : "from")} {min.ToString(CultureInfo.InvariantCulture)} {(minExclusive ? "up " : string.Empty)}to {max.ToString(CultureInfo.InvariantCulture)}");
-        }
-
-        return v;
-    }
-
     public static string Valid(CommandInfo info) => info.Switches.Length == 0 ? "(no switches)" : string.Join(", ", info.Switches.Select(Name));
 
     /// <summary>"; did you mean '--run'?" for a switch close to one of the command's, else the valid ones.</summary>

@@ -12,9 +12,6 @@ public sealed record Column<T>(string Header, Func<T, string> Cell, Func<T, obje
 /// </summary>
 public sealed class Table<T>(string noun, params Column<T>[] columns)
 {
-    /// <summary>The switch every list and status command takes.</summary>
-    public static SwitchInfo JsonSwitch => Describe.Flag("json", null, "one JSON object instead of the table, for scripts");
-
     public void Write(ParsedCommand command, ICommandOutput output, IReadOnlyCollection<T> items, string? count = null)
     {
         if (command.Has("json"))
@@ -39,6 +36,9 @@ public sealed class Table<T>(string noun, params Column<T>[] columns)
 /// <summary>One object as one line of JSON, fields in snake_case (as the `train` summary line), for --json.</summary>
 public static class JsonOutput
 {
+    /// <summary>The switch every list and status command takes.</summary>
+    public static SwitchInfo Switch { get; } = Describe.Flag("json", null, "one JSON object instead of the table, for scripts");
+
     private static readonly JsonSerializerOptions Options = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     public static string Of(object value) => JsonSerializer.Serialize(value, value.GetType(), Options);
