@@ -17,7 +17,7 @@ public sealed class CoordinatorRestartTests(ITestOutputHelper output) : TrainPro
     [InlineData("sharded")]
     public void ARunOutlivesItsCoordinatorWithTheSameWorkersAndTheEnginesHash(string reduce)
     {
-        string engine = Hash(Train(["--steps", "3000", "--epochs", "100", "--limit", "4096", "--seed", "11"]));
+        string engine = Hash(Train(["--steps", "1000", "--epochs", "100", "--limit", "4096", "--seed", "11"]));
         int clusterPort = FreePort(), pbmPort = FreePort();
         string db = Path.Combine(Out, "runs.db");
         using ChildProcess first = Serve(clusterPort, pbmPort, db);
@@ -26,7 +26,7 @@ public sealed class CoordinatorRestartTests(ITestOutputHelper output) : TrainPro
         using ChildProcess w2 = ChildProcess.Worker(clusterPort);
         try
         {
-            var submit = Pbm(pbmPort, "train", "submit", "-m", "lenet5", "--steps", "3000", "-e", "100", "--limit", "4096", "--seed", "11", "--reduce", reduce, "--snapshot-every", "50");
+            var submit = Pbm(pbmPort, "train", "submit", "-m", "lenet5", "--steps", "1000", "-e", "100", "--limit", "4096", "--seed", "11", "--reduce", reduce, "--snapshot-every", "50");
             Assert.True(submit.Code == 0, submit.Stderr);
             string id = submit.Stdout.Trim().Split('\n')[^1];
             WaitUntil(() => Step(Pbm(pbmPort, "train", "status", "-r", id).Stdout) >= 300, "step 300");

@@ -225,7 +225,7 @@ public sealed partial class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.
     [InlineData("train status", "missing mandatory switch -r/--run")]
     [InlineData("train submit -m lenet5 -e 0", "--epochs '0' is out of range")]
     [InlineData("train submit -m lenet5 -l -3", "--lr '-3' is out of range")]
-    [InlineData("train submit -m nonet", "model 'nonet' is not accepted: give a preset (lenet5, bouvrie)")]
+    [InlineData("train submit -m nonet", "model 'nonet' is not accepted: give a preset (lenet5, bouvrie, convnet)")]
     [InlineData("train status -r ghost", "no run 'ghost'")]
     [InlineData("cluster down -a nonsense", "is not an address")]
     [InlineData("train", "give a command of palette 'train': submit, list")]
@@ -385,7 +385,7 @@ public sealed partial class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.
         // a command's --help lists its switches one per line, and submits nothing
         var command = node.Pbm("train", "submit", "--help");
         Assert.Equal(0, command.Code);
-        Assert.Matches(@"(?m)^\s+-m, --model\s+lenet5, bouvrie, or a JSON model spec .*\(default lenet5\)$", command.Stdout);
+        Assert.Matches(@"(?m)^\s+-m, --model\s+lenet5, bouvrie, convnet .*or a JSON model spec .*\(default lenet5\)$", command.Stdout);
         Assert.Matches(@"(?m)^\s+--nesterov\s+Nesterov momentum$", command.Stdout);
         Assert.DoesNotContain("submitted", command.Stdout);
         Assert.DoesNotContain("train tail", command.Stdout);
@@ -416,7 +416,7 @@ public sealed partial class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.
         string line = Assert.Single(r.Stderr.Trim().Split('\n'));
 
         // the same words for every path, existing or not, with what is accepted
-        Assert.Equal($"error: model '{model}' is not accepted: give a preset (lenet5, bouvrie) or the name of a JSON spec file in the coordinator's models folder {node.Models} (MODELS_DIR)", line);
+        Assert.Equal($"error: model '{model}' is not accepted: give a preset (lenet5, bouvrie, convnet) or the name of a JSON spec file in the coordinator's models folder {node.Models} (MODELS_DIR)", line);
         Assert.DoesNotContain("root:", r.Stdout + r.Stderr);
         Assert.Equal(0, node.Pbm("cluster", "status").Code);
     }

@@ -97,4 +97,28 @@ public sealed class RunOptionTableTests
         Assert.Equal(defaults, TrainPalette.Settings(ParsedCommand.Parse(TrainPalette.Submit, [])));
         Assert.Equal((3, 64, 0.03, "cosine", 100, 8, RunConfig.DefaultSnapshotEvery), (defaults.Epochs, defaults.BatchSize, defaults.LearningRate, defaults.Schedule, defaults.WarmupSteps, defaults.ShardSize, defaults.SnapshotEvery));
     }
+
+    [Fact]
+    public void APresetsRecipeFillsWhatIsNotGivenThroughBoth()
+    {
+        // convnet alone is its measured run: the recipe's epochs and weight decay, the table's rest
+        RunSettings train = TrainCommand.Settings(TrainCommand.Create().Parse(["--model", "convnet"]));
+        RunSettings pbm = TrainPalette.Settings(ParsedCommand.Parse(TrainPalette.Submit, ["-m", "convnet"]));
+        Assert.Equal(train, pbm);
+        Assert.Equal(RunSettings.From(_ => null) with { Model = "convnet", Epochs = 16, WeightDecay = 0.002 }, train);
+
+        // what is given wins
+        RunSettings told = TrainCommand.Settings(TrainCommand.Create().Parse(["--model", "convnet", "--epochs", "2", "--weight-decay", "0.0005", "--augment"]));
+        Assert.Equal((2, 0.0005, true), (told.Epochs, told.WeightDecay, told.Augment));
+
+        // a flag given as false reads false (it turns off a recipe's flag), absent reads as not given
+        Assert.Equal("false", CommandLineOptions.Given(TrainCommand.Create().Parse(["--augment", "false"]), RunOptions.Augment));
+        Assert.Null(CommandLineOptions.Given(TrainCommand.Create().Parse([]), RunOptions.Augment));
+
+        // the help names the recipe as it is
+        foreach (string part in ModelRecipes.Describe().Single(d => d.StartsWith("convnet: ", StringComparison.Ordinal))["convnet: ".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            Assert.Contains(part, RunOptions.Model.Help, StringComparison.Ordinal);
+        }
+    }
 }

@@ -63,7 +63,7 @@ public sealed class TrainCommandTests : IDisposable
     [InlineData("--batch-size 0", "--batch-size '0' is out of range")]
     [InlineData("--momentum 1.5", "--momentum '1.5' is out of range: give a number in [0, 1)")]
     [InlineData("--schedule linear", "schedule 'linear' is not one of")]
-    [InlineData("--model nosuchnet", "unknown model 'nosuchnet'; use one of lenet5, bouvrie")]
+    [InlineData("--model nosuchnet", "unknown model 'nosuchnet'; use one of lenet5, bouvrie, convnet")]
     [InlineData("--model /nonexistent/net.json", "'/nonexistent/net.json' does not exist")]
     [InlineData("--data /nonexistent/dir", "/nonexistent/dir (--data)")]
     [InlineData("--run-id a/b", "--run-id 'a/b': 1-64 letters")]

@@ -117,9 +117,9 @@ public sealed class DeterminismTests
         return ParameterHash.Of(session.Parameters);
     }
 
-    internal static string Train(string model, int threads, int batch, int shard, ulong seed)
+    internal static string Train(string model, int threads, int batch, int shard, ulong seed, bool augment = false, int steps = 12)
     {
-        var options = new TrainingOptions { Epochs = 1, MaxSteps = 12, BatchSize = batch, ShardSize = shard, Threads = threads, Seed = seed };
+        var options = new TrainingOptions { Epochs = 1, MaxSteps = steps, BatchSize = batch, ShardSize = shard, Threads = threads, Seed = seed, Augment = augment };
         using var trainer = new Trainer(Network.Build(Presets.Find(model)!), options, Data.Value.Train.Take(600), Data.Value.Test.Take(100));
         trainer.Run();
         return ParameterHash.Of(trainer.Parameters);

@@ -16,7 +16,7 @@ namespace CnnCluster.Engine.Tests;
 public sealed class NumericContractGoldenTests
 {
     [Fact]
-    public void TheContractVersionIsTheOneTheseValuesBelongTo() => Assert.Equal(2, NumericContract.Version);
+    public void TheContractVersionIsTheOneTheseValuesBelongTo() => Assert.Equal(3, NumericContract.Version);
 
     [Theory]
     [InlineData("exp", "81206e285b290baa0ea00cf74b3b73f7f1c3809778045fbcdb11c517d30e6011")]
@@ -62,6 +62,18 @@ public sealed class NumericContractGoldenTests
     {
         string actual = DeterminismTests.Train(model, threads: 1, batch: 64, shard: 8, seed: 3);
         Assert.True(actual == expected, $"{model} on this machine ({NumericContract.Instructions}): {actual}, the contract's {expected}");
+    }
+
+    /// <summary>
+    /// Version 3's noise: convnet's dropout masks and the augmentation draws, on 2 threads (6 steps of 8 images
+    /// keep the run without SIMD, DOTNET_EnableHWIntrinsic=0, near 10 s).
+    /// </summary>
+    [Fact]
+    public void SixAugmentedStepsOfConvNetHaveTheContractsBits()
+    {
+        const string expected = "d819dd2b8e8b54df3d232c8d9b5ae006a0ad4683f67b8b9fd3422b00bd8dfdf0";
+        string actual = DeterminismTests.Train("convnet", threads: 2, batch: 8, shard: 4, seed: 3, augment: true, steps: 6);
+        Assert.True(actual == expected, $"convnet on this machine ({NumericContract.Instructions}): {actual}, the contract's {expected}");
     }
 
     private static string Hash(float[] values) => Convert.ToHexStringLower(SHA256.HashData(MemoryMarshal.AsBytes(values.AsSpan())));

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Globalization;
 using CnnCluster.Coordinator.Options;
 
@@ -30,9 +31,14 @@ internal static class CommandLineOptions
         return option;
     }
 
-    /// <summary>The text given for <paramref name="o"/> (a flag: "true"), or null when absent.</summary>
+    /// <summary>
+    /// The text given for <paramref name="o"/>, or null when absent. A flag given reads "true", or "false" when
+    /// written `--augment false` (which turns off a model recipe's flag).
+    /// </summary>
     public static string? Given(ParseResult p, RunOption o) =>
-        o.Kind == OptionKind.Flag ? (p.GetValue<bool>(o.LongName) ? "true" : null) : p.GetValue<string?>(o.LongName);
+        o.Kind == OptionKind.Flag
+            ? (p.GetResult(o.LongName) is OptionResult { Implicit: false } ? (p.GetValue<bool>(o.LongName) ? "true" : "false") : null)
+            : p.GetValue<string?>(o.LongName);
 
     /// <summary>The whole number given for <paramref name="o"/> (checked at parse time), or null when absent.</summary>
     public static int? Whole(ParseResult p, RunOption o) => Given(p, o) is string t ? int.Parse(t, CultureInfo.InvariantCulture) : null;

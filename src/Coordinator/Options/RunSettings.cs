@@ -28,14 +28,16 @@ public sealed record RunSettings(
     bool Augment = false)
 {
     /// <summary>
-    /// Reads every option from <paramref name="given"/> (its text, or null when absent: the default applies);
-    /// throws <see cref="ArgumentException"/> with the first problem, in words.
+    /// Reads every option from <paramref name="given"/> (its text, or null when absent: the model's recipe
+    /// applies, else the table's default, <see cref="ModelRecipes"/>); throws <see cref="ArgumentException"/>
+    /// with the first problem, in words.
     /// </summary>
     public static RunSettings From(Func<RunOption, string?> given)
     {
+        string model = given(RunOptions.Model) ?? RunOptions.Model.Default!;
         string? Text(RunOption o)
         {
-            string? text = given(o) ?? o.Default;
+            string? text = given(o) ?? ModelRecipes.Default(model, o) ?? o.Default;
             if (text is not null && o.Problem(text) is string problem)
             {
                 throw new ArgumentException(problem);

@@ -11,8 +11,13 @@ namespace CnnCluster.Engine.Kernels;
 /// </summary>
 public static class NumericContract
 {
-    /// <summary>2: this contract. (1 was the engine before it, whose bits followed the vector width.)</summary>
-    public const int Version = 2;
+    /// <summary>
+    /// 3: this contract, with the training noise drawn from counter hashes (augmentation from (seed, epoch,
+    /// sample), dropout masks from (seed, step, sample, unit)); a version-2 worker ignores an assignment's
+    /// augmentation fields and would compute an augmented run unaugmented. 2 fixed the order of every sum;
+    /// 1 was the engine before it, whose bits followed the vector width.
+    /// </summary>
+    public const int Version = 3;
 
     /// <summary>
     /// The version this process reports: <see cref="Version"/>, unless <c>CNN_NUMERIC_CONTRACT</c> says
