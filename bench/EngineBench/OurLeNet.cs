@@ -5,7 +5,7 @@ using CnnCluster.Engine.Training;
 namespace CnnCluster.Bench.Engine;
 
 /// <summary>Our engine's training step, exactly as <see cref="Trainer"/> runs it: tree-reduced micro-shards on T threads, then SGD.</summary>
-public sealed class OurLeNet
+public sealed class OurLeNet : IDisposable
 {
     private readonly TrainingSession _session;
     private readonly ParallelGradient _gradient;
@@ -20,13 +20,22 @@ public sealed class OurLeNet
 
     public float[] Parameters => _session.Parameters;
 
-    /// <summary>One step on the session's own next batch (the epoch permutation of the seed); returns the mean loss.</summary>
-    public double Step()
+    /// <summary>The run's position and schedule: steps per epoch, total steps, the next step's rate.</summary>
+    public TrainingSession Session => _session;
+
+    /// <summary>One step on the session's own next batch (the epoch permutation of the seed): its loss and rate.</summary>
+    public StepReport Step()
     {
         ArraySegment<int> indices = _session.BeginStep();
         (float[] gradient, double lossSum) = _gradient.Compute(_session.Parameters, _session.TrainingData, indices, _session.Pass);
         StepReport report = _session.Commit(gradient, lossSum, indices.Count);
         _buffers.Return(gradient);
-        return report.Loss;
+        return report;
     }
+
+    /// <summary>Test accuracy of the current parameters: the engine's <see cref="Evaluator"/> on the training thread count.</summary>
+    public double Accuracy(LabeledImages test) => new Evaluator(_session.Network, _session.Options.Threads).Evaluate(_session.Parameters, test).Accuracy;
+
+    /// <summary>Ends the gradient threads.</summary>
+    public void Dispose() => _gradient.Dispose();
 }

@@ -13,6 +13,12 @@ using CnnCluster.Engine.Training;
 //   dotnet run -c Release --project bench/EngineBench [-- --rounds 5 --images 32768 --batches 64,256 --threads 1,2]
 //   dotnet run -c Release --project bench/EngineBench -- --kernels-only      (peak and layer kernels only)
 //   dotnet run -c Release --project bench/EngineBench -- --memory-epochs 10  (memory of the training loop per epoch)
+//   dotnet run -c Release --project bench/EngineBench -- --time-to 0.90 [--epochs 10 --threads 2 --eval-every 235]
+// The last is time to a test accuracy (TimeToAccuracy.cs): both train lenet5 with the project's default
+// recipe (batch 64, SGD lr 0.03 cosine with 100 warm-up steps, momentum 0.9, weight decay 5e-4) from the
+// same weights on the same batches, alternating chunks of --eval-every steps; after each chunk both are
+// tested on the 10,000 test images (untimed); it prints the training seconds and steps at which each
+// first reached the target, and libtorch's time over ours (figures: README, "Engine speed").
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 int rounds = Arg("--rounds", 5);
 int imagesPerRound = Arg("--images", 32768);
@@ -20,6 +26,7 @@ int[] batches = ArgList("--batches", [64, 256]);
 int[] threadCounts = ArgList("--threads", [1, 2]);
 bool kernelsOnly = args.Contains("--kernels-only");
 int memoryEpochs = Arg("--memory-epochs", 0);
+double timeTo = ArgNumber("--time-to", 0);
 const double LearningRate = 0.01, Momentum = 0.9, WeightDecay = 5e-4;
 
 DatasetSplits data = MnistFormat.Load(null);
@@ -33,6 +40,12 @@ if (memoryEpochs > 0)
 Network network = Network.Build(Presets.LeNet5);
 
 Console.WriteLine($"CPU: {Environment.ProcessorCount} cores, {PeakFlops.Width}; .NET {Environment.Version}; libtorch via TorchSharp {typeof(TorchSharp.torch).Assembly.GetName().Version}");
+if (timeTo > 0)
+{
+    TimeToAccuracy.Run(data, network, timeTo, Arg("--epochs", 10), Arg("--threads", Environment.ProcessorCount), Arg("--eval-every", 235));
+    return;
+}
+
 double peak1 = PeakFlops.Measure(1);
 double peakAll = PeakFlops.Measure(Environment.ProcessorCount);
 Console.WriteLine($"FP32 peak (FMA loop): {peak1:F1} GFLOP/s on 1 core, {peakAll:F1} on {Environment.ProcessorCount}");
@@ -59,7 +72,7 @@ foreach (int threads in threadCounts)
             Epochs = 1000, BatchSize = batch, LearningRate = LearningRate, ShardSize = 8, Threads = threads, Seed = 1,
             Sgd = new SgdOptions(Momentum, false, WeightDecay),
         };
-        var ours = new OurLeNet(network, options, train);
+        using var ours = new OurLeNet(network, options, train);
         using var torch = new TorchLeNet(network, (float[])ours.Parameters.Clone(), normalized, train.Labels, LearningRate, Momentum, WeightDecay);
         var order = new BatchOrder(options.Seed, train.Count, batch);
         long torchStep = 0;
@@ -72,7 +85,7 @@ foreach (int threads in threadCounts)
             var clock = Stopwatch.StartNew();
             for (int s = 0; s < steps; s++)
             {
-                oursLoss = ours.Step();
+                oursLoss = ours.Step().Loss;
             }
 
             double oursSeconds = clock.Elapsed.TotalSeconds;
@@ -119,6 +132,12 @@ int Arg(string name, int fallback)
 {
     int i = Array.IndexOf(args, name);
     return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+}
+
+double ArgNumber(string name, double fallback)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? double.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
 }
 
 int[] ArgList(string name, int[] fallback)

@@ -45,6 +45,50 @@ public sealed class TorchLeNet : IDisposable
         return loss.item<float>();
     }
 
+    /// <summary>
+    /// One SGD step at learning rate <paramref name="learningRate"/>: every parameter group's rate is set
+    /// first, as a scheduler would, so a schedule computed elsewhere drives torch.optim.SGD step by step.
+    /// </summary>
+    public float Step(IEnumerable<int> batch, double learningRate)
+    {
+        foreach (optim.ILearningRateController group in _optimizer.ParamGroups)
+        {
+            group.LearningRate = learningRate;
+        }
+
+        return Step(batch);
+    }
+
+    /// <summary>
+    /// The share of <paramref name="labels"/> the model's arg-max gets right: eval mode, no autograd,
+    /// 1,000 images at a time (<paramref name="normalizedImages"/> as the constructor's).
+    /// </summary>
+    public double Accuracy(float[] normalizedImages, byte[] labels)
+    {
+        const int Chunk = 1000;
+        int count = labels.Length, size = normalizedImages.Length / count;
+        long correct = 0;
+        using var noGrad = no_grad();
+        _model.eval();
+        try
+        {
+            for (int first = 0; first < count; first += Chunk)
+            {
+                using var scope = NewDisposeScope();
+                int n = Math.Min(Chunk, count - first);
+                Tensor x = tensor(normalizedImages.AsSpan(first * size, n * size).ToArray(), [n, 1, 28, 28]);
+                Tensor y = tensor(labels.AsSpan(first, n).ToArray().Select(l => (long)l).ToArray(), [n]);
+                correct += _model.forward(x).argmax(1).eq(y).sum().item<long>();
+            }
+        }
+        finally
+        {
+            _model.train();
+        }
+
+        return (double)correct / count;
+    }
+
     public float[] Parameters()
     {
         // every tensor wrapper made here stays referenced by the scope until the copy is done: a wrapper
