@@ -132,6 +132,34 @@ public sealed partial class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.
         Assert.Null(CnnCluster.Pbm.PbmClient.InDirectory(folder, ".bashrc"));
     }
 
+    /// <summary>A model with a map combination: metrics.csv's alpha_below_0.05 column and the epoch lines' α, the same from the store as from `train`.</summary>
+    [Fact]
+    public void ABouvrieRunsRecordHasTheAlphaColumnThatTrainWrites()
+    {
+        string[] options = ["--steps", "20", "--limit", "512", "-b", "32", "--seed", "9"];
+        var submit = node.Pbm(["train", "submit", "-m", "bouvrie", .. options]);
+        Assert.True(submit.Code == 0, submit.Stderr);
+        string id = submit.Stdout.Trim().Split('\n')[^1].Trim();
+        var tail = node.Pbm("train", "tail", "-r", id);
+        Assert.True(tail.Code == 0, tail.Stderr);
+        Assert.Matches(@"(?m)^epoch 2  step 20  train_loss .* img/s  α<0\.05 [0-9]+\.[0-9]%$", tail.Stdout);
+
+        string folder = Path.Combine(Out, "record-bouvrie");
+        var metrics = node.Pbm("train", "metrics", "-r", id, "-o", folder);
+        Assert.True(metrics.Code == 0, metrics.Stderr);
+        using ChildProcess local = StartTrain(["--model", "bouvrie", "--run-id", "local-bouvrie", .. options]);
+        Finish(local);
+        Assert.Matches(@"(?m)^epoch 2/2  step 20  .* img/s  α<0\.05 [0-9]+\.[0-9]%$", local.Stdout);
+
+        // the time columns aside, the same file
+        static string[] Figures(string csv) => File.ReadAllLines(csv).Select(l => l.Split(',')).Select(c => string.Join(",", [.. c[..5], .. c[7..]])).ToArray();
+        string[] epochs = Figures(Path.Combine(folder, "metrics.csv"));
+        Assert.Equal("epoch,step,train_loss,test_loss,test_accuracy,alpha_below_0.05", epochs[0]);
+        Assert.Equal(3, epochs.Length);
+        Assert.Equal(Figures(Path.Combine(Out, "local-bouvrie", "metrics.csv")), epochs);
+        Assert.Contains(node.Pbm("train", "logs", "-r", id).Stdout.Split('\n'), l => l.StartsWith("epoch 1  step 16  ", StringComparison.Ordinal) && l.Contains("  α<0.05 "));
+    }
+
     [Fact]
     public void AStoppedRunResumesFromItsLastSnapshotToTheEngineAlonesBits()
     {

@@ -117,10 +117,13 @@ public sealed class DeterminismTests
         return ParameterHash.Of(session.Parameters);
     }
 
-    internal static string Train(string model, int threads, int batch, int shard, ulong seed, bool augment = false, int steps = 12)
+    internal static string Train(string model, int threads, int batch, int shard, ulong seed, bool augment = false, int steps = 12) =>
+        Train(Presets.Find(model)!, threads, batch, shard, seed, augment, steps);
+
+    internal static string Train(ModelSpec spec, int threads, int batch, int shard, ulong seed, bool augment = false, int steps = 12)
     {
         var options = new TrainingOptions { Epochs = 1, MaxSteps = steps, BatchSize = batch, ShardSize = shard, Threads = threads, Seed = seed, Augment = augment };
-        using var trainer = new Trainer(Network.Build(Presets.Find(model)!), options, Data.Value.Train.Take(600), Data.Value.Test.Take(100));
+        using var trainer = new Trainer(Network.Build(spec), options, Data.Value.Train.Take(600), Data.Value.Test.Take(100));
         trainer.Run();
         return ParameterHash.Of(trainer.Parameters);
     }

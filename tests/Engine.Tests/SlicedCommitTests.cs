@@ -114,11 +114,18 @@ public sealed class SlicedCommitTests
     }
 
     /// <summary>The sparsity penalty couples a map's combination weights; a window of them gets exactly its part.</summary>
-    [Fact]
-    public void APenaltyWindowIsThatPartOfTheWholePenalty()
+    [Theory]
+    [InlineData(SparsityPenalty.L1)]
+    [InlineData(SparsityPenalty.Entropy)]
+    public void APenaltyWindowIsThatPartOfTheWholePenalty(SparsityPenalty kind)
     {
-        Network network = Network.Build(Presets.Bouvrie);
-        Layer layer = network.Layers.Single(l => l is MapCombination);
+        ModelSpec spec = Presets.Bouvrie with
+        {
+            Layers = [.. Presets.Bouvrie.Layers.Select(l => l.Type == "mapcombination" ? l with { Penalty = kind, Sparsity = 1e-2f } : l)],
+        };
+        Network network = Network.Build(spec);
+        var layer = (MapCombination)network.Layers.Single(l => l is MapCombination);
+        Assert.Equal(kind, layer.Penalty);
         float[] p = TestData.Gaussian(Rng.For(0x511CE, 7), layer.ParameterCount);
         var whole = new float[layer.ParameterCount];
         double penalty = layer.Regularize(p, whole);

@@ -97,6 +97,34 @@ public sealed class SerializationSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void EpochFiguresKeepTheirAlphaFractionAndOnesJournaledBeforeItReadAsNone()
+    {
+        foreach (IProtocolMessage now in new IProtocolMessage[] { ProtocolSamples.All[typeof(EpochRecorded)], ProtocolSamples.All[typeof(EpochCompleted)] })
+        {
+            Type type = now.GetType();
+            byte[] bytes = MessagePackSerializer.Serialize(type, now, ProtocolSerializer.Options);
+            Assert.Equal(now, MessagePackSerializer.Deserialize(type, bytes, ProtocolSerializer.Options));
+
+            // what a journal (or a coordinator) of the previous version holds: every key but the last
+            object?[] fields = MessagePackSerializer.Deserialize<object?[]>(bytes, ProtocolSerializer.Options);
+            Assert.Equal(0.375, fields[^1]);
+            byte[] old = MessagePackSerializer.Serialize(fields[..^1], ProtocolSerializer.Options);
+            object back = MessagePackSerializer.Deserialize(type, old, ProtocolSerializer.Options)!;
+            object expected = now switch
+            {
+                EpochRecorded e => e with { SparseAlphaFraction = null },
+                EpochCompleted e => e with { SparseAlphaFraction = null },
+                _ => throw new InvalidOperationException(),
+            };
+            Assert.Equal(expected, back);
+        }
+
+        // a model without map combinations journals none
+        var plain = new EpochRecorded(1, 200, 0.4, 0.3, 0.9, 20, 6400);
+        Assert.Null(MessagePackSerializer.Deserialize<EpochRecorded>(MessagePackSerializer.Serialize(plain, ProtocolSerializer.Options), ProtocolSerializer.Options).SparseAlphaFraction);
+    }
+
+    [Fact]
     public void AnUnknownManifestIsRefused()
     {
         var serializer = (ProtocolSerializer)Sys.Serialization.FindSerializerForType(typeof(RunAccepted));

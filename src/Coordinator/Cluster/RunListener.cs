@@ -22,7 +22,7 @@ public sealed class RunListener : ReceiveActor
         Receive<RunRejected>(r => completion.TrySetException(new RunRejectedException(r.Reason)));
         Receive<RunWaiting>(w => status($"waiting at step {w.Step}: {w.Reason}"));
         Receive<StepCommitted>(s => observer.OnStep(new StepReport(s.Step, s.TotalSteps, s.Epoch, s.Loss, s.LearningRate, s.Images, s.TrainSeconds)));
-        Receive<EpochCompleted>(e => observer.OnEpoch(new EpochReport(e.Epoch, e.Step, e.TrainLoss, e.TestLoss, e.TestAccuracy, e.TrainSeconds, e.ImagesPerSecond)));
+        Receive<EpochCompleted>(e => observer.OnEpoch(new EpochReport(e.Epoch, e.Step, e.TrainLoss, e.TestLoss, e.TestAccuracy, e.TrainSeconds, e.ImagesPerSecond, e.SparseAlphaFraction)));
         Receive<RunFinished>(f => completion.TrySetResult(f));
         Receive<RunFailed>(f => completion.TrySetException(f.Reason.StartsWith("training diverged", StringComparison.Ordinal)
             ? new TrainingDivergedException(f.Step, double.NaN, double.NaN)

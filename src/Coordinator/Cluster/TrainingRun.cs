@@ -836,7 +836,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
 
         if (epoch is { } ended)
         {
-            var epochRecorded = new EpochRecorded(ended.Epoch, ended.Step, ended.TrainLoss, ended.TestLoss, ended.TestAccuracy, ended.TrainSeconds, ended.ImagesPerSecond);
+            var epochRecorded = new EpochRecorded(ended.Epoch, ended.Step, ended.TrainLoss, ended.TestLoss, ended.TestAccuracy, ended.TrainSeconds, ended.ImagesPerSecond, ended.SparseAlphaFraction);
             if (_recomputedEpochs.Contains(epochRecorded.Step))
             {
                 Recorded(epochRecorded);
@@ -1379,7 +1379,7 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         new(_runId, s.Step, _session.TotalSteps, s.Epoch, s.Loss, s.LearningRate, s.Images, s.TrainSeconds, _scheduler.Workers.Count);
 
     private EpochCompleted ToMessage(EpochRecorded e) =>
-        new(_runId, e.Epoch, e.Step, e.TrainLoss, e.TestLoss, e.TestAccuracy, e.TrainSeconds, e.ImagesPerSecond);
+        new(_runId, e.Epoch, e.Step, e.TrainLoss, e.TestLoss, e.TestAccuracy, e.TrainSeconds, e.ImagesPerSecond, e.SparseAlphaFraction);
 
     private void Publish(object message)
     {

@@ -231,7 +231,7 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry, Mo
                             pending = s;
                             break;
                         case EpochCompleted ep:
-                            output.Line($"epoch {ep.Epoch + 1}  step {ep.Step}  train_loss {ep.TrainLoss:F4}  test_loss {ep.TestLoss:F4}  test_accuracy {ep.TestAccuracy * 100:F2}%  {ep.ImagesPerSecond:F0} img/s");
+                            output.Line($"epoch {ep.Epoch + 1}  step {ep.Step}  train_loss {ep.TrainLoss:F4}  test_loss {ep.TestLoss:F4}  test_accuracy {ep.TestAccuracy * 100:F2}%  {ep.ImagesPerSecond:F0} img/s{MetricsFiles.SparseAlphaText(ep.SparseAlphaFraction)}");
                             break;
                         case RunWaiting w:
                             output.Line($"waiting at step {w.Step}: {w.Reason}");

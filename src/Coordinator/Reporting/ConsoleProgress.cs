@@ -46,7 +46,7 @@ public sealed class ConsoleProgress
     private static string Fmt(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
 
     private string EpochLine(EpochReport e) =>
-        $"epoch {e.Epoch + 1}/{_epochs}  step {e.Step}  train_loss {Fmt(e.TrainLoss, "F4")}  test_loss {Fmt(e.TestLoss, "F4")}  test_accuracy {Fmt(e.TestAccuracy * 100, "F2")}%  {Fmt(e.ImagesPerSecond, "F0")} img/s";
+        $"epoch {e.Epoch + 1}/{_epochs}  step {e.Step}  train_loss {Fmt(e.TrainLoss, "F4")}  test_loss {Fmt(e.TestLoss, "F4")}  test_accuracy {Fmt(e.TestAccuracy * 100, "F2")}%  {Fmt(e.ImagesPerSecond, "F0")} img/s{MetricsFiles.SparseAlphaText(e.SparseAlphaFraction)}";
 
     private sealed class PlainObserver(ConsoleProgress owner, long totalSteps) : ITrainingObserver
     {

@@ -26,7 +26,7 @@ public static class RunRecord
 
         foreach (EpochRecorded e in h.Epochs)
         {
-            metrics.Add(new EpochReport(e.Epoch, e.Step, e.TrainLoss, e.TestLoss, e.TestAccuracy, e.TrainSeconds, e.ImagesPerSecond));
+            metrics.Add(new EpochReport(e.Epoch, e.Step, e.TrainLoss, e.TestLoss, e.TestAccuracy, e.TrainSeconds, e.ImagesPerSecond, e.SparseAlphaFraction));
         }
 
         metrics.Write(Math.Max(1, h.StepsPerEpoch));
@@ -123,7 +123,7 @@ public static class RunRecord
 
         foreach (EpochRecorded e in h.Epochs)
         {
-            lines.Add((e.Step, 1, string.Create(CultureInfo.InvariantCulture, $"epoch {e.Epoch + 1}  step {e.Step}  train_loss {e.TrainLoss:F4}  test_loss {e.TestLoss:F4}  test_accuracy {e.TestAccuracy * 100:F2}%  {e.ImagesPerSecond:F0} img/s")));
+            lines.Add((e.Step, 1, string.Create(CultureInfo.InvariantCulture, $"epoch {e.Epoch + 1}  step {e.Step}  train_loss {e.TrainLoss:F4}  test_loss {e.TestLoss:F4}  test_accuracy {e.TestAccuracy * 100:F2}%  {e.ImagesPerSecond:F0} img/s") + MetricsFiles.SparseAlphaText(e.SparseAlphaFraction)));
         }
 
         foreach (SnapshotRecorded s in h.Snapshots)

@@ -3,9 +3,21 @@ using CnnCluster.Engine.Tensors;
 
 namespace CnnCluster.Engine.Layers;
 
+/// <summary>The penalty a <see cref="MapCombination"/> puts on its combination weights α (spec field "penalty").</summary>
+public enum SparsityPenalty
+{
+    /// <summary>Bouvrie's λ Σ|α| ("l1"): a constant for a softmax, so it sparsifies nothing (kept as the article states it).</summary>
+    L1,
+
+    /// <summary>λ Σⱼ H(α·ⱼ), the entropy of each output map's combination ("entropy"): smallest when one input map takes it all.</summary>
+    Entropy,
+}
+
 /// <summary>
 /// Bouvrie's learned combination of feature maps: output map j = Σᵢ αᵢⱼ (xᵢ ⋆ kᵢⱼ) + bⱼ with
-/// αᵢⱼ = softmax over i of cᵢⱼ, and an optional sparsity penalty Ω = λ Σᵢⱼ |αᵢⱼ| whose gradient flows to c.
+/// αᵢⱼ = softmax over i of cᵢⱼ, and an optional sparsity penalty on α whose gradient flows to c: the
+/// article's Ω = λ Σᵢⱼ |αᵢⱼ| (<see cref="SparsityPenalty.L1"/>, constant), or the entropy
+/// Ω = λ Σⱼ H(α·ⱼ) (<see cref="SparsityPenalty.Entropy"/>), which does drive α towards few inputs per map.
 /// The forward pass is a convolution with effective weights W[j, i] = αᵢⱼ · kᵢⱼ, so it runs on the same
 /// kernels as <see cref="Conv2d"/>. Parameters: k (out, in, k, k), then c (out, in), then b (out).
 /// </summary>
@@ -17,7 +29,20 @@ public sealed class MapCombination : Layer
     private readonly int _in;
     private readonly int _out;
 
-    public MapCombination(Shape3 input, int outMaps, int kernel, int pad = 0, float sparsity = 0f, WeightInit init = WeightInit.Glorot)
+    /// <summary>
+    /// α below this counts as a combination the layer has dropped (<see cref="CountSparse"/>; the issue's
+    /// "fraction of α &lt; 0.05", reported per epoch).
+    /// </summary>
+    public const float SparseAlpha = 0.05f;
+
+    /// <summary>
+    /// The entropy penalty takes log max(α, this): a softmax in float can round a weight to 0, whose term
+    /// α log α is 0 in the limit, and the floor keeps it 0 instead of 0 · (−∞) = NaN. Below 1e-30 a term
+    /// is under 7e-29, far below the rounding of H, so the floor changes neither H nor the gradient.
+    /// </summary>
+    public const float LogFloor = 1e-30f;
+
+    public MapCombination(Shape3 input, int outMaps, int kernel, int pad = 0, float sparsity = 0f, WeightInit init = WeightInit.Glorot, SparsityPenalty penalty = SparsityPenalty.L1)
         : base(input, Conv2d.OutputShape(input, outMaps, kernel, 1, pad))
     {
         _g = new ConvGeometry(input.C, input.H, input.W, outMaps, kernel, 1, pad);
@@ -26,16 +51,21 @@ public sealed class MapCombination : Layer
         _out = outMaps;
         _init = init;
         Sparsity = sparsity;
+        Penalty = Enum.IsDefined(penalty) ? penalty : throw new ArgumentOutOfRangeException(nameof(penalty), penalty, "not a sparsity penalty");
     }
 
-    /// <summary>λ of the L1 penalty on α.</summary>
+    /// <summary>λ of the penalty on α (0: none).</summary>
     public float Sparsity { get; }
+
+    /// <summary>Which penalty λ weighs: the article's L1 (constant) or the entropy of α.</summary>
+    public SparsityPenalty Penalty { get; }
 
     public override string Kind => "mapcombination";
 
     public override int ParameterCount => _g.WeightCount + _out * _in + _out;
 
-    private int AlphaCount => _out * _in;
+    /// <summary>How many α the layer has: out · in.</summary>
+    public int AlphaCount => _out * _in;
 
     // W_eff and dW_eff, α and dα, then the convolution's scratch
     public override int ScratchSize(int n) => 2 * _g.WeightCount + 2 * AlphaCount + _conv.ScratchSize(n);
@@ -103,9 +133,9 @@ public sealed class MapCombination : Layer
     }
 
     /// <summary>
-    /// Ω = λ Σ|α|, with Bouvrie's gradient ∂Ω/∂cᵢ = λ(|αᵢ| − αᵢ Σₖ|αₖ|). Because a softmax is positive and
-    /// sums to one, Σᵢ|αᵢⱼ| = 1 for every output map: the penalty is the constant λ·out and its gradient is
-    /// zero up to rounding. Kept literal, as the article states it.
+    /// The penalty on α (<see cref="Penalty"/>), its gradient into the window of c that g covers (the
+    /// window logic of <see cref="Layer.Regularize(ReadOnlySpan{float}, Span{float}, int)"/>: g[0] is
+    /// parameter windowStart, and c[j, i] outside the window is computed but not written).
     /// </summary>
     public override double Regularize(ReadOnlySpan<float> p, Span<float> g, int windowStart)
     {
@@ -118,10 +148,21 @@ public sealed class MapCombination : Layer
         Span<float> alpha = new float[AlphaCount];
         Alphas(c, alpha);
         int firstC = _g.WeightCount - windowStart; // c[0]'s place in the window (may lie outside it)
+        return Penalty == SparsityPenalty.Entropy ? Entropy(alpha, g, firstC) : L1(alpha, g, firstC);
+    }
+
+    /// <summary>
+    /// Ω = λ Σ|α|, with Bouvrie's gradient ∂Ω/∂cᵢ = λ(|αᵢ| − αᵢ Σₖ|αₖ|). Because a softmax is positive and
+    /// sums to one, Σᵢ|αᵢⱼ| = 1 for every output map: the penalty is the constant λ·out and its gradient is
+    /// zero up to rounding. Kept literal, as the article states it (and bit for bit as before the entropy
+    /// penalty existed: specs without "penalty" train as they did).
+    /// </summary>
+    private double L1(ReadOnlySpan<float> alpha, Span<float> g, int firstC)
+    {
         double penalty = 0;
         for (int j = 0; j < _out; j++)
         {
-            Span<float> a = alpha.Slice(j * _in, _in);
+            ReadOnlySpan<float> a = alpha.Slice(j * _in, _in);
             float l1 = 0f;
             for (int i = 0; i < _in; i++)
             {
@@ -141,6 +182,71 @@ public sealed class MapCombination : Layer
         }
 
         return penalty;
+    }
+
+    /// <summary>
+    /// Ω = λ Σⱼ H(α·ⱼ) with H = −Σᵢ αᵢ log αᵢ, and through the softmax ∂Ω/∂cᵢ = −λ αᵢ (log αᵢ + H).
+    /// H is largest (ln of the input count) for a uniform α, where the gradient is zero, and 0 when one
+    /// input map has all the weight, so descending it concentrates each output map on few inputs. The log is
+    /// <see cref="FloatMath.Log(ReadOnlySpan{float}, Span{float})"/> of max(α, <see cref="LogFloor"/>)
+    /// and every sum runs over i in order, so the bits are the same on any instruction set.
+    /// </summary>
+    private double Entropy(ReadOnlySpan<float> alpha, Span<float> g, int firstC)
+    {
+        Span<float> logs = new float[_in];
+        double penalty = 0;
+        for (int j = 0; j < _out; j++)
+        {
+            ReadOnlySpan<float> a = alpha.Slice(j * _in, _in);
+            for (int i = 0; i < _in; i++)
+            {
+                logs[i] = MathF.Max(a[i], LogFloor);
+            }
+
+            FloatMath.Log(logs, logs);
+            float h = 0f;
+            for (int i = 0; i < _in; i++)
+            {
+                h -= a[i] * logs[i];
+            }
+
+            for (int i = 0; i < _in; i++)
+            {
+                int at = firstC + j * _in + i;
+                if ((uint)at < (uint)g.Length)
+                {
+                    g[at] -= Sparsity * (a[i] * (logs[i] + h));
+                }
+            }
+
+            penalty += Sparsity * h;
+        }
+
+        return penalty;
+    }
+
+    /// <summary>α[j, ·] = softmax(c[j, ·]) of every output map from this layer's parameters, in (out, in) order.</summary>
+    public float[] AlphasOf(ReadOnlySpan<float> p)
+    {
+        Split(p, out _, out ReadOnlySpan<float> c, out _);
+        var alpha = new float[AlphaCount];
+        Alphas(c, alpha);
+        return alpha;
+    }
+
+    /// <summary>How many of this layer's α (of out · in) are below <see cref="SparseAlpha"/> (p: this layer's parameters).</summary>
+    public int CountSparse(ReadOnlySpan<float> p)
+    {
+        int count = 0;
+        foreach (float a in AlphasOf(p))
+        {
+            if (a < SparseAlpha)
+            {
+                count++;
+            }
+        }
+
+        return count;
     }
 
     /// <summary>α[j, ·] = softmax(c[j, ·]) over the input maps of output map j.</summary>
@@ -170,7 +276,7 @@ public sealed class MapCombination : Layer
         }
     }
 
-    public override string Describe() => $"mapcombination {_in}->{_out} k{_g.Kernel} p{_g.Pad} λ{Sparsity}";
+    public override string Describe() => $"mapcombination {_in}->{_out} k{_g.Kernel} p{_g.Pad} λ{Sparsity}{(Penalty == SparsityPenalty.Entropy ? " entropy" : string.Empty)}";
 
     // dc[j,i] += α[j,i] (dα[j,i] − Σ_i' α[j,i'] dα[j,i'])
     private void SoftmaxBackward(ReadOnlySpan<float> alpha, ReadOnlySpan<float> dAlpha, Span<float> gc)

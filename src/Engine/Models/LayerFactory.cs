@@ -74,7 +74,12 @@ internal static class LayerFactory
                     Fail($"'sparsity' must be a finite number >= 0, got {s.Sparsity}");
                 }
 
-                return new MapCombination(input, outC, k, s.Pad, s.Sparsity, init);
+                if (!Enum.IsDefined(s.Penalty))
+                {
+                    Fail($"'penalty' {(int)s.Penalty} is not one of {string.Join(", ", ModelSpecJson.Penalties.Keys)}");
+                }
+
+                return new MapCombination(input, outC, k, s.Pad, s.Sparsity, init, s.Penalty);
             }
 
             case "subsampling":

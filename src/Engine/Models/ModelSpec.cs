@@ -1,3 +1,4 @@
+using CnnCluster.Engine.Layers;
 using CnnCluster.Engine.Tensors;
 
 namespace CnnCluster.Engine.Models;
@@ -32,7 +33,11 @@ public sealed record LayerSpec(string Type)
 
     public string Activation { get; init; } = "none";
 
+    /// <summary>Map combination: λ of the penalty on α (0: none).</summary>
     public float Sparsity { get; init; }
+
+    /// <summary>Map combination: which penalty λ weighs (JSON "penalty": "l1", the default, or "entropy").</summary>
+    public SparsityPenalty Penalty { get; init; } = SparsityPenalty.L1;
 
     public string? Init { get; init; }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using CnnCluster.Engine.Layers;
 using CnnCluster.Engine.Tensors;
 
 namespace CnnCluster.Engine.Models;
@@ -9,8 +10,13 @@ namespace CnnCluster.Engine.Models;
 /// <code>
 /// { "name": "tiny", "input": [1, 28, 28], "classes": 10, "loss": "softmax_cross_entropy",
 ///   "layers": [ { "type": "conv2d", "out": 6, "kernel": 5, "pad": 2 }, { "type": "relu" },
-///               { "type": "maxpool2d", "size": 2 }, { "type": "dropout", "p": 0.25 }, { "type": "dense", "out": 10 } ] }
+///               { "type": "maxpool2d", "size": 2 }, { "type": "dropout", "p": 0.25 },
+///               { "type": "mapcombination", "out": 8, "kernel": 3, "sparsity": 0.01, "penalty": "entropy" },
+///               { "type": "dense", "out": 10 } ] }
 /// </code>
+/// A map combination's "penalty" is "l1" (the default: Bouvrie's λΣ|α|, constant for a softmax) or
+/// "entropy" (λ Σⱼ H(α·ⱼ), which sparsifies); "sparsity" is its λ. "penalty" is written only when it is
+/// not the default, so a spec without it keeps its JSON (and nodes from before it read it).
 /// Unknown layer types and fields are refused with the list of valid ones.
 /// </summary>
 public static class ModelSpecJson
@@ -19,7 +25,7 @@ public static class ModelSpecJson
     public static IReadOnlyDictionary<string, string[]> Fields { get; } = new Dictionary<string, string[]>
     {
         ["conv2d"] = ["in", "out", "kernel", "stride", "pad", "init", "lr_mult"],
-        ["mapcombination"] = ["in", "out", "kernel", "pad", "sparsity", "init", "lr_mult"],
+        ["mapcombination"] = ["in", "out", "kernel", "pad", "sparsity", "penalty", "init", "lr_mult"],
         ["subsampling"] = ["size", "mode", "activation", "lr_mult"],
         ["maxpool2d"] = ["size"],
         ["avgpool2d"] = ["size"],
@@ -29,6 +35,13 @@ public static class ModelSpecJson
         ["relu"] = [],
         ["flatten"] = [],
         ["dropout"] = ["p"],
+    };
+
+    /// <summary>The values of a map combination's "penalty".</summary>
+    public static IReadOnlyDictionary<string, SparsityPenalty> Penalties { get; } = new Dictionary<string, SparsityPenalty>
+    {
+        ["l1"] = SparsityPenalty.L1,
+        ["entropy"] = SparsityPenalty.Entropy,
     };
 
     private static readonly string[] TopFields = ["name", "input", "classes", "loss", "layers"];
@@ -109,6 +122,7 @@ public static class ModelSpecJson
                     "mode" => l.Mode,
                     "activation" => l.Activation,
                     "sparsity" => l.Sparsity,
+                    "penalty" => l.Penalty == SparsityPenalty.L1 ? null : Penalties.FirstOrDefault(p => p.Value == l.Penalty).Key ?? l.Penalty.ToString(),
                     "init" => l.Init,
                     "lr_mult" => l.LrMult,
                     "p" => l.P,
@@ -165,6 +179,7 @@ public static class ModelSpecJson
                 "mode" => spec with { Mode = String(p.Value, f) },
                 "activation" => spec with { Activation = String(p.Value, f) },
                 "sparsity" => spec with { Sparsity = Float(p.Value, f) },
+                "penalty" => spec with { Penalty = Penalty(p.Value, f) },
                 "init" => spec with { Init = String(p.Value, f) },
                 "lr_mult" => spec with { LrMult = Float(p.Value, f) },
                 "p" => spec with { P = Float(p.Value, f) },
@@ -207,6 +222,11 @@ public static class ModelSpecJson
 
     private static float Float(JsonElement v, string what) =>
         v.ValueKind == JsonValueKind.Number ? v.GetSingle() : throw new ModelSpecException($"{what} must be a number, got {v.GetRawText()}");
+
+    private static SparsityPenalty Penalty(JsonElement v, string what) =>
+        Penalties.TryGetValue(String(v, what), out SparsityPenalty penalty)
+            ? penalty
+            : throw new ModelSpecException($"{what}: unknown penalty '{v.GetString()}'; valid penalties: {string.Join(", ", Penalties.Keys)}");
 
     private static string String(JsonElement v, string what) =>
         v.ValueKind == JsonValueKind.String ? v.GetString()! : throw new ModelSpecException($"{what} must be a string, got {v.GetRawText()}");

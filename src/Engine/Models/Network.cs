@@ -131,6 +131,26 @@ public sealed class Network
         return total;
     }
 
+    /// <summary>
+    /// The fraction of all map-combination weights α (every <see cref="MapCombination"/> layer's, counted
+    /// together) below <see cref="MapCombination.SparseAlpha"/> for parameters p; null for a model
+    /// without map combinations. How sparse the learned combinations are, reported with each epoch.
+    /// </summary>
+    public double? SparseAlphaFraction(ReadOnlySpan<float> p)
+    {
+        int sparse = 0, all = 0;
+        foreach (Layer layer in Layers)
+        {
+            if (layer is MapCombination m)
+            {
+                sparse += m.CountSparse(p.Slice(m.ParameterOffset, m.ParameterCount));
+                all += m.AlphaCount;
+            }
+        }
+
+        return all == 0 ? null : (double)sparse / all;
+    }
+
     public string Describe() =>
         $"{Spec.Name}: {string.Join(" -> ", Layers.Select(l => l.Describe()))} -> {Head.Name} ({ParameterCount:N0} parameters)";
 }

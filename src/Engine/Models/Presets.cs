@@ -1,3 +1,4 @@
+using CnnCluster.Engine.Layers;
 using CnnCluster.Engine.Tensors;
 
 namespace CnnCluster.Engine.Models;
@@ -31,8 +32,13 @@ public static class Presets
         ]);
 
     /// <summary>
-    /// The article's network: conv → tanh → subsampling (β, b, tanh) → MapCombination conv with an L1
-    /// sparsity penalty on α → tanh → subsampling (β, b, tanh) → dense → softmax cross-entropy.
+    /// The article's network: conv → tanh → subsampling (β, b, tanh) → MapCombination conv with a
+    /// sparsity penalty on α → tanh → subsampling (β, b, tanh) → dense → softmax cross-entropy. The
+    /// penalty is the entropy of α with λ 0.05, not the article's L1 (a constant for a softmax, which left
+    /// α uniform): measured over 3 epochs of the `train` defaults, it takes the fraction of α below 0.05
+    /// from 0 to about a third (0 → 20% → 34% for seed 1) with test accuracy within 0.2 points of the run
+    /// without a penalty (seeds 1–3); λ 0.1 makes every output map take one input map by the second
+    /// epoch (the most there can be, 7 of 8 α below 0.05), λ ≤ 0.03 leaves α nearly uniform (README).
     /// </summary>
     public static ModelSpec Bouvrie { get; } = new(
         "bouvrie",
@@ -42,7 +48,7 @@ public static class Presets
             new("conv2d") { Out = 8, Kernel = 5, Pad = 2, Init = "glorot" },
             new("tanh"),
             new("subsampling") { Size = 2, Mode = "mean", Activation = "tanh" },
-            new("mapcombination") { Out = 16, Kernel = 5, Sparsity = 1e-3f, Init = "glorot" },
+            new("mapcombination") { Out = 16, Kernel = 5, Sparsity = 0.05f, Penalty = SparsityPenalty.Entropy, Init = "glorot" },
             new("tanh"),
             new("subsampling") { Size = 2, Mode = "mean", Activation = "tanh" },
             new("dense") { Out = 10, Init = "glorot" },

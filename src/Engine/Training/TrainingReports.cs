@@ -3,8 +3,12 @@ namespace CnnCluster.Engine.Training;
 /// <summary>After each committed step.</summary>
 public readonly record struct StepReport(long Step, long TotalSteps, int Epoch, double Loss, double LearningRate, long Images, double TrainSeconds);
 
-/// <summary>After each epoch (or the last, partial one): test metrics and the epoch's mean training loss.</summary>
-public sealed record EpochReport(int Epoch, long Step, double TrainLoss, double TestLoss, double TestAccuracy, double TrainSeconds, double ImagesPerSecond);
+/// <summary>
+/// After each epoch (or the last, partial one): test metrics and the epoch's mean training loss, and for
+/// a model with map combinations the fraction of their α below 0.05 (<see cref="Models.Network.SparseAlphaFraction"/>;
+/// null for a model without).
+/// </summary>
+public sealed record EpochReport(int Epoch, long Step, double TrainLoss, double TestLoss, double TestAccuracy, double TrainSeconds, double ImagesPerSecond, double? SparseAlphaFraction = null);
 
 /// <summary>Receives progress from <see cref="Trainer"/>; called on the training thread.</summary>
 public interface ITrainingObserver

@@ -202,11 +202,14 @@ public sealed class TrainingSession
     /// <summary>True right after the last step of an epoch (or of the run).</summary>
     public bool AtEpochEnd => Step > 0 && (Step % StepsPerEpoch == 0 || Finished);
 
-    /// <summary>Test metrics of the current parameters and the epoch's mean training loss; resets the epoch sums.</summary>
+    /// <summary>
+    /// Test metrics of the current parameters, the epoch's mean training loss and how sparse the map
+    /// combinations are; resets the epoch sums.
+    /// </summary>
     public EpochReport EndEpoch()
     {
         (double testLoss, double accuracy) = _evaluator is null ? (double.NaN, double.NaN) : _evaluator.Evaluate(Parameters, _test!);
-        var report = new EpochReport((int)((Step - 1) / StepsPerEpoch), Step, _epochLossSum / Math.Max(1, _epochImages), testLoss, accuracy, TrainSeconds, Images / Math.Max(1e-9, TrainSeconds));
+        var report = new EpochReport((int)((Step - 1) / StepsPerEpoch), Step, _epochLossSum / Math.Max(1, _epochImages), testLoss, accuracy, TrainSeconds, Images / Math.Max(1e-9, TrainSeconds), Network.SparseAlphaFraction(Parameters));
         _epochLossSum = 0;
         _epochImages = 0;
         return report;

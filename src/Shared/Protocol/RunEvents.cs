@@ -31,7 +31,10 @@ public sealed record StepRecorded(
 [MessagePackObject]
 public sealed record StepsRecorded([property: Key(0)] StepRecorded[] Steps) : IProtocolMessage;
 
-/// <summary>An epoch's metrics.</summary>
+/// <summary>
+/// An epoch's metrics; for a model with map combinations also the fraction of their α below 0.05
+/// (null otherwise, and in journals written before it).
+/// </summary>
 [MessagePackObject]
 public sealed record EpochRecorded(
     [property: Key(0)] int Epoch,
@@ -40,7 +43,8 @@ public sealed record EpochRecorded(
     [property: Key(3)] double TestLoss,
     [property: Key(4)] double TestAccuracy,
     [property: Key(5)] double TrainSeconds,
-    [property: Key(6)] double ImagesPerSecond) : IProtocolMessage;
+    [property: Key(6)] double ImagesPerSecond,
+    [property: Key(7)] double? SparseAlphaFraction = null) : IProtocolMessage;
 
 /// <summary>A snapshot was stored (its sequence number, step, size and checksum).</summary>
 [MessagePackObject]

@@ -31,7 +31,7 @@ public sealed record StepCommitted(
     [property: Key(7)] double TrainSeconds,
     [property: Key(8)] int Workers) : IProtocolMessage;
 
-/// <summary>Run → subscribers: an epoch's metrics.</summary>
+/// <summary>Run → subscribers: an epoch's metrics (the α fraction as in <see cref="EpochRecorded"/>).</summary>
 [MessagePackObject]
 public sealed record EpochCompleted(
     [property: Key(0)] string RunId,
@@ -41,7 +41,8 @@ public sealed record EpochCompleted(
     [property: Key(4)] double TestLoss,
     [property: Key(5)] double TestAccuracy,
     [property: Key(6)] double TrainSeconds,
-    [property: Key(7)] double ImagesPerSecond) : IProtocolMessage;
+    [property: Key(7)] double ImagesPerSecond,
+    [property: Key(8)] double? SparseAlphaFraction = null) : IProtocolMessage;
 
 /// <summary>Run → subscribers: the run is waiting (e.g. for workers) and why.</summary>
 [MessagePackObject]
