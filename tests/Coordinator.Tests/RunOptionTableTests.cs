@@ -101,15 +101,15 @@ public sealed class RunOptionTableTests
     [Fact]
     public void APresetsRecipeFillsWhatIsNotGivenThroughBoth()
     {
-        // convnet alone is its measured run: the recipe's epochs and weight decay, the table's rest
+        // convnet alone is its measured run: the recipe's epochs, the table's rest
         RunSettings train = TrainCommand.Settings(TrainCommand.Create().Parse(["--model", "convnet"]));
         RunSettings pbm = TrainPalette.Settings(ParsedCommand.Parse(TrainPalette.Submit, ["-m", "convnet"]));
         Assert.Equal(train, pbm);
-        Assert.Equal(RunSettings.From(_ => null) with { Model = "convnet", Epochs = 16, WeightDecay = 0.002 }, train);
+        Assert.Equal(RunSettings.From(_ => null) with { Model = "convnet", Epochs = 16 }, train);
 
         // what is given wins
-        RunSettings told = TrainCommand.Settings(TrainCommand.Create().Parse(["--model", "convnet", "--epochs", "2", "--weight-decay", "0.0005", "--augment"]));
-        Assert.Equal((2, 0.0005, true), (told.Epochs, told.WeightDecay, told.Augment));
+        RunSettings told = TrainCommand.Settings(TrainCommand.Create().Parse(["--model", "convnet", "--epochs", "2", "--augment"]));
+        Assert.Equal((2, true), (told.Epochs, told.Augment));
 
         // a flag given as false reads false (it turns off a recipe's flag), absent reads as not given
         Assert.Equal("false", CommandLineOptions.Given(TrainCommand.Create().Parse(["--augment", "false"]), RunOptions.Augment));

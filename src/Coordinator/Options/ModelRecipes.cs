@@ -15,7 +15,6 @@ public static class ModelRecipes
         [Presets.ConvNet.Name] = new Dictionary<RunOption, string>
         {
             [RunOptions.Epochs] = "16",
-            [RunOptions.WeightDecay] = "0.002",
         },
     };
 

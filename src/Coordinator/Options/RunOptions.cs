@@ -12,7 +12,7 @@ namespace CnnCluster.Coordinator.Options;
 /// </summary>
 public static class RunOptions
 {
-    public static readonly RunOption Model = new("model", "m", OptionKind.Text, "lenet5, bouvrie, convnet (trains with its own recipe unless told otherwise: --epochs 16 --weight-decay 0.002), or a JSON model spec (train: a file; pbm: a file in the coordinator's models folder, MODELS_DIR)") { Default = "lenet5", Example = "bouvrie" };
+    public static readonly RunOption Model = new("model", "m", OptionKind.Text, "lenet5, bouvrie, convnet (trains with its own recipe unless told otherwise: --epochs 16), or a JSON model spec (train: a file; pbm: a file in the coordinator's models folder, MODELS_DIR)") { Default = "lenet5", Example = "bouvrie" };
     public static readonly RunOption Epochs = new("epochs", "e", OptionKind.Whole, "passes over the training set") { Default = "3", Min = 1, Max = RunConfigRules.MaxEpochs, Example = "2" };
     public static readonly RunOption Steps = new("steps", null, OptionKind.Whole, "stop after this many steps (overrides --epochs when smaller)") { Min = 1, Max = long.MaxValue, Example = "40" };
     public static readonly RunOption BatchSize = new("batch-size", "b", OptionKind.Whole, "minibatch size B") { Default = "64", Min = 1, Max = RunConfigRules.MaxBatchSize, Example = "32" };
