@@ -12,6 +12,7 @@ using CnnCluster.Engine.Training;
 // peak of this CPU and each layer's kernels as a fraction of it. Run by hand:
 //   dotnet run -c Release --project bench/EngineBench [-- --rounds 5 --images 32768 --batches 64,256 --threads 1,2]
 //   dotnet run -c Release --project bench/EngineBench -- --kernels-only      (peak and layer kernels only)
+//   dotnet run -c Release --project bench/EngineBench -- --kernels-only --layers-of convnet   (another preset's layers)
 //   dotnet run -c Release --project bench/EngineBench -- --memory-epochs 10  (memory of the training loop per epoch)
 //   dotnet run -c Release --project bench/EngineBench -- --time-to 0.90 [--epochs 10 --threads 2 --eval-every 235]
 // The last is time to a test accuracy (TimeToAccuracy.cs): both train lenet5 with the project's default
@@ -50,7 +51,8 @@ double peak1 = PeakFlops.Measure(1);
 double peakAll = PeakFlops.Measure(Environment.ProcessorCount);
 Console.WriteLine($"FP32 peak (FMA loop): {peak1:F1} GFLOP/s on 1 core, {peakAll:F1} on {Environment.ProcessorCount}");
 Console.WriteLine();
-LayerTimes.Print(network, 8, peak1);
+string layersOf = ArgText("--layers-of", "lenet5");
+LayerTimes.Print(Network.Build(Presets.Find(layersOf) ?? throw new ArgumentException($"--layers-of: no preset '{layersOf}'; presets: {string.Join(", ", Presets.Names)}")), 8, peak1);
 if (kernelsOnly)
 {
     return;
@@ -126,6 +128,12 @@ static double Median(List<double> values)
 {
     var sorted = values.Order().ToArray();
     return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+}
+
+string ArgText(string name, string fallback)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
 }
 
 int Arg(string name, int fallback)
