@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CnnCluster.Engine.Kernels;
 using Xunit;
 
 namespace CnnCluster.Coordinator.Tests;
@@ -91,7 +92,7 @@ public sealed class NumericContractClusterTests : TrainProcesses
         using ChildProcess narrow = ChildProcess.Worker(node.ClusterPort, env: new Dictionary<string, string> { ["DOTNET_EnableAVX512"] = "0", ["DOTNET_PreferredVectorBitWidth"] = "128" });
         using ChildProcess stranger = ChildProcess.Worker(node.ClusterPort, env: new Dictionary<string, string> { ["CNN_NUMERIC_CONTRACT"] = "1" });
         node.Process.WaitForLog("; 2 workers", Timeout);
-        node.Process.WaitForLog("refused: numeric contract 1, this coordinator computes with 3", Timeout);
+        node.Process.WaitForLog("refused: numeric contract 1, this coordinator computes with " + NumericContract.Version, Timeout);
 
         string[] run = ["--steps", "90", "--limit", "2048", "-b", "64", "-l", "0.05", "--seed", "5"];
         var submit = node.Pbm(["train", "submit", "-m", "lenet5", .. run]);
@@ -105,7 +106,7 @@ public sealed class NumericContractClusterTests : TrainProcesses
         var workers = node.Pbm("worker", "list");
         Assert.True(workers.Code == 0, workers.Stderr);
         Assert.Matches(@"\| 1 threads \| sse\+fma \| [1-9][0-9]* shards done", workers.Stdout);
-        Assert.Matches(@"\| 1 threads \| [a-z0-9+]+ \| refused: numeric contract 1, this coordinator computes with 3", workers.Stdout);
+        Assert.Matches(@"\| 1 threads \| [a-z0-9+]+ \| refused: numeric contract 1, this coordinator computes with " + NumericContract.Version, workers.Stdout);
         Assert.Contains("Count: 2 workers, 1 refused", workers.Stdout);
         Assert.Single(System.Text.RegularExpressions.Regex.Matches(node.Process.Stderr, "refused: numeric contract 1"));
     }

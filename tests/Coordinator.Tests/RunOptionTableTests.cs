@@ -101,19 +101,23 @@ public sealed class RunOptionTableTests
     [Fact]
     public void APresetsRecipeFillsWhatIsNotGivenThroughBoth()
     {
-        // convnet alone is its measured run: the recipe's epochs, the table's rest
+        // convnet alone is its measured run: the recipe's epochs and augmentation, the table's rest
         RunSettings train = TrainCommand.Settings(TrainCommand.Create().Parse(["--model", "convnet"]));
         RunSettings pbm = TrainPalette.Settings(ParsedCommand.Parse(TrainPalette.Submit, ["-m", "convnet"]));
         Assert.Equal(train, pbm);
-        Assert.Equal(RunSettings.From(_ => null) with { Model = "convnet", Epochs = 16 }, train);
+        Assert.Equal(RunSettings.From(_ => null) with { Model = "convnet", Epochs = 24, Augment = true }, train);
 
-        // what is given wins
-        RunSettings told = TrainCommand.Settings(TrainCommand.Create().Parse(["--model", "convnet", "--epochs", "2", "--augment"]));
-        Assert.Equal((2, true), (told.Epochs, told.Augment));
+        // what is given wins, a recipe's flag turned off too
+        RunSettings told = TrainCommand.Settings(TrainCommand.Create().Parse(["--model", "convnet", "--epochs", "2", "--augment", "false"]));
+        Assert.Equal((2, false), (told.Epochs, told.Augment));
+        Assert.Equal(told, TrainPalette.Settings(ParsedCommand.Parse(TrainPalette.Submit, ["-m", "convnet", "-e", "2", "--augment=false"])));
 
-        // a flag given as false reads false (it turns off a recipe's flag), absent reads as not given
+        // a flag given as false reads false in both (it turns off a recipe's flag), absent reads as not given
         Assert.Equal("false", CommandLineOptions.Given(TrainCommand.Create().Parse(["--augment", "false"]), RunOptions.Augment));
         Assert.Null(CommandLineOptions.Given(TrainCommand.Create().Parse([]), RunOptions.Augment));
+        Assert.Equal("false", ParsedCommand.Parse(TrainPalette.Submit, ["--augment=false"]).String("augment"));
+        Assert.Equal("true", ParsedCommand.Parse(TrainPalette.Submit, ["--augment"]).String("augment"));
+        Assert.Contains("--augment=false", Assert.Throws<CommandException>(() => ParsedCommand.Parse(TrainPalette.Submit, ["--augment=maybe"])).Message, StringComparison.Ordinal);
 
         // the help names the recipe as it is
         foreach (string part in ModelRecipes.Describe().Single(d => d.StartsWith("convnet: ", StringComparison.Ordinal))["convnet: ".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries))

@@ -66,13 +66,16 @@ public sealed class AugmentationTests
         Augmentation.Transform[] epoch0 = [.. Enumerable.Range(0, 1000).Select(i => Augmentation.For(3, 0, i))];
         Augmentation.Transform[] epoch1 = [.. Enumerable.Range(0, 1000).Select(i => Augmentation.For(3, 1, i))];
         Augmentation.Transform[] seed4 = [.. Enumerable.Range(0, 1000).Select(i => Augmentation.For(4, 0, i))];
-        Assert.True(epoch0.Zip(epoch1).Count(p => p.First != p.Second) > 900, "another epoch draws other transforms");
-        Assert.True(epoch0.Zip(seed4).Count(p => p.First != p.Second) > 900, "another seed draws other transforms");
+        // two independent draws agree about a quarter of the time (both left as they are)
+        Assert.True(epoch0.Zip(epoch1).Count(p => p.First != p.Second) > 650, "another epoch draws other transforms");
+        Assert.True(epoch0.Zip(seed4).Count(p => p.First != p.Second) > 650, "another seed draws other transforms");
 
-        // every shift from −2 to 2 each way, and flips about half the time
+        // about half left as they are (and 1 in 50 of the rest drawn as no move); the others take every
+        // shift from −2 to 2 each way and flip half the time
+        Assert.InRange(epoch0.Count(t => t == default), 440, 580);
         Assert.Equal(Enumerable.Range(-2, 5), epoch0.Select(t => t.Dx).Distinct().Order());
         Assert.Equal(Enumerable.Range(-2, 5), epoch0.Select(t => t.Dy).Distinct().Order());
-        Assert.InRange(epoch0.Count(t => t.Flip), 420, 580);
+        Assert.InRange(epoch0.Count(t => t.Flip), 190, 310);
     }
 
     [Fact]
@@ -85,6 +88,7 @@ public sealed class AugmentationTests
         var network = Network.Build(Presets.LeNet5);
         var workspace = new Workspace(network, 3);
         int[] samples = [2, 0, 1];
+        Assert.Contains(samples, i => Augmentation.For(9, 4, i) != default); // not all three left as they are
 
         workspace.Load(data, samples, PassContext.ForTraining(9, 0, 4, augment: true));
         float[] augmented = workspace.Input(3).ToArray();

@@ -14,7 +14,8 @@ public static class ModelRecipes
     {
         [Presets.ConvNet.Name] = new Dictionary<RunOption, string>
         {
-            [RunOptions.Epochs] = "16",
+            [RunOptions.Epochs] = "24",
+            [RunOptions.Augment] = "true",
         },
     };
 

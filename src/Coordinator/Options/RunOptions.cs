@@ -12,7 +12,7 @@ namespace CnnCluster.Coordinator.Options;
 /// </summary>
 public static class RunOptions
 {
-    public static readonly RunOption Model = new("model", "m", OptionKind.Text, "lenet5, bouvrie, convnet (trains with its own recipe unless told otherwise: --epochs 16), or a JSON model spec (train: a file; pbm: a file in the coordinator's models folder, MODELS_DIR)") { Default = "lenet5", Example = "bouvrie" };
+    public static readonly RunOption Model = new("model", "m", OptionKind.Text, "lenet5, bouvrie, convnet (trains with its own recipe unless told otherwise: --epochs 24 --augment), or a JSON model spec (train: a file; pbm: a file in the coordinator's models folder, MODELS_DIR)") { Default = "lenet5", Example = "bouvrie" };
     public static readonly RunOption Epochs = new("epochs", "e", OptionKind.Whole, "passes over the training set") { Default = "3", Min = 1, Max = RunConfigRules.MaxEpochs, Example = "2" };
     public static readonly RunOption Steps = new("steps", null, OptionKind.Whole, "stop after this many steps (overrides --epochs when smaller)") { Min = 1, Max = long.MaxValue, Example = "40" };
     public static readonly RunOption BatchSize = new("batch-size", "b", OptionKind.Whole, "minibatch size B") { Default = "64", Min = 1, Max = RunConfigRules.MaxBatchSize, Example = "32" };
@@ -24,7 +24,7 @@ public static class RunOptions
     public static readonly RunOption WarmupSteps = new("warmup-steps", null, OptionKind.Whole, "linear learning-rate warm-up steps") { Default = "100", Min = 0, Max = int.MaxValue, Example = "10" };
     public static readonly RunOption Seed = new("seed", null, OptionKind.Whole, "seed of initialization and data order") { Default = "1", Min = 0, Max = long.MaxValue, Example = "7" };
     public static readonly RunOption ShardSize = new("shard-size", null, OptionKind.Whole, "samples per micro-shard S") { Default = "8", Min = 1, Max = RunConfigRules.MaxShardSize, Example = "4" };
-    public static readonly RunOption Augment = new("augment", null, OptionKind.Flag, "augment the training images: random shifts by up to 2 pixels and horizontal flips, drawn from (seed, epoch, sample)") { Example = "true" };
+    public static readonly RunOption Augment = new("augment", null, OptionKind.Flag, "augment the training images: half of them, drawn from (seed, epoch, sample), shifted by up to 2 pixels and flipped half the time") { Example = "true" };
     public static readonly RunOption Limit = new("limit", null, OptionKind.Whole, "use only the first N training and test images") { Min = 1, Max = int.MaxValue, Example = "256" };
     public static readonly RunOption RunId = new("run-id", null, OptionKind.Text, "name of the run (default: model-time-random)") { Rule = id => RunIds.IsValid(id) ? null : RunIds.Rule, Example = "mine-1" };
     public static readonly RunOption SnapshotEvery = new("snapshot-every", null, OptionKind.Whole, "steps between snapshots, besides each epoch's end") { Default = RunConfig.DefaultSnapshotEvery.ToString(System.Globalization.CultureInfo.InvariantCulture), Min = 1, Max = int.MaxValue, Example = "50" };

@@ -12,12 +12,13 @@ namespace CnnCluster.Engine.Kernels;
 public static class NumericContract
 {
     /// <summary>
-    /// 3: this contract, with the training noise drawn from counter hashes (augmentation from (seed, epoch,
+    /// 4: this contract, with half the augmented images left as they are (a version-3 worker would
+    /// transform every one). 3: the training noise drawn from counter hashes (augmentation from (seed, epoch,
     /// sample), dropout masks from (seed, step, sample, unit)); a version-2 worker ignores an assignment's
     /// augmentation fields and would compute an augmented run unaugmented. 2 fixed the order of every sum;
     /// 1 was the engine before it, whose bits followed the vector width.
     /// </summary>
-    public const int Version = 3;
+    public const int Version = 4;
 
     /// <summary>
     /// The version this process reports: <see cref="Version"/>, unless <c>CNN_NUMERIC_CONTRACT</c> says

@@ -46,7 +46,7 @@ public sealed class ParsedCommand
 
     public CommandInfo Info { get; }
 
-    /// <summary>Parses -s VALUE / --long VALUE / --long=VALUE / flags; refuses unknown switches, missing mandatory ones and stray words.</summary>
+    /// <summary>Parses -s VALUE / --long VALUE / --long=VALUE / flags (--flag, --flag=false); refuses unknown switches, missing mandatory ones and stray words.</summary>
     public static ParsedCommand Parse(CommandInfo info, IReadOnlyList<string> args)
     {
         var values = new Dictionary<string, string>();
@@ -70,7 +70,13 @@ public sealed class ParsedCommand
 
             if (sw.IsFlag)
             {
-                values[sw.Long] = "true";
+                // --flag=false turns off what a default (a model's recipe) turns on
+                values[sw.Long] = inline switch
+                {
+                    null or "true" => "true",
+                    "false" => "false",
+                    _ => throw new CommandException($"switch --{sw.Long} is a flag: give it alone, or as --{sw.Long}=true or --{sw.Long}=false"),
+                };
                 continue;
             }
 
