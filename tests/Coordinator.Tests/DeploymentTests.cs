@@ -118,9 +118,9 @@ public sealed class DeploymentTests(ITestOutputHelper output) : TrainProcesses
     [Fact]
     public void ALocalClusterScaledUpAndDownMidRunEndsWithTheFixedWorkerResult()
     {
-        // long enough that scaling happens mid-run even with a fast engine: 1,800 of the 5,120 steps of 10 epochs
-        // (the scale-down lands near step 500)
-        string[] run = ["--steps", "1800", "--epochs", "10", "--limit", "32768", "--seed", "5"];
+        // long enough that scaling happens mid-run even with a fast engine: all 5,120 steps of 10 epochs (1,800
+        // were too few on the AVX-512 machine: the run ended before the scale-down)
+        string[] run = ["--steps", "5120", "--epochs", "10", "--limit", "32768", "--seed", "5"];
         string expected = Hash(Train(run));
         var env = new Dictionary<string, string>
         {
@@ -134,7 +134,7 @@ public sealed class DeploymentTests(ITestOutputHelper output) : TrainProcesses
         try
         {
             Cluster(env, "up", "2");
-            (int _, string submitted, string _) = Pbm(pbmEndpoint, "train", "submit", "-m", "lenet5", "--steps", "1800", "-e", "10", "--limit", "32768", "--seed", "5");
+            (int _, string submitted, string _) = Pbm(pbmEndpoint, "train", "submit", "-m", "lenet5", "--steps", "5120", "-e", "10", "--limit", "32768", "--seed", "5");
             string id = submitted.Trim().Split('\n')[^1].Trim();
             WaitForStep(pbmEndpoint, id, 100);
             Cluster(env, "scale", "4");
@@ -146,8 +146,8 @@ public sealed class DeploymentTests(ITestOutputHelper output) : TrainProcesses
             (int code, string tail, string err) = Pbm(pbmEndpoint, "train", "tail", "-r", id);
             Assert.True(code == 0, err);
             Assert.Contains($"param_sha256 {expected}", tail);
-            Assert.True(at1 < 1800, "the run ended before the scale-down");
-            output.WriteLine($"scaled to 4 workers at step {at4}, to 1 at step {at1} of 1800; final hash {expected[..16]} as with a fixed worker count");
+            Assert.True(at1 < 5120, "the run ended before the scale-down");
+            output.WriteLine($"scaled to 4 workers at step {at4}, to 1 at step {at1} of 5120; final hash {expected[..16]} as with a fixed worker count");
         }
         finally
         {
