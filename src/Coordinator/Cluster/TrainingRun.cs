@@ -386,6 +386,15 @@ public sealed class TrainingRun : ReceivePersistentActor, IWithTimers
         Command<SaveSnapshotSuccess>(OnSnapshotSaved);
         Command<SaveSnapshotFailure>(f =>
         {
+            if (StoreFailure.Classify(f.Cause) is StoreFailureKind.DiskFull or StoreFailureKind.ReadOnly)
+            {
+                // every later snapshot would fail too, and the run would go on with nothing to resume from
+                // (a fast run did, to its end): pause as for a failed journal write, resume when there is room
+                Paused(f.Cause);
+                Context.Stop(Self);
+                return;
+            }
+
             if (_saving is { } saving)
             {
                 _log.Warning("run {0}: snapshot at step {1} not saved ({2}); the next one is due in {3} steps", _runId, saving.Step, f.Cause.Message, _config.SnapshotEvery);
