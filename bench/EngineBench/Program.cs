@@ -29,6 +29,13 @@ bool kernelsOnly = args.Contains("--kernels-only");
 int memoryEpochs = Arg("--memory-epochs", 0);
 double timeTo = ArgNumber("--time-to", 0);
 const double LearningRate = 0.01, Momentum = 0.9, WeightDecay = 5e-4;
+string layersName = ArgText("--layers-of") ?? "lenet5";
+if (Presets.Find(layersName) is not ModelSpec layersOf)
+{
+    Console.Error.WriteLine($"error: --layers-of '{layersName}' is not a preset; give one of {string.Join(", ", Presets.Names)}");
+    Environment.ExitCode = 2;
+    return;
+}
 
 DatasetSplits data = MnistFormat.Load(null);
 LabeledImages train = data.Train;
@@ -51,8 +58,7 @@ double peak1 = PeakFlops.Measure(1);
 double peakAll = PeakFlops.Measure(Environment.ProcessorCount);
 Console.WriteLine($"FP32 peak (FMA loop): {peak1:F1} GFLOP/s on 1 core, {peakAll:F1} on {Environment.ProcessorCount}");
 Console.WriteLine();
-string layersOf = ArgText("--layers-of", "lenet5");
-LayerTimes.Print(Network.Build(Presets.Find(layersOf) ?? throw new ArgumentException($"--layers-of: no preset '{layersOf}'; presets: {string.Join(", ", Presets.Names)}")), 8, peak1);
+LayerTimes.Print(Network.Build(layersOf), 8, peak1);
 if (kernelsOnly)
 {
     return;
@@ -130,26 +136,16 @@ static double Median(List<double> values)
     return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
 }
 
-string ArgText(string name, string fallback)
+// the word after the switch NAME, or null when it is not given
+string? ArgText(string name)
 {
     int i = Array.IndexOf(args, name);
-    return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 }
 
-int Arg(string name, int fallback)
-{
-    int i = Array.IndexOf(args, name);
-    return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
-}
+int Arg(string name, int fallback) => ArgText(name) is string v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
 
-double ArgNumber(string name, double fallback)
-{
-    int i = Array.IndexOf(args, name);
-    return i >= 0 && i + 1 < args.Length ? double.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
-}
+double ArgNumber(string name, double fallback) => ArgText(name) is string v ? double.Parse(v, CultureInfo.InvariantCulture) : fallback;
 
-int[] ArgList(string name, int[] fallback)
-{
-    int i = Array.IndexOf(args, name);
-    return i >= 0 && i + 1 < args.Length ? args[i + 1].Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray() : fallback;
-}
+int[] ArgList(string name, int[] fallback) =>
+    ArgText(name) is string v ? v.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray() : fallback;

@@ -79,8 +79,9 @@ public sealed class NumericContractGoldenTests
     }
 
     /// <summary>
-    /// Version 4's noise (3's, half the augmented images left as they are): convnet's dropout masks and the augmentation draws, on 2 threads (6 steps of 8 images
-    /// keep the run without SIMD, DOTNET_EnableHWIntrinsic=0, near 10 s).
+    /// Version 4's noise (3's, with half the augmented images left as they are): convnet's dropout masks and
+    /// the augmentation draws, on 2 threads (6 steps of 8 images keep the run without SIMD,
+    /// DOTNET_EnableHWIntrinsic=0, near 10 s).
     /// </summary>
     [Fact]
     public void SixAugmentedStepsOfConvNetHaveTheContractsBits()

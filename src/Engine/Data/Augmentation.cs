@@ -24,7 +24,7 @@ public static class Augmentation
     public static Transform For(ulong seed, int epoch, int sample)
     {
         ulong h = CounterHash.Of(seed, Stream, (ulong)epoch, (ulong)sample);
-        if ((CounterHash.At(h, 3) >> 63) != 0)
+        if (CounterHash.Coin(CounterHash.At(h, 3)))
         {
             return default; // left as it is
         }
@@ -33,7 +33,7 @@ public static class Augmentation
         return new Transform(
             CounterHash.Below(CounterHash.At(h, 0), choices) - MaxShift,
             CounterHash.Below(CounterHash.At(h, 1), choices) - MaxShift,
-            (CounterHash.At(h, 2) >> 63) != 0);
+            CounterHash.Coin(CounterHash.At(h, 2)));
     }
 
     /// <summary>

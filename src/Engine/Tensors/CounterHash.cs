@@ -20,6 +20,9 @@ public static class CounterHash
     /// <summary>A uniform integer in [0, n) from the top 32 bits of <paramref name="bits"/> (multiply-shift).</summary>
     public static int Below(ulong bits, int n) => (int)(((bits >> 32) * (ulong)n) >> 32);
 
+    /// <summary>A fair coin from the top bit of <paramref name="bits"/>.</summary>
+    public static bool Coin(ulong bits) => (bits >> 63) != 0;
+
     internal static ulong Mix(ulong z)
     {
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
