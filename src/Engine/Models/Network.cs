@@ -39,7 +39,13 @@ public sealed class Network
     public int Classes => Spec.Classes;
 
     /// <summary>Builds and checks a spec; a layer that does not fit throws a <see cref="ModelSpecException"/> naming it.</summary>
-    public static Network Build(ModelSpec spec)
+    public static Network Build(ModelSpec spec) => Build(spec, null);
+
+    /// <summary>
+    /// The same, each built layer passed through <paramref name="decorate"/> (its index, the layer) first:
+    /// the mutation tests put a deliberately wrong backward pass around one layer to show the suites catch it.
+    /// </summary>
+    internal static Network Build(ModelSpec spec, Func<int, Layer, Layer>? decorate)
     {
         if (spec.Input.C <= 0 || spec.Input.H <= 0 || spec.Input.W <= 0)
         {
@@ -72,6 +78,7 @@ public sealed class Network
         for (int i = 0; i < spec.Layers.Count; i++)
         {
             Layer layer = LayerFactory.Create(spec.Layers[i], shape, $"model '{spec.Name}' layer {i} ({spec.Layers[i].Type})", i);
+            layer = decorate?.Invoke(i, layer) ?? layer;
             layer.LearningRateMultiplier = spec.Layers[i].LrMult;
             layers.Add(layer);
             shape = layer.Output;
