@@ -212,7 +212,8 @@ public sealed class TorchNetwork
         for (int s = 0; s < batch.Length; s++)
         {
             Tensor image = tensor(values.AsSpan(s * size, size).ToArray(), shape, float64);
-            if (pass.Training && pass.Augment && Augmentation.For(pass.Seed, pass.Epoch, batch[s]) is { } t && t != default)
+            Augmentation.Transform t = Augmentation.For(pass.Seed, pass.Epoch, batch[s]);
+            if (pass.Training && pass.Augment && t != default)
             {
                 // out[y, x] = flipped[y − Dy, x − Dx], the background where that falls outside
                 const int m = Augmentation.MaxShift;

@@ -52,25 +52,32 @@ public sealed class LayerPairGradientTests(ITestOutputHelper output)
         Assert.True(v.Failure is null, v.Failure + "\n" + v.Report);
     }
 
-    [Theory]
-    [MemberData(nameof(Pairs))]
-    public void AnOffByOneInTheSecondLayersBackwardFailsItsPair(string a, string b)
+    /// <summary>Every pair with each defect in B's input delta: an off-by-one, and 2% (the size issue 27 reported).</summary>
+    public static TheoryData<string, string, Mutation> MutatedPairs
     {
-        // layer 2 is B: its input delta reads one element over
-        PairVerdict v = Check(a, b, (i, layer) => i == 2 ? new MutantLayer(layer, Mutation.InputDeltaOffByOne) : layer);
-        output.WriteLine(v.Report);
-        Assert.True(v.Failure is not null, $"an off-by-one in {b}'s input delta went unseen after {a}\n{v.Report}");
-        Assert.Contains($"pair {a} -> {b}", v.Failure);
+        get
+        {
+            var data = new TheoryData<string, string, Mutation>();
+            foreach (Mutation mutation in new[] { Mutation.InputDeltaOffByOne, Mutation.InputDeltaTwoPercent })
+            {
+                foreach ((string a, string b) in RandomNetworks.Pairs)
+                {
+                    data.Add(a, b, mutation);
+                }
+            }
+
+            return data;
+        }
     }
 
     [Theory]
-    [MemberData(nameof(Pairs))]
-    public void ATwoPercentErrorInTheSecondLayersInputDeltaFailsItsPair(string a, string b)
+    [MemberData(nameof(MutatedPairs))]
+    public void ADefectInTheSecondLayersBackwardFailsItsPair(string a, string b, Mutation mutation)
     {
-        // the size of the error issue 27 reported, in B's input delta
-        PairVerdict v = Check(a, b, (i, layer) => i == 2 ? new MutantLayer(layer, Mutation.InputDeltaTwoPercent) : layer);
+        // layer 2 is B
+        PairVerdict v = Check(a, b, (i, layer) => i == 2 ? new MutantLayer(layer, mutation) : layer);
         output.WriteLine(v.Report);
-        Assert.True(v.Failure is not null, $"a 2% error in {b}'s input delta went unseen after {a}\n{v.Report}");
+        Assert.True(v.Failure is not null, $"{mutation} in {b}'s input delta went unseen after {a}\n{v.Report}");
         Assert.Contains($"pair {a} -> {b}", v.Failure);
     }
 
