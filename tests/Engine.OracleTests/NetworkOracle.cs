@@ -81,6 +81,7 @@ public static class NetworkOracle
         (double error, string tensor, int step) worst = (0, "none", 0);
         (double error, int step) worstLoss = (0, 0);
         double firstLoss = double.NaN;
+        OracleVerdict Verdict(bool blewUp) => new(worst.error, worst.tensor, worst.step, worstLoss.error, worstLoss.step, blewUp, lines);
         for (int s = 1; s <= run.Steps; s++)
         {
             PassContext pass = session.Pass;
@@ -96,7 +97,7 @@ public static class NetworkOracle
             catch (TrainingDivergedException e)
             {
                 lines.Add($"step {s}: ours diverged ({e.Message})");
-                return new OracleVerdict(worst.error, worst.tensor, worst.step, worstLoss.error, worstLoss.step, BlewUp: true, lines);
+                return Verdict(blewUp: true);
             }
 
             double theirs = torch.Step(data, indices, pass, ours.LearningRate);
@@ -104,7 +105,7 @@ public static class NetworkOracle
             if (!(Math.Abs(theirs) <= 100 * Math.Abs(firstLoss)))
             {
                 lines.Add($"step {s}: libtorch's loss {theirs:G6} grew a hundredfold from {firstLoss:G6}");
-                return new OracleVerdict(worst.error, worst.tensor, worst.step, worstLoss.error, worstLoss.step, BlewUp: true, lines);
+                return Verdict(blewUp: true);
             }
 
             double lossError = Math.Abs(ours.Loss + penalty - theirs) / Math.Max(Math.Abs(theirs), 1e-6);
@@ -127,7 +128,7 @@ public static class NetworkOracle
             }
         }
 
-        return new OracleVerdict(worst.error, worst.tensor, worst.step, worstLoss.error, worstLoss.step, BlewUp: false, lines);
+        return Verdict(blewUp: false);
     }
 
     // ", after conv2d, before relu": the layer's neighbours, where a defect between two layers would show first

@@ -105,7 +105,7 @@ public sealed class TorchNetwork
     private Tensor Forward(int i, Tensor x, Tensor[] leaves, ReadOnlySpan<int> batch, PassContext pass)
     {
         LayerSpec s = _network.Spec.Layers[i];
-        Tensor[] p = [.. Tensors.Select((t, at) => (t, at)).Where(e => e.t.Layer == i).Select(e => leaves[e.at])];
+        Tensor[] p = LayerLeaves(i, leaves);
         switch (s.Type)
         {
             case "conv2d":
@@ -154,6 +154,9 @@ public sealed class TorchNetwork
         }
     }
 
+    // layer i's parameter tensors, in our flat order (conv: w, b; map combination: k, c, b; ...)
+    private Tensor[] LayerLeaves(int i, Tensor[] leaves) => [.. Enumerable.Range(0, Tensors.Count).Where(t => Tensors[t].Layer == i).Select(t => leaves[t])];
+
     private static Tensor Activation(string name, Tensor u) => name switch
     {
         "relu" => F.relu(u),
@@ -185,8 +188,7 @@ public sealed class TorchNetwork
             return null;
         }
 
-        int c = Tensors.Select((t, at) => (t, at)).First(e => e.t.Layer == i && e.t.Name == "c").at;
-        Tensor alpha = F.softmax(leaves[c], 1);
+        Tensor alpha = F.softmax(LayerLeaves(i, leaves)[1], 1); // k, c, b: c
         Tensor omega = s.Penalty == SparsityPenalty.Entropy
             ? -(alpha * alpha.clamp_min(MapCombination.LogFloor).log()).sum()
             : alpha.abs().sum();
