@@ -1,5 +1,5 @@
 using CnnCluster.PbmProtocol;
-using CnnCluster.Shared.Security;
+using CnnCluster.Security;
 
 namespace CnnCluster.Pbm;
 

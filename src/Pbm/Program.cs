@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using CnnCluster.PbmProtocol;
-using CnnCluster.Shared.Security;
+using CnnCluster.Security;
 
 namespace CnnCluster.Pbm;
 
@@ -100,7 +100,7 @@ public static class Program
         string? authority = !string.IsNullOrWhiteSpace(env("PBM_CA")) ? env("PBM_CA")!.Trim()
             : secrets is not null ? Path.Combine(secrets, ClusterSecrets.AuthorityFile) : null;
         ClusterTrust? trust = authority is null ? null : ClusterTrust.AuthorityOnly(authority);
-        return (Shared.Pbm.PbmHostSettings.ReadToken(env), trust);
+        return (ClusterSecrets.ReadToken(env), trust);
     }
 
     private static string OneLine(string text) => text.ReplaceLineEndings(" ").Trim();
@@ -172,7 +172,7 @@ public static class Program
         PaletteInfo[] palettes = welcome.Palettes.Where(p => palette is null || p.Name == palette).ToArray();
         if (palettes.Length == 0)
         {
-            Console.Error.WriteLine($"error: the node has no palette '{palette}'{Shared.Pbm.DidYouMean.Hint(palette!, welcome.Palettes.Select(p => p.Name).ToArray())}");
+            Console.Error.WriteLine($"error: the node has no palette '{palette}'{DidYouMean.Hint(palette!, welcome.Palettes.Select(p => p.Name).ToArray())}");
             return false;
         }
 
@@ -181,7 +181,7 @@ public static class Program
             CommandInfo[] commands = p.Commands.Where(c => command is null || c.Name == command).ToArray();
             if (commands.Length == 0)
             {
-                Console.Error.WriteLine($"error: palette '{p.Name}' has no command '{command}'{Shared.Pbm.DidYouMean.Hint(command!, p.Commands.Select(c => c.Name).ToArray())}");
+                Console.Error.WriteLine($"error: palette '{p.Name}' has no command '{command}'{DidYouMean.Hint(command!, p.Commands.Select(c => c.Name).ToArray())}");
                 return false;
             }
 

@@ -192,7 +192,7 @@ public sealed class GradientWorker : ReceiveActor
                 r.Replica.OnPlan(plan);
                 break;
             case StepPlan plan:
-                m.Replies.Send(new WorkFailed(plan.RunId, plan.Incarnation, plan.Step, $"{ShardedReplica.OutOfStep} none (no replica of the run here)"));
+                m.Replies.Send(new WorkFailed(plan.RunId, plan.Incarnation, plan.Step, $"{ShardedReplica.OutOfStep} none (no replica of the run here)", WorkFailure.OutOfStep));
                 break;
             case SlicePart part:
                 Replica(part.RunId, part.Incarnation)?.Replica.OnPart(part);

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using CnnCluster.PbmProtocol;
-using CnnCluster.Shared.Security;
+using CnnCluster.Security;
 using Xunit;
 
 namespace CnnCluster.Coordinator.Tests;

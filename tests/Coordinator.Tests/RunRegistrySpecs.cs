@@ -6,6 +6,8 @@ using CnnCluster.Engine.Training;
 using CnnCluster.Shared.Protocol;
 using Xunit;
 
+using CnnCluster.Coordinator.Registry;
+using CnnCluster.Coordinator.Runs;
 namespace CnnCluster.Coordinator.Tests;
 
 /// <summary>

@@ -8,6 +8,7 @@ using CnnCluster.Shared.Protocol;
 using CnnCluster.Worker.Sharded;
 using Xunit;
 
+using CnnCluster.Coordinator.Runs.Steps;
 namespace CnnCluster.Coordinator.Tests;
 
 /// <summary>

@@ -2,6 +2,7 @@ using CnnCluster.Coordinator.Cluster;
 using CnnCluster.Shared.Protocol;
 using Xunit;
 
+using CnnCluster.Coordinator.Runs.Steps;
 namespace CnnCluster.Coordinator.Tests;
 
 /// <summary>The step scheduler alone: no actors, no clock (times are passed in), workers are strings.</summary>

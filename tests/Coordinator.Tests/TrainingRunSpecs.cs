@@ -7,6 +7,8 @@ using CnnCluster.Shared.Protocol;
 using CnnCluster.Worker;
 using Xunit;
 
+using CnnCluster.Coordinator.Runs;
+using CnnCluster.Coordinator.Runs.Steps;
 namespace CnnCluster.Coordinator.Tests;
 
 /// <summary>
@@ -263,7 +265,7 @@ public sealed class TrainingRunSpecs : Akka.TestKit.Xunit2.TestKit
 
     private IActorRef Start(RunConfig config, params TestProbe[] workers)
     {
-        IActorRef run = Sys.ActorOf(TrainingRun.Props("spec", config, RunOrigin.Fresh, Data.Value, _directory.Ref, 1, TestActor));
+        IActorRef run = Sys.ActorOf(TrainingRun.Props(new RunSetup("spec", config, RunOrigin.Fresh, Data.Value, _directory.Ref), 1, TestActor));
         _directory.ExpectMsg<SubscribeWorkers>();
         run.Tell(new WorkerSet(workers.ToDictionary(w => w.Ref, _ => new WorkerCapacity(1))));
         return run;

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using CnnCluster.Shared.Security;
+using CnnCluster.Security;
 using Xunit;
 using Xunit.Abstractions;
 

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using CnnCluster.Shared.DataPlane;
 using CnnCluster.Shared.Protocol;
-using CnnCluster.Shared.Security;
+using CnnCluster.Security;
 using Xunit;
 
 namespace CnnCluster.Shared.Tests;

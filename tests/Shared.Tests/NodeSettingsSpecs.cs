@@ -49,7 +49,7 @@ public sealed class NodeSettingsSpecs
         string folder = Directory.CreateTempSubdirectory("secrets-").FullName;
         try
         {
-            Security.ClusterSecrets.Ensure(folder);
+            CnnCluster.Security.ClusterSecrets.Ensure(folder);
             var env = new Dictionary<string, string> { ["CLUSTER_BIND"] = "0.0.0.0", ["CLUSTER_SECRETS"] = folder, ["CLUSTER_SEEDS"] = "coordinator:4053" };
             NodeSettings s = NodeSettings.FromEnvironment(0, k => env.GetValueOrDefault(k));
             Assert.NotNull(s.Trust);

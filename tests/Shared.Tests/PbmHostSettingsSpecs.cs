@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 using CnnCluster.Shared.Pbm;
-using CnnCluster.Shared.Security;
+using CnnCluster.Security;
 using Xunit;
 
 namespace CnnCluster.Shared.Tests;

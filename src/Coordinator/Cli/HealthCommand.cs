@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Net.Http;
 using CnnCluster.Coordinator.Web;
 using CnnCluster.Shared.Hosting;
-using CnnCluster.Shared.Security;
+using CnnCluster.Security;
 
 namespace CnnCluster.Coordinator.Cli;
 

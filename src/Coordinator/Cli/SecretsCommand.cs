@@ -1,5 +1,5 @@
 using System.CommandLine;
-using CnnCluster.Shared.Security;
+using CnnCluster.Security;
 
 namespace CnnCluster.Coordinator.Cli;
 

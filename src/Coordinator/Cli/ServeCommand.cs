@@ -17,6 +17,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
+using CnnCluster.Coordinator.Registry;
 namespace CnnCluster.Coordinator.Cli;
 
 /// <summary>

@@ -4,6 +4,7 @@ using Akka.Pattern;
 using Akka.Hosting;
 using CnnCluster.Shared.Hosting;
 
+using CnnCluster.Coordinator.Registry;
 namespace CnnCluster.Coordinator.Cluster;
 
 /// <summary>The coordinator's actors, through Akka.Hosting.</summary>

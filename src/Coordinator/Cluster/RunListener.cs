@@ -24,7 +24,7 @@ public sealed class RunListener : ReceiveActor
         Receive<StepCommitted>(s => observer.OnStep(new StepReport(s.Step, s.TotalSteps, s.Epoch, s.Loss, s.LearningRate, s.Images, s.TrainSeconds)));
         Receive<EpochCompleted>(e => observer.OnEpoch(new EpochReport(e.Epoch, e.Step, e.TrainLoss, e.TestLoss, e.TestAccuracy, e.TrainSeconds, e.ImagesPerSecond, e.SparseAlphaFraction)));
         Receive<RunFinished>(f => completion.TrySetResult(f));
-        Receive<RunFailed>(f => completion.TrySetException(f.Reason.StartsWith("training diverged", StringComparison.Ordinal)
+        Receive<RunFailed>(f => completion.TrySetException(f.Failure == RunFailure.Diverged
             ? new TrainingDivergedException(f.Step, double.NaN, double.NaN)
             : new RunFailedException(f.Reason)));
     }

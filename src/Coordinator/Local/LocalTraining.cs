@@ -5,6 +5,7 @@ using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.Protocol;
 
+using CnnCluster.Coordinator.Runs;
 namespace CnnCluster.Coordinator.Local;
 
 /// <summary>

@@ -109,7 +109,7 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry, Mo
     /// <summary>A live run's step and accuracy, which only it knows (an ended run's are in the registry's journal; it is not woken for them).</summary>
     private async Task<RunListEntry> WithProgress(RunListEntry r, CancellationToken cancellation)
     {
-        if (r.Step is not null || r.Status is not ("running" or "waiting"))
+        if (r.Step is not null || RunOutcomes.ParsePhase(r.Status) is not (RunPhase.Running or RunPhase.Waiting))
         {
             return r;
         }
@@ -245,8 +245,8 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry, Mo
                             output.Line($"completed: {f.Steps} steps, {f.ImagesPerSecond:F0} img/s, param_sha256 {f.ParamSha256}");
                             return 0;
                         case RunFailed f:
-                            output.Line($"{(f.Reason.Contains("stopped", StringComparison.Ordinal) ? "stopped" : "failed")} at step {f.Step}: {f.Reason}");
-                            return f.Reason.Contains("stopped", StringComparison.Ordinal) ? 0 : 1;
+                            output.Line($"{f.Outcome.ToWire()} at step {f.Step}: {f.Reason}");
+                            return f.Outcome == RunOutcome.Stopped ? 0 : 1;
                         case RunRejected r:
                             throw new CommandException(r.Reason);
                     }

@@ -20,8 +20,6 @@ public static class ApiEndpoints
     /// <summary>A history's curve keeps at most this many steps (evenly spread, the last one always): a long run stays a small answer.</summary>
     public const int MaxCurvePoints = 1000;
 
-    private static readonly HashSet<string> Live = ["running", "paused"];
-
     public static void MapApi(this IEndpointRouteBuilder app, ClusterView view)
     {
         RouteGroupBuilder api = app.MapGroup("/api");
@@ -30,7 +28,7 @@ public static class ApiEndpoints
             // only live runs are asked for their status: asking an ended one would wake its actor from the journal at
             // every poll (its last step and accuracy come with the list, from the registry's journal)
             RunList list = await registry.Ask<RunList>(new ListRuns(), c);
-            var runs = await Task.WhenAll(list.Runs.Select(async r => Live.Contains(r.Status)
+            var runs = await Task.WhenAll(list.Runs.Select(async r => RunOutcomes.ParsePhase(r.Status)?.IsLive() == true
                 ? Status(await registry.Ask<RunStatus>(new RunStatusRequest(r.RunId), c), r.ForkedFrom)
                   : (object)new { id = r.RunId, model = r.Model, state = r.Status, step = r.Step, totalSteps = (long?)null, loss = (double?)null, testAccuracy = r.TestAccuracy is double a ? Number(a) : null, workers = (int?)null, reason = (string?)null, forkedFrom = r.ForkedFrom }));
             return new { runs };

@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text;
 using CnnCluster.Shared.Hosting;
 using CnnCluster.Shared.Pbm;
+using CnnCluster.Security;
 using CnnCluster.Shared.Security;
 
 namespace CnnCluster.Coordinator.Web;
@@ -46,7 +47,7 @@ public sealed record HttpSettings(string Host, int Port)
         }
 
         ClusterTrust? trust = ClusterTrust.FromEnvironment(env);
-        string? token = NodeSettings.IsLoopback(host) ? null : PbmHostSettings.ReadToken(env);
+        string? token = NodeSettings.IsLoopback(host) ? null : ClusterSecrets.ReadToken(env);
         string? warning = Exposure.Check("HTTP_HOST", host, port, "the HTTP endpoint (dashboard, /metrics)", "runs", trust, token, env);
         return new HttpSettings(host, port) { Token = token, Trust = trust, Warning = warning };
     }

@@ -1,3 +1,4 @@
+using CnnCluster.Shared.Security;
 using System.Text.RegularExpressions;
 using Akka.Cluster.Hosting;
 using Akka.Event;

@@ -79,7 +79,7 @@ public static class NodeConfiguration
             Setting? setting = All.FirstOrDefault(s => string.Equals(s.Key, section.Key, StringComparison.OrdinalIgnoreCase));
             if (setting is null || section.Value is null)
             {
-                string? near = Pbm.DidYouMean.Closest(section.Key, All.Select(s => s.Key));
+                string? near = PbmProtocol.DidYouMean.Closest(section.Key, All.Select(s => s.Key));
                 throw new ArgumentException(setting is null
                     ? $"{path}: '{section.Key}' is not a setting{(near is null ? string.Empty : $"; did you mean '{near}'?")} (README lists them)"
                     : $"{path}: '{section.Key}' must be a string or a number, not an object or a list");

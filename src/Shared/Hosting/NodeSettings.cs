@@ -18,7 +18,7 @@ public sealed record NodeSettings(string Hostname, string Bind, int Port, IReadO
     public const string SystemName = "cnncluster";
 
     /// <summary>The cluster's trust (mutual TLS for remoting and the data plane), or null: plain TCP.</summary>
-    public Security.ClusterTrust? Trust { get; init; }
+    public CnnCluster.Security.ClusterTrust? Trust { get; init; }
 
     /// <summary>True when this node is reachable beyond loopback without TLS (CLUSTER_INSECURE=1 allowed it).</summary>
     public bool Unencrypted => Trust is null && !(IsLoopback(Bind) && IsLoopback(Hostname));
@@ -41,7 +41,7 @@ public sealed record NodeSettings(string Hostname, string Bind, int Port, IReadO
         string bind = NonEmpty(env("CLUSTER_BIND")) ?? hostname;
         int port = PortFrom(env, "CLUSTER_PORT", defaultPort);
 
-        Security.ClusterTrust? trust = Security.ClusterTrust.FromEnvironment(env);
+        CnnCluster.Security.ClusterTrust? trust = CnnCluster.Security.ClusterTrust.FromEnvironment(env);
         IReadOnlyList<string> seeds = NonEmpty(env("CLUSTER_SEEDS")) is string s
             ? s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(seed => ParseSeed(seed, trust is not null)).ToArray()
             : [];

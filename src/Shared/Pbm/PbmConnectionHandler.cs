@@ -3,7 +3,7 @@ using System.Security.Authentication;
 using Akka.Actor;
 using Akka.Event;
 using CnnCluster.PbmProtocol;
-using CnnCluster.Shared.Security;
+using CnnCluster.Security;
 
 namespace CnnCluster.Shared.Pbm;
 

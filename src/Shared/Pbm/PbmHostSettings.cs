@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using CnnCluster.Shared.Hosting;
+using CnnCluster.Security;
 using CnnCluster.Shared.Security;
 
 namespace CnnCluster.Shared.Pbm;
@@ -54,42 +55,9 @@ public sealed record PbmHostSettings(string Host, int Port, string? Token)
         }
 
         ClusterTrust? trust = ClusterTrust.FromEnvironment(env);
-        string? token = ReadToken(env);
+        string? token = ClusterSecrets.ReadToken(env);
         string? warning = Exposure.Check("PBM_HOST", host, port, "pbm", "commands", trust, token, env);
         return new PbmHostSettings(host, port, token) { Trust = trust, Warning = warning };
-    }
-
-    /// <summary>PBM_TOKEN, else the file PBM_TOKEN_FILE, else $CLUSTER_SECRETS/pbm.token when it exists; null: no token.</summary>
-    public static string? ReadToken(Func<string, string?> env)
-    {
-        if (env("PBM_TOKEN") is { Length: > 0 } token)
-        {
-            return token;
-        }
-
-        string? file = string.IsNullOrWhiteSpace(env("PBM_TOKEN_FILE")) ? null : env("PBM_TOKEN_FILE")!.Trim();
-        if (file is null && !string.IsNullOrWhiteSpace(env("CLUSTER_SECRETS")))
-        {
-            string candidate = Path.Combine(env("CLUSTER_SECRETS")!.Trim(), ClusterSecrets.TokenFile);
-            file = File.Exists(candidate) ? candidate : null;
-        }
-
-        if (file is null)
-        {
-            return null;
-        }
-
-        string secret;
-        try
-        {
-            secret = ClusterSecrets.ReadSecret(file);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new ArgumentException($"cannot read the pbm token file {file}: {e.Message}");
-        }
-
-        return secret.Length > 0 ? secret : throw new ArgumentException($"the pbm token file {file} is empty");
     }
 
     /// <summary>

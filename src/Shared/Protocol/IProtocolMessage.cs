@@ -8,3 +8,11 @@ namespace CnnCluster.Shared.Protocol;
 public interface IProtocolMessage
 {
 }
+
+/// <summary>
+/// A message about a step in flight, from a worker to its run (a result, a failure, a replica's report):
+/// the run hands every one to its step execution, which decides whether the sender may say it now.
+/// </summary>
+public interface IStepMessage : IProtocolMessage
+{
+}

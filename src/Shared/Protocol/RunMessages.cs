@@ -58,9 +58,30 @@ public sealed record RunFinished(
     [property: Key(4)] double ImagesPerSecond,
     [property: Key(5)] RunTraffic Traffic) : IProtocolMessage;
 
-/// <summary>Run → subscribers: the run stopped with an error.</summary>
+/// <summary>Why a run failed, for a client that acts on it (a diverged run's exit code).</summary>
+public enum RunFailure
+{
+    /// <summary>Anything else: the reason says what.</summary>
+    Error,
+
+    /// <summary>The loss became NaN or infinite (lower the learning rate).</summary>
+    Diverged,
+
+    /// <summary>Replicas, or a recomputed step and its journal, disagree bit for bit: a machine computes wrongly.</summary>
+    Disagreement,
+}
+
+/// <summary>
+/// Run → subscribers: the run ended without completing: failed (<see cref="Failure"/> says how), or
+/// stopped by a user (<see cref="Outcome"/>).
+/// </summary>
 [MessagePackObject]
-public sealed record RunFailed([property: Key(0)] string RunId, [property: Key(1)] long Step, [property: Key(2)] string Reason) : IProtocolMessage;
+public sealed record RunFailed(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] long Step,
+    [property: Key(2)] string Reason,
+    [property: Key(3)] RunOutcome Outcome = RunOutcome.Failed,
+    [property: Key(4)] RunFailure Failure = RunFailure.Error) : IProtocolMessage;
 
 /// <summary>What crossed the wire for a run: assignments out, results in, retries and drops.</summary>
 [MessagePackObject]

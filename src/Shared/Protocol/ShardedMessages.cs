@@ -50,7 +50,11 @@ public sealed record StepPlan(
     [property: Key(5)] int Me,
     [property: Key(6)] TreeNode[] Nodes,
     [property: Key(7)] TreeNode[] Mine,
-    [property: Key(8)] bool Capture) : IProtocolMessage;
+    [property: Key(8)] bool Capture) : IProtocolMessage
+{
+    /// <summary>The member that sends the SHA-256 of the parameters after <paramref name="step"/> (each in turn).</summary>
+    public static int HasherOf(long step, int members) => (int)(step % members);
+}
 
 /// <summary>Worker → coordinator: a node of the step is computed and its slices are on their way to their owners.</summary>
 [MessagePackObject]
@@ -60,7 +64,7 @@ public sealed record NodeDone(
     [property: Key(2)] int Generation,
     [property: Key(3)] long Step,
     [property: Key(4)] TreeNode Node,
-    [property: Key(5)] double ComputeMilliseconds) : IProtocolMessage;
+    [property: Key(5)] double ComputeMilliseconds) : IStepMessage;
 
 /// <summary>
 /// Worker → coordinator: the worker's replica committed the step. <see cref="Checksum"/> is the XXH3 of its
@@ -83,7 +87,7 @@ public sealed record StepDone(
     [property: Key(7)] long BytesReceived,
     [property: Key(8)] long StateBytesSent = 0,
     [property: Key(9)] long StateBytesReceived = 0,
-    [property: Key(10)] ulong Checksum = 0) : IProtocolMessage;
+    [property: Key(10)] ulong Checksum = 0) : IStepMessage;
 
 /// <summary>Worker → coordinator: its replica's parameters and optimizer state after step <see cref="Step"/> (snapshots, test metrics, joins).</summary>
 [MessagePackObject]
@@ -92,7 +96,7 @@ public sealed record ReplicaState(
     [property: Key(1)] long Incarnation,
     [property: Key(2)] long Step,
     [property: Key(3)] float[] Parameters,
-    [property: Key(4)] float[] Velocity) : IProtocolMessage;
+    [property: Key(4)] float[] Velocity) : IStepMessage;
 
 /// <summary>Worker → slice owner: slice <see cref="Slice"/> of one tree node's summed gradient, and the node's summed loss.</summary>
 [MessagePackObject]
@@ -129,4 +133,4 @@ public sealed record PartRefused(
     [property: Key(2)] int Generation,
     [property: Key(3)] long Step,
     [property: Key(4)] TreeNode Node,
-    [property: Key(5)] string Reason) : IProtocolMessage;
+    [property: Key(5)] string Reason) : IStepMessage;

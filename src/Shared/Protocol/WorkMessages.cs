@@ -42,15 +42,26 @@ public sealed record NodeResult(
     [property: Key(3)] TreeNode Node,
     [property: Key(4)] double LossSum,
     [property: Key(5)] float[] Gradient,
-    [property: Key(6)] double ComputeMilliseconds) : IProtocolMessage;
+    [property: Key(6)] double ComputeMilliseconds) : IStepMessage;
 
-/// <summary>Worker → coordinator: the assignment could not be computed (e.g. no data on that node).</summary>
+/// <summary>Why a worker could not compute what it was sent.</summary>
+public enum WorkFailure
+{
+    /// <summary>It cannot compute this run at all (no data, other data, a model it refuses): it is left out.</summary>
+    CannotCompute,
+
+    /// <summary>Its replica of a sharded run is not at the plan's step (or there is none): it needs the run's state again.</summary>
+    OutOfStep,
+}
+
+/// <summary>Worker → coordinator: the assignment could not be computed (e.g. no data on that node), and why in words.</summary>
 [MessagePackObject]
 public sealed record WorkFailed(
     [property: Key(0)] string RunId,
     [property: Key(1)] long Incarnation,
     [property: Key(2)] long Step,
-    [property: Key(3)] string Reason) : IProtocolMessage;
+    [property: Key(3)] string Reason,
+    [property: Key(4)] WorkFailure Kind = WorkFailure.CannotCompute) : IStepMessage;
 
 /// <summary>Coordinator → worker: who are you?</summary>
 [MessagePackObject]

@@ -1,3 +1,5 @@
+using CnnCluster.Security;
+
 namespace CnnCluster.Shared.Security;
 
 /// <summary>

@@ -1,3 +1,4 @@
+using CnnCluster.Security;
 using Akka.Actor;
 using Akka.Actor.Setup;
 

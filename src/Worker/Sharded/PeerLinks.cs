@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.DataPlane;
 using CnnCluster.Shared.Protocol;
-using CnnCluster.Shared.Security;
+using CnnCluster.Security;
 
 namespace CnnCluster.Worker.Sharded;
 

@@ -116,7 +116,7 @@ public sealed class ShardedReplica
         }
         else
         {
-            _ports.ToCoordinator(new WorkFailed(RunId, Incarnation, plan.Step, $"{OutOfStep} {_session.Step}, the plan is for step {plan.Step}"));
+            _ports.ToCoordinator(new WorkFailed(RunId, Incarnation, plan.Step, $"{OutOfStep} {_session.Step}, the plan is for step {plan.Step}", WorkFailure.OutOfStep));
             return;
         }
 
@@ -153,7 +153,7 @@ public sealed class ShardedReplica
         }
     }
 
-    /// <summary>The first words of the failure a replica out of step reports (the coordinator sends it a new state).</summary>
+    /// <summary>The first words of the failure a replica out of step reports (<see cref="WorkFailure.OutOfStep"/>: the coordinator sends it a new state).</summary>
     public const string OutOfStep = "replica out of step: at step";
 
     /// <summary>A node computed here: its slices go to their owners (this replica's own directly), the coordinator hears it is done.</summary>
@@ -308,10 +308,7 @@ public sealed class ShardedReplica
         }
     }
 
-    /// <summary>The member that sends the SHA-256 of the parameters after the plan's step (each in turn).</summary>
-    public static int Hasher(long step, int members) => (int)(step % members);
-
-    private static bool HashesStep(StepPlan plan) => plan.Me == Hasher(plan.Step, plan.Members.Length);
+    private static bool HashesStep(StepPlan plan) => plan.Me == StepPlan.HasherOf(plan.Step, plan.Members.Length);
 
     /// <summary>True for a message of the current step; one of a step still to come is kept for its plan, an older one dropped.</summary>
     private bool Matches(StepKey key, IProtocolMessage message)

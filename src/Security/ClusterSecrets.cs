@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace CnnCluster.Shared.Security;
+namespace CnnCluster.Security;
 
 /// <summary>
 /// The cluster's secrets folder, written by `coordinator secrets --out DIR` (compose's `secrets` service
@@ -112,5 +112,38 @@ public static class ClusterSecrets
 
         using var file = new FileStream(path, options);
         file.Write(bytes);
+    }
+
+    /// <summary>PBM_TOKEN, else the file PBM_TOKEN_FILE, else $CLUSTER_SECRETS/pbm.token when it exists; null: no token.</summary>
+    public static string? ReadToken(Func<string, string?> env)
+    {
+        if (env("PBM_TOKEN") is { Length: > 0 } token)
+        {
+            return token;
+        }
+
+        string? file = string.IsNullOrWhiteSpace(env("PBM_TOKEN_FILE")) ? null : env("PBM_TOKEN_FILE")!.Trim();
+        if (file is null && !string.IsNullOrWhiteSpace(env("CLUSTER_SECRETS")))
+        {
+            string candidate = Path.Combine(env("CLUSTER_SECRETS")!.Trim(), TokenFile);
+            file = File.Exists(candidate) ? candidate : null;
+        }
+
+        if (file is null)
+        {
+            return null;
+        }
+
+        string secret;
+        try
+        {
+            secret = ReadSecret(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"cannot read the pbm token file {file}: {e.Message}");
+        }
+
+        return secret.Length > 0 ? secret : throw new ArgumentException($"the pbm token file {file} is empty");
     }
 }

@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using CnnCluster.Engine.Data;
-using CnnCluster.Worker;
 
-namespace CnnCluster.Coordinator.Cluster;
+
+namespace CnnCluster.Coordinator.Runs;
 
 /// <summary>The data a run trains and evaluates on, with the fingerprint its workers must match.</summary>
 public sealed record RunData(LabeledImages Train, LabeledImages Test, string Fingerprint, string Directory)

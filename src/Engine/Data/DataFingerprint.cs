@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
-using CnnCluster.Engine.Data;
 
-namespace CnnCluster.Worker;
+namespace CnnCluster.Engine.Data;
 
 /// <summary>A short hash of a training set's pixels and labels, so a worker with other data refuses to compute.</summary>
 public static class DataFingerprint

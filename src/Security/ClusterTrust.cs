@@ -1,10 +1,9 @@
 using System.Net.Security;
-using Akka.Event;
 using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace CnnCluster.Shared.Security;
+namespace CnnCluster.Security;
 
 /// <summary>
 /// Who belongs to the cluster: a peer is a member when its certificate chains to the cluster's own
@@ -157,18 +156,6 @@ public sealed class ClusterTrust
         rejected?.Invoke(why);
         return false;
     }
-
-    /// <summary>The validator for Akka remoting's mutual TLS (both directions), logging who was refused.</summary>
-    public Akka.Remote.Transport.DotNetty.CertificateValidationCallback RemotingValidator() => (certificate, _, peer, _, log) =>
-    {
-        if (IsMember(certificate, out string why))
-        {
-            return true;
-        }
-
-        log?.Warning("refused a TLS connection with {0}: {1}", peer, why);
-        return false;
-    };
 
     public const string ServerAuthentication = "1.3.6.1.5.5.7.3.1";
 

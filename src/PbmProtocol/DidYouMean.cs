@@ -1,4 +1,4 @@
-namespace CnnCluster.Shared.Pbm;
+namespace CnnCluster.PbmProtocol;
 
 /// <summary>
 /// The known name closest to a mistyped one, for "did you mean" in an error line: at most

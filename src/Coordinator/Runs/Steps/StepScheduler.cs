@@ -1,6 +1,6 @@
 using CnnCluster.Shared.Protocol;
 
-namespace CnnCluster.Coordinator.Cluster;
+namespace CnnCluster.Coordinator.Runs.Steps;
 
 /// <summary>Timings of the step scheduler, passed in (tests shorten them).</summary>
 /// <param name="MinimumDeadline">No node is late before this.</param>

@@ -1,6 +1,6 @@
 using CnnCluster.Shared.Protocol;
 
-namespace CnnCluster.Coordinator.Cluster;
+namespace CnnCluster.Coordinator.Runs.Steps;
 
 /// <summary>
 /// Cuts a step's micro-shards 0..M-1 into contiguous ranges, one per worker in proportion to its

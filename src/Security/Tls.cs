@@ -1,7 +1,7 @@
 using System.Net.Security;
 using System.Security.Authentication;
 
-namespace CnnCluster.Shared.Security;
+namespace CnnCluster.Security;
 
 /// <summary>TLS over a connected stream with the cluster's trust, each handshake under a deadline.</summary>
 public static class Tls

@@ -3,7 +3,7 @@ using CnnCluster.Engine.Kernels;
 using System.Runtime.InteropServices;
 using CnnCluster.Shared.Protocol;
 
-namespace CnnCluster.Coordinator.Cluster;
+namespace CnnCluster.Coordinator.Runs.Steps;
 
 /// <summary>
 /// What the coordinator checks of a worker's result before it counts: the gradient has the model's

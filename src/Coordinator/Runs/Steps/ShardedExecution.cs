@@ -1,0 +1,341 @@
+using System.Diagnostics;
+using CnnCluster.Coordinator.Cluster;
+using CnnCluster.Engine.Training;
+using CnnCluster.Shared.Protocol;
+
+namespace CnnCluster.Coordinator.Runs.Steps;
+
+/// <summary>
+/// The sharded step (DESIGN §5): every member holds a replica; this coordinator sends each step's plan
+/// (the members' endpoints, every tree node, each member's own), the members exchange slices among
+/// themselves and report the step committed with a checksum of their replica, and the step counts once
+/// every member reported it and they agree. A member lost or out of step, a refused part or an exchange
+/// past its deadline runs the step again, whole, by a new generation of the members left. The session's
+/// parameters are the run's only after a capture (a snapshot, an epoch's end, a join).
+/// </summary>
+public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : StepExecution<TWorker>(context)
+    where TWorker : notnull
+{
+    /// <summary>A sharded step whose nodes are all computed but whose slices do not all arrive within this is run again.</summary>
+    public static readonly TimeSpan ExchangeDeadline = TimeSpan.FromSeconds(10);
+
+    private readonly ShardedGroup<TWorker> _group = new(context.Order);
+    private ShardedStep<TWorker>? _step;
+    private long _parametersStep = context.Session.Step; // the step the session's parameters belong to (behind the run's between captures)
+    private string? _lastHash;
+
+    public override long? InFlight => _step?.Step;
+
+    public override long ParametersStep => _parametersStep;
+
+    public override string CurrentHash() => ParametersCurrent || _lastHash is null ? ParameterHash.Of(Session.Parameters) : _lastHash;
+
+    /// <summary>
+    /// The workers waiting for a replica get the run's state first (when this session holds it; else after
+    /// the next step, whose plan asks member 0 for it), then every member gets the step's plan.
+    /// </summary>
+    public override StepDecision Begin()
+    {
+        if (_group.Waiting.Count > 0 && ParametersCurrent)
+        {
+            Admit();
+        }
+
+        IReadOnlyList<TWorker> members = _group.Members;
+        if (members.Count == 0)
+        {
+            return _group.Waiting.Count > 0 && !ParametersCurrent
+                ? StepDecision.Rewinding($"every replica was lost after step {Session.Step}; continuing from the last snapshot (the steps after it are recomputed and checked)")
+                : StepDecision.Waiting(NoWorkers);
+        }
+
+        long start = Telemetry.StepBegins();
+        ArraySegment<int> batch = Session.BeginStep();
+        long step = Session.Step + 1;
+        IReadOnlyList<Dispatch<TWorker>> dispatches = Scheduler.Begin(step, new ShardPlan(batch.Count, Context.Config.ShardSize).MicroShards, Now);
+        bool capture = _group.Waiting.Count > 0 || step % Context.Config.SnapshotEvery == 0 || step % Session.StepsPerEpoch == 0 || step >= Session.TotalSteps;
+        var progress = new ShardedStepProgress<TWorker>(_group.NextGeneration(), members, capture)
+        {
+            Endpoints = members.Select(_group.EndpointOf).ToArray(),
+            Nodes = dispatches.SelectMany(d => d.Nodes).OrderBy(n => n.Start).ToArray(),
+        };
+        _step = new ShardedStep<TWorker>(step, batch.Count, progress);
+        for (int k = 0; k < members.Count; k++)
+        {
+            TreeNode[] mine = dispatches.Where(d => d.Worker.Equals(members[k])).SelectMany(d => d.Nodes).ToArray();
+            progress.Assign(members[k], mine);
+            Telemetry.Assignments++;
+            Workers.Channel(members[k])?.SendOnDataPlane(new StepPlan(RunId, Context.Incarnation, progress.Generation, step, progress.Endpoints, k, progress.Nodes, mine, capture && k == 0));
+        }
+
+        Telemetry.Phases.Add(StepPhase.Assign, Stopwatch.GetElapsedTime(start));
+        _step.AssignedAt = Stopwatch.GetTimestamp();
+        return StepDecision.Working;
+    }
+
+    /// <summary>A worker with a data plane waits for a replica from the next step boundary on; one without cannot hold one.</summary>
+    public override StepDecision Joined(TWorker worker, WorkerCapacity capacity)
+    {
+        if (capacity.DataEndpoint.Length == 0)
+        {
+            Log.Warning($"run {RunId}: worker {Context.Name(worker)} has no data plane and cannot hold a replica of a sharded run; it is left out");
+            return StepDecision.Pending;
+        }
+
+        Workers.Add(worker, capacity);
+        _group.Join(worker, capacity.Threads, capacity.DataEndpoint);
+        return StepDecision.Pending;
+    }
+
+    public override StepDecision Lost(TWorker worker, string reason)
+    {
+        Workers.Remove(worker);
+        return Left(worker, Scheduler.Lose(worker, Now), $"worker {Context.Name(worker)} lost ({reason})");
+    }
+
+    /// <summary>A replica is reached through its data plane only: a worker whose link failed is lost to the run.</summary>
+    public override StepDecision LinkFailed(TWorker worker, string reason) => Lost(worker, reason);
+
+    public override StepDecision Tick()
+    {
+        StepDecision sent = InFlight is null ? StepDecision.Pending : Send(Scheduler.Tick(Now));
+        if (_step?.Progress is { AllNodesAt: { } computed } && Now - computed > ExchangeDeadline)
+        {
+            return Restart($"its slices were not all exchanged within {ExchangeDeadline.TotalSeconds:F0} s of the last node");
+        }
+
+        return sent.Or(Orphaned());
+    }
+
+    public override void Abandon()
+    {
+        _step = null;
+        Scheduler.End(Now, committed: false);
+    }
+
+    /// <summary>This coordinator's data-plane bytes, then each worker's as it reported them.</summary>
+    public override NodeTraffic[] NodeTraffic() =>
+        [new NodeTraffic("coordinator", Telemetry.ShardedSteps, Context.DataTraffic.StepSent, Context.DataTraffic.StepReceived, Context.DataTraffic.StateSent, Context.DataTraffic.StateReceived),
+         .. Workers.ReportedTraffic];
+
+    protected override bool TakesPart(TWorker worker) => base.TakesPart(worker) || _group.IsMember(worker);
+
+    protected override StepDecision HandleStep(TWorker sender, IProtocolMessage message) => message switch
+    {
+        NodeDone d => OnNodeDone(sender, d),
+        StepDone d => OnStepDone(sender, d),
+        ReplicaState r => OnReplicaState(r),
+        PartRefused p => OnPartRefused(p),
+        _ => Stale(), // a star's result: this run has none
+    };
+
+    /// <summary>A replica that missed a step (or was never made) gets the run's state at the next boundary.</summary>
+    protected override StepDecision Failed(TWorker worker, WorkFailed f)
+    {
+        if (f.Kind != WorkFailure.OutOfStep)
+        {
+            return base.Failed(worker, f);
+        }
+
+        Log.Warning($"run {RunId}: worker {Context.Name(worker)}: {f.Reason}; it gets the run's state again");
+        Scheduler.Lose(worker, Now);
+        return _group.OutOfStep(worker) ? Restart($"worker {Context.Name(worker)} was out of step") : StepDecision.Pending;
+    }
+
+    protected override StepDecision Left(TWorker worker, IReadOnlyList<Dispatch<TWorker>> moved, string why) =>
+        _group.Remove(worker) ? Restart(why) : Send(moved).Or(Orphaned());
+
+    /// <summary>Nodes sent once more during the step (a straggler's): the same plan, with these nodes as the worker's.</summary>
+    protected override StepDecision Send(IReadOnlyList<Dispatch<TWorker>> dispatches)
+    {
+        if (_step is not { } step || dispatches.Count == 0)
+        {
+            return StepDecision.Pending;
+        }
+
+        ShardedStepProgress<TWorker> progress = step.Progress;
+        foreach (Dispatch<TWorker> d in dispatches)
+        {
+            int k = progress.Members.ToList().IndexOf(d.Worker);
+            if (k < 0 || Workers.Channel(d.Worker) is not { } channel)
+            {
+                continue;
+            }
+
+            Telemetry.Speculative += d.Reason == DispatchReason.Speculative ? 1 : 0;
+            Log.Warning($"run {RunId} step {step.Step}: node(s) {string.Join(" ", d.Nodes)} late; also sent to {Context.Name(d.Worker)}");
+            progress.Assign(d.Worker, d.Nodes);
+            channel.SendOnDataPlane(new StepPlan(RunId, Context.Incarnation, progress.Generation, step.Step, progress.Endpoints, k, progress.Nodes, d.Nodes.ToArray(), Capture: false));
+        }
+
+        return StepDecision.Working;
+    }
+
+    /// <summary>Sends the run's state to the workers waiting for a replica: members from the next plan on.</summary>
+    private void Admit()
+    {
+        var admitted = new List<string>();
+        foreach ((TWorker worker, (int threads, string _)) in _group.Waiting.ToList())
+        {
+            // copies: the link encodes them later, and a capture may change the session's before that
+            var init = new ReplicaInit(RunId, Context.Incarnation, Context.Config, Context.DataFingerprint, Session.Step, (float[])Session.Parameters.Clone(), (float[])Session.Optimizer.Velocity.Clone());
+            if (Workers.Channel(worker)?.SendOnDataPlane(init) != true)
+            {
+                _group.Remove(worker);
+                continue;
+            }
+
+            _group.Admit(worker);
+            Scheduler.Join(worker, threads, Now);
+            admitted.Add(Context.Name(worker));
+        }
+
+        if (admitted.Count > 0)
+        {
+            Log.Info($"run {RunId}: replica(s) sent for step {Session.Step} to {string.Join(", ", admitted)}; {_group.Members.Count} member(s) from the next step");
+        }
+    }
+
+    /// <summary>The step runs again, whole, by a new generation of the members left (replicas that committed it go back to its start).</summary>
+    private StepDecision Restart(string reason)
+    {
+        if (_step is not { } step)
+        {
+            return StepDecision.Pending; // between steps: the next plan has the new membership
+        }
+
+        Log.Warning($"run {RunId} step {step.Step}: {reason}; the step runs again with the {_group.Members.Count} member(s) left");
+        Telemetry.Reassigned += step.Progress.Nodes.Length;
+        Scheduler.End(Now, committed: false);
+        _step = null;
+        return StepDecision.Restarting(reason);
+    }
+
+    /// <summary>The step in flight when the message is of it (this run, incarnation, step and generation), else null.</summary>
+    private ShardedStep<TWorker>? Current(string runId, long incarnation, long step, int generation) =>
+        runId == RunId && incarnation == Context.Incarnation && _step is { } s && s.Step == step && s.Progress.Generation == generation ? s : null;
+
+    private StepDecision Stale()
+    {
+        Telemetry.Stale++;
+        return StepDecision.Pending;
+    }
+
+    /// <summary>
+    /// A slice owner refused a part of a node (not finite, wrong length): the worker that computed it is
+    /// struck (quarantined at the second failure) and the step runs again. Every owner reports the same
+    /// node; the first report restarts the step, and the others are of an older generation.
+    /// </summary>
+    private StepDecision OnPartRefused(PartRefused p)
+    {
+        if (Current(p.RunId, p.Incarnation, p.Step, p.Generation) is not { } step)
+        {
+            return StepDecision.Pending;
+        }
+
+        Telemetry.Refused++;
+        IReadOnlyList<TWorker> computedBy = step.Progress.AssignedTo(p.Node);
+        Log.Warning($"run {RunId} step {p.Step}: a part of node {p.Node} from {(computedBy.Count == 1 ? Context.Name(computedBy[0]) : $"one of {computedBy.Count} workers")} was refused by its slice's owner: {p.Reason}");
+
+        // a quarantine restarts the step itself, without the worker
+        return computedBy.Count == 1 && Strike(computedBy[0], $"a part of node {p.Node} at step {p.Step} refused: {p.Reason}", out StepDecision left)
+            ? left
+            : Restart($"a part of node {p.Node} was refused");
+    }
+
+    private StepDecision OnNodeDone(TWorker sender, NodeDone d)
+    {
+        if (Current(d.RunId, d.Incarnation, d.Step, d.Generation) is not { } step || Scheduler.Accept(sender, d.Step, d.Node, Now) != ResultOutcome.Accepted)
+        {
+            return Stale();
+        }
+
+        Telemetry.Results++;
+        step.ComputeBy[sender] = step.ComputeBy.GetValueOrDefault(sender) + d.ComputeMilliseconds;
+        if (Scheduler.Complete)
+        {
+            step.Progress.AllNodesAt = Now;
+        }
+
+        return StepDecision.Pending;
+    }
+
+    private StepDecision OnStepDone(TWorker sender, StepDone d)
+    {
+        if (Current(d.RunId, d.Incarnation, d.Step, d.Generation) is not { } step || !step.Progress.Add(sender, d))
+        {
+            return Stale();
+        }
+
+        Workers.Reported(sender, d);
+        return Commit(step);
+    }
+
+    private StepDecision OnReplicaState(ReplicaState r)
+    {
+        if (_step is not { } step || Current(r.RunId, r.Incarnation, r.Step, step.Progress.Generation) is null || step.Progress is not { Capture: true, Captured: null }
+            || r.Parameters.Length != Session.Network.ParameterCount || r.Velocity.Length != r.Parameters.Length)
+        {
+            return StepDecision.Pending;
+        }
+
+        step.Progress.Captured = r;
+        return Commit(step);
+    }
+
+    /// <summary>Once every member reported the step (and the state asked for is in): the replicas' agreed hash, the step counted here.</summary>
+    private StepDecision Commit(ShardedStep<TWorker> step)
+    {
+        ShardedStepProgress<TWorker> progress = step.Progress;
+        if (!progress.Complete)
+        {
+            return StepDecision.Pending;
+        }
+
+        (string hash, double lossSum, string? disagreement) = progress.Outcome(StepPlan.HasherOf(step.Step, progress.Members.Count));
+        if (disagreement is not null)
+        {
+            return StepDecision.Failing(disagreement + "; one of these machines computes wrongly", RunFailure.Disagreement);
+        }
+
+        Telemetry.NodesIn(step.AssignedAt, step.ComputeBy.Count > 0 ? step.ComputeBy.Values.Max() * 1000 : 0);
+        StepReport report;
+        try
+        {
+            report = Session.CommittedElsewhere(lossSum, step.BatchSize);
+        }
+        catch (TrainingDivergedException e)
+        {
+            return StepDecision.Failing(e.Message, RunFailure.Diverged);
+        }
+
+        if (progress.Captured is { } captured)
+        {
+            Session.Adopt(captured.Step, captured.Parameters, captured.Velocity);
+            _parametersStep = captured.Step;
+            GradientBuffers.Shared(captured.Parameters.Length).Return(captured.Parameters);
+            GradientBuffers.Shared(captured.Velocity.Length).Return(captured.Velocity);
+        }
+
+        _step = null;
+        Scheduler.End(Now);
+        Telemetry.ShardedSteps++;
+        _lastHash = hash;
+        return StepDecision.Committing(report, hash);
+    }
+}
+
+/// <summary>A sharded step in flight: its number, its batch's size, its members' progress, the slowest compute so far.</summary>
+internal sealed class ShardedStep<TWorker>(long step, int batchSize, ShardedStepProgress<TWorker> progress)
+    where TWorker : notnull
+{
+    public long Step { get; } = step;
+
+    public int BatchSize { get; } = batchSize;
+
+    public ShardedStepProgress<TWorker> Progress { get; } = progress;
+
+    public Dictionary<TWorker, double> ComputeBy { get; } = new();
+
+    public long AssignedAt { get; set; }
+}

@@ -1,0 +1,367 @@
+using CnnCluster.Coordinator.Cluster;
+using CnnCluster.Coordinator.Runs;
+using CnnCluster.Coordinator.Runs.Steps;
+using CnnCluster.Coordinator.Runs.Workers;
+using CnnCluster.Engine.Data;
+using CnnCluster.Engine.Layers;
+using CnnCluster.Engine.Models;
+using CnnCluster.Engine.Tensors;
+using CnnCluster.Engine.Training;
+using CnnCluster.Shared.Protocol;
+using CnnCluster.Worker;
+using CnnCluster.Worker.Sharded;
+
+namespace CnnCluster.Coordinator.Tests.Runs;
+
+/// <summary>
+/// A step execution with no actor system: plain workers named "w0", "w1", … that compute for real (a
+/// star worker with the engine, a sharded one as a <see cref="ShardedReplica"/>), one queue between them
+/// and the execution that delivers every message in a seeded random order (first in, first out on each
+/// link, as over TCP), a clock the test moves, and
+/// the run's side played as the shell plays it (begin after a commit or a restart). The test sees every
+/// decision and every line logged.
+/// </summary>
+internal sealed class ExecutionBench
+{
+    public const int Batch = 64;
+    public static readonly LabeledImages Data = Synthetic(512);
+
+    private readonly Dictionary<string, Queue<Action>> _links = new(); // by link "from>to": ordered within, random across
+    private readonly Random _random;
+    private readonly Network _network;
+    private readonly Dictionary<string, ShardedReplica> _replicas = new();
+    private readonly Dictionary<string, ParallelGradient> _gradients = new();
+    private readonly Dictionary<string, List<IProtocolMessage>> _early = new(); // slices that reached a worker before its replica
+
+    public ExecutionBench(RunConfig config, int seed = 1)
+    {
+        Config = config;
+        _random = new Random(seed);
+        _network = Network.Build(ModelSpecJson.Parse(config.ModelJson));
+        Session = new TrainingSession(_network, config.ToTrainingOptions(1), Data, null);
+        Workers = new RunWorkers<string>((w, c) => new BenchChannel(this, w, c.DataEndpoint.Length > 0), _ => false);
+        var context = new StepContext<string>("r", 7, config, "fp", Session, Workers, Telemetry, Log, () => Now, StringComparer.Ordinal,
+            new SchedulerSettings(TimeSpan.FromSeconds(1), 3, 4, TimeSpan.FromSeconds(5)))
+        {
+            Quarantine = (w, why) => Quarantined.Add(w),
+        };
+        Execution = StepExecutions.For(context);
+    }
+
+    public RunConfig Config { get; }
+
+    public TrainingSession Session { get; }
+
+    public RunWorkers<string> Workers { get; }
+
+    public RunTelemetry Telemetry { get; } = new(meters: false);
+
+    public ListLog Log { get; } = new();
+
+    public IStepExecution<string> Execution { get; }
+
+    public TimeSpan Now { get; set; }
+
+    public List<StepDecision> Decisions { get; } = new();
+
+    /// <summary>The hash after each committed step, in order.</summary>
+    public List<string> Hashes { get; } = new();
+
+    public List<string> Quarantined { get; } = new();
+
+    /// <summary>Every message the execution sent, by worker.</summary>
+    public List<(string Worker, IProtocolMessage Message)> Sent { get; } = new();
+
+    /// <summary>Changes a worker's answer before it reaches the execution (null: it is dropped).</summary>
+    public Func<string, IProtocolMessage, IProtocolMessage?> Fault { get; set; } = (_, m) => m;
+
+    /// <summary>Workers whose replica is gone (they answer every plan out of step, as a worker without one does).</summary>
+    public HashSet<string> Forgetful { get; } = new();
+
+    public StepDecision Last => Decisions[^1];
+
+    /// <summary>Workers w{first}…w{first+count-1}, with a data plane ("m{k}") unless told otherwise.</summary>
+    public void Join(int count, int first = 0, bool dataPlane = true)
+    {
+        for (int k = first; k < first + count; k++)
+        {
+            Apply(Execution.Joined($"w{k}", new WorkerCapacity(1, dataPlane ? $"m{k}" : "")));
+        }
+    }
+
+    public void Lose(string worker)
+    {
+        _early.Remove(worker);
+        foreach (string link in _links.Keys.Where(l => l.EndsWith(">" + worker, StringComparison.Ordinal) || l.StartsWith(worker + ">", StringComparison.Ordinal)).ToList())
+        {
+            _links.Remove(link);
+        }
+
+        _replicas.Remove(worker);
+        Apply(Execution.Lost(worker, "gone in a test"));
+    }
+
+    public void Tick() => Apply(Execution.Tick());
+
+    /// <summary>Begins a step when none is in flight, as the run does after every change.</summary>
+    public void Advance()
+    {
+        if (Execution.InFlight is null && !Session.Finished)
+        {
+            Apply(Execution.Begin());
+        }
+    }
+
+    /// <summary>Delivers queued messages in random order until <paramref name="stop"/> or nothing is left.</summary>
+    public void DeliverUntil(Func<bool> stop)
+    {
+        while (_links.Count > 0 && !stop())
+        {
+            string link = _links.Keys.Order(StringComparer.Ordinal).ElementAt(_random.Next(_links.Count));
+            Queue<Action> queue = _links[link];
+            Action deliver = queue.Dequeue();
+            if (queue.Count == 0)
+            {
+                _links.Remove(link);
+            }
+
+            deliver();
+        }
+    }
+
+    /// <summary>Runs to the end of the session's steps (or until nothing moves).</summary>
+    public void RunToEnd()
+    {
+        Advance();
+        DeliverUntil(() => Session.Finished && Execution.InFlight is null);
+    }
+
+    public int Pending => _links.Values.Sum(q => q.Count);
+
+    /// <summary>What the run does with a decision: record it, and begin the next step after a commit or a restart.</summary>
+    public void Apply(StepDecision decision)
+    {
+        Decisions.Add(decision);
+        if (decision.Status == StepStatus.Committed)
+        {
+            Hashes.Add(decision.Hash ?? ParameterHash.Of(Session.Parameters));
+        }
+
+        if (decision.Status is StepStatus.Committed or StepStatus.Restart)
+        {
+            Advance();
+        }
+    }
+
+    /// <summary>The engine alone with the same options: the hash after each step.</summary>
+    public static string[] EngineHashes(RunConfig config, int steps)
+    {
+        Network network = Network.Build(ModelSpecJson.Parse(config.ModelJson));
+        var session = new TrainingSession(network, config.ToTrainingOptions(1), Data, null);
+        using var gradient = new ParallelGradient(network, config.ShardSize, 1);
+        var hashes = new string[steps];
+        for (int s = 0; s < steps; s++)
+        {
+            ArraySegment<int> batch = session.BeginStep();
+            (float[] g, double loss) = gradient.Compute(session.Parameters, Data, batch, session.Pass);
+            session.Commit(g, loss, batch.Count);
+            hashes[s] = ParameterHash.Of(session.Parameters);
+        }
+
+        return hashes;
+    }
+
+    private ParallelGradient GradientOf(string worker) =>
+        _gradients.TryGetValue(worker, out ParallelGradient? g) ? g : _gradients[worker] = new ParallelGradient(_network, Config.ShardSize, 1);
+
+    private void Enqueue(string link, Action deliver) =>
+        (_links.TryGetValue(link, out Queue<Action>? queue) ? queue : _links[link] = new Queue<Action>()).Enqueue(deliver);
+
+    /// <summary>A worker's answer on its way to the execution (through the test's fault).</summary>
+    private void Answer(string worker, IProtocolMessage message) => Enqueue(worker + ">coordinator", () =>
+    {
+        if (Fault(worker, message) is { } m)
+        {
+            Apply(Execution.Handle(worker, m));
+        }
+    });
+
+    /// <summary>What a worker does with a message from the execution.</summary>
+    private void Receive(string worker, IProtocolMessage message)
+    {
+        Sent.Add((worker, message));
+        switch (message)
+        {
+            case WorkAssignment work:
+                foreach (TreeNode node in work.Nodes)
+                {
+                    Enqueue("compute>" + worker, () =>
+                    {
+                        (float[] g, double loss) = WorkerEngine.ComputeNode(GradientOf(worker), work.Parameters, Data, work.Batch, node, work.Pass);
+                        Answer(worker, new NodeResult(work.RunId, work.Incarnation, work.Step, node, loss, g, 1));
+                    });
+                }
+
+                break;
+            case ReplicaInit init:
+                Enqueue("coordinator>" + worker, () =>
+                {
+                    var replica = new ShardedReplica(init with { Parameters = (float[])init.Parameters.Clone(), Velocity = (float[])init.Velocity.Clone() },
+                        _network, Data, new ReplicaPorts(this, worker));
+                    _replicas[worker] = replica;
+                    foreach (IProtocolMessage early in _early.Remove(worker, out var kept) ? kept : [])
+                    {
+                        ToReplica(replica, early);
+                    }
+                });
+                break;
+            case StepPlan plan:
+                Enqueue("coordinator>" + worker, () =>
+                {
+                    if (!Forgetful.Contains(worker) && _replicas.TryGetValue(worker, out ShardedReplica? replica))
+                    {
+                        replica.OnPlan(plan);
+                    }
+                    else
+                    {
+                        Answer(worker, new WorkFailed(plan.RunId, plan.Incarnation, plan.Step, $"{ShardedReplica.OutOfStep} none", WorkFailure.OutOfStep));
+                    }
+                });
+                break;
+        }
+    }
+
+    private static void ToReplica(ShardedReplica replica, IProtocolMessage message)
+    {
+        if (message is SlicePart part)
+        {
+            replica.OnPart(part);
+        }
+        else if (message is SliceSum sum)
+        {
+            replica.OnSum(sum);
+        }
+    }
+
+    private static LabeledImages Synthetic(int count)
+    {
+        var rng = new Rng(17);
+        byte[] pixels = new byte[count * 28 * 28], labels = new byte[count];
+        for (int i = 0; i < pixels.Length; i++)
+        {
+            pixels[i] = (byte)(rng.NextUInt64() & 0xff);
+        }
+
+        for (int i = 0; i < count; i++)
+        {
+            labels[i] = (byte)(rng.NextUInt64() % 10);
+        }
+
+        return new LabeledImages(new Shape3(1, 28, 28), pixels, labels, 10, 127f, 74f);
+    }
+
+    /// <summary>The list a test reads the execution's log from.</summary>
+    internal sealed class ListLog : IRunLog
+    {
+        public List<string> Lines { get; } = new();
+
+        public void Info(string line) => Lines.Add("info: " + line);
+
+        public void Warning(string line) => Lines.Add("warning: " + line);
+
+        public void Error(string line) => Lines.Add("error: " + line);
+    }
+
+    /// <summary>A worker's channel: straight into the bench's queue.</summary>
+    private sealed class BenchChannel(ExecutionBench bench, string worker, bool dataPlane) : IWorkerChannel
+    {
+        private bool _akkaOnly = !dataPlane;
+
+        public ChannelKind Kind => _akkaOnly ? ChannelKind.Akka : ChannelKind.DataPlane;
+
+        public bool HasDataPlane => !_akkaOnly;
+
+        public long BytesSent => 0;
+
+        public long BytesReceived => 0;
+
+        public TimeSpan Encoding => TimeSpan.Zero;
+
+        public void Send(IProtocolMessage message) => bench.Receive(worker, message);
+
+        public bool SendOnDataPlane(IProtocolMessage message)
+        {
+            if (_akkaOnly)
+            {
+                return false;
+            }
+
+            bench.Receive(worker, message);
+            return true;
+        }
+
+        public void FallBackToAkka() => _akkaOnly = true;
+
+        public void ReceivedOverAkka(long bytes)
+        {
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+
+    /// <summary>A replica's ports: its messages go through the bench's queue, its nodes are computed there.</summary>
+    private sealed class ReplicaPorts(ExecutionBench bench, string worker) : IReplicaPorts
+    {
+        public (long Sent, long Received) StepTraffic => (0, 0);
+
+        public (long Sent, long Received) StateTraffic => (0, 0);
+
+        public void ToCoordinator(IProtocolMessage message) => bench.Answer(worker, message);
+
+        public void ToMembers(IReadOnlyList<string> endpoints, IProtocolMessage message, float[] pooled)
+        {
+            foreach (string endpoint in endpoints)
+            {
+                // a member gets its own arrays, as from the wire
+                IProtocolMessage copy = message switch
+                {
+                    SlicePart p => p with { Values = (float[])p.Values.Clone() },
+                    SliceSum s => s with { Values = (float[])s.Values.Clone() },
+                    _ => message,
+                };
+                string target = "w" + endpoint[1..];
+                bench.Enqueue(worker + ">" + target, () =>
+                {
+                    if (bench._replicas.TryGetValue(target, out ShardedReplica? replica))
+                    {
+                        ToReplica(replica, copy);
+                    }
+                    else
+                    {
+                        // a peer faster than this worker's own ReplicaInit: kept for the replica it is about to make
+                        (bench._early.TryGetValue(target, out var kept) ? kept : bench._early[target] = new List<IProtocolMessage>()).Add(copy);
+                    }
+                });
+            }
+
+            GradientBuffers.Shared(pooled.Length).Return(pooled);
+        }
+
+        public void Compute(StepKey key, float[] parameters, ArraySegment<int> batch, PassContext pass, IReadOnlyList<TreeNode> nodes, Func<bool> current)
+        {
+            foreach (TreeNode node in nodes)
+            {
+                bench.Enqueue("compute>" + worker, () =>
+                {
+                    if (current() && bench._replicas.TryGetValue(worker, out ShardedReplica? replica))
+                    {
+                        (float[] g, double loss) = WorkerEngine.ComputeNode(bench.GradientOf(worker), parameters, Data, batch, node, pass);
+                        replica.OnNodeComputed(key, node, g, loss, 1);
+                    }
+                });
+            }
+        }
+    }
+}
