@@ -9,7 +9,7 @@
 #   modes (default all): engine-b256 inproc1-b256 proc1x2-b256 engine1-b256 proc1x1-b256 proc2x1-b256 engine-b64 inproc1-b64
 #     shard1x2-b256 shard1x1-b256 shard2x1-b256
 #   (engine1: the engine alone on 1 thread, whose ratio to 2 threads bounds what 2 single-thread workers can reach;
-#   proc*: worker processes through the star; shard*: the same processes with the sharded all-reduce, this tree only)
+#   proc*: worker processes through the star; shard*: the same processes with the sharded all-reduce, in trees that have it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs=${1:-1}
@@ -21,12 +21,14 @@ dotnet build -c Release src/Coordinator >/dev/null
 current_rev=$(git describe --always --dirty) # what was built, "-dirty" when the tree has uncommitted changes
 trees=(current)
 declare -A root=([current]=.)
+declare -A sharded=([current]=1)
 if [ -n "${BASELINE:-}" ]; then
   base=/tmp/cnn-baseline-$(git rev-parse --short "$BASELINE")
   [ -d "$base" ] || git worktree add --detach "$base" "$BASELINE" >/dev/null
   dotnet build -c Release "$base/src/Coordinator" >/dev/null
   trees=(baseline current)
   root[baseline]=$base
+  grep -q '"reduce"' "$base/src/Coordinator/Options/RunOptions.cs" 2>/dev/null && sharded[baseline]=1 || sharded[baseline]=0
 fi
 out=$(mktemp -d /tmp/cnn-bench.XXXX)
 train() { dotnet "${root[$tree]}/src/Coordinator/bin/Release/net10.0/CnnCluster.Coordinator.dll" train --epochs "$epochs" --out "$out" "$@" 2>/dev/null | tail -1; }
@@ -39,8 +41,8 @@ for r in $(seq "$repeats"); do
   for name in "${modes[@]}"; do
    for tree in "${trees[@]}"; do
     # worker processes go through the star unless the mode says otherwise (trees before the sharded all-reduce know nothing else)
-    star=(); [ "$tree" = current ] && star=(--reduce star)
-    [[ $name == shard* && $tree != current ]] && continue
+    star=(); [ "${sharded[$tree]}" = 1 ] && star=(--reduce star)
+    [[ $name == shard* && "${sharded[$tree]}" != 1 ]] && continue
     case $name in
       engine-b256)  json=$(train --batch-size 256 --threads 2) ;;
       engine1-b256) json=$(train --batch-size 256 --threads 1) ;;
@@ -93,6 +95,14 @@ echo "1 worker process (2 threads), sharded / engine alone (2 threads):        $
 echo "2 worker processes / 1 (1 thread each), sharded:                       $(ratio shard2x1-b256 shard1x1-b256)"
 echo "2 worker processes (1 thread each), sharded / star:                    $(ratio shard2x1-b256 proc2x1-b256)"
 done
+
+if [ ${#trees[@]} -gt 1 ]; then
+  echo
+  echo "current / baseline images/s, mode by mode (sums over the repeats, runs alternated):"
+  for name in "${modes[@]}"; do
+    awk -F'\t' -v a="current:$name" -v b="baseline:$name" -v m="$name" '$1 == a { sa += $3 } $1 == b { sb += $3 } END { if (sa > 0 && sb > 0) printf "  %-14s %.3f\n", m, sa / sb }' "$results"
+  done
+fi
 
 echo
 echo "parameter hashes by batch size (one line per batch size when the determinism holds):"

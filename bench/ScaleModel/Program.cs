@@ -152,7 +152,7 @@ namespace CnnCluster.Bench.ScaleModel
             {
                 if (m is StepPlan plan)
                 {
-                    replies.Send(new NodeDone(plan.RunId, plan.Incarnation, plan.Generation, plan.Step, new TreeNode(0, 0), 0));
+                    replies.Send(new NodeDone(plan.Ref, new TreeNode(0, 0), 0));
                 }
                 else
                 {
@@ -169,7 +169,7 @@ namespace CnnCluster.Bench.ScaleModel
                 long start = Stopwatch.GetTimestamp();
                 for (int i = 0; i < 64; i++)
                 {
-                    link.Send(new SlicePart("b", 1, 1, 1, new TreeNode(i, 0), 0, 0, large));
+                    link.Send(new SlicePart(new StepRef("b", 1, 1, 1), new TreeNode(i, 0), 0, 0, large));
                 }
 
                 for (int i = 0; i < 64; i++)
@@ -185,7 +185,7 @@ namespace CnnCluster.Bench.ScaleModel
                 float[] small = new float[16];
                 for (int i = 0; i < 20_000; i++)
                 {
-                    link.Send(new SlicePart("b", 1, 1, 1, new TreeNode(i, 0), 0, 0, small));
+                    link.Send(new SlicePart(new StepRef("b", 1, 1, 1), new TreeNode(i, 0), 0, 0, small));
                 }
 
                 for (int i = 0; i < 20_000; i++)
@@ -197,7 +197,7 @@ namespace CnnCluster.Bench.ScaleModel
                 start = Stopwatch.GetTimestamp();
                 for (int i = 0; i < 2_000; i++)
                 {
-                    link.Send(new StepPlan("b", 1, 1, i, ["a:1", "b:2"], 0, [new TreeNode(0, 3)], [new TreeNode(0, 3)], false));
+                    link.Send(new StepPlan(new StepRef("b", 1, 1, i), ["a:1", "b:2"], 0, [new TreeNode(0, 3)], [new TreeNode(0, 3)], false));
                     answers.Take();
                 }
 

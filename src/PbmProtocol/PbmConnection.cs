@@ -11,8 +11,7 @@ public sealed class PbmConnection : IDisposable
     private readonly TcpClient _client;
     private readonly Stream _stream;
     private readonly Queue<IPbmMessage> _received = new();
-    private byte[] _buffer = new byte[64 * 1024];
-    private int _length;
+    private readonly FrameDecoder _decoder = new();
 
     private PbmConnection(TcpClient client, Stream stream)
     {
@@ -72,8 +71,7 @@ public sealed class PbmConnection : IDisposable
                 return null;
             }
 
-            Framing.Append(ref _buffer, ref _length, chunk.AsSpan(0, n));
-            foreach (IPbmMessage m in Framing.Decode(ref _buffer, ref _length))
+            foreach (IPbmMessage m in _decoder.Decode(chunk.AsSpan(0, n)))
             {
                 _received.Enqueue(m);
             }

@@ -3,8 +3,9 @@ using CnnCluster.Shared.Protocol;
 namespace CnnCluster.Worker;
 
 /// <summary>
-/// For test builds of the worker only (tests/FaultyWorker): a function every result passes through
-/// before it is sent, to break it as a faulty machine would. Null, and never set, in the real worker.
+/// For test builds of the worker only (tests/FaultyWorker, which sees the worker's internals): a function
+/// every computed node passes through in <see cref="WorkerEngine.ComputeNode"/>, the one place, to break it
+/// as a faulty machine would. Null, and never set, in the real worker.
 /// </summary>
 internal static class ResultFaults
 {

@@ -40,9 +40,8 @@ public sealed class WorkerEngine
         foreach (TreeNode node in a.Nodes)
         {
             var clock = Stopwatch.StartNew();
-            (float[] g, double loss) = ComputeNode(gradient, a.Parameters, data, batch, node, a.Pass);
-            var result = new NodeResult(a.RunId, a.Incarnation, a.Step, node, loss, g, clock.Elapsed.TotalMilliseconds);
-            send(ResultFaults.Apply is { } fault ? fault(result) : result);
+            (float[] g, double loss) = ComputeNode(gradient, a.Parameters, data, batch, node, a.Pass, a.Step);
+            send(new NodeResult(a.RunId, a.Incarnation, a.Step, node, loss, g, clock.Elapsed.TotalMilliseconds));
         }
     }
 
@@ -54,9 +53,22 @@ public sealed class WorkerEngine
         return (data, network, gradient);
     }
 
-    /// <summary>One tree node's summed gradient (a buffer of <see cref="GradientBuffers.Shared"/>) and summed loss.</summary>
-    public static (float[] Gradient, double Loss) ComputeNode(ParallelGradient gradient, float[] parameters, LabeledImages data, ArraySegment<int> batch, TreeNode node, PassContext pass) =>
-        gradient.ComputeBlock(parameters, data, batch, new ShardPlan(batch.Count, gradient.ShardSize), node.Level, node.Start >> node.Level, pass);
+    /// <summary>
+    /// One tree node's summed gradient (a buffer of <see cref="GradientBuffers.Shared"/>) and summed loss of
+    /// step <paramref name="step"/>, as every path of the worker computes it (star and sharded): the one place
+    /// a test build's faults (<see cref="ResultFaults"/>) break a result.
+    /// </summary>
+    public static (float[] Gradient, double Loss) ComputeNode(ParallelGradient gradient, float[] parameters, LabeledImages data, ArraySegment<int> batch, TreeNode node, PassContext pass, long step)
+    {
+        (float[] g, double loss) = gradient.ComputeBlock(parameters, data, batch, new ShardPlan(batch.Count, gradient.ShardSize), node.Level, node.Start >> node.Level, pass);
+        if (ResultFaults.Apply is not { } fault)
+        {
+            return (g, loss);
+        }
+
+        NodeResult broken = fault(new NodeResult(string.Empty, 0, step, node, loss, g, 0));
+        return (broken.Gradient, broken.LossSum);
+    }
 
     private LabeledImages CheckedData(int? limit, string expectedFingerprint)
     {

@@ -154,7 +154,7 @@ public sealed class ShardedReplicaTests
             for (int i = 0; i < members.Count; i++)
             {
                 ShardedReplica replica = _replicas[members[i]];
-                var plan = new StepPlan("r", 1, generation, step, endpoints, i, nodes, mine[i], false);
+                var plan = new StepPlan(new StepRef("r", 1, generation, step), endpoints, i, nodes, mine[i], false);
                 Enqueue(members[i], () => replica.OnPlan(plan));
             }
         }
@@ -196,7 +196,7 @@ public sealed class ShardedReplicaTests
 
             public void ToCoordinator(IProtocolMessage message)
             {
-                if (message is StepDone done && done.Generation == cluster.Generation)
+                if (message is StepDone done && done.Ref.Generation == cluster.Generation)
                 {
                     cluster.Done.Add(done);
                 }
@@ -244,7 +244,7 @@ public sealed class ShardedReplicaTests
                 });
             }
 
-            public void Compute(StepKey key, float[] parameters, ArraySegment<int> batch, PassContext pass, IReadOnlyList<TreeNode> nodes, Func<bool> current)
+            public void Compute(StepRef key, float[] parameters, ArraySegment<int> batch, PassContext pass, IReadOnlyList<TreeNode> nodes, Func<bool> current)
             {
                 foreach (TreeNode node in nodes)
                 {
@@ -252,7 +252,7 @@ public sealed class ShardedReplicaTests
                     {
                         if (current() && cluster._replicas.TryGetValue(self, out ShardedReplica? replica))
                         {
-                            (float[] g, double loss) = Worker.WorkerEngine.ComputeNode(gradient, parameters, Data, batch, node, pass);
+                            (float[] g, double loss) = Worker.WorkerEngine.ComputeNode(gradient, parameters, Data, batch, node, pass, key.Step);
                             replica.OnNodeComputed(key, node, g, loss, 0);
                         }
                     });

@@ -119,7 +119,7 @@ public sealed class DataPlaneSpecs : IDisposable
     {
         var reasons = new BlockingCollection<string>();
         using var link = new DataLink(_server.Endpoint, _ => { }, reasons.Add);
-        link.Send(new StepDone("run", 42, 1, 1, "ab", 1.0, 0, 0));
+        link.Send(new StepDone(new StepRef("run", 42, 1, 1), "ab", 1.0, 0, 0));
         Assert.Contains("closed", reasons.Take(new CancellationTokenSource(Wait).Token));
         Assert.True(_serverLog.TryTake(out string? line, Wait));
         Assert.Contains("does not take a StepDone", line);
@@ -136,8 +136,8 @@ public sealed class DataPlaneSpecs : IDisposable
         using var link = new DataLink(server.Endpoint, _ => { }, _ => { }, linkTraffic);
         float[] state = new float[50_000];
         link.Send(new ReplicaInit("run", 42, new RunConfig("m", "{}", 1, null, 8, 0.1, 0.9, false, 0, "constant", 0, 1, 8, null), "fp", 0, state, state));
-        link.Send(new StepPlan("run", 42, 1, 1, ["a:1", "b:2"], 0, [new TreeNode(0, 0)], [new TreeNode(0, 0)], false));
-        link.Send(new SlicePart("run", 42, 1, 1, new TreeNode(0, 0), 0, 1.0, new float[1000]));
+        link.Send(new StepPlan(new StepRef("run", 42, 1, 1), ["a:1", "b:2"], 0, [new TreeNode(0, 0)], [new TreeNode(0, 0)], false));
+        link.Send(new SlicePart(new StepRef("run", 42, 1, 1), new TreeNode(0, 0), 0, 1.0, new float[1000]));
         Assert.IsType<ReplicaInit>(got.Take(new CancellationTokenSource(Wait).Token));
         Assert.IsType<StepPlan>(got.Take(new CancellationTokenSource(Wait).Token));
         Assert.IsType<SlicePart>(got.Take(new CancellationTokenSource(Wait).Token));

@@ -147,12 +147,16 @@ public sealed class WorkerDirectory : ReceiveActor, IWithTimers
             return;
         }
 
-        if (info.NumericContract != NumericContract.Version)
+        string? refusal = info.Protocol != WorkerInfo.CurrentProtocol
+            ? $"protocol {info.Protocol}, this coordinator speaks {WorkerInfo.CurrentProtocol} (its messages would be misread)"
+            : info.NumericContract != NumericContract.Version
+                ? $"numeric contract {info.NumericContract}, this coordinator computes with {NumericContract.Version} (its results would differ in the last bits)"
+                : null;
+        if (refusal is not null)
         {
-            string why = $"numeric contract {info.NumericContract}, this coordinator computes with {NumericContract.Version}";
-            _refused[worker] = why;
+            _refused[worker] = refusal;
             Telemetry.ClusterMeters.Workers(_workers.Count, _refused.Count);
-            _log.Warning("worker {0} refused: {1} (its results would differ in the last bits); run the same CnnCluster version on every node", worker.Path, why);
+            _log.Warning("worker {0} refused: {1}; run the same CnnCluster version on every node", worker.Path, refusal);
             return;
         }
 

@@ -17,6 +17,31 @@ public enum Reduction
 }
 
 /// <summary>
+/// Which step a message of a sharded run is about: the run, its incarnation on the coordinator (a
+/// restarted coordinator's messages are told apart), the generation of its membership (grows with every
+/// change of members and every step run again) and the step. Within one run and incarnation, steps are
+/// ordered by generation, then step: plans, parts and sums are matched by it.
+/// </summary>
+[MessagePackObject]
+public readonly record struct StepRef(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] long Incarnation,
+    [property: Key(2)] int Generation,
+    [property: Key(3)] long Step) : IProtocolMessage, IComparable<StepRef>
+{
+    public int CompareTo(StepRef other) => Generation != other.Generation ? Generation.CompareTo(other.Generation) : Step.CompareTo(other.Step);
+
+    public static bool operator <(StepRef a, StepRef b) => a.CompareTo(b) < 0;
+
+    public static bool operator >(StepRef a, StepRef b) => a.CompareTo(b) > 0;
+
+    /// <summary>True when the message is of run <paramref name="runId"/>'s incarnation <paramref name="incarnation"/>.</summary>
+    public bool Of(string runId, long incarnation) => RunId == runId && Incarnation == incarnation;
+
+    public override string ToString() => $"{RunId}#{Incarnation} g{Generation} step {Step}";
+}
+
+/// <summary>
 /// Coordinator → worker: become (or become again) a replica of the run at step <see cref="Step"/>, with
 /// this configuration and state. Sent before the first plan a worker gets, and to a worker that joins
 /// or fell out of step.
@@ -42,15 +67,12 @@ public sealed record ReplicaInit(
 /// </summary>
 [MessagePackObject]
 public sealed record StepPlan(
-    [property: Key(0)] string RunId,
-    [property: Key(1)] long Incarnation,
-    [property: Key(2)] int Generation,
-    [property: Key(3)] long Step,
-    [property: Key(4)] string[] Members,
-    [property: Key(5)] int Me,
-    [property: Key(6)] TreeNode[] Nodes,
-    [property: Key(7)] TreeNode[] Mine,
-    [property: Key(8)] bool Capture) : IProtocolMessage
+    [property: Key(0)] StepRef Ref,
+    [property: Key(1)] string[] Members,
+    [property: Key(2)] int Me,
+    [property: Key(3)] TreeNode[] Nodes,
+    [property: Key(4)] TreeNode[] Mine,
+    [property: Key(5)] bool Capture) : IProtocolMessage
 {
     /// <summary>The member that sends the SHA-256 of the parameters after <paramref name="step"/> (each in turn).</summary>
     public static int HasherOf(long step, int members) => (int)(step % members);
@@ -59,12 +81,9 @@ public sealed record StepPlan(
 /// <summary>Worker → coordinator: a node of the step is computed and its slices are on their way to their owners.</summary>
 [MessagePackObject]
 public sealed record NodeDone(
-    [property: Key(0)] string RunId,
-    [property: Key(1)] long Incarnation,
-    [property: Key(2)] int Generation,
-    [property: Key(3)] long Step,
-    [property: Key(4)] TreeNode Node,
-    [property: Key(5)] double ComputeMilliseconds) : IStepMessage;
+    [property: Key(0)] StepRef Ref,
+    [property: Key(1)] TreeNode Node,
+    [property: Key(2)] double ComputeMilliseconds) : IStepMessage;
 
 /// <summary>
 /// Worker → coordinator: the worker's replica committed the step. <see cref="Checksum"/> is the XXH3 of its
@@ -77,17 +96,14 @@ public sealed record NodeDone(
 /// </summary>
 [MessagePackObject]
 public sealed record StepDone(
-    [property: Key(0)] string RunId,
-    [property: Key(1)] long Incarnation,
-    [property: Key(2)] int Generation,
-    [property: Key(3)] long Step,
-    [property: Key(4)] string ParamSha256,
-    [property: Key(5)] double LossSum,
-    [property: Key(6)] long BytesSent,
-    [property: Key(7)] long BytesReceived,
-    [property: Key(8)] long StateBytesSent = 0,
-    [property: Key(9)] long StateBytesReceived = 0,
-    [property: Key(10)] ulong Checksum = 0) : IStepMessage;
+    [property: Key(0)] StepRef Ref,
+    [property: Key(1)] string ParamSha256,
+    [property: Key(2)] double LossSum,
+    [property: Key(3)] long BytesSent,
+    [property: Key(4)] long BytesReceived,
+    [property: Key(5)] long StateBytesSent = 0,
+    [property: Key(6)] long StateBytesReceived = 0,
+    [property: Key(7)] ulong Checksum = 0) : IStepMessage;
 
 /// <summary>Worker → coordinator: its replica's parameters and optimizer state after step <see cref="Step"/> (snapshots, test metrics, joins).</summary>
 [MessagePackObject]
@@ -101,25 +117,19 @@ public sealed record ReplicaState(
 /// <summary>Worker → slice owner: slice <see cref="Slice"/> of one tree node's summed gradient, and the node's summed loss.</summary>
 [MessagePackObject]
 public sealed record SlicePart(
-    [property: Key(0)] string RunId,
-    [property: Key(1)] long Incarnation,
-    [property: Key(2)] int Generation,
-    [property: Key(3)] long Step,
-    [property: Key(4)] TreeNode Node,
-    [property: Key(5)] int Slice,
-    [property: Key(6)] double LossSum,
-    [property: Key(7)] float[] Values) : IProtocolMessage;
+    [property: Key(0)] StepRef Ref,
+    [property: Key(1)] TreeNode Node,
+    [property: Key(2)] int Slice,
+    [property: Key(3)] double LossSum,
+    [property: Key(4)] float[] Values) : IProtocolMessage;
 
 /// <summary>Slice owner → every member: slice <see cref="Slice"/> of the batch's summed gradient (the whole tree), and the batch's summed loss.</summary>
 [MessagePackObject]
 public sealed record SliceSum(
-    [property: Key(0)] string RunId,
-    [property: Key(1)] long Incarnation,
-    [property: Key(2)] int Generation,
-    [property: Key(3)] long Step,
-    [property: Key(4)] int Slice,
-    [property: Key(5)] double LossSum,
-    [property: Key(6)] float[] Values) : IProtocolMessage;
+    [property: Key(0)] StepRef Ref,
+    [property: Key(1)] int Slice,
+    [property: Key(2)] double LossSum,
+    [property: Key(3)] float[] Values) : IProtocolMessage;
 
 /// <summary>
 /// Slice owner → coordinator: a part of node <see cref="Node"/> of this step was refused (the slice's
@@ -128,9 +138,6 @@ public sealed record SliceSum(
 /// </summary>
 [MessagePackObject]
 public sealed record PartRefused(
-    [property: Key(0)] string RunId,
-    [property: Key(1)] long Incarnation,
-    [property: Key(2)] int Generation,
-    [property: Key(3)] long Step,
-    [property: Key(4)] TreeNode Node,
-    [property: Key(5)] string Reason) : IStepMessage;
+    [property: Key(0)] StepRef Ref,
+    [property: Key(1)] TreeNode Node,
+    [property: Key(2)] string Reason) : IStepMessage;

@@ -69,8 +69,9 @@ public sealed record WorkerInfoRequest : IProtocolMessage;
 
 /// <summary>
 /// Worker → coordinator: its capacity, counters, the engine's numeric-contract version (0 from a worker
-/// that predates it), the instruction set it computes with, and its data-plane endpoint ("host:port";
-/// empty: assignments reach it through Akka only).
+/// that predates it), the instruction set it computes with, its data-plane endpoint ("host:port";
+/// empty: assignments reach it through Akka only), and the version of this protocol it speaks (0 from a
+/// worker that predates it): a coordinator refuses, in words, a worker that speaks another.
 /// </summary>
 [MessagePackObject]
 public sealed record WorkerInfo(
@@ -79,4 +80,12 @@ public sealed record WorkerInfo(
     [property: Key(2)] double LastStepMilliseconds,
     [property: Key(3)] int NumericContract = 0,
     [property: Key(4)] string Instructions = "",
-    [property: Key(5)] string DataEndpoint = "") : IProtocolMessage;
+    [property: Key(5)] string DataEndpoint = "",
+    [property: Key(6)] int Protocol = 0) : IProtocolMessage
+{
+    /// <summary>
+    /// The version of the cluster protocol this build speaks; 1: typed failures and outcomes
+    /// (<see cref="WorkFailure"/>, <see cref="RunFailure"/>), the step of a sharded message as one <see cref="StepRef"/>.
+    /// </summary>
+    public const int CurrentProtocol = 1;
+}

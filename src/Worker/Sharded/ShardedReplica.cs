@@ -22,23 +22,13 @@ public interface IReplicaPorts
     /// Computes <paramref name="nodes"/> of the step with <paramref name="parameters"/> in the step's <paramref name="pass"/> on the compute thread; each
     /// result comes back through <see cref="ShardedReplica.OnNodeComputed"/> unless <paramref name="current"/> turns false first.
     /// </summary>
-    void Compute(StepKey key, float[] parameters, ArraySegment<int> batch, PassContext pass, IReadOnlyList<TreeNode> nodes, Func<bool> current);
+    void Compute(StepRef key, float[] parameters, ArraySegment<int> batch, PassContext pass, IReadOnlyList<TreeNode> nodes, Func<bool> current);
 
     /// <summary>Data-plane bytes (sent, received) of steps so far on this worker, state transfers apart.</summary>
     (long Sent, long Received) StepTraffic { get; }
 
     /// <summary>Data-plane bytes (sent, received) of whole-state transfers so far on this worker.</summary>
     (long Sent, long Received) StateTraffic { get; }
-}
-
-/// <summary>A step of one generation: plans, parts and sums are matched by it (generations grow, and within one the steps).</summary>
-public readonly record struct StepKey(int Generation, long Step) : IComparable<StepKey>
-{
-    public int CompareTo(StepKey other) => Generation != other.Generation ? Generation.CompareTo(other.Generation) : Step.CompareTo(other.Step);
-
-    public static bool operator <(StepKey a, StepKey b) => a.CompareTo(b) < 0;
-
-    public static bool operator >(StepKey a, StepKey b) => a.CompareTo(b) > 0;
 }
 
 /// <summary>
@@ -84,7 +74,7 @@ public sealed class ShardedReplica
     public float[] Parameters => _session.Parameters;
 
     /// <summary>The step in progress (or last begun).</summary>
-    public StepKey? Current => _exchange?.Key;
+    public StepRef? Current => _exchange?.Key;
 
     /// <summary>
     /// A plan: the next step (begun from this replica's state), the step just committed again (a new
@@ -93,7 +83,8 @@ public sealed class ShardedReplica
     /// </summary>
     public void OnPlan(StepPlan plan)
     {
-        var key = new StepKey(plan.Generation, plan.Step);
+        StepRef key = plan.Ref;
+        long step = key.Step;
         if (_exchange is { } current && current.Key == key)
         {
             Compute(current, plan.Mine);
@@ -105,18 +96,18 @@ public sealed class ShardedReplica
             return; // a plan overtaken by a newer one
         }
 
-        if (_session.Step == plan.Step && _startStep == plan.Step - 1)
+        if (_session.Step == step && _startStep == step - 1)
         {
             // committed here, but not by every member: go back to the step's start
             _session.Restore(new SessionState(_startStep, _startParameters, _startVelocity, 0, 0, 0, 0));
         }
-        else if (_session.Step == plan.Step - 1)
+        else if (_session.Step == step - 1)
         {
             _startStep = -1; // the copy of this step's start is taken below, while the nodes compute
         }
         else
         {
-            _ports.ToCoordinator(new WorkFailed(RunId, Incarnation, plan.Step, $"{OutOfStep} {_session.Step}, the plan is for step {plan.Step}", WorkFailure.OutOfStep));
+            _ports.ToCoordinator(new WorkFailed(RunId, Incarnation, step, $"{OutOfStep} {_session.Step}, the plan is for step {step}", WorkFailure.OutOfStep));
             return;
         }
 
@@ -157,7 +148,7 @@ public sealed class ShardedReplica
     public const string OutOfStep = "replica out of step: at step";
 
     /// <summary>A node computed here: its slices go to their owners (this replica's own directly), the coordinator hears it is done.</summary>
-    public void OnNodeComputed(StepKey key, TreeNode node, float[] gradient, double loss, double milliseconds)
+    public void OnNodeComputed(StepRef key, TreeNode node, float[] gradient, double loss, double milliseconds)
     {
         if (_exchange is not { } exchange || exchange.Key != key || exchange.Committed)
         {
@@ -165,14 +156,14 @@ public sealed class ShardedReplica
         }
 
         // first: this replica's own part may complete its slice, and the step, before the loop ends
-        _ports.ToCoordinator(new NodeDone(RunId, Incarnation, key.Generation, key.Step, node, milliseconds));
+        _ports.ToCoordinator(new NodeDone(key, node, milliseconds));
         for (int k = 0; k < exchange.Slices.Length; k++)
         {
             ParameterSlice slice = exchange.Slices[k];
             // pooled: the reducer returns this replica's own part, the link a member's once encoded
             float[] values = GradientBuffers.Shared(slice.Count).RentUncleared();
             gradient.AsSpan(slice.Start, slice.Count).CopyTo(values);
-            var part = new SlicePart(RunId, Incarnation, key.Generation, key.Step, node, k, loss, values);
+            var part = new SlicePart(key, node, k, loss, values);
             if (k == exchange.Plan.Me)
             {
                 OnPart(part);
@@ -187,7 +178,7 @@ public sealed class ShardedReplica
     /// <summary>A part of this replica's slice from a member (or itself): reduced in the tree's order; once complete the sum goes to all.</summary>
     public void OnPart(SlicePart part)
     {
-        var key = new StepKey(part.Generation, part.Step);
+        StepRef key = part.Ref;
         if (!Matches(key, part))
         {
             return;
@@ -202,7 +193,7 @@ public sealed class ShardedReplica
                 GradientBuffers.Shared(part.Values.Length).Return(part.Values);
             }
 
-            _ports.ToCoordinator(new PartRefused(RunId, Incarnation, key.Generation, key.Step, part.Node, problem));
+            _ports.ToCoordinator(new PartRefused(key, part.Node, problem));
             return;
         }
 
@@ -214,7 +205,7 @@ public sealed class ShardedReplica
         (float[] sum, double loss) = exchange.Mine.Finish();
 
         // the links encode later, and the commit scales this replica's sum in place: the members get a copy
-        var wire = new SliceSum(RunId, Incarnation, key.Generation, key.Step, exchange.Plan.Me, loss, sum);
+        var wire = new SliceSum(key, exchange.Plan.Me, loss, sum);
         if (exchange.Plan.Members.Length > 1)
         {
             float[] copy = GradientBuffers.Shared(sum.Length).RentUncleared();
@@ -249,7 +240,7 @@ public sealed class ShardedReplica
     /// <summary>A slice's sum from its owner (or this replica's own): with every slice in, the step is committed.</summary>
     public void OnSum(SliceSum sum)
     {
-        var key = new StepKey(sum.Generation, sum.Step);
+        StepRef key = sum.Ref;
         if (!Matches(key, sum))
         {
             return;
@@ -299,7 +290,7 @@ public sealed class ShardedReplica
 
         // every replica proves it holds the same bits with a fast checksum; the journal's SHA-256 comes from one member a step, in turn
         string hash = HashesStep(exchange.Plan) ? ParameterHash.Of(_session.Parameters) : "";
-        _ports.ToCoordinator(new StepDone(RunId, Incarnation, exchange.Key.Generation, exchange.Key.Step, hash, exchange.LossSum,
+        _ports.ToCoordinator(new StepDone(exchange.Key, hash, exchange.LossSum,
             sent - _trafficAtLastStep.Sent, received - _trafficAtLastStep.Received, stateSent, stateReceived, ReplicaChecksum.Of(_session.Parameters)));
         _trafficAtLastStep = (sent, received);
         if (exchange.Plan.Capture)
@@ -308,10 +299,10 @@ public sealed class ShardedReplica
         }
     }
 
-    private static bool HashesStep(StepPlan plan) => plan.Me == StepPlan.HasherOf(plan.Step, plan.Members.Length);
+    private static bool HashesStep(StepPlan plan) => plan.Me == StepPlan.HasherOf(plan.Ref.Step, plan.Members.Length);
 
     /// <summary>True for a message of the current step; one of a step still to come is kept for its plan, an older one dropped.</summary>
-    private bool Matches(StepKey key, IProtocolMessage message)
+    private bool Matches(StepRef key, IProtocolMessage message)
     {
         if (_exchange is { } exchange && key == exchange.Key)
         {
@@ -329,10 +320,10 @@ public sealed class ShardedReplica
     /// <summary>Messages kept for a plan still to come: a step's parts and sums from every member, with room for one more step.</summary>
     private const int MaxEarly = 4096;
 
-    private static StepKey Key(IProtocolMessage m) => m switch
+    private static StepRef Key(IProtocolMessage m) => m switch
     {
-        SlicePart p => new StepKey(p.Generation, p.Step),
-        SliceSum s => new StepKey(s.Generation, s.Step),
+        SlicePart p => p.Ref,
+        SliceSum s => s.Ref,
         _ => default,
     };
 
@@ -345,9 +336,9 @@ public sealed class ShardedReplica
     }
 
     /// <summary>One step of one generation as this replica sees it.</summary>
-    private sealed class Exchange(StepKey key, StepPlan plan, ParameterSlice[] slices, ArraySegment<int> batch, PassContext pass)
+    private sealed class Exchange(StepRef key, StepPlan plan, ParameterSlice[] slices, ArraySegment<int> batch, PassContext pass)
     {
-        public StepKey Key { get; } = key;
+        public StepRef Key { get; } = key;
 
         public StepPlan Plan { get; } = plan;
 

@@ -197,7 +197,7 @@ internal sealed class ExecutionBench
                 {
                     Enqueue("compute>" + worker, () =>
                     {
-                        (float[] g, double loss) = WorkerEngine.ComputeNode(GradientOf(worker), work.Parameters, Data, work.Batch, node, work.Pass);
+                        (float[] g, double loss) = WorkerEngine.ComputeNode(GradientOf(worker), work.Parameters, Data, work.Batch, node, work.Pass, work.Step);
                         Answer(worker, new NodeResult(work.RunId, work.Incarnation, work.Step, node, loss, g, 1));
                     });
                 }
@@ -224,7 +224,7 @@ internal sealed class ExecutionBench
                     }
                     else
                     {
-                        Answer(worker, new WorkFailed(plan.RunId, plan.Incarnation, plan.Step, $"{ShardedReplica.OutOfStep} none", WorkFailure.OutOfStep));
+                        Answer(worker, new WorkFailed(plan.Ref.RunId, plan.Ref.Incarnation, plan.Ref.Step, $"{ShardedReplica.OutOfStep} none", WorkFailure.OutOfStep));
                     }
                 });
                 break;
@@ -349,7 +349,7 @@ internal sealed class ExecutionBench
             GradientBuffers.Shared(pooled.Length).Return(pooled);
         }
 
-        public void Compute(StepKey key, float[] parameters, ArraySegment<int> batch, PassContext pass, IReadOnlyList<TreeNode> nodes, Func<bool> current)
+        public void Compute(StepRef key, float[] parameters, ArraySegment<int> batch, PassContext pass, IReadOnlyList<TreeNode> nodes, Func<bool> current)
         {
             foreach (TreeNode node in nodes)
             {
@@ -357,7 +357,7 @@ internal sealed class ExecutionBench
                 {
                     if (current() && bench._replicas.TryGetValue(worker, out ShardedReplica? replica))
                     {
-                        (float[] g, double loss) = WorkerEngine.ComputeNode(bench.GradientOf(worker), parameters, Data, batch, node, pass);
+                        (float[] g, double loss) = WorkerEngine.ComputeNode(bench.GradientOf(worker), parameters, Data, batch, node, pass, key.Step);
                         replica.OnNodeComputed(key, node, g, loss, 1);
                     }
                 });

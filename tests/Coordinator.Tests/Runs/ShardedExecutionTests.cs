@@ -114,7 +114,7 @@ public sealed class ShardedExecutionTests
         for (int refusal = 1; refusal <= 2; refusal++)
         {
             var plan = (StepPlan)bench.Sent.Last(s => s is ("w1", StepPlan)).Message;
-            bench.Apply(bench.Execution.Handle("w0", new PartRefused(plan.RunId, plan.Incarnation, plan.Generation, plan.Step, plan.Mine[0], "its values are not finite")));
+            bench.Apply(bench.Execution.Handle("w0", new PartRefused(plan.Ref, plan.Mine[0], "its values are not finite")));
         }
 
         Assert.Equal(["w1"], bench.Quarantined);
@@ -160,7 +160,7 @@ public sealed class ShardedExecutionTests
     [Fact]
     public void ReportsOfAnOlderGenerationOrAnotherIncarnationAreStale()
     {
-        var bench = new ExecutionBench(Config, seed: 10) { Fault = (_, m) => m is StepDone d ? d with { Generation = d.Generation + 1 } : m is NodeDone n ? n with { Incarnation = 1 } : m };
+        var bench = new ExecutionBench(Config, seed: 10) { Fault = (_, m) => m is StepDone d ? d with { Ref = d.Ref with { Generation = d.Ref.Generation + 1 } } : m is NodeDone n ? n with { Ref = n.Ref with { Incarnation = 1 } } : m };
         bench.Join(2);
         bench.RunToEnd();
 

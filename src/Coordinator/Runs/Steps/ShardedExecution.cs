@@ -59,13 +59,13 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
             Endpoints = members.Select(_group.EndpointOf).ToArray(),
             Nodes = dispatches.SelectMany(d => d.Nodes).OrderBy(n => n.Start).ToArray(),
         };
-        _step = new ShardedStep<TWorker>(step, batch.Count, progress);
+        _step = new ShardedStep<TWorker>(new StepRef(RunId, Context.Incarnation, progress.Generation, step), batch.Count, progress);
         for (int k = 0; k < members.Count; k++)
         {
             TreeNode[] mine = dispatches.Where(d => d.Worker.Equals(members[k])).SelectMany(d => d.Nodes).ToArray();
             progress.Assign(members[k], mine);
             Telemetry.Assignments++;
-            Workers.Channel(members[k])?.SendOnDataPlane(new StepPlan(RunId, Context.Incarnation, progress.Generation, step, progress.Endpoints, k, progress.Nodes, mine, capture && k == 0));
+            Workers.Channel(members[k])?.SendOnDataPlane(new StepPlan(_step.Ref, progress.Endpoints, k, progress.Nodes, mine, capture && k == 0));
         }
 
         Telemetry.Phases.Add(StepPhase.Assign, Stopwatch.GetElapsedTime(start));
@@ -165,7 +165,7 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
             Telemetry.Speculative += d.Reason == DispatchReason.Speculative ? 1 : 0;
             Log.Warning($"run {RunId} step {step.Step}: node(s) {string.Join(" ", d.Nodes)} late; also sent to {Context.Name(d.Worker)}");
             progress.Assign(d.Worker, d.Nodes);
-            channel.SendOnDataPlane(new StepPlan(RunId, Context.Incarnation, progress.Generation, step.Step, progress.Endpoints, k, progress.Nodes, d.Nodes.ToArray(), Capture: false));
+            channel.SendOnDataPlane(new StepPlan(step.Ref, progress.Endpoints, k, progress.Nodes, d.Nodes.ToArray(), Capture: false));
         }
 
         return StepDecision.Working;
@@ -211,9 +211,8 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
         return StepDecision.Restarting(reason);
     }
 
-    /// <summary>The step in flight when the message is of it (this run, incarnation, step and generation), else null.</summary>
-    private ShardedStep<TWorker>? Current(string runId, long incarnation, long step, int generation) =>
-        runId == RunId && incarnation == Context.Incarnation && _step is { } s && s.Step == step && s.Progress.Generation == generation ? s : null;
+    /// <summary>The step in flight when the message is of it (this run, incarnation, generation and step), else null.</summary>
+    private ShardedStep<TWorker>? Current(StepRef about) => _step is { } s && s.Ref == about ? s : null;
 
     private StepDecision Stale()
     {
@@ -228,24 +227,24 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
     /// </summary>
     private StepDecision OnPartRefused(PartRefused p)
     {
-        if (Current(p.RunId, p.Incarnation, p.Step, p.Generation) is not { } step)
+        if (Current(p.Ref) is not { } step)
         {
             return StepDecision.Pending;
         }
 
         Telemetry.Refused++;
         IReadOnlyList<TWorker> computedBy = step.Progress.AssignedTo(p.Node);
-        Log.Warning($"run {RunId} step {p.Step}: a part of node {p.Node} from {(computedBy.Count == 1 ? Context.Name(computedBy[0]) : $"one of {computedBy.Count} workers")} was refused by its slice's owner: {p.Reason}");
+        Log.Warning($"run {RunId} step {step.Step}: a part of node {p.Node} from {(computedBy.Count == 1 ? Context.Name(computedBy[0]) : $"one of {computedBy.Count} workers")} was refused by its slice's owner: {p.Reason}");
 
         // a quarantine restarts the step itself, without the worker
-        return computedBy.Count == 1 && Strike(computedBy[0], $"a part of node {p.Node} at step {p.Step} refused: {p.Reason}", out StepDecision left)
+        return computedBy.Count == 1 && Strike(computedBy[0], $"a part of node {p.Node} at step {step.Step} refused: {p.Reason}", out StepDecision left)
             ? left
             : Restart($"a part of node {p.Node} was refused");
     }
 
     private StepDecision OnNodeDone(TWorker sender, NodeDone d)
     {
-        if (Current(d.RunId, d.Incarnation, d.Step, d.Generation) is not { } step || Scheduler.Accept(sender, d.Step, d.Node, Now) != ResultOutcome.Accepted)
+        if (Current(d.Ref) is not { } step || Scheduler.Accept(sender, step.Step, d.Node, Now) != ResultOutcome.Accepted)
         {
             return Stale();
         }
@@ -262,7 +261,7 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
 
     private StepDecision OnStepDone(TWorker sender, StepDone d)
     {
-        if (Current(d.RunId, d.Incarnation, d.Step, d.Generation) is not { } step || !step.Progress.Add(sender, d))
+        if (Current(d.Ref) is not { } step || !step.Progress.Add(sender, d))
         {
             return Stale();
         }
@@ -273,7 +272,7 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
 
     private StepDecision OnReplicaState(ReplicaState r)
     {
-        if (_step is not { } step || Current(r.RunId, r.Incarnation, r.Step, step.Progress.Generation) is null || step.Progress is not { Capture: true, Captured: null }
+        if (_step is not { } step || !step.Ref.Of(r.RunId, r.Incarnation) || r.Step != step.Step || step.Progress is not { Capture: true, Captured: null }
             || r.Parameters.Length != Session.Network.ParameterCount || r.Velocity.Length != r.Parameters.Length)
         {
             return StepDecision.Pending;
@@ -325,11 +324,13 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
     }
 }
 
-/// <summary>A sharded step in flight: its number, its batch's size, its members' progress, the slowest compute so far.</summary>
-internal sealed class ShardedStep<TWorker>(long step, int batchSize, ShardedStepProgress<TWorker> progress)
+/// <summary>A sharded step in flight: which it is, its batch's size, its members' progress, the slowest compute so far.</summary>
+internal sealed class ShardedStep<TWorker>(StepRef about, int batchSize, ShardedStepProgress<TWorker> progress)
     where TWorker : notnull
 {
-    public long Step { get; } = step;
+    public StepRef Ref { get; } = about;
+
+    public long Step => Ref.Step;
 
     public int BatchSize { get; } = batchSize;
 

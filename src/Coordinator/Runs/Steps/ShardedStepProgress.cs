@@ -60,11 +60,11 @@ public sealed class ShardedStepProgress<TWorker>(int generation, IReadOnlyList<T
         StepDone first = _done[Members[0]];
         List<TWorker> differing = Members.Where(m => _done[m].Checksum != first.Checksum || !_done[m].LossSum.Equals(first.LossSum)).ToList();
         string? disagreement = differing.Count == 0 ? null
-            : $"replicas disagree after step {first.Step}: {Members[0]} has checksum {first.Checksum:x16}, " + string.Join(", ", differing.Select(m => $"{m} has {_done[m].Checksum:x16}"));
+            : $"replicas disagree after step {first.Ref.Step}: {Members[0]} has checksum {first.Checksum:x16}, " + string.Join(", ", differing.Select(m => $"{m} has {_done[m].Checksum:x16}"));
         string hash = _done[Members[hasher]].ParamSha256;
         if (disagreement is null && hash.Length != 64)
         {
-            disagreement = $"the step's hasher {Members[hasher]} sent no parameter hash after step {first.Step}";
+            disagreement = $"the step's hasher {Members[hasher]} sent no parameter hash after step {first.Ref.Step}";
         }
 
         return (hash, first.LossSum, disagreement);

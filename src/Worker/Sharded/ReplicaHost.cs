@@ -1,0 +1,140 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Event;
+using CnnCluster.Engine.Data;
+using CnnCluster.Engine.Layers;
+using CnnCluster.Engine.Training;
+using CnnCluster.Shared.DataPlane;
+using CnnCluster.Shared.Protocol;
+
+namespace CnnCluster.Worker.Sharded;
+
+/// <summary>
+/// The replicas of sharded runs this worker holds, used on its actor's thread: one made per run from its
+/// <see cref="ReplicaInit"/>, driven by the coordinator's plans, fed by its peers' slices, its nodes
+/// computed on the worker's compute thread. A plan for a run it has no replica of is answered out of step
+/// (the coordinator sends the run's state again). A replica with no plan for <see cref="IdleReplica"/> is
+/// dropped when another run's replica is made.
+/// </summary>
+public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThread computing, IActorRef worker, DataTraffic traffic, ILoggingAdapter log)
+{
+    private static readonly TimeSpan IdleReplica = TimeSpan.FromMinutes(5);
+
+    private readonly Dictionary<string, (ShardedReplica Replica, ReplicaPorts Ports)> _replicas = new();
+
+    /// <summary>A message of the sharded all-reduce that came over the data plane, with its way back.</summary>
+    public void Receive(IProtocolMessage message, IWorkReplies replies)
+    {
+        switch (message)
+        {
+            case ReplicaInit init:
+                Init(init, replies);
+                break;
+            case StepPlan plan when Replica(plan.Ref.RunId, plan.Ref.Incarnation) is { } r:
+                r.Ports.Coordinator = replies;
+                r.Ports.LastPlan = DateTime.UtcNow;
+                r.Replica.OnPlan(plan);
+                break;
+            case StepPlan plan:
+                replies.Send(new WorkFailed(plan.Ref.RunId, plan.Ref.Incarnation, plan.Ref.Step, $"{ShardedReplica.OutOfStep} none (no replica of the run here)", WorkFailure.OutOfStep));
+                break;
+            case SlicePart part:
+                Replica(part.Ref.RunId, part.Ref.Incarnation)?.Replica.OnPart(part);
+                break;
+            case SliceSum sum:
+                Replica(sum.Ref.RunId, sum.Ref.Incarnation)?.Replica.OnSum(sum);
+                break;
+        }
+    }
+
+    /// <summary>A node computed on the compute thread: to its replica, if it is still there; true when it counted.</summary>
+    public bool Computed(NodeComputed c)
+    {
+        bool counted = false;
+        if (Replica(c.Key.RunId, c.Key.Incarnation) is { } r)
+        {
+            r.Replica.OnNodeComputed(c.Key, c.Node, c.Gradient, c.Loss, c.Milliseconds);
+            counted = true;
+        }
+
+        GradientBuffers.Shared(c.Gradient.Length).Return(c.Gradient);
+        return counted;
+    }
+
+    private (ShardedReplica Replica, ReplicaPorts Ports)? Replica(string runId, long incarnation) =>
+        _replicas.TryGetValue(runId, out var r) && r.Replica.Incarnation == incarnation ? r : null;
+
+    private void Init(ReplicaInit init, IWorkReplies coordinator)
+    {
+        // a run that ended (or moved on without this worker) plans no more steps here: its replica goes
+        foreach ((string runId, (ShardedReplica _, ReplicaPorts ports)) in _replicas.ToList())
+        {
+            if (runId != init.RunId && DateTime.UtcNow - ports.LastPlan > IdleReplica)
+            {
+                _replicas.Remove(runId);
+                log.Info("run {0}: replica dropped (no plan for {1} min)", runId, IdleReplica.TotalMinutes);
+            }
+        }
+
+        try
+        {
+            (LabeledImages data, Engine.Models.Network network, ParallelGradient gradient) = engine.Prepare(init.Config, init.DataFingerprint);
+            var ports = new ReplicaPorts(coordinator, peers, computing, gradient, data, worker, traffic);
+            _replicas[init.RunId] = (new ShardedReplica(init, network, data, ports), ports);
+            log.Info("run {0}: replica at step {1} ({2:N0} parameters)", init.RunId, init.Step, init.Parameters.Length);
+        }
+        catch (Exception e)
+        {
+            _replicas.Remove(init.RunId);
+            coordinator.Send(new WorkFailed(init.RunId, init.Incarnation, init.Step, e.Message));
+        }
+    }
+
+    /// <summary>A node of a sharded step, computed on the compute thread (told to the worker actor, which hands it to <see cref="Computed"/>).</summary>
+    public sealed record NodeComputed(StepRef Key, TreeNode Node, float[] Gradient, double Loss, double Milliseconds);
+
+    /// <summary>A replica's ways out: its coordinator's connection, the peer links, the compute thread.</summary>
+    private sealed class ReplicaPorts(IWorkReplies coordinator, PeerLinks peers, ComputeThread thread, ParallelGradient gradient, LabeledImages data, IActorRef self, DataTraffic traffic) : IReplicaPorts
+    {
+        /// <summary>The connection of the latest plan (a restarted coordinator connects anew).</summary>
+        public IWorkReplies Coordinator { get; set; } = coordinator;
+
+        public DateTime LastPlan { get; set; } = DateTime.UtcNow;
+
+        public (long Sent, long Received) StepTraffic => (traffic.StepSent, traffic.StepReceived);
+
+        public (long Sent, long Received) StateTraffic => (traffic.StateSent, traffic.StateReceived);
+
+        public void ToCoordinator(IProtocolMessage message) => Coordinator.Send(message);
+
+        public void ToMembers(IReadOnlyList<string> endpoints, IProtocolMessage message, float[] pooled) => peers.Send(endpoints, message, pooled);
+
+        public void Compute(StepRef key, float[] parameters, ArraySegment<int> batch, PassContext pass, IReadOnlyList<TreeNode> nodes, Func<bool> current)
+        {
+            IWorkReplies replies = Coordinator;
+            thread.Post(() =>
+            {
+                foreach (TreeNode node in nodes)
+                {
+                    if (!current())
+                    {
+                        return; // a newer step or generation made it pointless
+                    }
+
+                    var clock = Stopwatch.StartNew();
+                    try
+                    {
+                        (float[] g, double loss) = WorkerEngine.ComputeNode(gradient, parameters, data, batch, node, pass, key.Step);
+
+                        self.Tell(new NodeComputed(key, node, g, loss, clock.Elapsed.TotalMilliseconds));
+                    }
+                    catch (Exception e)
+                    {
+                        replies.Send(new WorkFailed(key.RunId, key.Incarnation, key.Step, e.Message));
+                        return;
+                    }
+                }
+            });
+        }
+    }
+}
