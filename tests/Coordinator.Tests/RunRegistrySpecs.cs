@@ -1,13 +1,13 @@
 using Akka.Actor;
 using Akka.Persistence;
 using CnnCluster.Coordinator.Cluster;
+using CnnCluster.Coordinator.Registry;
+using CnnCluster.Coordinator.Runs;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.Protocol;
 using Xunit;
 
-using CnnCluster.Coordinator.Registry;
-using CnnCluster.Coordinator.Runs;
 namespace CnnCluster.Coordinator.Tests;
 
 /// <summary>

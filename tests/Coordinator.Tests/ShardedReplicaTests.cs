@@ -1,4 +1,5 @@
 using CnnCluster.Coordinator.Cluster;
+using CnnCluster.Coordinator.Runs.Steps;
 using CnnCluster.Engine.Data;
 using CnnCluster.Engine.Layers;
 using CnnCluster.Engine.Models;
@@ -8,7 +9,6 @@ using CnnCluster.Shared.Protocol;
 using CnnCluster.Worker.Sharded;
 using Xunit;
 
-using CnnCluster.Coordinator.Runs.Steps;
 namespace CnnCluster.Coordinator.Tests;
 
 /// <summary>
@@ -20,13 +20,13 @@ namespace CnnCluster.Coordinator.Tests;
 public sealed class ShardedReplicaTests
 {
     private const int Batch = 64, Steps = 4;
-    private static readonly LabeledImages Data = Synthetic(512);
+    private static readonly LabeledImages Data = Runs.ExecutionBench.Data;
     private static readonly RunConfig Config = RunConfig.From(Presets.LeNet5, "lenet5",
         new TrainingOptions { Epochs = 10, BatchSize = Batch, LearningRate = 0.05, ShardSize = 8, Seed = 3, Sgd = new Engine.Optim.SgdOptions(0.9, true, 5e-4) }, null,
         reduction: Reduction.Sharded);
 
     /// <summary>The engine alone: the hash after each step.</summary>
-    private static readonly string[] EngineHashes = Engine();
+    private static readonly string[] EngineHashes = Runs.ExecutionBench.EngineHashes(Config, Steps);
 
     [Theory]
     [InlineData(1, 1)]
@@ -73,39 +73,6 @@ public sealed class ShardedReplicaTests
         cluster.DeliverUntil(() => false);
         Assert.All(cluster.Failures, f => Assert.StartsWith(ShardedReplica.OutOfStep, f.Reason));
         Assert.Equal(2, cluster.Failures.Count);
-    }
-
-    private static string[] Engine()
-    {
-        Network network = Network.Build(Presets.LeNet5);
-        var session = new TrainingSession(network, Config.ToTrainingOptions(1), Data, null);
-        using var gradient = new ParallelGradient(network, Config.ShardSize, 1);
-        var hashes = new string[Steps];
-        for (int s = 0; s < Steps; s++)
-        {
-            (float[] g, double loss) = gradient.Compute(session.Parameters, Data, session.BeginStep(), session.Pass);
-            session.Commit(g, loss, Batch);
-            hashes[s] = ParameterHash.Of(session.Parameters);
-        }
-
-        return hashes;
-    }
-
-    private static LabeledImages Synthetic(int count)
-    {
-        var rng = new Rng(17);
-        byte[] pixels = new byte[count * 28 * 28], labels = new byte[count];
-        for (int i = 0; i < pixels.Length; i++)
-        {
-            pixels[i] = (byte)(rng.NextUInt64() & 0xff);
-        }
-
-        for (int i = 0; i < count; i++)
-        {
-            labels[i] = (byte)(rng.NextUInt64() % 10);
-        }
-
-        return new LabeledImages(new Shape3(1, 28, 28), pixels, labels, 10, 127f, 74f);
     }
 
     /// <summary>N replicas and the queue between them; the test plays the coordinator.</summary>

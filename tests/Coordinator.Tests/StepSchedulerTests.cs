@@ -1,8 +1,8 @@
 using CnnCluster.Coordinator.Cluster;
+using CnnCluster.Coordinator.Runs.Steps;
 using CnnCluster.Shared.Protocol;
 using Xunit;
 
-using CnnCluster.Coordinator.Runs.Steps;
 namespace CnnCluster.Coordinator.Tests;
 
 /// <summary>The step scheduler alone: no actors, no clock (times are passed in), workers are strings.</summary>

@@ -1,14 +1,14 @@
 using Akka.Actor;
 using Akka.TestKit;
 using CnnCluster.Coordinator.Cluster;
+using CnnCluster.Coordinator.Runs;
+using CnnCluster.Coordinator.Runs.Steps;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.Protocol;
 using CnnCluster.Worker;
 using Xunit;
 
-using CnnCluster.Coordinator.Runs;
-using CnnCluster.Coordinator.Runs.Steps;
 namespace CnnCluster.Coordinator.Tests;
 
 /// <summary>

@@ -2,22 +2,22 @@ using System.CommandLine;
 using System.Net;
 using System.Net.Sockets;
 using Akka.Actor;
+using Akka.Hosting;
 using CnnCluster.Coordinator.Cluster;
 using CnnCluster.Coordinator.Local;
 using CnnCluster.Coordinator.Options;
-using CnnCluster.Coordinator.Persistence;
 using CnnCluster.Coordinator.Pbm;
+using CnnCluster.Coordinator.Persistence;
+using CnnCluster.Coordinator.Registry;
 using CnnCluster.Coordinator.Web;
-using CnnCluster.Shared.Pbm;
-using Akka.Hosting;
 using CnnCluster.Shared.DataPlane;
 using CnnCluster.Shared.Hosting;
+using CnnCluster.Shared.Pbm;
 using CnnCluster.Worker;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-using CnnCluster.Coordinator.Registry;
 namespace CnnCluster.Coordinator.Cli;
 
 /// <summary>

@@ -1,10 +1,10 @@
 using Akka.Actor;
 using Akka.Cluster.Hosting;
-using Akka.Pattern;
 using Akka.Hosting;
+using Akka.Pattern;
+using CnnCluster.Coordinator.Registry;
 using CnnCluster.Shared.Hosting;
 
-using CnnCluster.Coordinator.Registry;
 namespace CnnCluster.Coordinator.Cluster;
 
 /// <summary>The coordinator's actors, through Akka.Hosting.</summary>

@@ -2,6 +2,8 @@ using Akka.Actor;
 using Akka.Hosting;
 using CnnCluster.Coordinator.Cluster;
 using CnnCluster.Coordinator.Persistence;
+using CnnCluster.Coordinator.Registry;
+using CnnCluster.Coordinator.Runs;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.DataPlane;
@@ -12,8 +14,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-using CnnCluster.Coordinator.Runs;
-using CnnCluster.Coordinator.Registry;
 namespace CnnCluster.Coordinator.Local;
 
 /// <summary>

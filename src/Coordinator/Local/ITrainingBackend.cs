@@ -1,9 +1,9 @@
 using CnnCluster.Coordinator.Cluster;
+using CnnCluster.Coordinator.Runs;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.Protocol;
 
-using CnnCluster.Coordinator.Runs;
 namespace CnnCluster.Coordinator.Local;
 
 /// <summary>Who computes a `train` run: the engine on this process's threads, or the cluster.</summary>

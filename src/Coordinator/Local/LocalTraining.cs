@@ -1,11 +1,11 @@
 using System.Diagnostics;
 using CnnCluster.Coordinator.Cluster;
 using CnnCluster.Coordinator.Reporting;
+using CnnCluster.Coordinator.Runs;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.Protocol;
 
-using CnnCluster.Coordinator.Runs;
 namespace CnnCluster.Coordinator.Local;
 
 /// <summary>

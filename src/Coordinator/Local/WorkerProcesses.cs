@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
-namespace CnnCluster.Coordinator.Cluster;
+namespace CnnCluster.Coordinator.Local;
 
 /// <summary>
 /// Real worker processes (src/Worker) started on this machine, joining the cluster over 127.0.0.1.
