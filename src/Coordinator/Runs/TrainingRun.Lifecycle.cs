@@ -165,6 +165,24 @@ public sealed partial class TrainingRun
         Context.Parent.Tell(new RunPaused(RunId, Status(RunPhase.Paused) with { Reason = reason }));
     }
 
+    private void OnSnapshotFailed(SaveSnapshotFailure f)
+    {
+        if (StoreFailure.Classify(f.Cause) is StoreFailureKind.DiskFull or StoreFailureKind.ReadOnly)
+        {
+            // every later snapshot would fail too, and the run would go on with nothing to resume from
+            // (a fast run did, to its end): pause as for a failed journal write, resume when there is room
+            Paused(f.Cause);
+            Context.Stop(Self);
+            return;
+        }
+
+        if (_snapshots.SavingStep is long step)
+        {
+            _log.Warning("run {0}: snapshot at step {1} not saved ({2}); the next one is due in {3} steps", RunId, step, f.Cause.Message, _run.Config.SnapshotEvery);
+            _snapshots.Failed(ParametersCurrent);
+        }
+    }
+
     // ---------------------------------------------------------------- ending
 
     private void Finish()
