@@ -183,4 +183,28 @@ public sealed class ShardedExecutionTests
         Assert.Equal(StepStatus.Rewind, bench.Last.Status);
         Assert.StartsWith("every replica was lost after step 1", bench.Last.Reason);
     }
+
+    [Fact]
+    public void OnlyMemberZeroMayHandInTheStateAskedForAndOnlyAMemberMayRefuseAPart()
+    {
+        var bench = new ExecutionBench(Config, seed: 12);
+        bench.Join(2);
+        bench.Advance();
+        bench.Join(1, first: 2); // waits for a replica: step 2 asks member 0 for the state to send it
+        bench.DeliverUntil(() => bench.Hashes.Count == 1);
+        var plan = (StepPlan)bench.Sent.Last(s => s is ("w1", StepPlan)).Message;
+        Assert.Equal(2, plan.Ref.Step);
+        Assert.True(((StepPlan)bench.Sent.Last(s => s is ("w0", StepPlan)).Message).Capture);
+        long stale = bench.Telemetry.Stale;
+
+        bench.Apply(bench.Execution.Handle("w2", new PartRefused(plan.Ref, plan.Mine[0], "made up")));
+        float[] state = new float[bench.Session.Network.ParameterCount];
+        bench.Apply(bench.Execution.Handle("w1", new ReplicaState("r", 7, 2, state, state)));
+
+        Assert.Equal(stale + 2, bench.Telemetry.Stale);
+        Assert.DoesNotContain(bench.Decisions, d => d.Status == StepStatus.Restart);
+        Assert.Empty(bench.Quarantined);
+        bench.DeliverUntil(() => bench.Session.Finished && bench.Execution.InFlight is null);
+        Assert.Equal(Engine.Value, bench.Hashes);
+    }
 }

@@ -124,8 +124,8 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
     {
         NodeDone d => OnNodeDone(sender, d),
         StepDone d => OnStepDone(sender, d),
-        ReplicaState r => OnReplicaState(r),
-        PartRefused p => OnPartRefused(p),
+        ReplicaState r => OnReplicaState(sender, r),
+        PartRefused p => OnPartRefused(sender, p),
         _ => Stale(), // a star's result: this run has none
     };
 
@@ -225,11 +225,11 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
     /// struck (quarantined at the second failure) and the step runs again. Every owner reports the same
     /// node; the first report restarts the step, and the others are of an older generation.
     /// </summary>
-    private StepDecision OnPartRefused(PartRefused p)
+    private StepDecision OnPartRefused(TWorker sender, PartRefused p)
     {
-        if (Current(p.Ref) is not { } step)
+        if (Current(p.Ref) is not { } step || !step.Progress.Members.Contains(sender))
         {
-            return StepDecision.Pending;
+            return Stale(); // only a member of this generation owns a slice
         }
 
         Telemetry.Refused++;
@@ -270,12 +270,13 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
         return Commit(step);
     }
 
-    private StepDecision OnReplicaState(ReplicaState r)
+    /// <summary>The state asked of member 0 after the step (and only its, only then, only of the model's size).</summary>
+    private StepDecision OnReplicaState(TWorker sender, ReplicaState r)
     {
         if (_step is not { } step || !step.Ref.Of(r.RunId, r.Incarnation) || r.Step != step.Step || step.Progress is not { Capture: true, Captured: null }
-            || r.Parameters.Length != Session.Network.ParameterCount || r.Velocity.Length != r.Parameters.Length)
+            || !sender.Equals(step.Progress.Members[0]) || r.Parameters.Length != Session.Network.ParameterCount || r.Velocity.Length != r.Parameters.Length)
         {
-            return StepDecision.Pending;
+            return Stale();
         }
 
         step.Progress.Captured = r;
