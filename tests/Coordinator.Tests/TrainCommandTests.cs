@@ -168,4 +168,16 @@ public sealed class TrainCommandTests : IDisposable
         Assert.Contains("lower the learning rate", stderr);
         Assert.True(File.Exists(Path.Combine(_out, "boom", "steps.csv")));
     }
+
+    [Fact]
+    public void ADivergingRunThroughTheClusterFailsAsDivergedInsteadOfQuarantiningItsWorker()
+    {
+        // the same run with an in-process worker: its infinite loss is refereed by the coordinator, not taken for a faulty machine
+        string spec = Path.Combine(_out, "linear.json");
+        File.WriteAllText(spec, """{ "loss": "mean_squared_error", "layers": [ { "type": "dense", "out": 10 } ] }""");
+        var (code, _, stderr) = ChildProcess.Run("CnnCluster.Coordinator.dll", ["train", "--model", spec, "--lr", "10", "--warmup-steps", "0", "--schedule", "constant", "--limit", "2048", "--epochs", "1", "--out", _out, "--run-id", "boom", "--workers", "1", "--db", Path.Combine(_out, "runs.db")]);
+        Assert.Equal(4, code);
+        Assert.Matches(@"error: training diverged at step \d+: loss is (Infinity|NaN); lower the learning rate \(now 10\)", stderr);
+        Assert.DoesNotContain("quarantined", stderr);
+    }
 }

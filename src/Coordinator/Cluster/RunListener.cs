@@ -25,7 +25,7 @@ public sealed class RunListener : ReceiveActor
         Receive<EpochCompleted>(e => observer.OnEpoch(new EpochReport(e.Epoch, e.Step, e.TrainLoss, e.TestLoss, e.TestAccuracy, e.TrainSeconds, e.ImagesPerSecond, e.SparseAlphaFraction)));
         Receive<RunFinished>(f => completion.TrySetResult(f));
         Receive<RunFailed>(f => completion.TrySetException(f.Failure == RunFailure.Diverged
-            ? new TrainingDivergedException(f.Step, double.NaN, double.NaN)
+            ? new TrainingDivergedException(f.Step, f.Reason)
             : new RunFailedException(f.Reason)));
     }
 

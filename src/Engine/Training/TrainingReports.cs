@@ -19,8 +19,20 @@ public interface ITrainingObserver
 }
 
 /// <summary>The loss became NaN or infinite: the message says at which step and what to change.</summary>
-public sealed class TrainingDivergedException(long step, double loss, double learningRate)
-    : Exception($"training diverged at step {step}: loss is {loss}; lower the learning rate (now {learningRate:G4}) or raise the batch size")
+public sealed class TrainingDivergedException : Exception
 {
-    public long Step { get; } = step;
+    public TrainingDivergedException(long step, double loss, double learningRate)
+        : base($"training diverged at step {step}: loss is {loss}; lower the learning rate (now {learningRate:G4}) or raise the batch size")
+    {
+        Step = step;
+    }
+
+    /// <summary>A divergence another node found, in its words (a run's end as its coordinator journaled it).</summary>
+    public TrainingDivergedException(long step, string message)
+        : base(message)
+    {
+        Step = step;
+    }
+
+    public long Step { get; }
 }

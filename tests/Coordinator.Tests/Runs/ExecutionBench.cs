@@ -129,19 +129,25 @@ internal sealed class ExecutionBench
         }
     }
 
-    /// <summary>Runs to the end of the session's steps (or until nothing moves).</summary>
+    /// <summary>Runs to the end of the session's steps, or of the run (it failed or rewinds), or until nothing moves.</summary>
     public void RunToEnd()
     {
         Advance();
-        DeliverUntil(() => Session.Finished && Execution.InFlight is null);
+        DeliverUntil(() => (Session.Finished && Execution.InFlight is null) || Decisions.Any(d => d.Status is StepStatus.Fail or StepStatus.Rewind));
     }
 
     public int Pending => _links.Values.Sum(q => q.Count);
 
-    /// <summary>What the run does with a decision: record it, and begin the next step after a commit or a restart.</summary>
+    /// <summary>What the run does with a decision: record it, begin the next step after a commit or a restart, end at a failure.</summary>
     public void Apply(StepDecision decision)
     {
         Decisions.Add(decision);
+        if (decision.Status is StepStatus.Fail or StepStatus.Rewind)
+        {
+            Execution.Abandon();
+            return;
+        }
+
         if (decision.Status == StepStatus.Committed)
         {
             Hashes.Add(decision.Hash ?? ParameterHash.Of(Session.Parameters));

@@ -171,4 +171,38 @@ public sealed class StarExecutionTests
         bench.DeliverUntil(() => bench.Session.Finished && bench.Execution.InFlight is null);
         Assert.Equal(Engine.Value, bench.Hashes);
     }
+
+    [Fact]
+    public void ResultsThatAreNotFiniteOnTheCoordinatorTooAreDivergenceAndNoWorkerIsStruck()
+    {
+        // a linear least-squares model with a far too large step grows geometrically to infinity
+        RunConfig linear = RunConfig.From(ModelSpecJson.Parse("""{ "loss": "mean_squared_error", "layers": [ { "type": "dense", "out": 10 } ] }"""), "linear",
+            new TrainingOptions { Epochs = 10, MaxSteps = 60, BatchSize = ExecutionBench.Batch, ShardSize = 8, Seed = 5, LearningRate = 10 }, null);
+        var bench = new ExecutionBench(linear, seed: 11);
+        bench.Join(2);
+        bench.RunToEnd();
+
+        StepDecision failed = bench.Last;
+        Assert.Equal(StepStatus.Fail, failed.Status);
+        Assert.Equal(RunFailure.Diverged, failed.Failure);
+        Assert.StartsWith("training diverged at step", failed.Reason);
+        Assert.True(bench.Hashes.Count >= 1, "it trained a few steps first");
+        Assert.Empty(bench.Quarantined);
+        Assert.Equal(0, bench.Telemetry.Refused);
+    }
+
+    [Fact]
+    public void ANonFiniteResultThatTheCoordinatorComputesFinitelyStrikesItsWorker()
+    {
+        var bench = new ExecutionBench(Config, seed: 12)
+        {
+            Fault = (w, m) => w == "w1" && m is NodeResult r ? r with { LossSum = double.PositiveInfinity } : m,
+        };
+        bench.Join(3);
+        bench.RunToEnd();
+
+        Assert.Equal(Engine.Value, bench.Hashes);
+        Assert.Equal(["w1"], bench.Quarantined);
+        Assert.DoesNotContain(bench.Decisions, d => d.Status == StepStatus.Fail);
+    }
 }

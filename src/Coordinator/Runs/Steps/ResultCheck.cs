@@ -34,6 +34,13 @@ public static class ResultCheck
         return null;
     }
 
+    /// <summary>
+    /// True when the result has the model's length but a loss or gradient value that is not finite: a faulty
+    /// machine's, or every machine's when the training diverges (the coordinator tells which, <see cref="StarExecution{TWorker}"/>).
+    /// </summary>
+    public static bool NotFinite(NodeResult r, int parameters) =>
+        r.Gradient?.Length == parameters && (!double.IsFinite(r.LossSum) || Finite.FirstNotFinite(r.Gradient) >= 0);
+
     /// <summary>A 64-bit digest of the result's bits (gradient and loss): equal results have equal digests.</summary>
     public static ulong Digest(NodeResult r)
     {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using CnnCluster.Coordinator.Cluster;
 using CnnCluster.Coordinator.Runs.Workers;
+using CnnCluster.Engine.Kernels;
 using CnnCluster.Engine.Layers;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.Protocol;
@@ -12,13 +13,16 @@ namespace CnnCluster.Coordinator.Runs.Steps;
 /// copy of them, checks every result (<see cref="ResultCheck"/>) before it counts, completes the tree in
 /// order and applies the update. A refused result is computed again elsewhere and counts against its
 /// worker; a node being verified counts once two workers agree bit for bit, and the worker outvoted is
-/// struck. The run hashes the parameters itself, after the next step's work has gone out.
+/// struck. A result refused for a value that is not finite is refereed: this coordinator computes the node
+/// itself, and if it is not finite here either the training has diverged (the run fails as diverged instead of
+/// quarantining every worker in turn). The run hashes the parameters itself, after the next step's work has gone out.
 /// </summary>
 public sealed class StarExecution<TWorker>(StepContext<TWorker> context) : StepExecution<TWorker>(context)
     where TWorker : notnull
 {
     private readonly TreeReducer _reducer = new(GradientBuffers.Shared(context.Session.Network.ParameterCount));
     private StarStep<TWorker>? _step;
+    private ParallelGradient? _referee; // this coordinator's own engine, made for the first result refused as not finite
 
     public override long? InFlight => _step?.Step;
 
@@ -76,6 +80,8 @@ public sealed class StarExecution<TWorker>(StepContext<TWorker> context) : StepE
 
     public override void Abandon()
     {
+        _referee?.Dispose();
+        _referee = null;
         if (_step is { } step)
         {
             _reducer.Buffers.Return(step.Parameters);
@@ -134,6 +140,13 @@ public sealed class StarExecution<TWorker>(StepContext<TWorker> context) : StepE
 
         if (ResultCheck.Problem(r, Session.Network.ParameterCount) is string problem)
         {
+            if (ResultCheck.NotFinite(r, Session.Network.ParameterCount) && DivergesHere(step, r.Node) is double loss)
+            {
+                ReturnGradient(sender, r);
+                Log.Warning($"run {RunId} step {step.Step}: the result of node {r.Node} from worker {Context.Name(sender)} is not finite ({problem}), and this coordinator computes the same");
+                return StepDecision.Failing(new TrainingDivergedException(step.Step, loss, Session.LearningRate).Message, RunFailure.Diverged);
+            }
+
             Telemetry.Refused++;
             Log.Warning($"run {RunId} step {step.Step}: the result of node {r.Node} from worker {Context.Name(sender)} is refused: {problem}; it is computed again elsewhere");
             ReturnGradient(sender, r);
@@ -248,6 +261,22 @@ public sealed class StarExecution<TWorker>(StepContext<TWorker> context) : StepE
         _step = null;
         Scheduler.End(Now);
         return StepDecision.Committing(report);
+    }
+
+    /// <summary>
+    /// The referee of a result that is not finite: the node computed here with the step's parameters (the
+    /// engine's bits, as any healthy worker's). Its loss when that is not finite either (the training diverged),
+    /// null when it is (the worker computes wrongly).
+    /// </summary>
+    private double? DivergesHere(StarStep<TWorker> step, TreeNode node)
+    {
+        _referee ??= new ParallelGradient(Session.Network, Context.Config.ShardSize, 1);
+        var batch = new ArraySegment<int>(step.Batch);
+        (float[] g, double loss) = _referee.ComputeBlock(step.Parameters, Session.TrainingData, batch, new ShardPlan(batch.Count, Context.Config.ShardSize),
+            node.Level, node.Start >> node.Level, Session.PassOf(step.Step));
+        bool finite = double.IsFinite(loss) && Finite.FirstNotFinite(g) < 0;
+        _reducer.Buffers.Return(g);
+        return finite ? null : loss;
     }
 
     /// <summary>A result's gradient goes back to the pool when it was decoded into one (not an in-process worker's own).</summary>
