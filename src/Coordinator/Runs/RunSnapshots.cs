@@ -9,9 +9,10 @@ namespace CnnCluster.Coordinator.Runs;
 /// <summary>
 /// A run's snapshots: one save in flight at a time (so replies match their snapshot; a wanted one
 /// follows it), each journaled once stored, only the newest <see cref="RunConfig.KeepSnapshots"/> kept.
-/// The actor passes its save and delete; a failed save is the actor's to classify.
+/// The actor passes its save and delete, and whether the session's parameters are the run's now (in a sharded
+/// run only after a capture); a failed save is the actor's to classify.
 /// </summary>
-public sealed class RunSnapshots(string runId, RunConfig config, TrainingSession session, RunJournal journal, StepPhaseLog phases, Action<RunSnapshot> save, Action<long> deleteUpTo)
+public sealed class RunSnapshots(string runId, RunConfig config, TrainingSession session, RunJournal journal, StepPhaseLog phases, Func<bool> parametersCurrent, Action<RunSnapshot> save, Action<long> deleteUpTo)
 {
     private (long Step, string Checksum, long Bytes)? _saving;
     private bool _wanted;
@@ -29,10 +30,10 @@ public sealed class RunSnapshots(string runId, RunConfig config, TrainingSession
     /// <summary>True when the run did not continue from a snapshot (a fork must take its first).</summary>
     public bool NothingRestored => _lastStep < 0;
 
-    /// <summary>Snapshots the session's state now, unless taken already or the session's parameters are not the run's (<paramref name="parametersCurrent"/>).</summary>
-    public void Take(bool parametersCurrent)
+    /// <summary>Snapshots the session's state now, unless taken already or the session's parameters are not the run's.</summary>
+    public void Take()
     {
-        if (_lastStep == session.Step || !parametersCurrent)
+        if (_lastStep == session.Step || !parametersCurrent())
         {
             return; // taken, or (sharded) the replicas' state after this step was not asked for
         }
@@ -52,7 +53,7 @@ public sealed class RunSnapshots(string runId, RunConfig config, TrainingSession
     }
 
     /// <summary>The save in flight is stored as <paramref name="sequenceNr"/>: journaled, and the next wanted one taken.</summary>
-    public void Saved(long sequenceNr, DateTime timestamp, bool parametersCurrent)
+    public void Saved(long sequenceNr, DateTime timestamp)
     {
         if (_saving is not { } saving)
         {
@@ -61,14 +62,14 @@ public sealed class RunSnapshots(string runId, RunConfig config, TrainingSession
 
         journal.Event(new SnapshotRecorded(sequenceNr, saving.Step, saving.Bytes, saving.Checksum, timestamp));
         ClusterMeters.SnapshotSaved(saving.Bytes);
-        Done(parametersCurrent);
+        Done();
     }
 
     /// <summary>The save in flight failed (for a reason that leaves later ones possible): the next one is due as usual.</summary>
-    public void Failed(bool parametersCurrent)
+    public void Failed()
     {
         _lastStep = -1;
-        Done(parametersCurrent);
+        Done();
     }
 
     /// <summary>Keeps the newest N snapshots of <paramref name="state"/>: older ones are deleted and the pruning journaled.</summary>
@@ -82,13 +83,13 @@ public sealed class RunSnapshots(string runId, RunConfig config, TrainingSession
         }
     }
 
-    private void Done(bool parametersCurrent)
+    private void Done()
     {
         _saving = null;
         if (_wanted)
         {
             _wanted = false;
-            Take(parametersCurrent);
+            Take();
         }
     }
 }

@@ -85,7 +85,7 @@ public sealed partial class TrainingRun
             Persist(new RunStarted(RunId, _run.Config, _run.Origin.ForkedFrom, _run.Origin.ForkedFromSnapshot), e => _state = _state.Updated(e));
             if (_run.Origin.Parameters is not null)
             {
-                _snapshots.Take(ParametersCurrent); // a fork does not depend on its source's snapshots staying around
+                _snapshots.Take(); // a fork does not depend on its source's snapshots staying around
             }
         }
         else if (_state.ForkedFrom is not null && _snapshots.NothingRestored)
@@ -98,7 +98,7 @@ public sealed partial class TrainingRun
             }
 
             _session.StartFrom(forked);
-            _snapshots.Take(ParametersCurrent);
+            _snapshots.Take();
         }
         else if (_state.EndJournaled)
         {
@@ -179,7 +179,7 @@ public sealed partial class TrainingRun
         if (_snapshots.SavingStep is long step)
         {
             _log.Warning("run {0}: snapshot at step {1} not saved ({2}); the next one is due in {3} steps", RunId, step, f.Cause.Message, _run.Config.SnapshotEvery);
-            _snapshots.Failed(ParametersCurrent);
+            _snapshots.Failed();
         }
     }
 
@@ -187,7 +187,7 @@ public sealed partial class TrainingRun
 
     private void Finish()
     {
-        _snapshots.Take(ParametersCurrent);
+        _snapshots.Take();
         End(new RunEnded(RunOutcome.Completed, _session.Step, CurrentHash(), null), journal: !_state.EndJournaled, then: () => _subscribers.Publish(Finished()));
     }
 
@@ -198,7 +198,7 @@ public sealed partial class TrainingRun
     private void Stop()
     {
         IActorRef replyTo = Sender;
-        _snapshots.Take(ParametersCurrent);
+        _snapshots.Take();
         const string reason = "stopped by a user";
         End(new RunEnded(RunOutcome.Stopped, _session.Step, CurrentHash(), reason), journal: true, then: () =>
         {

@@ -52,7 +52,7 @@ public sealed partial class TrainingRun : ReceivePersistentActor, IWithTimers
         _chunks = new ChunkAssembler(Context.System, 4L * network.ParameterCount + Chunking.ChunkSize); // a result: the gradient and a few fields
         _steps = ActorStepContext.For(Context, run, _session, _log, scheduling ?? SchedulerSettings.Default);
         _journal = new RunJournal((e, then) => PersistAsync(e, then), Recorded, _steps.Telemetry.Phases);
-        _snapshots = new RunSnapshots(run.RunId, run.Config, _session, _journal, _steps.Telemetry.Phases, SaveSnapshot,
+        _snapshots = new RunSnapshots(run.RunId, run.Config, _session, _journal, _steps.Telemetry.Phases, () => ParametersCurrent, SaveSnapshot,
             upTo => DeleteSnapshots(new SnapshotSelectionCriteria(upTo)));
         _subscribers = new RunSubscribers(run.RunId);
         if (subscriber is not null)
@@ -175,7 +175,7 @@ public sealed partial class TrainingRun : ReceivePersistentActor, IWithTimers
         Command<RunHistoryRequest>(_ => Chunking.Tell(Context.System, Sender, new RunHistory(
             RunId, _run.Config, Phase.ToWire(), _session.TotalSteps, _session.StepsPerEpoch,
             [.. _state.Steps], [.. _state.Epochs], [.. _state.Snapshots.Values], _state.Ended, _state.ForkedFrom), Self));
-        Command<SaveSnapshotSuccess>(s => _snapshots.Saved(s.Metadata.SequenceNr, s.Metadata.Timestamp, ParametersCurrent));
+        Command<SaveSnapshotSuccess>(s => _snapshots.Saved(s.Metadata.SequenceNr, s.Metadata.Timestamp));
         Command<SaveSnapshotFailure>(OnSnapshotFailed);
         Command<DeleteSnapshotsSuccess>(_ => { });
         Command<DeleteSnapshotsFailure>(f => _log.Warning("run {0}: old snapshots not deleted: {1}", RunId, f.Cause.Message));
@@ -263,11 +263,11 @@ public sealed partial class TrainingRun : ReceivePersistentActor, IWithTimers
         if (epoch is { } ended)
         {
             _journal.Epoch(new EpochRecorded(ended.Epoch, ended.Step, ended.TrainLoss, ended.TestLoss, ended.TestAccuracy, ended.TrainSeconds, ended.ImagesPerSecond, ended.SparseAlphaFraction));
-            _snapshots.Take(ParametersCurrent);
+            _snapshots.Take();
         }
         else if (_session.Step % _run.Config.SnapshotEvery == 0)
         {
-            _snapshots.Take(ParametersCurrent);
+            _snapshots.Take();
         }
 
         if (_session.Finished)

@@ -285,8 +285,6 @@ internal sealed class ExecutionBench
 
         public ChannelKind Kind => _akkaOnly ? ChannelKind.Akka : ChannelKind.DataPlane;
 
-        public bool HasDataPlane => !_akkaOnly;
-
         public long BytesSent => 0;
 
         public long BytesReceived => 0;

@@ -23,9 +23,6 @@ public interface IWorkerChannel : IDisposable
 {
     ChannelKind Kind { get; }
 
-    /// <summary>True when the worker can hold a replica of a sharded run (it has a data plane that has not failed).</summary>
-    bool HasDataPlane { get; }
-
     /// <summary>Sends by the best transport the worker has (in-process, data plane, Akka).</summary>
     void Send(IProtocolMessage message);
 

@@ -21,8 +21,6 @@ public sealed class WorkerChannel(ActorSystem system, IActorRef run, IActorRef w
 
     public ChannelKind Kind => worker.Path.Address.HasLocalScope ? ChannelKind.InProcess : _akkaOnly ? ChannelKind.Akka : ChannelKind.DataPlane;
 
-    public bool HasDataPlane => !_akkaOnly;
-
     public long BytesSent => _akkaSent + _retiredSent + (_link?.BytesSent ?? 0);
 
     public long BytesReceived => _akkaReceived + _retiredReceived + (_link?.BytesReceived ?? 0);
