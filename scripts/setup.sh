@@ -2,8 +2,10 @@
 # Installs what CnnCluster's runs and tests need on a Debian machine with the .NET 10 SDK:
 #   the Fashion-MNIST IDX files (Debian package dataset-fashion-mnist);
 #   with --test-deps, also what the tests use: a PostgreSQL server on 127.0.0.1:5432, started, with a
-#   role `cnn` (password `cnn`) owning the database `cnncluster`, docker-compose (to validate
-#   docker-compose.yml; no Docker engine is needed) and chromium (the dashboard's test drives it headless).
+#   role `cnn` (password `cnn`) owning the database `cnncluster`; chromium (the dashboard's tests drive it
+#   headless; libnss3-tools gives it the cluster's CA); a Docker engine (docker.io, started here when none
+#   answers) with docker-compose, and the base images the compose file builds on (deploy/base-images/make.sh:
+#   the real ones where a registry answers, else local stand-ins made from Debian packages with debootstrap).
 # Safe to run again.
 set -euo pipefail
 
@@ -25,7 +27,7 @@ as_postgres() {
 }
 
 packages=(dataset-fashion-mnist)
-[ "$postgres" -eq 1 ] && packages+=(postgresql docker-compose chromium)
+[ "$postgres" -eq 1 ] && packages+=(postgresql docker.io docker-compose debootstrap chromium libnss3-tools)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -60,4 +62,15 @@ if [ "$postgres" -eq 1 ]; then
   as_postgres psql -qtAc "SELECT 1 FROM pg_database WHERE datname = 'cnncluster'" | grep -q 1 \
     || as_postgres psql -qc "CREATE DATABASE cnncluster OWNER cnn"
   echo "setup: PostgreSQL $version on 127.0.0.1:5432, database cnncluster, role cnn/cnn"
+fi
+
+if [ "$postgres" -eq 1 ]; then
+  if ! $SUDO docker info >/dev/null 2>&1; then
+    echo "setup: starting dockerd (log in /var/log/dockerd.log)"
+    $SUDO sh -c 'nohup dockerd > /var/log/dockerd.log 2>&1 &'
+    for i in $(seq 60); do $SUDO docker info >/dev/null 2>&1 && break; sleep 1; done
+    $SUDO docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/dockerd.log" >&2; exit 1; }
+  fi
+  echo "setup: Docker engine $($SUDO docker version --format '{{.Server.Version}}')"
+  $SUDO "$(dirname "$0")/../deploy/base-images/make.sh"
 fi

@@ -31,7 +31,7 @@ public sealed class PbmClient : IDisposable
     /// <summary>Says hello to <paramref name="host"/>:<paramref name="port"/>; over TLS checked against the cluster's CA when <paramref name="trust"/> is given.</summary>
     public static async Task<PbmClient> ConnectAsync(string host, int port, string? token, ClusterTrust? trust, TextWriter output, TextWriter error, bool terminal)
     {
-        Func<Stream, Task<Stream>>? secure = trust is null ? null : async network => await Tls.ClientAsync(network, host, trust, Deadline, CancellationToken.None, mutual: false);
+        Func<Stream, Task<Stream>>? secure = trust is null ? null : async network => await Tls.ClientAsync(network, host, trust, Deadline, CancellationToken.None, mutual: false, checkName: true);
         PbmConnection connection = await PbmConnection.ConnectAsync(host, port, Deadline, secure: secure);
         try
         {

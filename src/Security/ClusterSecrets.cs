@@ -1,3 +1,4 @@
+using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
@@ -9,8 +10,10 @@ namespace CnnCluster.Security;
 /// (<see cref="AuthorityFile"/>, <see cref="AuthorityKeyFile"/>), the node certificate every node presents
 /// (<see cref="NodeFile"/>, signed by it, for both ends of a connection), the pbm token
 /// (<see cref="TokenFile"/>) and the database password (<see cref="DatabasePasswordFile"/>). What exists is
-/// kept, so running it again (every `docker compose up`) changes nothing; a missing file is made. Keys and
-/// secrets are readable by the owner only.
+/// kept, so running it again (every `docker compose up`) changes nothing; a missing file is made, and a node
+/// certificate that lacks a name asked for is issued again by the same authority. Keys and secrets are
+/// readable by the owner only. The node certificate names what users connect to (<see cref="DefaultNames"/>
+/// and whatever `--name` adds), so a browser or curl with the CA verifies https://127.0.0.1:9111/ too.
 /// </summary>
 public static class ClusterSecrets
 {
@@ -23,9 +26,20 @@ public static class ClusterSecrets
     private static readonly TimeSpan AuthorityLife = TimeSpan.FromDays(3650);
     private static readonly TimeSpan NodeLife = TimeSpan.FromDays(825);
 
-    /// <summary>Makes whatever is missing in <paramref name="folder"/>; returns the names of the files it wrote.</summary>
-    public static IReadOnlyList<string> Ensure(string folder)
+    /// <summary>
+    /// The names every node certificate carries: compose's service names, this machine by name and address (a
+    /// published port is reached as 127.0.0.1 or localhost), and the name the cluster's own clients used before.
+    /// </summary>
+    public static readonly IReadOnlyList<string> DefaultNames = ["cnncluster-node", "coordinator", "worker", "localhost", "127.0.0.1", "::1"];
+
+    /// <summary>
+    /// Makes whatever is missing in <paramref name="folder"/>, the node certificate naming <see cref="DefaultNames"/>
+    /// and <paramref name="names"/> (DNS names or IP addresses; the names of an existing certificate are kept);
+    /// returns the names of the files it wrote.
+    /// </summary>
+    public static IReadOnlyList<string> Ensure(string folder, IEnumerable<string>? names = null)
     {
+        string[] wanted = [.. DefaultNames.Concat(names ?? []).Select(NormalName).Distinct()];
         Directory.CreateDirectory(folder);
         var written = new List<string>();
         string authorityPath = Path.Combine(folder, AuthorityFile), keyPath = Path.Combine(folder, AuthorityKeyFile), nodePath = Path.Combine(folder, NodeFile);
@@ -43,9 +57,10 @@ public static class ClusterSecrets
             File.Delete(nodePath); // signed by an authority that is gone
         }
 
-        if (!File.Exists(nodePath))
+        string[] carried = File.Exists(nodePath) ? NamesOf(X509CertificateLoader.LoadPkcs12FromFile(nodePath, password: null, X509KeyStorageFlags.EphemeralKeySet)) : [];
+        if (!File.Exists(nodePath) || wanted.Except(carried).Any())
         {
-            using X509Certificate2 node = NewNode(authority);
+            using X509Certificate2 node = NewNode(authority, names: [.. carried.Union(wanted)]);
             WritePrivate(nodePath, node.Export(X509ContentType.Pkcs12));
             written.Add(NodeFile);
         }
@@ -76,21 +91,55 @@ public static class ClusterSecrets
     }
 
     /// <summary>A node certificate (ECDSA P-256) signed by <paramref name="authority"/>, for servers and clients alike.</summary>
-    public static X509Certificate2 NewNode(X509Certificate2 authority, string name = "CnnCluster node")
+    public static X509Certificate2 NewNode(X509Certificate2 authority, string name = "CnnCluster node", IReadOnlyList<string>? names = null)
     {
         using ECDsa key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest(new X500DistinguishedName($"CN={name}, O=CnnCluster"), key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyAgreement, critical: true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(ClusterTrust.ServerAuthentication), new Oid(ClusterTrust.ClientAuthentication)], critical: false));
-        var names = new SubjectAlternativeNameBuilder();
-        names.AddDnsName("cnncluster-node");
-        request.CertificateExtensions.Add(names.Build());
+        var alternative = new SubjectAlternativeNameBuilder();
+        foreach (string n in names ?? DefaultNames)
+        {
+            if (IPAddress.TryParse(n, out IPAddress? address))
+            {
+                alternative.AddIpAddress(address);
+            }
+            else
+            {
+                alternative.AddDnsName(n);
+            }
+        }
+
+        request.CertificateExtensions.Add(alternative.Build());
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(authority, includeKeyIdentifier: true, includeIssuerAndSerial: false));
         DateTimeOffset now = DateTimeOffset.UtcNow;
         DateTimeOffset until = now + NodeLife < authority.NotAfter ? now + NodeLife : authority.NotAfter;
         using X509Certificate2 publicOnly = request.Create(authority, now.AddMinutes(-5), until, RandomNumberGenerator.GetBytes(16));
         return publicOnly.CopyWithPrivateKey(key);
+    }
+
+    /// <summary>The DNS names and IP addresses <paramref name="certificate"/> is valid for.</summary>
+    public static string[] NamesOf(X509Certificate2 certificate) =>
+        certificate.Extensions.OfType<X509SubjectAlternativeNameExtension>()
+            .SelectMany(e => e.EnumerateDnsNames().Concat(e.EnumerateIPAddresses().Select(a => a.ToString())))
+            .Select(NormalName).ToArray();
+
+    /// <summary>
+    /// A name a certificate may carry, as it is compared: an IP address in its canonical form, a DNS name in
+    /// lower case; anything else is an <see cref="ArgumentException"/> that says what a name may be.
+    /// </summary>
+    public static string NormalName(string name)
+    {
+        string n = name.Trim();
+        if (IPAddress.TryParse(n, out IPAddress? address))
+        {
+            return address.ToString();
+        }
+
+        bool dns = n.Length is > 0 and <= 253 && n.Split('.').All(label => label.Length is > 0 and <= 63
+            && label.All(c => char.IsAsciiLetterOrDigit(c) || c == '-') && label[0] != '-' && label[^1] != '-');
+        return dns ? n.ToLowerInvariant() : throw new ArgumentException($"'{name}' is neither a DNS name nor an IP address (e.g. cnn.example.org, 10.0.0.5)");
     }
 
     /// <summary>256 random bits, URL-safe base64 (fits a connection string and an environment variable).</summary>

@@ -9,8 +9,9 @@ namespace CnnCluster.Security;
 /// Who belongs to the cluster: a peer is a member when its certificate chains to the cluster's own
 /// authority (the CA of <see cref="ClusterSecrets"/>), never to the system's roots. One instance serves the
 /// three transports that leave a process: Akka remoting (mutual TLS through DotNetty), the data plane
-/// and pbm (SslStream). Every node presents the same node certificate, so a host name says nothing more
-/// than the chain does: names are not checked, the chain and the key usage are.
+/// and pbm (SslStream). Between nodes, which all present the same node certificate, a host name says nothing
+/// more than the chain does: there only the chain and the key usage are checked. A client that connects to a
+/// name a person gave (pbm) checks that the certificate names it too, as a browser with the CA would.
 /// Loaded from CLUSTER_SECRETS, the folder `coordinator secrets` writes.
 /// </summary>
 public sealed class ClusterTrust
@@ -135,16 +136,33 @@ public sealed class ClusterTrust
         RemoteCertificateValidationCallback = mutual ? (_, certificate, _, _) => Accept(certificate, rejected) : null,
     };
 
-    /// <summary>For a client end: check the server against the authority; present the node certificate when <paramref name="mutual"/>.</summary>
-    public SslClientAuthenticationOptions ClientOptions(string targetHost, bool mutual, Action<string>? rejected = null) => new()
+    /// <summary>
+    /// For a client end: check the server against the authority (and, with <paramref name="checkName"/>, that its
+    /// certificate names <paramref name="targetHost"/>); present the node certificate when <paramref name="mutual"/>.
+    /// </summary>
+    public SslClientAuthenticationOptions ClientOptions(string targetHost, bool mutual, Action<string>? rejected = null, bool checkName = false) => new()
     {
         TargetHost = targetHost,
         ClientCertificates = mutual ? new X509CertificateCollection { Certificate ?? throw new InvalidOperationException("mutual TLS needs the node certificate") } : null,
         LocalCertificateSelectionCallback = mutual ? (_, _, _, _, _) => Certificate! : null,
         EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-        RemoteCertificateValidationCallback = (_, certificate, _, _) => Accept(certificate, rejected),
+        RemoteCertificateValidationCallback = (_, certificate, _, errors) => Accept(certificate, rejected)
+            && (!checkName || !errors.HasFlag(SslPolicyErrors.RemoteCertificateNameMismatch) || Refuse(NameMismatch(certificate!, targetHost), rejected)),
     };
+
+    private static bool Refuse(string why, Action<string>? rejected)
+    {
+        rejected?.Invoke(why);
+        return false;
+    }
+
+    private static string NameMismatch(X509Certificate certificate, string host)
+    {
+        X509Certificate2 presented = certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        return $"its certificate does not name '{host}' (it names {string.Join(", ", ClusterSecrets.NamesOf(presented))}); "
+            + $"connect by one of those, or add the name with `coordinator secrets --out DIR --name {host}`";
+    }
 
     private bool Accept(X509Certificate? certificate, Action<string>? rejected)
     {

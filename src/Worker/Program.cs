@@ -19,7 +19,8 @@ namespace CnnCluster.Worker;
 /// PBM_HOST / PBM_PORT / PBM_TOKEN (or PBM_TOKEN_FILE, CLUSTER_SECRETS) for its pbm host (cluster palette; default port: any free one, kept across memberships).
 /// SIGTERM leaves the cluster gracefully; a run reassigns the node's work.
 /// A worker never ends because its cluster membership ended (the coordinator died and the split-brain
-/// resolver downed this side, or it was removed): it starts a new membership and keeps trying the seeds,
+/// resolver downed this side, it was removed, or the coordinator left and <see cref="CoordinatorWatch"/> made
+/// it leave too): it starts a new membership and keeps trying the seeds,
 /// so a restarted coordinator finds its workers again without a person. Only SIGTERM or SIGINT end it (exit 0).
 /// </summary>
 public static class Program
@@ -79,7 +80,8 @@ public static class Program
             {
                 akka.WithCnnClusterNode(node, Roles.Worker)
                     .WithGradientWorkers(actors, threads, data, dataPlane)
-                    .WithPbmHost(pbm, pbmListener);
+                    .WithPbmHost(pbm, pbmListener)
+                    .WithActors((system, _) => system.ActorOf(CoordinatorWatch.Props(), "coordinator-watch"));
             });
 
             using (IHost host = builder.Build())
@@ -93,7 +95,7 @@ public static class Program
                 return 0;
             }
 
-            Console.Error.WriteLine($"worker: cluster membership {membership} ended (the coordinator is gone, or this node was downed or removed); joining the seeds {string.Join(", ", node.Seeds)} again in {RejoinDelay.TotalSeconds:0} s");
+            Console.Error.WriteLine($"worker: cluster membership {membership} ended (the coordinator is gone or left, or this node was downed or removed); joining the seeds {string.Join(", ", node.Seeds)} again in {RejoinDelay.TotalSeconds:0} s");
             await Task.Delay(RejoinDelay);
             if (signalled)
             {

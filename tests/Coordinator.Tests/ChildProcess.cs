@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Diagnostics;
 using System.Text;
 
@@ -172,6 +173,18 @@ public sealed class ChildProcess : IDisposable
 
     /// <summary>SIGKILL: no goodbye to the cluster.</summary>
     public void KillHard() => _process.Kill();
+
+    /// <summary>SIGTERM: what `docker stop` and `docker compose restart` send; a node leaves the cluster and ends.</summary>
+    public void Terminate()
+    {
+        if (Kill(_process.Id, 15) != 0)
+        {
+            throw new InvalidOperationException($"kill -TERM {_process.Id} failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
 
     public void Dispose()
     {

@@ -8,14 +8,21 @@ namespace CnnCluster.Coordinator.Tests;
 /// <summary>
 /// The coordinator's death survived without a person: `serve` is SIGKILLed in the middle of a run while
 /// two worker processes keep running; they start a new membership by themselves, a `serve` restarted on
-/// the same store and port resumes the run with them, and it ends with the engine's hash.
+/// the same store and port resumes the run with them, and it ends with the engine's hash. The same when
+/// `serve` stops cleanly (SIGTERM, as `docker compose restart coordinator`): nobody is downed then, and the
+/// workers leave a cluster that has no coordinator left (<c>CoordinatorWatch</c>).
 /// </summary>
 public sealed class CoordinatorRestartTests(ITestOutputHelper output) : TrainProcesses
 {
     // the star passed the same test by hand (1 m 35 s); CI runs the default, sharded
     [Theory]
     [InlineData("sharded")]
-    public void ARunOutlivesItsCoordinatorWithTheSameWorkersAndTheEnginesHash(string reduce)
+    public void ARunOutlivesItsCoordinatorWithTheSameWorkersAndTheEnginesHash(string reduce) => Outlive(reduce, graceful: false);
+
+    [Fact]
+    public void ARunOutlivesAGracefulCoordinatorRestartWithTheSameWorkers() => Outlive("sharded", graceful: true);
+
+    private void Outlive(string reduce, bool graceful)
     {
         string engine = Hash(Train(["--steps", "1000", "--epochs", "100", "--limit", "4096", "--seed", "11"]));
         int clusterPort = FreePort(), pbmPort = FreePort();
@@ -31,7 +38,17 @@ public sealed class CoordinatorRestartTests(ITestOutputHelper output) : TrainPro
             string id = submit.Stdout.Trim().Split('\n')[^1];
             WaitUntil(() => Step(Pbm(pbmPort, "train", "status", "-r", id).Stdout) >= 300, "step 300");
 
-            first.KillHard();
+            if (graceful)
+            {
+                first.Terminate();
+                Assert.Equal(0, first.WaitForExit(Timeout));
+                w1.WaitForOutput("no coordinator in the cluster", Timeout); // the node log: stdout
+            }
+            else
+            {
+                first.KillHard();
+            }
+
             w1.WaitForLog("cluster membership 1 ended", Timeout);
             w2.WaitForLog("cluster membership 1 ended", Timeout);
 

@@ -13,20 +13,39 @@ internal static class SecretsCommand
 {
     private static readonly Option<string> Out = new("--out") { Description = "the folder to write (made if missing)", Required = true };
 
+    private static readonly Option<string[]> Names = new("--name")
+    {
+        Description = "a DNS name or IP address users reach a node by, besides " + string.Join(", ", ClusterSecrets.DefaultNames) + " (repeatable; an existing node certificate is issued again with it)",
+    };
+
     public static Command Create()
     {
         var command = new Command("secrets", "create the cluster's CA, node certificate, pbm token and database password (kept if present)");
         command.Options.Add(Out);
-        command.SetAction(p => Write(p.GetValue(Out)!));
+        command.Options.Add(Names);
+        command.SetAction(p => Write(p.GetValue(Out)!, p.GetValue(Names) ?? []));
         return command;
     }
 
-    private static int Write(string folder)
+    private static int Write(string folder, string[] names)
     {
         IReadOnlyList<string> written;
         try
         {
-            written = ClusterSecrets.Ensure(folder);
+            foreach (string name in names)
+            {
+                ClusterSecrets.NormalName(name);
+            }
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"error: --name {e.Message}");
+            return 2;
+        }
+
+        try
+        {
+            written = ClusterSecrets.Ensure(folder, names);
             ClusterTrust.Load(folder); // what the nodes will read
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)

@@ -24,6 +24,9 @@ public sealed class HttpEndpoint(HttpSettings settings, ClusterView view)
 
     public void Configure(WebApplicationBuilder builder)
     {
+        // the only listener is ours: a base image's ASPNETCORE_HTTP_PORTS/URLS would make Kestrel warn at every start
+        // that it overrides them
+        builder.WebHost.UseSetting(WebHostDefaults.HttpPortsKey, "").UseSetting(WebHostDefaults.HttpsPortsKey, "").UseSetting(WebHostDefaults.ServerUrlsKey, "");
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;

@@ -13,14 +13,16 @@ namespace CnnCluster.Worker.Sharded;
 /// The replicas of sharded runs this worker holds, used on its actor's thread: one made per run from its
 /// <see cref="ReplicaInit"/>, driven by the coordinator's plans, fed by its peers' slices, its nodes
 /// computed on the worker's compute thread. A plan for a run it has no replica of is answered out of step
-/// (the coordinator sends the run's state again). A replica with no plan for <see cref="IdleReplica"/> is
-/// dropped when another run's replica is made.
+/// (the coordinator sends the run's state again). Slices that come before their replica wait for it
+/// (<see cref="EarlySlices"/>). A replica with no plan for <see cref="IdleReplica"/> is dropped when another
+/// run's replica is made.
 /// </summary>
 public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThread computing, IActorRef worker, DataTraffic traffic, ILoggingAdapter log)
 {
     private static readonly TimeSpan IdleReplica = TimeSpan.FromMinutes(5);
 
     private readonly Dictionary<string, (ShardedReplica Replica, ReplicaPorts Ports)> _replicas = new();
+    private readonly EarlySlices _early = new();
 
     /// <summary>A message of the sharded all-reduce that came over the data plane, with its way back.</summary>
     public void Receive(IProtocolMessage message, IWorkReplies replies)
@@ -38,11 +40,17 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
             case StepPlan plan:
                 replies.Send(new WorkFailed(plan.Ref.RunId, plan.Ref.Incarnation, plan.Ref.Step, $"{ShardedReplica.OutOfStep} none (no replica of the run here)", WorkFailure.OutOfStep));
                 break;
+            case SlicePart part when Replica(part.Ref.RunId, part.Ref.Incarnation) is { } r:
+                r.Replica.OnPart(part);
+                break;
+            case SliceSum sum when Replica(sum.Ref.RunId, sum.Ref.Incarnation) is { } r:
+                r.Replica.OnSum(sum);
+                break;
             case SlicePart part:
-                Replica(part.Ref.RunId, part.Ref.Incarnation)?.Replica.OnPart(part);
+                HoldUnlessStale(part, part.Ref);
                 break;
             case SliceSum sum:
-                Replica(sum.Ref.RunId, sum.Ref.Incarnation)?.Replica.OnSum(sum);
+                HoldUnlessStale(sum, sum.Ref);
                 break;
         }
     }
@@ -59,6 +67,15 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
 
         GradientBuffers.Shared(c.Gradient.Length).Return(c.Gradient);
         return counted;
+    }
+
+    /// <summary>A slice of an incarnation older than the run's replica is stale; one of a replica not made yet is early, and held.</summary>
+    private void HoldUnlessStale(IProtocolMessage slice, StepRef key)
+    {
+        if (!(_replicas.TryGetValue(key.RunId, out var r) && r.Replica.Incarnation > key.Incarnation))
+        {
+            _early.Hold(slice, DateTime.UtcNow);
+        }
     }
 
     private (ShardedReplica Replica, ReplicaPorts Ports)? Replica(string runId, long incarnation) =>
@@ -86,7 +103,19 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
         catch (Exception e)
         {
             _replicas.Remove(init.RunId);
+            _early.Take(init.RunId, init.Incarnation, DateTime.UtcNow);
             coordinator.Send(new WorkFailed(init.RunId, init.Incarnation, init.Step, e.Message));
+            return;
+        }
+
+        IReadOnlyList<IProtocolMessage> early = _early.Take(init.RunId, init.Incarnation, DateTime.UtcNow);
+        if (early.Count > 0)
+        {
+            log.Info("run {0}: {1} slices that came before the replica given to it", init.RunId, early.Count);
+            foreach (IProtocolMessage slice in early)
+            {
+                Receive(slice, coordinator);
+            }
         }
     }
 

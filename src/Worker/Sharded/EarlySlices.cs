@@ -1,0 +1,93 @@
+using CnnCluster.Shared.Protocol;
+
+namespace CnnCluster.Worker.Sharded;
+
+/// <summary>
+/// Slices that came before their replica. A run's members get their <see cref="ReplicaInit"/> each on its own
+/// connection, and a fast member plans, computes and sends its first slices while a slower one is still making
+/// its replica (peer links outlive runs, so from the second run on they are already open): dropped, those
+/// slices cost the step its exchange deadline. They are held here, in arrival order, until the run's replica
+/// of that incarnation is made — bounded: at most <see cref="DefaultMaxBytes"/> in all (the oldest go first), none
+/// older than <see cref="MaxAge"/>, and only a run's newest incarnation. Pure; time is an argument.
+/// </summary>
+public sealed class EarlySlices(long maxBytes = EarlySlices.DefaultMaxBytes)
+{
+    /// <summary>A step's worth of slices of the largest model a spec may have.</summary>
+    public const long DefaultMaxBytes = 4 * Engine.Models.ModelBudget.MaxParameters;
+
+    /// <summary>A replica comes within a step's exchange deadline or not at all.</summary>
+    public static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(30);
+
+    private readonly LinkedList<(StepRef Ref, IProtocolMessage Message, long Bytes, DateTime At)> _held = new();
+
+    /// <summary>The bytes held now.</summary>
+    public long Bytes { get; private set; }
+
+    /// <summary>The messages held now.</summary>
+    public int Count => _held.Count;
+
+    /// <summary>Holds <paramref name="message"/> (a <see cref="SlicePart"/> or <see cref="SliceSum"/> for a run with no replica of its incarnation).</summary>
+    public void Hold(IProtocolMessage message, DateTime now)
+    {
+        Expire(now);
+        (StepRef key, long bytes) = message switch
+        {
+            SlicePart p => (p.Ref, 4L * p.Values.Length),
+            SliceSum s => (s.Ref, 4L * (s.Values?.Length ?? 0)),
+            _ => throw new ArgumentException($"only slices are held, not {message.GetType().Name}", nameof(message)),
+        };
+        // a newer incarnation of the run makes the older one's slices pointless; a message of an older one is
+        Remove(r => r.RunId == key.RunId && r.Incarnation < key.Incarnation);
+        if (_held.Any(h => h.Ref.RunId == key.RunId && h.Ref.Incarnation > key.Incarnation))
+        {
+            return;
+        }
+
+        if (bytes > maxBytes)
+        {
+            return;
+        }
+
+        while (Bytes + bytes > maxBytes)
+        {
+            Bytes -= _held.First!.Value.Bytes;
+            _held.RemoveFirst();
+        }
+
+        _held.AddLast((key, message, bytes, now));
+        Bytes += bytes;
+    }
+
+    /// <summary>The held messages of <paramref name="runId"/>'s incarnation <paramref name="incarnation"/> in arrival order; the run's others are dropped.</summary>
+    public IReadOnlyList<IProtocolMessage> Take(string runId, long incarnation, DateTime now)
+    {
+        Expire(now);
+        List<IProtocolMessage> taken = [.. _held.Where(h => h.Ref.RunId == runId && h.Ref.Incarnation == incarnation).Select(h => h.Message)];
+        Remove(r => r.RunId == runId);
+        return taken;
+    }
+
+    private void Expire(DateTime now)
+    {
+        while (_held.First is { } first && now - first.Value.At > MaxAge)
+        {
+            Bytes -= first.Value.Bytes;
+            _held.RemoveFirst();
+        }
+    }
+
+    private void Remove(Func<StepRef, bool> which)
+    {
+        for (var n = _held.First; n is not null;)
+        {
+            var next = n.Next;
+            if (which(n.Value.Ref))
+            {
+                Bytes -= n.Value.Bytes;
+                _held.Remove(n);
+            }
+
+            n = next;
+        }
+    }
+}

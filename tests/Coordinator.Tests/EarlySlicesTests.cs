@@ -1,0 +1,60 @@
+using CnnCluster.Shared.Protocol;
+using CnnCluster.Worker.Sharded;
+using Xunit;
+
+namespace CnnCluster.Coordinator.Tests;
+
+/// <summary>Slices that come before their replica: held in order for it, bounded in bytes, age and incarnations.</summary>
+public sealed class EarlySlicesTests
+{
+    private static readonly DateTime T0 = new(2026, 12, 6, 12, 0, 0, DateTimeKind.Utc);
+
+    private static SliceSum Sum(string run, long incarnation, int slice, int floats = 4) =>
+        new(new StepRef(run, incarnation, 1, 1), slice, 0, new float[floats]);
+
+    [Fact]
+    public void ARunsSlicesAreGivenToItsReplicaInArrivalOrderAndOnlyOnce()
+    {
+        var early = new EarlySlices();
+        early.Hold(Sum("a", 1, 0), T0);
+        early.Hold(Sum("b", 1, 0), T0);
+        early.Hold(Sum("a", 1, 1), T0);
+        Assert.Equal(3, early.Count);
+        Assert.Equal(3 * 16, early.Bytes);
+
+        Assert.Equal([0, 1], early.Take("a", 1, T0).Cast<SliceSum>().Select(s => s.Slice));
+        Assert.Empty(early.Take("a", 1, T0));
+        Assert.Equal(1, early.Count);
+        Assert.Equal(16, early.Bytes);
+    }
+
+    [Fact]
+    public void ANewerIncarnationDropsTheOlderOnesSlicesAndAnOlderOneIsNotHeld()
+    {
+        var early = new EarlySlices();
+        early.Hold(Sum("a", 1, 0), T0);
+        early.Hold(Sum("a", 2, 0), T0);
+        early.Hold(Sum("a", 1, 1), T0);
+        Assert.Equal(1, early.Count);
+        Assert.Empty(early.Take("a", 1, T0));
+        Assert.Equal(0, early.Count); // taking a run drops its other incarnations too
+    }
+
+    [Fact]
+    public void OldSlicesExpireAndTheOldestGoFirstWhenTheBytesAreSpent()
+    {
+        var early = new EarlySlices();
+        early.Hold(Sum("a", 1, 0), T0);
+        early.Hold(Sum("b", 1, 0), T0 + EarlySlices.MaxAge);
+        Assert.Empty(early.Take("a", 1, T0 + EarlySlices.MaxAge + TimeSpan.FromSeconds(1)));
+        Assert.Single(early.Take("b", 1, T0 + EarlySlices.MaxAge + TimeSpan.FromSeconds(1)));
+
+        var small = new EarlySlices(maxBytes: 64);
+        small.Hold(Sum("c", 1, 0, 8), T0);
+        small.Hold(Sum("c", 1, 1, 8), T0);
+        small.Hold(Sum("c", 1, 2, 1), T0);
+        Assert.Equal([1, 2], small.Take("c", 1, T0).Cast<SliceSum>().Select(s => s.Slice));
+        small.Hold(Sum("d", 1, 0, 17), T0); // larger than all: never held
+        Assert.Equal(0, small.Count);
+    }
+}
