@@ -13,3 +13,5 @@ for isa in DOTNET_EnableAVX512=0 DOTNET_EnableAVX2=0 DOTNET_EnableHWIntrinsic=0;
   echo "test.sh: engine suite with $isa"
   env "$isa" dotnet test tests/Engine.Tests -c Release --no-build
 done
+echo "test.sh: the cluster in containers"
+tests/Compose/compose-test.sh

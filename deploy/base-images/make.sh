@@ -40,6 +40,8 @@ dotnet_root="$(dirname "$(readlink -f "$(command -v dotnet)")")"
 runtime_version="$(dotnet --list-runtimes | awk '$1 == "Microsoft.AspNetCore.App" { v = $2 } END { print v }')"
 sdk_version="$(dotnet --version)"
 mkdir -p "$stage"
+# docker build, its output kept for when it fails
+build_image() { local tag=$1; shift; docker build -t "$tag" "$@" > "$stage/build.log" 2>&1 || { tail -30 "$stage/build.log" >&2; log "building $tag failed"; exit 1; }; }
 # a tag from the files that make an image and the tag of the image it builds on
 hash_of() { cat "$@" | sha256sum | cut -c1-12; }
 
@@ -69,7 +71,7 @@ if ! has_image "$runtime"; then
   for fx in Microsoft.NETCore.App Microsoft.AspNetCore.App; do mkdir -p "$ctx/dotnet/shared/$fx" && cp -a "$dotnet_root/shared/$fx/$runtime_version" "$ctx/dotnet/shared/$fx/"; done
   cp "$here/runtime.Dockerfile" "$ctx/Dockerfile"
   log "building $runtime"
-  docker build -q --build-arg BASE_IMAGE="$debian" -t "$runtime" "$ctx" >/dev/null
+  build_image "$runtime" --build-arg BASE_IMAGE="$debian" "$ctx"
   rm -rf "$ctx"
 fi
 
@@ -96,10 +98,10 @@ if ! has_image "$sdk"; then
   while read -r package; do
     mkdir -p "$ctx/feed/$package" && cp -a "$packages/$package/." "$ctx/feed/$package/"
   done < "$stage/feed.txt"
-  printf '<?xml version="1.0" encoding="utf-8"?>\n<configuration>\n  <packageSources>\n    <clear />\n    <add key="local" value="/nuget-feed" />\n  </packageSources>\n</configuration>\n' > "$ctx/NuGet.Config"
+  printf '<?xml version="1.0" encoding="utf-8"?>\n<configuration>\n  <packageSources>\n    <clear />\n    <add key="local" value="/root/.nuget/packages" />\n  </packageSources>\n</configuration>\n' > "$ctx/NuGet.Config"
   cp "$here/sdk.Dockerfile" "$ctx/Dockerfile"
   log "building $sdk ($(wc -l < "$stage/feed.txt") packages in its feed)"
-  docker build -q --build-arg RUNTIME_IMAGE="$runtime" -t "$sdk" "$ctx" >/dev/null
+  build_image "$sdk" --build-arg RUNTIME_IMAGE="$runtime" "$ctx"
   rm -rf "$ctx"
 fi
 rm -rf "$restore"
@@ -110,7 +112,7 @@ if ! has_image "$postgres"; then
   ctx="$stage/postgres"; rm -rf "$ctx"; mkdir -p "$ctx"
   cp "$here/postgres.Dockerfile" "$ctx/Dockerfile" && cp "$here/postgres-entrypoint.sh" "$ctx/"
   log "building $postgres"
-  docker build -q --build-arg BASE_IMAGE="$debian" -t "$postgres" "$ctx" >/dev/null
+  build_image "$postgres" --build-arg BASE_IMAGE="$debian" "$ctx"
   rm -rf "$ctx"
 fi
 

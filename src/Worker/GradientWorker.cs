@@ -38,6 +38,7 @@ public sealed class GradientWorker : ReceiveActor
     private bool _busy;
     private long _nodesDone;
     private double _lastStepMilliseconds;
+    private StepRef _lastShardedStep;
 
     public GradientWorker(WorkerEngine engine, DataPlaneSettings? dataPlane)
     {
@@ -59,7 +60,10 @@ public sealed class GradientWorker : ReceiveActor
         {
             if (_replicas?.Computed(c) == true)
             {
+                // a sharded step's time here: its nodes' compute, summed (they run one after another)
                 _nodesDone++;
+                _lastStepMilliseconds = c.Key == _lastShardedStep ? _lastStepMilliseconds + c.Milliseconds : c.Milliseconds;
+                _lastShardedStep = c.Key;
             }
         });
         Receive<Done>(OnDone);

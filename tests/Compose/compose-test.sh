@@ -41,7 +41,7 @@ c down -v --remove-orphans >/dev/null 2>&1 || true # a run that was interrupted
 # 1. the image, from the repository (the base images from .env: real, or made here from Debian)
 deploy/base-images/make.sh
 phase "base images"
-c build --quiet > "$out/build.log" 2>&1 || { tail -40 "$out/build.log" >&2; fail "docker-compose build"; }
+c build > "$out/build.log" 2>&1 || { tail -40 "$out/build.log" >&2; fail "docker-compose build"; }
 size=$(docker image inspect cnncluster:latest --format '{{.Size}}')
 echo "compose-test: image cnncluster:latest is $((size / 1000000)) MB"
 [ "$size" -le 300000000 ] || fail "the image is $((size / 1000000)) MB, more than 300"
@@ -49,13 +49,13 @@ phase "build"
 
 # 2. up, with one worker; healthy
 c up -d --scale worker=1 > "$out/up.log" 2>&1 || { cat "$out/up.log" >&2; fail "up -d"; }
-health() { docker inspect --format '{{.State.Health.Status}}' "$(c ps -q coordinator)" 2>/dev/null || echo none; }
+healthy() { [ "$(docker inspect --format '{{.State.Health.Status}}' "$(c ps -q coordinator)" 2>/dev/null)" = healthy ]; }
 wait_for() { # wait_for SECONDS WHAT COMMAND...
   local limit=$1 what=$2; shift 2
   local until=$((SECONDS + limit))
   until "$@"; do [ $SECONDS -lt $until ] || fail "no $what within $limit s"; sleep 1; done
 }
-wait_for 240 "healthy coordinator" test "$(health)" = healthy
+wait_for 240 "healthy coordinator" healthy
 phase "healthy"
 # nothing but information at a start: a warning there is one every user sees (and learns to ignore)
 c logs --no-color > "$out/start.log" 2>&1
@@ -71,7 +71,7 @@ PBM_CA="$out/ca.crt" PBM_TOKEN_FILE="$out/pbm.token" dotnet "$pbm_dll" localhost
 workers_in() { [ "$(pbm cluster show | grep -c '\[worker\]')" -eq "$1" ]; }
 
 # the engine alone, on this machine: the hash and the files every run below must match
-options=(--steps 1500 --epochs 100 --limit 4096 --seed 5 --snapshot-every 100)
+options=(--steps 3000 --epochs 100 --limit 4096 --seed 5 --snapshot-every 100)
 dotnet "$coordinator_dll" train -m lenet5 "${options[@]}" --run-id engine --out "$out/engine" > "$out/engine.txt" 2> "$out/engine.err" || fail "train alone: $(tail -3 "$out/engine.err")"
 engine=$(tail -1 "$out/engine.txt" | python3 -c 'import json, sys; print(json.load(sys.stdin)["param_sha256"])')
 echo "compose-test: the engine alone: param_sha256 $engine"
@@ -81,7 +81,7 @@ step_of() { pbm train status -r "$1" 2>/dev/null | sed -n 's/^step: \([0-9]*\)\/
 at_step() { local s; s=$(step_of "$1"); [ -n "$s" ] && [ "$s" -ge "$2" ]; }
 submit() { pbm train submit -m lenet5 "${options[@]}" --run-id "$1" > /dev/null || fail "submit $1"; }
 mid_run() { # the fault must land before the end, or the run proved nothing
-  local s; s=$(step_of "$1"); [ -n "$s" ] && [ "$s" -lt 1500 ] || fail "run $1 was at step ${s:-?} of 1500 when $2: lengthen the runs"
+  local s; s=$(step_of "$1"); [ -n "$s" ] && [ "$s" -lt 3000 ] || fail "run $1 was at step ${s:-?} of 3000 when $2: lengthen the runs"
   echo "compose-test: $1: $2 at step $s"
 }
 finish() { # the run ends, with the engine's bits
@@ -95,13 +95,16 @@ finish() { # the run ends, with the engine's bits
 
 # 4. workers 1 → 3 → 1 mid-run
 submit scale
-wait_for 120 "step 200 of run scale" at_step scale 200
+wait_for 120 "step 100 of run scale" at_step scale 100
 c up -d --no-recreate --scale worker=3 > /dev/null 2>&1
 mid_run scale "scaled to 3 workers"
 wait_for 120 "3 workers in the cluster" workers_in 3
 c up -d --no-recreate --scale worker=1 > /dev/null 2>&1
 mid_run scale "scaled back to 1 worker"
 finish scale
+pbm worker list > "$out/worker-list.txt"
+grep -q 'last step [0-9.]* ms' "$out/worker-list.txt" && ! grep -q 'last step 0.0 ms' "$out/worker-list.txt" \
+  || fail "pbm worker list has no time for a worker's last step: $(cat "$out/worker-list.txt")"
 pbm train metrics -r scale -o "$out/scale" > /dev/null || fail "pbm train metrics"
 cmp "$out/scale/steps.csv" "$out/engine/engine/steps.csv" || fail "steps.csv differs from train alone's"
 cut -d, -f1-5,8- "$out/scale/metrics.csv" > "$out/scale.csv"; cut -d, -f1-5,8- "$out/engine/engine/metrics.csv" > "$out/engine.csv"
@@ -124,7 +127,7 @@ wait_for 120 "step 200 of run killed-coordinator" at_step killed-coordinator 200
 mid_run killed-coordinator "the coordinator's process killed"
 kill -9 "$(docker inspect --format '{{.State.Pid}}' "$(c ps -q coordinator)")"
 sleep 2
-wait_for 240 "healthy coordinator after the kill" test "$(health)" = healthy
+wait_for 240 "healthy coordinator after the kill" healthy
 finish killed-coordinator
 phase "coordinator killed"
 
@@ -133,7 +136,7 @@ submit restarted
 wait_for 120 "step 200 of run restarted" at_step restarted 200
 mid_run restarted "the coordinator restarted"
 c restart coordinator > /dev/null 2>&1
-wait_for 240 "healthy coordinator after the restart" test "$(health)" = healthy
+wait_for 240 "healthy coordinator after the restart" healthy
 finish restarted
 phase "coordinator restarted"
 

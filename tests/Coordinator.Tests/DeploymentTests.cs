@@ -54,7 +54,9 @@ public sealed class DeploymentTests(ITestOutputHelper output) : TrainProcesses
 
         // the image: ASP.NET Core's runtime, a non-root user, the health check through the coordinator's own command
         string dockerfile = File.ReadAllText(Path.Combine(Repo, "deploy", "Dockerfile"));
-        Assert.Contains("FROM mcr.microsoft.com/dotnet/aspnet:10.0", dockerfile);
+        // (the real image unless deploy/base-images/make.sh names a local stand-in: tests/Compose builds and runs it)
+        Assert.Contains("ARG RUNTIME_IMAGE=mcr.microsoft.com/dotnet/aspnet:10.0", dockerfile);
+        Assert.Matches(@"(?m)^FROM \$\{RUNTIME_IMAGE\}$", dockerfile);
         Assert.Matches(@"(?m)^USER app$", dockerfile);
         Assert.Matches(@"(?m)^HEALTHCHECK .*CMD \[""coordinator"", ""health""\]$", dockerfile);
         // the secrets are written as root and handed to the nodes' user
@@ -91,6 +93,21 @@ public sealed class DeploymentTests(ITestOutputHelper output) : TrainProcesses
         Assert.Contains("POSTGRES_PASSWORD_FILE: /secrets/db.password", Service("postgres"));
         Assert.Contains("PERSISTENCE_PASSWORD_FILE: /secrets/db.password", Service("coordinator"));
         Assert.DoesNotMatch(@"(?i)password\s*[=:]\s*(?!/secrets)", stdout.Replace("POSTGRES_PASSWORD_FILE", "").Replace("PERSISTENCE_PASSWORD_FILE", ""));
+    }
+
+    [Fact]
+    public void SecretsNamesWhatUsersConnectToAndABadNameIsOneLine()
+    {
+        string folder = Path.Combine(Out, "secrets");
+        var made = ChildProcess.Run("CnnCluster.Coordinator.dll", ["secrets", "--out", folder, "--name", "cnn.example.org"]);
+        Assert.True(made.Code == 0, made.Stderr);
+        Assert.Contains("wrote ca.crt, ca.key, node.pfx", made.Stdout);
+        var again = ChildProcess.Run("CnnCluster.Coordinator.dll", ["secrets", "--out", folder, "--name", "10.1.2.3"]);
+        Assert.Contains("wrote node.pfx", again.Stdout);
+
+        var bad = ChildProcess.Run("CnnCluster.Coordinator.dll", ["secrets", "--out", folder, "--name", "two words"]);
+        Assert.Equal(2, bad.Code);
+        Assert.Equal("error: --name 'two words' is neither a DNS name nor an IP address (e.g. cnn.example.org, 10.0.0.5)", bad.Stderr.Trim());
     }
 
     [Fact]

@@ -69,6 +69,14 @@ public sealed record PersistenceSettings(string Provider, string ConnectionStrin
             connection = new NpgsqlConnectionStringBuilder(connection) { Password = password }.ToString();
         }
 
+        if (provider == PostgreSql && !connection.Contains("gss", StringComparison.OrdinalIgnoreCase))
+        {
+            // Npgsql's default (Prefer) probes Kerberos' GSSAPI library at the first connection: where it is not
+            // installed (the .NET images), .NET prints "Cannot load library libgssapi_krb5.so.2" at every start.
+            // The cluster logs in with a password; a connection string that names a GSS setting keeps its own.
+            connection = new NpgsqlConnectionStringBuilder(connection) { GssEncryptionMode = GssEncryptionMode.Disable }.ToString();
+        }
+
         return new PersistenceSettings(provider, connection);
     }
 
