@@ -165,7 +165,7 @@ public sealed partial class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.
     {
         // long enough that the steps run between seeing step 60 and the stop (a pbm process each, slow on a loaded
         // machine) cannot finish it: 240 of them once did
-        string[] options = ["--steps", "3000", "--limit", "4096", "-b", "32", "--seed", "11", "--snapshot-every", "50"];
+        string[] options = ["--steps", "3000", "--epochs", "100", "--limit", "4096", "-b", "32", "--seed", "11", "--snapshot-every", "50"];
         var submit = node.Pbm(["train", "submit", "-m", "lenet5", "--run-id", "stop-resume", .. options]);
         Assert.True(submit.Code == 0, submit.Stderr);
         Assert.Contains("run 'stop-resume' has not ended (running): nothing to resume", node.Pbm("train", "resume", "-r", "stop-resume").Stderr);
