@@ -24,8 +24,39 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
     private readonly Dictionary<string, (ShardedReplica Replica, ReplicaPorts Ports)> _replicas = new();
     private readonly EarlySlices _early = new();
 
-    /// <summary>A message of the sharded all-reduce that came over the data plane, with its way back.</summary>
+    /// <summary>Data-plane messages refused so far (malformed, or one that failed in its handling).</summary>
+    public long Refused { get; private set; }
+
+    /// <summary>
+    /// A message of the sharded all-reduce that came over the data plane, with its way back. A malformed one
+    /// (<see cref="PeerMessageCheck"/>) is refused in one log line; so is one whose handling fails, which must
+    /// not end the worker's actor (its restart would lose every replica here).
+    /// </summary>
     public void Receive(IProtocolMessage message, IWorkReplies replies)
+    {
+        if (PeerMessageCheck.Problem(message) is { } problem)
+        {
+            Refuse(message, problem);
+            return;
+        }
+
+        try
+        {
+            Dispatch(message, replies);
+        }
+        catch (Exception e)
+        {
+            Refuse(message, $"its handling failed: {e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    private void Refuse(IProtocolMessage message, string why)
+    {
+        Refused++;
+        log.Warning("data plane: refused a {0}: {1} ({2} refused so far)", message.GetType().Name, why, Refused);
+    }
+
+    private void Dispatch(IProtocolMessage message, IWorkReplies replies)
     {
         switch (message)
         {
