@@ -102,25 +102,14 @@ public sealed class ShardedAllReduceTests(ITestOutputHelper output) : TrainProce
     {
         string engine = Hash(Train(Lenet[..^2]));
         int clusterPort = FreePort(), pbmPort = FreePort();
-        using ChildProcess serve = ChildProcess.Serve(0, pbmPort, new Dictionary<string, string>
-        {
-            ["CNN_LOG_LEVEL"] = "Information",
-            ["CLUSTER_PORT"] = clusterPort.ToString(),
-            ["PERSISTENCE_PROVIDER"] = "SQLite.MS",
-            ["PERSISTENCE_CONNECTION"] = $"Data Source={Path.Combine(Out, "runs.db")}",
-        });
+        using ChildProcess serve = ServeWithoutWorkers(clusterPort, pbmPort);
         using ChildProcess w1 = ChildProcess.Worker(clusterPort, threads: 2);
         using ChildProcess w2 = ChildProcess.Worker(clusterPort, threads: 2);
         using ChildProcess w3 = ChildProcess.Worker(clusterPort, threads: 2);
         serve.WaitForLog(" joined (", Timeout, times: 3);
         for (int run = 1; run <= 4; run++)
         {
-            var submit = ChildProcess.Run("pbm.dll", [$"127.0.0.1:{pbmPort}", "train", "submit", "-m", "lenet5", .. Lenet[..^2], "--reduce", "sharded", "--run-id", $"again-{run}"]);
-            Assert.True(submit.Code == 0, submit.Stderr);
-            var tail = ChildProcess.Run("pbm.dll", [$"127.0.0.1:{pbmPort}", "train", "tail", "-r", $"again-{run}"]);
-            Assert.True(tail.Code == 0, tail.Stderr + tail.Stdout);
-            string status = ChildProcess.Run("pbm.dll", [$"127.0.0.1:{pbmPort}", "train", "status", "-r", $"again-{run}"]).Stdout;
-            Assert.Contains($"param_sha256: {engine}", status);
+            RunThroughPbm(pbmPort, $"again-{run}", engine);
         }
 
         output.WriteLine(string.Join("\n", new[] { w1, w2, w3 }.SelectMany(w => w.Stderr.Split('\n')).Where(l => l.Contains("before the replica"))));
@@ -139,13 +128,7 @@ public sealed class ShardedAllReduceTests(ITestOutputHelper output) : TrainProce
     {
         string engine = Hash(Train(Lenet[..^2]));
         int clusterPort = FreePort(), pbmPort = FreePort();
-        using ChildProcess serve = ChildProcess.Serve(0, pbmPort, new Dictionary<string, string>
-        {
-            ["CNN_LOG_LEVEL"] = "Information",
-            ["CLUSTER_PORT"] = clusterPort.ToString(),
-            ["PERSISTENCE_PROVIDER"] = "SQLite.MS",
-            ["PERSISTENCE_CONNECTION"] = $"Data Source={Path.Combine(Out, "runs.db")}",
-        });
+        using ChildProcess serve = ServeWithoutWorkers(clusterPort, pbmPort);
         using ChildProcess worker = ChildProcess.Worker(clusterPort);
         serve.WaitForLog(" joined (", Timeout);
         worker.WaitForOutput("data plane listening at ", Timeout);
@@ -169,11 +152,7 @@ public sealed class ShardedAllReduceTests(ITestOutputHelper output) : TrainProce
             worker.WaitForOutput("(5 refused so far)", Timeout);
         }
 
-        var submit = ChildProcess.Run("pbm.dll", [$"127.0.0.1:{pbmPort}", "train", "submit", "-m", "lenet5", .. Lenet[..^2], "--reduce", "sharded", "--run-id", "after"]);
-        Assert.True(submit.Code == 0, submit.Stderr);
-        var tail = ChildProcess.Run("pbm.dll", [$"127.0.0.1:{pbmPort}", "train", "tail", "-r", "after"]);
-        Assert.True(tail.Code == 0, tail.Stderr + tail.Stdout);
-        Assert.Contains($"param_sha256: {engine}", ChildProcess.Run("pbm.dll", [$"127.0.0.1:{pbmPort}", "train", "status", "-r", "after"]).Stdout);
+        RunThroughPbm(pbmPort, "after", engine);
 
         string[] refused = worker.Stdout.Split('\n').Where(l => l.Contains("data plane: refused a ")).ToArray();
         output.WriteLine(string.Join("\n", refused));
@@ -182,6 +161,25 @@ public sealed class ShardedAllReduceTests(ITestOutputHelper output) : TrainProce
         Assert.Contains(refused, l => l.Contains("a plan for member 7 of 1"));
         Assert.DoesNotContain("ERROR", worker.Stdout);
         Assert.DoesNotContain("Restarting", worker.Stdout);
+    }
+
+    /// <summary>`serve` on a SQLite store of this test, with no workers of its own.</summary>
+    private ChildProcess ServeWithoutWorkers(int clusterPort, int pbmPort) => ChildProcess.Serve(0, pbmPort, new Dictionary<string, string>
+    {
+        ["CNN_LOG_LEVEL"] = "Information",
+        ["CLUSTER_PORT"] = clusterPort.ToString(),
+        ["PERSISTENCE_PROVIDER"] = "SQLite.MS",
+        ["PERSISTENCE_CONNECTION"] = $"Data Source={Path.Combine(Out, "runs.db")}",
+    });
+
+    /// <summary>The sharded lenet5 run submitted through pbm as <paramref name="id"/>, followed to its end, with <paramref name="engine"/>'s hash.</summary>
+    private static void RunThroughPbm(int pbmPort, string id, string engine)
+    {
+        var submit = ChildProcess.Run("pbm.dll", [$"127.0.0.1:{pbmPort}", "train", "submit", "-m", "lenet5", .. Lenet[..^2], "--reduce", "sharded", "--run-id", id]);
+        Assert.True(submit.Code == 0, submit.Stderr);
+        var tail = ChildProcess.Run("pbm.dll", [$"127.0.0.1:{pbmPort}", "train", "tail", "-r", id]);
+        Assert.True(tail.Code == 0, tail.Stderr + tail.Stdout);
+        Assert.Contains($"param_sha256: {engine}", ChildProcess.Run("pbm.dll", [$"127.0.0.1:{pbmPort}", "train", "status", "-r", id]).Stdout);
     }
 
     /// <summary>
