@@ -57,7 +57,13 @@ public static class ClusterSecrets
             File.Delete(nodePath); // signed by an authority that is gone
         }
 
-        string[] carried = File.Exists(nodePath) ? NamesOf(X509CertificateLoader.LoadPkcs12FromFile(nodePath, password: null, X509KeyStorageFlags.EphemeralKeySet)) : [];
+        string[] carried = [];
+        if (File.Exists(nodePath))
+        {
+            using X509Certificate2 existing = X509CertificateLoader.LoadPkcs12FromFile(nodePath, password: null, X509KeyStorageFlags.EphemeralKeySet);
+            carried = NamesOf(existing);
+        }
+
         if (!File.Exists(nodePath) || wanted.Except(carried).Any())
         {
             using X509Certificate2 node = NewNode(authority, names: [.. carried.Union(wanted)]);

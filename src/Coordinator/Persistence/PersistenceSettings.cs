@@ -69,7 +69,8 @@ public sealed record PersistenceSettings(string Provider, string ConnectionStrin
             connection = new NpgsqlConnectionStringBuilder(connection) { Password = password }.ToString();
         }
 
-        if (provider == PostgreSql && !connection.Contains("gss", StringComparison.OrdinalIgnoreCase))
+        if (provider == PostgreSql && !new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connection }.Keys.Cast<string>()
+                .Any(k => k.Replace(" ", "").StartsWith("gss", StringComparison.OrdinalIgnoreCase)))
         {
             // Npgsql's default (Prefer) probes Kerberos' GSSAPI library at the first connection: where it is not
             // installed (the .NET images), .NET prints "Cannot load library libgssapi_krb5.so.2" at every start.

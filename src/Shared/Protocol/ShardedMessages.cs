@@ -114,6 +114,14 @@ public sealed record ReplicaState(
     [property: Key(3)] float[] Parameters,
     [property: Key(4)] float[] Velocity) : IStepMessage;
 
+/// <summary>A message of one slice of a step among members (a part or a sum): its step and its values.</summary>
+public interface ISliceMessage : IProtocolMessage
+{
+    StepRef Ref { get; }
+
+    float[] Values { get; }
+}
+
 /// <summary>Worker → slice owner: slice <see cref="Slice"/> of one tree node's summed gradient, and the node's summed loss.</summary>
 [MessagePackObject]
 public sealed record SlicePart(
@@ -121,7 +129,7 @@ public sealed record SlicePart(
     [property: Key(1)] TreeNode Node,
     [property: Key(2)] int Slice,
     [property: Key(3)] double LossSum,
-    [property: Key(4)] float[] Values) : IProtocolMessage;
+    [property: Key(4)] float[] Values) : ISliceMessage;
 
 /// <summary>Slice owner → every member: slice <see cref="Slice"/> of the batch's summed gradient (the whole tree), and the batch's summed loss.</summary>
 [MessagePackObject]
@@ -129,7 +137,7 @@ public sealed record SliceSum(
     [property: Key(0)] StepRef Ref,
     [property: Key(1)] int Slice,
     [property: Key(2)] double LossSum,
-    [property: Key(3)] float[] Values) : IProtocolMessage;
+    [property: Key(3)] float[] Values) : ISliceMessage;
 
 /// <summary>
 /// Slice owner → coordinator: a part of node <see cref="Node"/> of this step was refused (the slice's

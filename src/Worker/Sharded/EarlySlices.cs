@@ -18,7 +18,7 @@ public sealed class EarlySlices(long maxBytes = EarlySlices.DefaultMaxBytes)
     /// <summary>A replica comes within a step's exchange deadline or not at all.</summary>
     public static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(30);
 
-    private readonly LinkedList<(StepRef Ref, IProtocolMessage Message, long Bytes, DateTime At)> _held = new();
+    private readonly LinkedList<(ISliceMessage Message, long Bytes, DateTime At)> _held = new();
 
     /// <summary>The bytes held now.</summary>
     public long Bytes { get; private set; }
@@ -26,19 +26,15 @@ public sealed class EarlySlices(long maxBytes = EarlySlices.DefaultMaxBytes)
     /// <summary>The messages held now.</summary>
     public int Count => _held.Count;
 
-    /// <summary>Holds <paramref name="message"/> (a <see cref="SlicePart"/> or <see cref="SliceSum"/> for a run with no replica of its incarnation).</summary>
-    public void Hold(IProtocolMessage message, DateTime now)
+    /// <summary>Holds <paramref name="message"/> (a part or sum for a run with no replica of its incarnation).</summary>
+    public void Hold(ISliceMessage message, DateTime now)
     {
         Expire(now);
-        (StepRef key, long bytes) = message switch
-        {
-            SlicePart p => (p.Ref, 4L * p.Values.Length),
-            SliceSum s => (s.Ref, 4L * (s.Values?.Length ?? 0)),
-            _ => throw new ArgumentException($"only slices are held, not {message.GetType().Name}", nameof(message)),
-        };
+        StepRef key = message.Ref;
+        long bytes = 4L * (message.Values?.Length ?? 0);
         // a newer incarnation of the run makes the older one's slices pointless; a message of an older one is
         Remove(r => r.RunId == key.RunId && r.Incarnation < key.Incarnation);
-        if (_held.Any(h => h.Ref.RunId == key.RunId && h.Ref.Incarnation > key.Incarnation))
+        if (_held.Any(h => h.Message.Ref.RunId == key.RunId && h.Message.Ref.Incarnation > key.Incarnation))
         {
             return;
         }
@@ -54,15 +50,15 @@ public sealed class EarlySlices(long maxBytes = EarlySlices.DefaultMaxBytes)
             _held.RemoveFirst();
         }
 
-        _held.AddLast((key, message, bytes, now));
+        _held.AddLast((message, bytes, now));
         Bytes += bytes;
     }
 
     /// <summary>The held messages of <paramref name="runId"/>'s incarnation <paramref name="incarnation"/> in arrival order; the run's others are dropped.</summary>
-    public IReadOnlyList<IProtocolMessage> Take(string runId, long incarnation, DateTime now)
+    public IReadOnlyList<ISliceMessage> Take(string runId, long incarnation, DateTime now)
     {
         Expire(now);
-        List<IProtocolMessage> taken = [.. _held.Where(h => h.Ref.RunId == runId && h.Ref.Incarnation == incarnation).Select(h => h.Message)];
+        List<ISliceMessage> taken = [.. _held.Where(h => h.Message.Ref.Of(runId, incarnation)).Select(h => h.Message)];
         Remove(r => r.RunId == runId);
         return taken;
     }
@@ -81,7 +77,7 @@ public sealed class EarlySlices(long maxBytes = EarlySlices.DefaultMaxBytes)
         for (var n = _held.First; n is not null;)
         {
             var next = n.Next;
-            if (which(n.Value.Ref))
+            if (which(n.Value.Message.Ref))
             {
                 Bytes -= n.Value.Bytes;
                 _held.Remove(n);

@@ -24,8 +24,7 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
     private readonly Dictionary<string, (ShardedReplica Replica, ReplicaPorts Ports)> _replicas = new();
     private readonly EarlySlices _early = new();
 
-    /// <summary>Data-plane messages refused so far (malformed, or one that failed in its handling).</summary>
-    public long Refused { get; private set; }
+    private long _refused; // data-plane messages refused so far (malformed, or one that failed in its handling)
 
     /// <summary>
     /// A message of the sharded all-reduce that came over the data plane, with its way back. A malformed one
@@ -52,8 +51,8 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
 
     private void Refuse(IProtocolMessage message, string why)
     {
-        Refused++;
-        log.Warning("data plane: refused a {0}: {1} ({2} refused so far)", message.GetType().Name, why, Refused);
+        _refused++;
+        log.Warning("data plane: refused a {0}: {1} ({2} refused so far)", message.GetType().Name, why, _refused);
     }
 
     private void Dispatch(IProtocolMessage message, IWorkReplies replies)
@@ -77,11 +76,8 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
             case SliceSum sum when Replica(sum.Ref.RunId, sum.Ref.Incarnation) is { } r:
                 r.Replica.OnSum(sum);
                 break;
-            case SlicePart part:
-                HoldUnlessStale(part, part.Ref);
-                break;
-            case SliceSum sum:
-                HoldUnlessStale(sum, sum.Ref);
+            case ISliceMessage slice:
+                HoldUnlessStale(slice);
                 break;
         }
     }
@@ -101,9 +97,9 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
     }
 
     /// <summary>A slice of an incarnation older than the run's replica is stale; one of a replica not made yet is early, and held.</summary>
-    private void HoldUnlessStale(IProtocolMessage slice, StepRef key)
+    private void HoldUnlessStale(ISliceMessage slice)
     {
-        if (!(_replicas.TryGetValue(key.RunId, out var r) && r.Replica.Incarnation > key.Incarnation))
+        if (!(_replicas.TryGetValue(slice.Ref.RunId, out var r) && r.Replica.Incarnation > slice.Ref.Incarnation))
         {
             _early.Hold(slice, DateTime.UtcNow);
         }
@@ -139,11 +135,11 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
             return;
         }
 
-        IReadOnlyList<IProtocolMessage> early = _early.Take(init.RunId, init.Incarnation, DateTime.UtcNow);
+        IReadOnlyList<ISliceMessage> early = _early.Take(init.RunId, init.Incarnation, DateTime.UtcNow);
         if (early.Count > 0)
         {
             log.Info("run {0}: {1} slices that came before the replica given to it", init.RunId, early.Count);
-            foreach (IProtocolMessage slice in early)
+            foreach (ISliceMessage slice in early)
             {
                 Receive(slice, coordinator);
             }

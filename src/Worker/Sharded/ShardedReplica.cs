@@ -47,7 +47,7 @@ public sealed class ShardedReplica
     private readonly TrainingSession _session;
     private readonly IReplicaPorts _ports;
     private readonly float[] _startParameters, _startVelocity;
-    private readonly List<IProtocolMessage> _early = new();
+    private readonly List<ISliceMessage> _early = new();
     private long _startStep = -1;
     private Exchange? _exchange;
     private (long Sent, long Received) _trafficAtLastStep;
@@ -125,11 +125,11 @@ public sealed class ShardedReplica
         }
 
         // parts and sums that came before this plan (from faster members); older ones are dropped
-        List<IProtocolMessage> early = _early.ToList();
+        List<ISliceMessage> early = _early.ToList();
         _early.Clear();
-        foreach (IProtocolMessage m in early)
+        foreach (ISliceMessage m in early)
         {
-            if (Key(m) > key)
+            if (m.Ref > key)
             {
                 _early.Add(m);
             }
@@ -302,7 +302,7 @@ public sealed class ShardedReplica
     private static bool HashesStep(StepPlan plan) => plan.Me == StepPlan.HasherOf(plan.Ref.Step, plan.Members.Length);
 
     /// <summary>True for a message of the current step; one of a step still to come is kept for its plan, an older one dropped.</summary>
-    private bool Matches(StepRef key, IProtocolMessage message)
+    private bool Matches(StepRef key, ISliceMessage message)
     {
         if (_exchange is { } exchange && key == exchange.Key)
         {
@@ -319,13 +319,6 @@ public sealed class ShardedReplica
 
     /// <summary>Messages kept for a plan still to come: a step's parts and sums from every member, with room for one more step.</summary>
     private const int MaxEarly = 4096;
-
-    private static StepRef Key(IProtocolMessage m) => m switch
-    {
-        SlicePart p => p.Ref,
-        SliceSum s => s.Ref,
-        _ => default,
-    };
 
     private void Compute(Exchange exchange, IReadOnlyList<TreeNode> nodes)
     {
