@@ -26,13 +26,18 @@ public sealed class RunActors(IActorContext context, CoordinatorOptions options,
     /// <summary>The directory of workers the runs ask (the registry's child, made at its start).</summary>
     public IActorRef Directory { get; set; } = ActorRefs.Nobody;
 
-    /// <summary>Starts the run's actor; false (and why, in one line) when this node cannot.</summary>
-    public bool TryStart(RunRegistered run, RunOrigin origin, IActorRef? subscriber, out string? error)
+    /// <summary>
+    /// Starts the run's actor; false (and why, in one line) when this node cannot. A submitter is told
+    /// <see cref="RunAccepted"/> before the actor exists, so that answer comes before any of the run's
+    /// events (a run with no workers says it waits at once), and then hears the run as a subscriber.
+    /// </summary>
+    public bool TryStart(RunRegistered run, RunOrigin origin, IActorRef? submitter, out string? error)
     {
         try
         {
             var setup = new RunSetup(run.RunId, run.Config, origin, RunData.For(options.DataDirectory, run.Config.DataLimit), Directory) { PassivateAfter = options.PassivateEndedAfter };
-            Props supervised = BackoffSupervisor.Props(Backoff.OnStop(TrainingRun.Props(setup, options.EvaluationThreads, subscriber), "run", MinBackoff, MaxBackoff, 0.2, maxNrOfRetries: -1));
+            Props supervised = BackoffSupervisor.Props(Backoff.OnStop(TrainingRun.Props(setup, options.EvaluationThreads, submitter), "run", MinBackoff, MaxBackoff, 0.2, maxNrOfRetries: -1));
+            submitter?.Tell(new RunAccepted(run.RunId));
             _running[run.RunId] = context.ActorOf(supervised, "run-" + run.RunId);
             error = null;
             return true;

@@ -53,7 +53,7 @@ public sealed class RunRegistry : ReceivePersistentActor, IWithTimers
             foreach (RunRegistered run in _options.ResumeUnfinished ? _state.Unfinished : [])
             {
                 _log.Info("run {0} is unfinished: resuming it", run.RunId);
-                _runs.TryStart(run, RunOrigin.Fresh, subscriber: null, out string? _);
+                _runs.TryStart(run, RunOrigin.Fresh, submitter: null, out string? _);
             }
 
             PublishRuns();
@@ -227,7 +227,6 @@ public sealed class RunRegistry : ReceivePersistentActor, IWithTimers
             if (_runs.TryStart(r, origin, submitter, out string? error))
             {
                 _log.Info("run {0} accepted: {1}, batch {2}, {3} epochs{4}", r.RunId, r.Config.Model, r.Config.BatchSize, r.Config.Epochs, r.ForkedFrom is null ? string.Empty : $", forked from {r.ForkedFrom} snapshot {r.ForkedFromSnapshot}");
-                submitter.Tell(new RunAccepted(r.RunId));
             }
             else
             {
