@@ -12,9 +12,10 @@ public sealed class PbmClient : IDisposable
     private readonly bool _terminal;
     private int _nextId;
 
-    private PbmClient(PbmConnection connection, Welcome welcome, TextWriter output, TextWriter error, bool terminal)
+    private PbmClient(PbmConnection connection, Welcome welcome, TextWriter output, TextWriter error, bool terminal, bool writesFiles)
     {
         _connection = connection;
+        WritesFiles = writesFiles;
         Welcome = welcome;
         _out = output;
         _err = error;
@@ -22,6 +23,12 @@ public sealed class PbmClient : IDisposable
     }
 
     public Welcome Welcome { get; }
+
+    /// <summary>
+    /// False when the node proved over TLS to be a worker (its certificate's role): files are what the
+    /// coordinator exports, so no switch a worker describes is taken for an output file.
+    /// </summary>
+    public bool WritesFiles { get; }
 
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
 
@@ -31,7 +38,13 @@ public sealed class PbmClient : IDisposable
     /// <summary>Says hello to <paramref name="host"/>:<paramref name="port"/>; over TLS checked against the cluster's CA when <paramref name="trust"/> is given.</summary>
     public static async Task<PbmClient> ConnectAsync(string host, int port, string? token, ClusterTrust? trust, TextWriter output, TextWriter error, bool terminal)
     {
-        Func<Stream, Task<Stream>>? secure = trust is null ? null : async network => await Tls.ClientAsync(network, host, trust, Deadline, CancellationToken.None, mutual: false, checkName: true);
+        NodeRole? role = null;
+        Func<Stream, Task<Stream>>? secure = trust is null ? null : async network =>
+        {
+            var ssl = await Tls.ClientAsync(network, host, trust, Deadline, CancellationToken.None, mutual: false, checkName: true);
+            role = ClusterTrust.RoleOf(ssl.RemoteCertificate);
+            return ssl;
+        };
         PbmConnection connection = await PbmConnection.ConnectAsync(host, port, Deadline, secure: secure);
         try
         {
@@ -39,7 +52,7 @@ public sealed class PbmClient : IDisposable
             IPbmMessage? first = await connection.ReceiveAsync().WaitAsync(Deadline);
             return first switch
             {
-                Welcome w => new PbmClient(connection, w, output, error, terminal),
+                Welcome w => new PbmClient(connection, w, output, error, terminal, writesFiles: trust is null || role == NodeRole.Coordinator),
                 Refused r => throw new PbmException(r.Reason),
                 null => throw new PbmException($"{host}:{port} closed the connection without a welcome"),
                 _ => throw new PbmException($"{host}:{port} answered with {first.GetType().Name} instead of a welcome"),
@@ -173,7 +186,7 @@ public sealed class PbmClient : IDisposable
     private string? OutputPath(IReadOnlyList<string> words, string name)
     {
         CommandInfo? command = Welcome.Palettes.FirstOrDefault(p => p.Name == words[0])?.Commands.FirstOrDefault(c => c.Name == words[1]);
-        SwitchInfo? output = command?.Switches.FirstOrDefault(s => s.Long == name && !s.IsFlag);
+        SwitchInfo? output = WritesFiles ? command?.Switches.FirstOrDefault(s => s.Long == name && !s.IsFlag) : null;
         if (output is null)
         {
             return null;

@@ -11,7 +11,7 @@ namespace CnnCluster.Pbm;
 /// with its code; `pbm [host:port]` alone is interactive (`help`, `exit`; on a terminal with line editing,
 /// history, Tab completion and Ctrl-C that cancels the running command). Default 127.0.0.1:9110.
 /// The token presented to nodes that require one: PBM_TOKEN, else the file PBM_TOKEN_FILE, else
-/// $CLUSTER_SECRETS/pbm.token. TLS when PBM_CA (the cluster's ca.crt) or CLUSTER_SECRETS (its folder) is
+/// $CLUSTER_SECRETS/pbm/pbm.token. TLS when PBM_CA (the cluster's ca.crt) or CLUSTER_SECRETS (its folder) is
 /// set: the node must chain to that CA. Every failure to connect is one line `error: …` and exit 3.
 /// </summary>
 public static class Program
@@ -93,14 +93,16 @@ public static class Program
         }
     }
 
-    /// <summary>The token (PBM_TOKEN, PBM_TOKEN_FILE, $CLUSTER_SECRETS/pbm.token) and the CA to check nodes against (PBM_CA, $CLUSTER_SECRETS/ca.crt).</summary>
+    /// <summary>The token (PBM_TOKEN, PBM_TOKEN_FILE, $CLUSTER_SECRETS/pbm/pbm.token) and the CA to check nodes against (PBM_CA, $CLUSTER_SECRETS/pbm/ca.crt); CLUSTER_SECRETS may be the pbm/ folder itself.</summary>
     public static (string? Token, ClusterTrust? Trust) Credentials(Func<string, string?> env)
     {
         string? secrets = string.IsNullOrWhiteSpace(env("CLUSTER_SECRETS")) ? null : env("CLUSTER_SECRETS")!.Trim();
         string? authority = !string.IsNullOrWhiteSpace(env("PBM_CA")) ? env("PBM_CA")!.Trim()
-            : secrets is not null ? Path.Combine(secrets, ClusterSecrets.AuthorityFile) : null;
+            : secrets is null ? null
+            : new[] { Path.Combine(secrets, ClusterSecrets.PbmFolder, ClusterSecrets.AuthorityFile), Path.Combine(secrets, ClusterSecrets.AuthorityFile) }.FirstOrDefault(File.Exists)
+              ?? Path.Combine(secrets, ClusterSecrets.AuthorityFile);
         ClusterTrust? trust = authority is null ? null : ClusterTrust.AuthorityOnly(authority);
-        return (ClusterSecrets.ReadToken(env), trust);
+        return (SecretFiles.ReadToken(env), trust);
     }
 
     private static string OneLine(string text) => text.ReplaceLineEndings(" ").Trim();

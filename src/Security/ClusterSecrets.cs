@@ -1,19 +1,23 @@
-using System.Net;
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
 namespace CnnCluster.Security;
 
 /// <summary>
-/// The cluster's secrets folder, written by `coordinator secrets --out DIR` (compose's `secrets` service
-/// runs it into a named volume before any node starts): the cluster's own certificate authority
-/// (<see cref="AuthorityFile"/>, <see cref="AuthorityKeyFile"/>), the node certificate every node presents
-/// (<see cref="NodeFile"/>, signed by it, for both ends of a connection), the pbm token
-/// (<see cref="TokenFile"/>) and the database password (<see cref="DatabasePasswordFile"/>). What exists is
-/// kept, so running it again (every `docker compose up`) changes nothing; a missing file is made, and a node
-/// certificate that lacks a name asked for is issued again by the same authority. Keys and secrets are
-/// readable by the owner only. The node certificate names what users connect to (<see cref="DefaultNames"/>
-/// and whatever `--name` adds), so a browser or curl with the CA verifies https://127.0.0.1:9111/ too.
+/// The cluster's secrets folder, written by `coordinator secrets --out DIR` (compose's `secrets` service runs
+/// it before any node starts, each sub-folder its own volume), one sub-folder per holder so that each holds
+/// only what it needs (README "Security" has the table):
+/// <code>
+/// DIR/ca.crt, ca.key                 the authority: its key never leaves DIR (the secrets service)
+/// DIR/coordinator/ca.crt, node.pfx   the coordinator's certificate (role coordinator), pbm.token.sha256, db.password
+/// DIR/worker/ca.crt, node.pfx        the workers' certificate (role worker), pbm.token.sha256
+/// DIR/pbm/ca.crt, pbm.token          what an operator's pbm needs
+/// DIR/database/db.password, postgres.password   the app's role (not a superuser) and the server's superuser
+/// </code>
+/// What exists is kept, so running it again changes nothing; a missing file is made; a node certificate
+/// that lacks a name asked for, names another role, is signed by another authority or ends within
+/// <see cref="NodeCertificates.RenewWithin"/> is issued again (and every one with `--renew`). A folder of an
+/// older version (one node.pfx for all, secrets at the top) is taken over: its token and password move into
+/// pbm/ and database/, its shared certificate is removed. Keys and secrets are readable by the owner only.
 /// </summary>
 public static class ClusterSecrets
 {
@@ -21,184 +25,152 @@ public static class ClusterSecrets
     public const string AuthorityKeyFile = "ca.key";
     public const string NodeFile = "node.pfx";
     public const string TokenFile = "pbm.token";
+    public const string TokenDigestFile = "pbm.token.sha256";
     public const string DatabasePasswordFile = "db.password";
+    public const string DatabaseAdminPasswordFile = "postgres.password";
+    public const string PbmFolder = "pbm";
+    public const string DatabaseFolder = "database";
 
-    private static readonly TimeSpan AuthorityLife = TimeSpan.FromDays(3650);
-    private static readonly TimeSpan NodeLife = TimeSpan.FromDays(825);
+    /// <summary>The names the coordinator's certificate carries: compose's service name, this machine by name and address, and the name nodes used before roles.</summary>
+    public static readonly IReadOnlyList<string> CoordinatorNames = ["cnncluster-node", "coordinator", "localhost", "127.0.0.1", "::1"];
+
+    /// <summary>The names the workers' certificate carries (never the coordinator's, so a worker cannot pose as it to pbm).</summary>
+    public static readonly IReadOnlyList<string> WorkerNames = ["worker", "localhost", "127.0.0.1", "::1"];
+
+    /// <summary>The sub-folder of <paramref name="role"/>'s files.</summary>
+    public static string RoleFolder(NodeRole role) => role.Name();
 
     /// <summary>
-    /// The names every node certificate carries: compose's service names, this machine by name and address (a
-    /// published port is reached as 127.0.0.1 or localhost), and the name the cluster's own clients used before.
+    /// Makes whatever is missing or due in <paramref name="folder"/>; <paramref name="names"/> (DNS names or IP
+    /// addresses) are added to every node certificate; <paramref name="renew"/> issues every node certificate
+    /// again. Returns the files it wrote, relative to <paramref name="folder"/>.
     /// </summary>
-    public static readonly IReadOnlyList<string> DefaultNames = ["cnncluster-node", "coordinator", "worker", "localhost", "127.0.0.1", "::1"];
-
-    /// <summary>
-    /// Makes whatever is missing in <paramref name="folder"/>, the node certificate naming <see cref="DefaultNames"/>
-    /// and <paramref name="names"/> (DNS names or IP addresses; the names of an existing certificate are kept);
-    /// returns the names of the files it wrote.
-    /// </summary>
-    public static IReadOnlyList<string> Ensure(string folder, IEnumerable<string>? names = null)
+    public static IReadOnlyList<string> Ensure(string folder, IEnumerable<string>? names = null, bool renew = false)
     {
-        string[] wanted = [.. DefaultNames.Concat(names ?? []).Select(NormalName).Distinct()];
+        string[] extra = [.. (names ?? []).Select(NodeCertificates.NormalName)];
         Directory.CreateDirectory(folder);
         var written = new List<string>();
-        string authorityPath = Path.Combine(folder, AuthorityFile), keyPath = Path.Combine(folder, AuthorityKeyFile), nodePath = Path.Combine(folder, NodeFile);
-        X509Certificate2 authority;
-        if (File.Exists(authorityPath) && File.Exists(keyPath))
+        using X509Certificate2 authority = EnsureAuthority(folder, written);
+        TakeOverOlderLayout(folder);
+
+        string token = EnsureSecret(folder, Path.Combine(PbmFolder, TokenFile), written);
+        string password = EnsureSecret(folder, Path.Combine(DatabaseFolder, DatabasePasswordFile), written);
+        EnsureSecret(folder, Path.Combine(DatabaseFolder, DatabaseAdminPasswordFile), written);
+        string authorityPem = File.ReadAllText(Path.Combine(folder, AuthorityFile));
+        string digest = TokenDigest.Of(token).Hex + "\n";
+
+        Keep(folder, Path.Combine(PbmFolder, AuthorityFile), authorityPem, written, secret: false);
+        foreach (NodeRole role in Enum.GetValues<NodeRole>())
         {
-            authority = X509Certificate2.CreateFromPemFile(authorityPath, keyPath);
-        }
-        else
-        {
-            authority = NewAuthority();
-            WritePrivate(keyPath, authority.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
-            File.WriteAllText(authorityPath, authority.ExportCertificatePem());
-            written.AddRange([AuthorityFile, AuthorityKeyFile]);
-            File.Delete(nodePath); // signed by an authority that is gone
+            string own = RoleFolder(role);
+            Keep(folder, Path.Combine(own, AuthorityFile), authorityPem, written, secret: false);
+            Keep(folder, Path.Combine(own, TokenDigestFile), digest, written, secret: true);
+            IEnumerable<string> roleNames = (role == NodeRole.Coordinator ? CoordinatorNames : WorkerNames).Concat(extra);
+            EnsureNode(folder, role, authority, [.. roleNames.Select(NodeCertificates.NormalName).Distinct()], renew, written);
         }
 
-        string[] carried = [];
-        if (File.Exists(nodePath))
-        {
-            using X509Certificate2 existing = X509CertificateLoader.LoadPkcs12FromFile(nodePath, password: null, X509KeyStorageFlags.EphemeralKeySet);
-            carried = NamesOf(existing);
-        }
-
-        if (!File.Exists(nodePath) || wanted.Except(carried).Any())
-        {
-            using X509Certificate2 node = NewNode(authority, names: [.. carried.Union(wanted)]);
-            WritePrivate(nodePath, node.Export(X509ContentType.Pkcs12));
-            written.Add(NodeFile);
-        }
-
-        foreach (string secret in new[] { TokenFile, DatabasePasswordFile })
-        {
-            string path = Path.Combine(folder, secret);
-            if (!File.Exists(path))
-            {
-                WritePrivate(path, System.Text.Encoding.ASCII.GetBytes(NewSecret()));
-                written.Add(secret);
-            }
-        }
-
+        Keep(folder, Path.Combine(RoleFolder(NodeRole.Coordinator), DatabasePasswordFile), password + "\n", written, secret: true);
         return written;
     }
 
-    /// <summary>A self-signed CA (ECDSA P-256) that may sign node certificates and nothing below them.</summary>
-    public static X509Certificate2 NewAuthority(string name = "CnnCluster authority")
+    private static X509Certificate2 EnsureAuthority(string folder, List<string> written)
     {
-        using ECDsa key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest(new X500DistinguishedName($"CN={name}, O=CnnCluster"), key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: true, hasPathLengthConstraint: true, pathLengthConstraint: 0, critical: true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, critical: true));
-        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
-        DateTimeOffset now = DateTimeOffset.UtcNow;
-        return request.CreateSelfSigned(now.AddMinutes(-5), now + AuthorityLife);
+        string authorityPath = Path.Combine(folder, AuthorityFile), keyPath = Path.Combine(folder, AuthorityKeyFile);
+        if (File.Exists(authorityPath) && File.Exists(keyPath))
+        {
+            return X509Certificate2.CreateFromPemFile(authorityPath, keyPath);
+        }
+
+        X509Certificate2 authority = NodeCertificates.NewAuthority();
+        SecretFiles.WritePrivate(keyPath, authority.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
+        File.WriteAllText(authorityPath, authority.ExportCertificatePem());
+        written.AddRange([AuthorityFile, AuthorityKeyFile]);
+        return authority;
     }
 
-    /// <summary>A node certificate (ECDSA P-256) signed by <paramref name="authority"/>, for servers and clients alike.</summary>
-    public static X509Certificate2 NewNode(X509Certificate2 authority, string name = "CnnCluster node", IReadOnlyList<string>? names = null)
+    /// <summary>An older folder kept every secret at its top and one node.pfx for all: the secrets move to their holders, the shared certificate goes.</summary>
+    private static void TakeOverOlderLayout(string folder)
     {
-        using ECDsa key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest(new X500DistinguishedName($"CN={name}, O=CnnCluster"), key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyAgreement, critical: true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(ClusterTrust.ServerAuthentication), new Oid(ClusterTrust.ClientAuthentication)], critical: false));
-        var alternative = new SubjectAlternativeNameBuilder();
-        foreach (string n in names ?? DefaultNames)
+        foreach ((string file, string into) in new[] { (TokenFile, PbmFolder), (DatabasePasswordFile, DatabaseFolder) })
         {
-            if (IPAddress.TryParse(n, out IPAddress? address))
+            string old = Path.Combine(folder, file), moved = Path.Combine(folder, into, file);
+            if (File.Exists(old))
             {
-                alternative.AddIpAddress(address);
+                Directory.CreateDirectory(Path.Combine(folder, into));
+                if (!File.Exists(moved))
+                {
+                    File.Move(old, moved);
+                }
+                else
+                {
+                    File.Delete(old);
+                }
             }
-            else
-            {
-                alternative.AddDnsName(n);
-            }
         }
 
-        request.CertificateExtensions.Add(alternative.Build());
-        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(authority, includeKeyIdentifier: true, includeIssuerAndSerial: false));
-        DateTimeOffset now = DateTimeOffset.UtcNow;
-        DateTimeOffset until = now + NodeLife < authority.NotAfter ? now + NodeLife : authority.NotAfter;
-        using X509Certificate2 publicOnly = request.Create(authority, now.AddMinutes(-5), until, RandomNumberGenerator.GetBytes(16));
-        return publicOnly.CopyWithPrivateKey(key);
+        File.Delete(Path.Combine(folder, NodeFile));
     }
 
-    /// <summary>The DNS names and IP addresses <paramref name="certificate"/> is valid for.</summary>
-    public static string[] NamesOf(X509Certificate2 certificate) =>
-        certificate.Extensions.OfType<X509SubjectAlternativeNameExtension>()
-            .SelectMany(e => e.EnumerateDnsNames().Concat(e.EnumerateIPAddresses().Select(a => a.ToString())))
-            .Select(NormalName).ToArray();
-
-    /// <summary>
-    /// A name a certificate may carry, as it is compared: an IP address in its canonical form, a DNS name in
-    /// lower case; anything else is an <see cref="ArgumentException"/> that says what a name may be.
-    /// </summary>
-    public static string NormalName(string name)
+    private static string EnsureSecret(string folder, string relative, List<string> written)
     {
-        string n = name.Trim();
-        if (IPAddress.TryParse(n, out IPAddress? address))
+        string path = Path.Combine(folder, relative);
+        if (!File.Exists(path))
         {
-            return address.ToString();
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            SecretFiles.WritePrivate(path, SecretFiles.NewSecret());
+            written.Add(relative);
         }
 
-        bool dns = n.Length is > 0 and <= 253 && n.Split('.').All(label => label.Length is > 0 and <= 63
-            && label.All(c => char.IsAsciiLetterOrDigit(c) || c == '-') && label[0] != '-' && label[^1] != '-');
-        return dns ? n.ToLowerInvariant() : throw new ArgumentException($"'{name}' is neither a DNS name nor an IP address (e.g. cnn.example.org, 10.0.0.5)");
+        return SecretFiles.ReadSecret(path);
     }
 
-    /// <summary>256 random bits, URL-safe base64 (fits a connection string and an environment variable).</summary>
-    public static string NewSecret() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-
-    /// <summary>A secret file's text without its line end (files written by people end with one).</summary>
-    public static string ReadSecret(string path) => File.ReadAllText(path).Trim();
-
-    private static void WritePrivate(string path, string text) => WritePrivate(path, System.Text.Encoding.ASCII.GetBytes(text));
-
-    private static void WritePrivate(string path, byte[] bytes)
+    /// <summary>Writes <paramref name="text"/> to the file unless it holds it already.</summary>
+    private static void Keep(string folder, string relative, string text, List<string> written, bool secret)
     {
-        // created owner-only before a byte is written, so the secret is never readable by others
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
+        string path = Path.Combine(folder, relative);
+        if (File.Exists(path) && File.ReadAllText(path) == text)
         {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            return;
         }
 
-        using var file = new FileStream(path, options);
-        file.Write(bytes);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        if (secret)
+        {
+            SecretFiles.WritePrivate(path, text);
+        }
+        else
+        {
+            File.WriteAllText(path, text);
+        }
+
+        written.Add(relative);
     }
 
-    /// <summary>PBM_TOKEN, else the file PBM_TOKEN_FILE, else $CLUSTER_SECRETS/pbm.token when it exists; null: no token.</summary>
-    public static string? ReadToken(Func<string, string?> env)
+    private static void EnsureNode(string folder, NodeRole role, X509Certificate2 authority, string[] names, bool renew, List<string> written)
     {
-        if (env("PBM_TOKEN") is { Length: > 0 } token)
+        string relative = Path.Combine(RoleFolder(role), NodeFile), path = Path.Combine(folder, relative);
+        string[] carried = [];
+        bool due = renew || !File.Exists(path);
+        if (!due)
         {
-            return token;
+            using X509Certificate2 existing = X509CertificateLoader.LoadPkcs12FromFile(path, password: null, X509KeyStorageFlags.EphemeralKeySet);
+            carried = NodeCertificates.NamesOf(existing);
+            due = names.Except(carried).Any()
+                || NodeCertificates.RoleOf(existing) != role
+                || existing.NotAfter.ToUniversalTime() - DateTime.UtcNow < NodeCertificates.RenewWithin
+                || !SignedBy(existing, authority);
         }
 
-        string? file = string.IsNullOrWhiteSpace(env("PBM_TOKEN_FILE")) ? null : env("PBM_TOKEN_FILE")!.Trim();
-        if (file is null && !string.IsNullOrWhiteSpace(env("CLUSTER_SECRETS")))
+        if (due)
         {
-            string candidate = Path.Combine(env("CLUSTER_SECRETS")!.Trim(), TokenFile);
-            file = File.Exists(candidate) ? candidate : null;
+            using X509Certificate2 node = NodeCertificates.NewNode(authority, role, [.. carried.Union(names)]);
+            SecretFiles.WritePrivate(path, node.Export(X509ContentType.Pkcs12));
+            written.Add(relative);
         }
+    }
 
-        if (file is null)
-        {
-            return null;
-        }
-
-        string secret;
-        try
-        {
-            secret = ReadSecret(file);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new ArgumentException($"cannot read the pbm token file {file}: {e.Message}");
-        }
-
-        return secret.Length > 0 ? secret : throw new ArgumentException($"the pbm token file {file} is empty");
+    private static bool SignedBy(X509Certificate2 node, X509Certificate2 authority)
+    {
+        return ClusterTrust.ForAuthority(authority).IsMember(node, out string _);
     }
 }

@@ -12,10 +12,11 @@ public static class Tls
 
     /// <summary>
     /// The client end: checks the server against the cluster's authority (and that it is named <paramref name="host"/>
-    /// when <paramref name="checkName"/>), presents the node certificate when <paramref name="mutual"/>.
+    /// when <paramref name="checkName"/>, and that it holds <paramref name="serverRole"/> when given), presents the node
+    /// certificate when <paramref name="mutual"/>.
     /// </summary>
-    public static Task<SslStream> ClientAsync(Stream inner, string host, ClusterTrust trust, TimeSpan deadline, CancellationToken cancellation, bool mutual = true, bool checkName = false) =>
-        Handshake(inner, deadline, cancellation, (ssl, refused, token) => ssl.AuthenticateAsClientAsync(trust.ClientOptions(host, mutual, refused, checkName), token), why => $"{host} is not a node of this cluster: {why}");
+    public static Task<SslStream> ClientAsync(Stream inner, string host, ClusterTrust trust, TimeSpan deadline, CancellationToken cancellation, bool mutual = true, bool checkName = false, NodeRole? serverRole = null) =>
+        Handshake(inner, deadline, cancellation, (ssl, refused, token) => ssl.AuthenticateAsClientAsync(trust.ClientOptions(host, mutual, refused, checkName, serverRole), token), why => $"{host} is not a node of this cluster: {why}");
 
     /// <summary>One handshake under <paramref name="deadline"/>; a certificate our trust refused is an <see cref="AuthenticationException"/> that says why.</summary>
     private static async Task<SslStream> Handshake(Stream inner, TimeSpan deadline, CancellationToken cancellation, Func<SslStream, Action<string>, CancellationToken, Task> authenticate, Func<string, string> explain)

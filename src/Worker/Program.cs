@@ -1,3 +1,4 @@
+using CnnCluster.Security;
 using System.Globalization;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
@@ -35,7 +36,11 @@ public static class Program
         try
         {
             NodeConfiguration.Load();
-            node = NodeSettings.FromEnvironment(defaultPort: 0);
+            node = NodeSettings.FromEnvironment(NodeRole.Worker, defaultPort: 0);
+            if (node.Trust?.ExpiryWarning is { } expiring)
+            {
+                Console.Error.WriteLine(expiring);
+            }
             if (node.Seeds.Count == 0)
             {
                 throw new ArgumentException("CLUSTER_SEEDS is not set: give the coordinator's host:port (e.g. 127.0.0.1:4053)");
@@ -44,7 +49,7 @@ public static class Program
             threads = PositiveFromEnvironment("WORKER_THREADS", Environment.ProcessorCount);
 
             // several workers share a machine: without PBM_PORT each takes a free port (logged)
-            pbm = PbmHostSettings.FromEnvironment(defaultPort: 0);
+            pbm = PbmHostSettings.FromEnvironment(NodeRole.Worker, defaultPort: 0);
             actors = PositiveFromEnvironment("WORKER_ACTORS", 1);
             dataPlane = DataPlaneSettings.FromEnvironment(node);
 

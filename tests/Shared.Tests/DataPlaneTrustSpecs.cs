@@ -7,9 +7,10 @@ using Xunit;
 namespace CnnCluster.Shared.Tests;
 
 /// <summary>
-/// The data plane with the cluster's trust, over real sockets on 127.0.0.1: a link with the cluster's
-/// certificate is served bit for bit over TLS; a plain link, or one whose certificate comes from another
-/// authority, is refused in the handshake and nothing it sent reaches the worker.
+/// The data plane with the cluster's trust, over real sockets on 127.0.0.1: the coordinator's link is served
+/// bit for bit over TLS; a plain link, or one whose certificate comes from another authority, is refused in
+/// the handshake; a worker's certificate may send slices but not what only the coordinator sends; and nothing
+/// refused reaches the worker.
 /// </summary>
 public sealed class DataPlaneTrustSpecs : IDisposable
 {
@@ -26,9 +27,11 @@ public sealed class DataPlaneTrustSpecs : IDisposable
         _server = new DataPlaneServer("127.0.0.1", 0, "127.0.0.1", (message, replies) =>
         {
             _delivered.Add(message);
-            var work = (WorkAssignment)message;
-            replies.Send(new NodeResult(work.RunId, work.Incarnation, work.Step, work.Nodes[0], 0.25, work.Parameters, 1.0));
-        }, _serverLog.Add, trust: Trust("ours"));
+            if (message is WorkAssignment work)
+            {
+                replies.Send(new NodeResult(work.RunId, work.Incarnation, work.Step, work.Nodes[0], 0.25, work.Parameters, 1.0));
+            }
+        }, _serverLog.Add, trust: Trust("ours", NodeRole.Worker));
         _server.Start();
     }
 
@@ -38,7 +41,7 @@ public sealed class DataPlaneTrustSpecs : IDisposable
         Directory.Delete(_folder, recursive: true);
     }
 
-    private ClusterTrust Trust(string name) => ClusterTrust.Load(Path.Combine(_folder, name));
+    private ClusterTrust Trust(string name, NodeRole role = NodeRole.Coordinator) => ClusterTrust.Load(Path.Combine(_folder, name), role);
 
     private static WorkAssignment Work(float[] parameters) => new("run", 1, 3, "{}", null, 8, [1, 2, 3], [new TreeNode(0, 1)], parameters, "fp");
 
@@ -80,26 +83,36 @@ public sealed class DataPlaneTrustSpecs : IDisposable
         string mixed = Path.Combine(_folder, "mixed");
         Directory.CreateDirectory(mixed);
         File.Copy(Path.Combine(_folder, "ours", ClusterSecrets.AuthorityFile), Path.Combine(mixed, ClusterSecrets.AuthorityFile));
-        File.Copy(Path.Combine(_folder, "theirs", ClusterSecrets.NodeFile), Path.Combine(mixed, ClusterSecrets.NodeFile));
-        var e = Assert.Throws<ArgumentException>(() => ClusterTrust.Load(mixed));
+        File.Copy(Path.Combine(_folder, "theirs", "worker", ClusterSecrets.NodeFile), Path.Combine(mixed, ClusterSecrets.NodeFile));
+        var e = Assert.Throws<ArgumentException>(() => ClusterTrust.Load(mixed, NodeRole.Worker));
         Assert.Contains("is not signed by", e.Message);
         Assert.DoesNotContain('\n', e.Message);
     }
 
     [Fact]
-    public void SecretsAreKeptWhenWrittenAgainAndReadableByTheOwnerOnly()
+    public void AWorkersCertificateMaySendSlicesButNotWhatOnlyTheCoordinatorSends()
     {
-        string folder = Path.Combine(_folder, "ours");
-        byte[] before = File.ReadAllBytes(Path.Combine(folder, ClusterSecrets.NodeFile));
-        Assert.Empty(ClusterSecrets.Ensure(folder));
-        Assert.Equal(before, File.ReadAllBytes(Path.Combine(folder, ClusterSecrets.NodeFile)));
-        foreach (string secret in OperatingSystem.IsWindows() ? [] : new[] { ClusterSecrets.AuthorityKeyFile, ClusterSecrets.NodeFile, ClusterSecrets.TokenFile, ClusterSecrets.DatabasePasswordFile })
+        var closed = new BlockingCollection<string>();
+        using (var peer = new DataLink(_server.Endpoint, _ => { }, closed.Add, trust: Trust("ours", NodeRole.Worker)))
         {
-#pragma warning disable CA1416 // not on Windows (the loop is empty there)
-            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(folder, secret)));
-#pragma warning restore CA1416
+            peer.Send(new SliceSum(new StepRef("run", 1, 3, 13), 0, 1.5, [1f, 2f]));
+            Assert.IsType<SliceSum>(_delivered.Take(new CancellationTokenSource(Wait).Token));
+
+            // the same connection now poses as the coordinator: refused in one line, counted, closed
+            peer.Send(new ReplicaInit("run", 1, ProtocolSamples.Config, "fp", 0, [1f], [0f]));
+            string refused = _serverLog.Take(new CancellationTokenSource(Wait).Token);
+            Assert.Contains("refused: a ReplicaInit comes only from the coordinator, and this connection holds the worker's certificate (1 refused so far)", refused);
+            Assert.DoesNotContain('\n', refused);
+            closed.Take(new CancellationTokenSource(Wait).Token);
         }
 
-        Assert.Equal(43, ClusterSecrets.ReadSecret(Path.Combine(folder, ClusterSecrets.TokenFile)).Length);
+        using (var another = new DataLink(_server.Endpoint, _ => { }, closed.Add, trust: Trust("ours", NodeRole.Worker)))
+        {
+            another.Send(Work([1, 2, 3]));
+            Assert.Contains("a WorkAssignment comes only from the coordinator", _serverLog.Take(new CancellationTokenSource(Wait).Token));
+        }
+
+        Assert.Equal(2, _server.Refused);
+        Assert.Empty(_delivered); // only the slice, taken above
     }
 }

@@ -16,7 +16,7 @@ public sealed class NodeSettingsSpecs
             ["CLUSTER_SEEDS"] = "coordinator:4053, akka.tcp://cnncluster@other:5000",
             ["CLUSTER_INSECURE"] = "1",
         };
-        NodeSettings s = NodeSettings.FromEnvironment(0, k => env.GetValueOrDefault(k));
+        NodeSettings s = NodeSettings.FromEnvironment(CnnCluster.Security.NodeRole.Worker, 0, k => env.GetValueOrDefault(k));
         Assert.Equal("coordinator", s.Hostname);
         Assert.Equal("0.0.0.0", s.Bind);
         Assert.Equal(4053, s.Port);
@@ -37,7 +37,7 @@ public sealed class NodeSettingsSpecs
             env["CLUSTER_HOSTNAME"] = hostname;
         }
 
-        var e = Assert.Throws<ArgumentException>(() => NodeSettings.FromEnvironment(0, k => env.GetValueOrDefault(k)));
+        var e = Assert.Throws<ArgumentException>(() => NodeSettings.FromEnvironment(CnnCluster.Security.NodeRole.Worker, 0, k => env.GetValueOrDefault(k)));
         Assert.Contains("without TLS", e.Message);
         Assert.Contains("CLUSTER_SECRETS", e.Message);
         Assert.Contains("CLUSTER_INSECURE=1", e.Message);
@@ -51,16 +51,16 @@ public sealed class NodeSettingsSpecs
         {
             CnnCluster.Security.ClusterSecrets.Ensure(folder);
             var env = new Dictionary<string, string> { ["CLUSTER_BIND"] = "0.0.0.0", ["CLUSTER_SECRETS"] = folder, ["CLUSTER_SEEDS"] = "coordinator:4053" };
-            NodeSettings s = NodeSettings.FromEnvironment(0, k => env.GetValueOrDefault(k));
+            NodeSettings s = NodeSettings.FromEnvironment(CnnCluster.Security.NodeRole.Worker, 0, k => env.GetValueOrDefault(k));
             Assert.NotNull(s.Trust);
             Assert.False(s.Unencrypted);
             Assert.Null(s.Warning);
             Assert.Equal(["akka.ssl.tcp://cnncluster@coordinator:4053"], s.Seeds);
 
             env["CLUSTER_SEEDS"] = "akka.tcp://cnncluster@coordinator:4053";
-            Assert.Contains("write it as host:port", Assert.Throws<ArgumentException>(() => NodeSettings.FromEnvironment(0, k => env.GetValueOrDefault(k))).Message);
+            Assert.Contains("write it as host:port", Assert.Throws<ArgumentException>(() => NodeSettings.FromEnvironment(CnnCluster.Security.NodeRole.Worker, 0, k => env.GetValueOrDefault(k))).Message);
             env["CLUSTER_SECRETS"] = Path.Combine(folder, "missing");
-            Assert.Contains("coordinator secrets --out", Assert.Throws<ArgumentException>(() => NodeSettings.FromEnvironment(0, k => env.GetValueOrDefault(k))).Message);
+            Assert.Contains("coordinator secrets --out", Assert.Throws<ArgumentException>(() => NodeSettings.FromEnvironment(CnnCluster.Security.NodeRole.Worker, 0, k => env.GetValueOrDefault(k))).Message);
         }
         finally
         {
@@ -71,7 +71,7 @@ public sealed class NodeSettingsSpecs
     [Fact]
     public void DefaultsToLoopbackAndTheGivenPort()
     {
-        NodeSettings s = NodeSettings.FromEnvironment(4053, _ => null);
+        NodeSettings s = NodeSettings.FromEnvironment(CnnCluster.Security.NodeRole.Coordinator, 4053, _ => null);
         Assert.Equal("127.0.0.1", s.Hostname);
         Assert.Equal("127.0.0.1", s.Bind);
         Assert.Equal(4053, s.Port);
@@ -85,7 +85,7 @@ public sealed class NodeSettingsSpecs
     [InlineData("CLUSTER_SEEDS", "host:0", "CLUSTER_SEEDS entry 'host:0'")]
     public void BadValuesAreNamed(string name, string value, string expected)
     {
-        var e = Assert.Throws<ArgumentException>(() => NodeSettings.FromEnvironment(0, k => k == name ? value : null));
+        var e = Assert.Throws<ArgumentException>(() => NodeSettings.FromEnvironment(CnnCluster.Security.NodeRole.Worker, 0, k => k == name ? value : null));
         Assert.Contains(expected, e.Message);
     }
 }

@@ -7,7 +7,7 @@ namespace CnnCluster.Shared.Tests;
 
 public sealed class PbmHostSettingsSpecs
 {
-    private static PbmHostSettings From(Dictionary<string, string> env) => PbmHostSettings.FromEnvironment(9110, k => env.GetValueOrDefault(k));
+    private static PbmHostSettings From(Dictionary<string, string> env) => PbmHostSettings.FromEnvironment(NodeRole.Worker, 9110, k => env.GetValueOrDefault(k));
 
     [Fact]
     public void LoopbackNeedsNeitherTokenNorTls()
@@ -41,22 +41,28 @@ public sealed class PbmHostSettingsSpecs
     }
 
     [Fact]
-    public void TheSecretsFolderGivesTlsAndTheTokenAndTheVariablesComeFirst()
+    public void TheSecretsFolderGivesTlsAndTheTokensDigestAndTheVariablesComeFirst()
     {
         string dir = Directory.CreateTempSubdirectory("pbm-secrets-").FullName;
         try
         {
             ClusterSecrets.Ensure(dir);
-            string fileToken = File.ReadAllText(Path.Combine(dir, ClusterSecrets.TokenFile)).Trim();
-            PbmHostSettings s = From(new() { ["CLUSTER_SECRETS"] = dir, ["PBM_HOST"] = "0.0.0.0" });
-            Assert.NotNull(s.Trust);
-            Assert.Null(s.Warning);
-            Assert.Equal(fileToken, s.Token);
+            string fileToken = File.ReadAllText(Path.Combine(dir, ClusterSecrets.PbmFolder, ClusterSecrets.TokenFile)).Trim();
+            foreach (string secrets in new[] { dir, Path.Combine(dir, "worker") })
+            {
+                // the whole folder (the worker takes its own) or the worker's folder alone, which holds no token, only its digest
+                PbmHostSettings s = From(new() { ["CLUSTER_SECRETS"] = secrets, ["PBM_HOST"] = "0.0.0.0" });
+                Assert.Equal(NodeRole.Worker, s.Trust?.Role);
+                Assert.Null(s.Warning);
+                Assert.True(s.Admits(fileToken));
+                Assert.False(s.Admits(s.Token!.Hex));
+            }
 
+            Assert.False(File.Exists(Path.Combine(dir, "worker", ClusterSecrets.TokenFile)));
             string other = Path.Combine(dir, "other.token");
             File.WriteAllText(other, "from-file\n");
-            Assert.Equal("from-file", From(new() { ["CLUSTER_SECRETS"] = dir, ["PBM_TOKEN_FILE"] = other }).Token);
-            Assert.Equal("from-env", From(new() { ["CLUSTER_SECRETS"] = dir, ["PBM_TOKEN_FILE"] = other, ["PBM_TOKEN"] = "from-env" }).Token);
+            Assert.True(From(new() { ["CLUSTER_SECRETS"] = dir, ["PBM_TOKEN_FILE"] = other }).Admits("from-file"));
+            Assert.True(From(new() { ["CLUSTER_SECRETS"] = dir, ["PBM_TOKEN_FILE"] = other, ["PBM_TOKEN"] = "from-env" }).Admits("from-env"));
             Assert.Throws<ArgumentException>(() => From(new() { ["PBM_TOKEN_FILE"] = Path.Combine(dir, "missing") }));
         }
         finally
@@ -68,7 +74,7 @@ public sealed class PbmHostSettingsSpecs
     [Fact]
     public void OnlyTheExactTokenIsAdmitted()
     {
-        var s = new PbmHostSettings("127.0.0.1", 0, "s3cret");
+        var s = new PbmHostSettings("127.0.0.1", 0, TokenDigest.Of("s3cret"));
         Assert.True(s.Admits("s3cret"));
         Assert.False(s.Admits(null));
         Assert.False(s.Admits(""));

@@ -36,12 +36,12 @@ internal static class HealthCommand
 
         string? host = Environment.GetEnvironmentVariable("HTTP_HOST")?.Trim();
         host = string.IsNullOrEmpty(host) || host is "0.0.0.0" or "::" or "[::]" ? "127.0.0.1" : host;
-        ClusterTrust? trust = ClusterTrust.FromEnvironment();
+        ClusterTrust? trust = ClusterTrust.FromEnvironment(NodeRole.Coordinator);
         using var handler = new HttpClientHandler();
         if (trust is not null)
         {
-            // the node certificate is the cluster's own: checked against its CA, not the system's roots, and not by name
-            handler.ServerCertificateCustomValidationCallback = (_, certificate, _, _) => trust.IsMember(certificate, out _);
+            // the coordinator's certificate is the cluster's own: checked against its CA and role, not the system's roots, and not by name
+            handler.ServerCertificateCustomValidationCallback = (_, certificate, _, _) => trust.Admits(certificate, NodeRole.Coordinator, out _);
         }
 
         using var client = new HttpClient(handler) { Timeout = Timeout };

@@ -1,3 +1,4 @@
+using CnnCluster.Security;
 using System.CommandLine;
 using System.Net;
 using System.Net.Sockets;
@@ -52,8 +53,12 @@ internal static class ServeCommand
 
     private static int Serve(int workers, int? workerThreads, string? data)
     {
-        NodeSettings node = NodeSettings.FromEnvironment(defaultPort: 4053);
-        PbmHostSettings pbm = PbmHostSettings.FromEnvironment();
+        NodeSettings node = NodeSettings.FromEnvironment(NodeRole.Coordinator, defaultPort: 4053);
+        if (node.Trust?.ExpiryWarning is { } expiring)
+        {
+            Console.Error.WriteLine(expiring);
+        }
+        PbmHostSettings pbm = PbmHostSettings.FromEnvironment(NodeRole.Coordinator);
         using TcpListener pbmListener = pbm.Listen(); // a taken port: one line and exit 3, before anything starts
         HttpSettings http = HttpSettings.FromEnvironment();
         if (http.Enabled)

@@ -53,7 +53,7 @@ public sealed class ClusterBackend(ClusterMode mode, string? dataDirectory, int 
         // a known port lets the node list itself as seed, so the cluster (and the registry singleton) is up at start
         int port = mode.ClusterPort == 0 ? FreePort() : mode.ClusterPort;
         // loopback, so TLS is optional; with CLUSTER_SECRETS set the worker processes (which inherit it) use TLS, so this node does too
-        CnnCluster.Security.ClusterTrust? trust = CnnCluster.Security.ClusterTrust.FromEnvironment();
+        CnnCluster.Security.ClusterTrust? trust = CnnCluster.Security.ClusterTrust.FromEnvironment(CnnCluster.Security.NodeRole.Coordinator);
         var node = new NodeSettings("127.0.0.1", "127.0.0.1", port, [NodeSettings.ParseSeed($"127.0.0.1:{port}", trust is not null)]) { Trust = trust };
         string[] roles = mode.Workers > 0 ? [Roles.Coordinator, Roles.Worker] : [Roles.Coordinator];
         string data = Engine.Data.MnistFormat.Locate(dataDirectory);

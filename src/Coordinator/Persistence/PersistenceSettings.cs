@@ -59,7 +59,7 @@ public sealed record PersistenceSettings(string Provider, string ConnectionStrin
             string password;
             try
             {
-                password = CnnCluster.Security.ClusterSecrets.ReadSecret(passwordFile);
+                password = CnnCluster.Security.SecretFiles.ReadSecret(passwordFile);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {

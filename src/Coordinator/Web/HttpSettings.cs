@@ -23,7 +23,7 @@ public sealed record HttpSettings(string Host, int Port)
     public const int DefaultPort = 9111;
 
     /// <summary>The token every request but the health checks must show; null: open (loopback).</summary>
-    public string? Token { get; init; }
+    public TokenDigest? Token { get; init; }
 
     /// <summary>The cluster's trust: HTTPS with the node certificate; null: plain HTTP.</summary>
     public ClusterTrust? Trust { get; init; }
@@ -46,8 +46,8 @@ public sealed record HttpSettings(string Host, int Port)
             return new HttpSettings(host, 0);
         }
 
-        ClusterTrust? trust = ClusterTrust.FromEnvironment(env);
-        string? token = NodeSettings.IsLoopback(host) ? null : ClusterSecrets.ReadToken(env);
+        ClusterTrust? trust = ClusterTrust.FromEnvironment(NodeRole.Coordinator, env);
+        TokenDigest? token = NodeSettings.IsLoopback(host) ? null : SecretFiles.ReadTokenDigest(env, NodeRole.Coordinator);
         string? warning = Exposure.Check("HTTP_HOST", host, port, "the HTTP endpoint (dashboard, /metrics)", "runs", trust, token, env);
         return new HttpSettings(host, port) { Token = token, Trust = trust, Warning = warning };
     }
@@ -65,16 +65,7 @@ public sealed record HttpSettings(string Host, int Port)
     }
 
     /// <summary>True when <paramref name="given"/> opens this endpoint: in constant time over SHA-256 of both, as pbm compares.</summary>
-    public bool Admits(string? given)
-    {
-        if (Token is null)
-        {
-            return true;
-        }
-
-        byte[] hash = SHA256.HashData(Encoding.UTF8.GetBytes(given ?? string.Empty));
-        return CryptographicOperations.FixedTimeEquals(hash, SHA256.HashData(Encoding.UTF8.GetBytes(Token))) && given is not null;
-    }
+    public bool Admits(string? given) => Token is null || Token.Admits(given);
 
     /// <summary>HTTP_HOST as an address of this machine (an <see cref="ArgumentException"/> if it is none).</summary>
     public IPAddress Address()

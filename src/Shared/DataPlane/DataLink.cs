@@ -15,7 +15,7 @@ namespace CnnCluster.Shared.DataPlane;
 /// <paramref name="onMessage"/>. <paramref name="onClosed"/> is called once when the link ends for any
 /// reason but <see cref="Dispose"/>. Bytes are also counted into <paramref name="traffic"/> when given, and
 /// <paramref name="onEncoded"/> hears of each message once its arrays are no longer read. With the cluster's
-/// <paramref name="trust"/> the link is mutual TLS (the worker must show a certificate of the cluster's authority).
+/// <paramref name="trust"/> the link is mutual TLS (the worker must show a worker's certificate of the cluster's authority).
 /// </summary>
 public sealed class DataLink(string endpoint, Action<IProtocolMessage> onMessage, Action<string> onClosed, DataTraffic? traffic = null, Action<IProtocolMessage>? onEncoded = null, ClusterTrust? trust = null) : IDisposable
 {
@@ -59,7 +59,7 @@ public sealed class DataLink(string endpoint, Action<IProtocolMessage> onMessage
             }
 
             Stream network = new NetworkStream(socket, ownsSocket: false);
-            await using Stream stream = trust is null ? network : await Tls.ClientAsync(network, endpoint[..colon], trust, DataPlaneServer.HandshakeTimeout, _stop.Token).ConfigureAwait(false);
+            await using Stream stream = trust is null ? network : await Tls.ClientAsync(network, endpoint[..colon], trust, DataPlaneServer.HandshakeTimeout, _stop.Token, serverRole: NodeRole.Worker).ConfigureAwait(false);
             PipeWriter output = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 1 << 16, leaveOpen: true));
             PipeReader input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 1 << 16, leaveOpen: true));
             output.Write(DataFrames.Preamble);

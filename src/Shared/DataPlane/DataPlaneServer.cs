@@ -14,7 +14,9 @@ namespace CnnCluster.Shared.DataPlane;
 /// with a reply channel on the same connection. One connection per coordinator run or peer; a malformed
 /// peer loses its connection, never the worker. Bytes are counted into <paramref name="traffic"/> when given.
 /// With the cluster's <paramref name="trust"/> every connection is mutual TLS: a peer without a certificate
-/// of the cluster's authority is refused in the handshake, before a byte of the protocol is read.
+/// of the cluster's authority is refused in the handshake, before a byte of the protocol is read, and each
+/// message is then checked against the role in the sender's certificate (<see cref="DataPlaneAccess"/>): a
+/// connection that sends what its role may not send is refused in one line, counted, and closed.
 /// </summary>
 public sealed class DataPlaneServer(string bind, int port, string advertisedHost, Action<IProtocolMessage, IWorkReplies> onMessage, Action<string> log, DataTraffic? traffic = null, ClusterTrust? trust = null) : IDisposable
 {
@@ -23,6 +25,10 @@ public sealed class DataPlaneServer(string bind, int port, string advertisedHost
 
     private readonly CancellationTokenSource _stop = new();
     private TcpListener? _listener;
+    private long _refused;
+
+    /// <summary>Messages refused for their sender's role so far.</summary>
+    public long Refused => Interlocked.Read(ref _refused);
 
     /// <summary>"host:port" as coordinators reach it (empty until started).</summary>
     public string Endpoint { get; private set; } = "";
@@ -64,11 +70,14 @@ public sealed class DataPlaneServer(string bind, int port, string advertisedHost
     {
         EndPoint? peer = socket.RemoteEndPoint;
         Stream stream = new NetworkStream(socket, ownsSocket: true);
+        NodeRole? role = null;
         if (trust is not null)
         {
             try
             {
-                stream = await Tls.ServerAsync(stream, trust, HandshakeTimeout, _stop.Token).ConfigureAwait(false);
+                var ssl = await Tls.ServerAsync(stream, trust, HandshakeTimeout, _stop.Token).ConfigureAwait(false);
+                role = ClusterTrust.RoleOf(ssl.RemoteCertificate);
+                stream = ssl;
             }
             catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException)
             {
@@ -89,6 +98,11 @@ public sealed class DataPlaneServer(string bind, int port, string advertisedHost
                 if (message is not (WorkAssignment or ReplicaInit or StepPlan or SlicePart or SliceSum))
                 {
                     throw new InvalidDataException($"a worker does not take a {message.GetType().Name}");
+                }
+
+                if (DataPlaneAccess.Refusal(message, role, trust is not null) is { } refusal)
+                {
+                    throw new InvalidDataException($"refused: {refusal} ({Interlocked.Increment(ref _refused)} refused so far)");
                 }
 
                 traffic?.Received(DataFrames.KindOf(message), bytes);

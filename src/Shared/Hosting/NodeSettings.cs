@@ -1,3 +1,4 @@
+using CnnCluster.Security;
 using System.Globalization;
 
 namespace CnnCluster.Shared.Hosting;
@@ -28,7 +29,7 @@ public sealed record NodeSettings(string Hostname, string Bind, int Port, IReadO
         ? $"warning: CLUSTER_INSECURE=1: this node listens on {Bind}:{Port} without TLS; anyone who reaches that port can join the cluster, read the model and send it work"
         : null;
 
-    public static NodeSettings FromEnvironment(int defaultPort, Func<string, string?>? env = null)
+    public static NodeSettings FromEnvironment(NodeRole role, int defaultPort, Func<string, string?>? env = null)
     {
         env ??= Environment.GetEnvironmentVariable;
         string hostname = NonEmpty(env("CLUSTER_HOSTNAME")) ?? "127.0.0.1";
@@ -41,7 +42,7 @@ public sealed record NodeSettings(string Hostname, string Bind, int Port, IReadO
         string bind = NonEmpty(env("CLUSTER_BIND")) ?? hostname;
         int port = PortFrom(env, "CLUSTER_PORT", defaultPort);
 
-        CnnCluster.Security.ClusterTrust? trust = CnnCluster.Security.ClusterTrust.FromEnvironment(env);
+        CnnCluster.Security.ClusterTrust? trust = CnnCluster.Security.ClusterTrust.FromEnvironment(role, env);
         IReadOnlyList<string> seeds = NonEmpty(env("CLUSTER_SEEDS")) is string s
             ? s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(seed => ParseSeed(seed, trust is not null)).ToArray()
             : [];

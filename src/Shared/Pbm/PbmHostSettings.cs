@@ -11,12 +11,12 @@ namespace CnnCluster.Shared.Pbm;
 
 /// <summary>
 /// Where a node's pbm command host listens and whom it lets in: PBM_HOST (default 127.0.0.1), PBM_PORT
-/// (default 9110), the token from PBM_TOKEN, else the file PBM_TOKEN_FILE, else $CLUSTER_SECRETS/pbm.token,
+/// (default 9110), the token from PBM_TOKEN, else the file PBM_TOKEN_FILE, else the digest of it in CLUSTER_SECRETS (pbm.token.sha256),
 /// and TLS with the node certificate when CLUSTER_SECRETS is set (clients are not asked for a certificate).
 /// A host beyond loopback requires a token, and TLS unless CLUSTER_INSECURE=1 (then <see cref="Warning"/>
 /// says so); otherwise <see cref="FromEnvironment"/> throws an <see cref="ArgumentException"/> saying how to fix it.
 /// </summary>
-public sealed record PbmHostSettings(string Host, int Port, string? Token)
+public sealed record PbmHostSettings(string Host, int Port, TokenDigest? Token)
 {
     public const int DefaultPort = 9110;
 
@@ -32,19 +32,9 @@ public sealed record PbmHostSettings(string Host, int Port, string? Token)
     public string? Warning { get; init; }
 
     /// <summary>True when <paramref name="token"/> opens this host: in constant time over SHA-256 of both, so neither its bytes nor its length leak.</summary>
-    public bool Admits(string? token)
-    {
-        if (Token is null)
-        {
-            return true;
-        }
+    public bool Admits(string? token) => Token is null || Token.Admits(token);
 
-        // hashed at each hello (not kept beside Token, where a `with` copy could leave it stale)
-        byte[] given = SHA256.HashData(Encoding.UTF8.GetBytes(token ?? string.Empty));
-        return CryptographicOperations.FixedTimeEquals(given, SHA256.HashData(Encoding.UTF8.GetBytes(Token))) && token is not null;
-    }
-
-    public static PbmHostSettings FromEnvironment(int defaultPort = DefaultPort, Func<string, string?>? env = null)
+    public static PbmHostSettings FromEnvironment(NodeRole role, int defaultPort = DefaultPort, Func<string, string?>? env = null)
     {
         env ??= Environment.GetEnvironmentVariable;
         string host = string.IsNullOrWhiteSpace(env("PBM_HOST")) ? "127.0.0.1" : env("PBM_HOST")!.Trim();
@@ -54,8 +44,8 @@ public sealed record PbmHostSettings(string Host, int Port, string? Token)
             throw new ArgumentException($"PBM_PORT '{p}' is not a port number (0-65535)");
         }
 
-        ClusterTrust? trust = ClusterTrust.FromEnvironment(env);
-        string? token = ClusterSecrets.ReadToken(env);
+        ClusterTrust? trust = ClusterTrust.FromEnvironment(role, env);
+        TokenDigest? token = SecretFiles.ReadTokenDigest(env, role);
         string? warning = Exposure.Check("PBM_HOST", host, port, "pbm", "commands", trust, token, env);
         return new PbmHostSettings(host, port, token) { Trust = trust, Warning = warning };
     }

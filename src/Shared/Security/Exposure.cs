@@ -13,7 +13,7 @@ public static class Exposure
     /// <paramref name="what"/>); throws <see cref="ArgumentException"/> with one line saying how to fix it, or
     /// returns the warning of an insecure listener (null when there is nothing to warn of).
     /// </summary>
-    public static string? Check(string variable, string host, int port, string service, string what, ClusterTrust? trust, string? token, Func<string, string?> env)
+    public static string? Check(string variable, string host, int port, string service, string what, ClusterTrust? trust, TokenDigest? token, Func<string, string?> env)
     {
         if (Hosting.NodeSettings.IsLoopback(host))
         {
@@ -24,7 +24,7 @@ public static class Exposure
         {
             throw new ArgumentException(
                 $"{variable}={host} is reachable beyond this machine, so {service} needs a token: set PBM_TOKEN or PBM_TOKEN_FILE, " +
-                $"or CLUSTER_SECRETS (its pbm.token), or {variable}=127.0.0.1");
+                $"or CLUSTER_SECRETS (the digest of pbm's token), or {variable}=127.0.0.1");
         }
 
         if (trust is not null)

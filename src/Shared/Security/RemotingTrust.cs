@@ -9,7 +9,7 @@ public static class RemotingTrust
     /// <summary>The validator for Akka remoting's mutual TLS (both directions), logging who was refused.</summary>
     public static Akka.Remote.Transport.DotNetty.CertificateValidationCallback RemotingValidator(this ClusterTrust trust) => (certificate, _, peer, _, log) =>
     {
-        if (trust.IsMember(certificate, out string why))
+        if (trust.Admits(certificate, null, out string why))
         {
             return true;
         }
