@@ -5,7 +5,8 @@
 # param_sha256 through: workers scaled 1 → 3 → 1 mid-run, a worker `docker kill`ed, the coordinator's process
 # SIGKILLed (its restart policy brings it back), and a graceful `restart` of the coordinator. The first run's
 # figures, exported with `pbm train metrics`, are `train` alone's (steps.csv byte for byte, metrics.csv but for
-# its two time columns). The dashboard is screenshotted by headless chromium over HTTPS trusting only the
+# its two time columns). Each container holds only its own secrets and the database role is no superuser.
+# The dashboard is screenshotted by headless chromium over HTTPS trusting only the
 # cluster's CA; no warning at the nodes' start; `down -v` leaves nothing. Each phase is timed.
 # Needs: a Docker engine, docker-compose or `docker compose`, the base images (deploy/base-images/make.sh,
 # which scripts/setup.sh --test-deps runs), chromium and certutil, and the Release build of src/ (dotnet build).
@@ -62,9 +63,25 @@ c logs --no-color > "$out/start.log" 2>&1
 ! grep -E ' (WARN |ERROR|FATAL) |warn:|fail:|Cannot load library|Overriding address' "$out/start.log" > "$out/warnings.txt" \
   || fail "warnings at the nodes' start: $(head -5 "$out/warnings.txt")"
 
-# 3. pbm from this machine: TLS checked against the cluster's CA (and the name 127.0.0.1), pbm's token
-c exec -T coordinator cat /secrets/ca.crt > "$out/ca.crt"
-c exec -T coordinator cat /secrets/pbm.token > "$out/pbm.token"
+# 3. least privilege: each container holds only its own secrets (README "Security"), the database role is no superuser
+listing() { c exec -T "$1" sh -c 'cd /secrets && ls -A | tr "\n" " "'; }
+[ "$(listing worker)" = "ca.crt node.pfx pbm.token.sha256 " ] || fail "a worker's /secrets holds $(listing worker)"
+[ "$(listing coordinator)" = "ca.crt db.password node.pfx pbm.token.sha256 " ] || fail "the coordinator's /secrets holds $(listing coordinator)"
+for service in worker coordinator; do
+  found=$(c exec -T "$service" sh -c 'find / \( -path /proc -o -path /sys \) -prune -o \( -name ca.key -o -name pbm.token -o -name postgres.password \) -print 2>/dev/null' || true)
+  [ -z "$found" ] || fail "the $service container can read $found"
+done
+c exec -T worker sh -c 'cat /secrets/db.password' > /dev/null 2>&1 && fail "a worker reads the database password"
+sql() { c exec -T postgres sh -c "PGPASSWORD=\$(cat /secrets/db.password) psql -h 127.0.0.1 -U cnn -d cnncluster -At -c \"$1\"" 2>&1; }
+[ "$(sql "SELECT rolsuper OR rolcreaterole OR rolcreatedb FROM pg_roles WHERE rolname = current_user")" = f ] || fail "the database role cnn has more than its database: $(sql 'SELECT * FROM pg_roles WHERE rolname = current_user')"
+refused=$(sql "COPY (SELECT 1) TO PROGRAM 'id'" || true)
+echo "$refused" | grep -q "permission denied\|must be superuser" || fail "the database role may COPY TO PROGRAM: $refused"
+phase "least privilege"
+
+# 4. pbm from this machine: TLS checked against the cluster's CA (and the name 127.0.0.1), pbm's token from the operator's volume
+c run --rm --no-deps -T --entrypoint cat pbm /secrets/ca.crt > "$out/ca.crt" 2> "$out/run.err" || fail "the pbm service's CA: $(cat "$out/run.err")"
+c run --rm --no-deps -T --entrypoint cat pbm /secrets/pbm.token > "$out/pbm.token" 2> "$out/run.err" || fail "the pbm service's token: $(cat "$out/run.err")"
+c run --rm --no-deps -T pbm coordinator:9110 cluster show > "$out/pbm-inside.txt" 2>&1 || fail "pbm inside the compose network: $(cat "$out/pbm-inside.txt")"
 pbm() { PBM_CA="$out/ca.crt" PBM_TOKEN_FILE="$out/pbm.token" dotnet "$pbm_dll" 127.0.0.1:9110 "$@"; }
 pbm cluster show | tee "$out/cluster-show.txt" | grep -q "Count: 2 nodes" || fail "pbm cluster show: $(cat "$out/cluster-show.txt")"
 PBM_CA="$out/ca.crt" PBM_TOKEN_FILE="$out/pbm.token" dotnet "$pbm_dll" localhost:9110 cluster show > /dev/null || fail "pbm by the name localhost"
@@ -93,7 +110,7 @@ finish() { # the run ends, with the engine's bits
   echo "compose-test: $1 completed with the engine's param_sha256"
 }
 
-# 4. workers 1 → 3 → 1 mid-run
+# 5. workers 1 → 3 → 1 mid-run
 submit scale
 wait_for 120 "step 100 of run scale" at_step scale 100
 c up -d --no-recreate --scale worker=3 > /dev/null 2>&1
@@ -111,7 +128,7 @@ cut -d, -f1-5,8- "$out/scale/metrics.csv" > "$out/scale.csv"; cut -d, -f1-5,8- "
 cmp "$out/scale.csv" "$out/engine.csv" || fail "metrics.csv differs from train alone's (time columns aside)"
 phase "scale 1→3→1 (and the metrics files)"
 
-# 5. a worker killed (SIGKILL, no goodbye) mid-run; two are left... then one
+# 6. a worker killed (SIGKILL, no goodbye) mid-run; two are left... then one
 c up -d --no-recreate --scale worker=2 > /dev/null 2>&1
 wait_for 120 "2 workers in the cluster" workers_in 2
 submit killed-worker
@@ -121,7 +138,7 @@ mid_run killed-worker "a worker killed"
 finish killed-worker
 phase "worker killed"
 
-# 6. the coordinator's process SIGKILLed: the restart policy starts it again; workers come back by themselves
+# 7. the coordinator's process SIGKILLed: the restart policy starts it again; workers come back by themselves
 submit killed-coordinator
 wait_for 120 "step 200 of run killed-coordinator" at_step killed-coordinator 200
 mid_run killed-coordinator "the coordinator's process killed"
@@ -131,7 +148,7 @@ wait_for 240 "healthy coordinator after the kill" healthy
 finish killed-coordinator
 phase "coordinator killed"
 
-# 7. a graceful restart of the coordinator: it leaves cleanly, the workers leave a cluster without it and rejoin
+# 8. a graceful restart of the coordinator: it leaves cleanly, the workers leave a cluster without it and rejoin
 submit restarted
 wait_for 120 "step 200 of run restarted" at_step restarted 200
 mid_run restarted "the coordinator restarted"
@@ -140,7 +157,7 @@ wait_for 240 "healthy coordinator after the restart" healthy
 finish restarted
 phase "coordinator restarted"
 
-# 8. the dashboard in a browser over HTTPS, trusting only the cluster's CA (an NSS database of its own)
+# 9. the dashboard in a browser over HTTPS, trusting only the cluster's CA (an NSS database of its own)
 export HOME="$out/browser"
 mkdir -p "$HOME/.pki/nssdb"
 certutil -N -d "sql:$HOME/.pki/nssdb" --empty-password
@@ -155,7 +172,7 @@ browse --screenshot="$out/dashboard.png" --window-size=1280,900 "https://127.0.0
 [ "$(head -c 4 "$out/dashboard.png" | od -An -c | tr -d ' ')" = "211PNG" ] && [ "$(stat -c %s "$out/dashboard.png")" -gt 20000 ] || fail "no screenshot worth the name in $out/dashboard.png"
 phase "dashboard over HTTPS"
 
-# 9. nothing left after down -v
+# 10. nothing left after down -v
 c logs --no-color > "$out/compose.log" 2>&1
 c down -v --remove-orphans > /dev/null 2>&1
 left="$(docker ps -aq --filter "label=com.docker.compose.project=$project")$(docker volume ls -q --filter "label=com.docker.compose.project=$project")$(docker network ls -q --filter "label=com.docker.compose.project=$project")"

@@ -60,25 +60,33 @@ public sealed class DeploymentTests(ITestOutputHelper output) : TrainProcesses
         Assert.Matches(@"(?m)^USER app$", dockerfile);
         Assert.Matches(@"(?m)^HEALTHCHECK .*CMD \[""coordinator"", ""health""\]$", dockerfile);
         // the secrets are written as root and handed to the nodes' user
-        Assert.Contains("chown -R app:app /secrets", Service("secrets"));
+        Assert.Contains("chown -R app:app /secrets/coordinator /secrets/worker /secrets/pbm", Service("secrets"));
     }
 
     [Fact]
-    public void TheComposeFileMakesItsSecretsFirstAndHoldsNone()
+    public void TheComposeFileMakesItsSecretsFirstHoldsNoneAndGivesEachServiceOnlyItsOwn()
     {
         (int code, string stdout, string stderr) = Run("docker-compose", ["-f", Path.Combine(Repo, "docker-compose.yml"), "config"], null);
         Assert.True(code == 0, stderr);
         string Service(string name) => Regex.Match(stdout, $@"\n  {name}:\n(.*?)(\n  \w|\nvolumes:|\Z)", RegexOptions.Singleline).Groups[1].Value;
 
-        // the init service writes the secrets volume with our own command, once, before anything else starts
+        // the init service writes every holder's volume with our own command, once, before anything else starts
         string secrets = Service("secrets");
         Assert.Matches(@"- coordinator\s+- secrets\s+- --out\s+- /secrets", secrets);
         Assert.Contains("secrets:/secrets:rw", secrets);
-        foreach (string node in new[] { "postgres", "coordinator", "worker" })
+        (string Service, string Volume)[] holders = [("postgres", "database-secrets"), ("coordinator", "coordinator-secrets"), ("worker", "worker-secrets"), ("pbm", "pbm-secrets")];
+        foreach ((string node, string volume) in holders)
         {
+            Assert.Contains($"{volume}:/secrets/{volume.Replace("-secrets", "")}:rw", secrets);
             string service = Service(node);
-            Assert.Matches(@"secrets:\s+condition: service_completed_successfully", service);
-            Assert.Contains("secrets:/secrets:ro", service);
+            Assert.Contains($"{volume}:/secrets:ro", service);
+            // ... and only its own: never the authority's volume (the CA key), never another holder's
+            Assert.DoesNotMatch(@"(?m)^\s+- secrets:", service);
+            Assert.All(holders.Where(h => h.Volume != volume), other => Assert.DoesNotContain(other.Volume + ":", service));
+            if (node != "pbm")
+            {
+                Assert.Matches(@"secrets:\s+condition: service_completed_successfully", service);
+            }
         }
 
         // every node has the cluster's trust, so both bind 0.0.0.0 with TLS; pbm's token comes from the volume
@@ -89,10 +97,13 @@ public sealed class DeploymentTests(ITestOutputHelper output) : TrainProcesses
             Assert.DoesNotContain("PBM_TOKEN:", Service(node));
         }
 
-        // no literal secret: the database password is a generated file for PostgreSQL and the coordinator alike
-        Assert.Contains("POSTGRES_PASSWORD_FILE: /secrets/db.password", Service("postgres"));
+        // no literal secret: the passwords are generated files; the superuser's stays in the database's container,
+        // the cluster's role (not a superuser: deploy/postgres-init) is what the coordinator logs in as
+        Assert.Contains("POSTGRES_PASSWORD_FILE: /secrets/postgres.password", Service("postgres"));
+        Assert.Contains("CNN_DB_PASSWORD_FILE: /secrets/db.password", Service("postgres"));
+        Assert.Contains("/docker-entrypoint-initdb.d:ro", Service("postgres"));
         Assert.Contains("PERSISTENCE_PASSWORD_FILE: /secrets/db.password", Service("coordinator"));
-        Assert.DoesNotMatch(@"(?i)password\s*[=:]\s*(?!/secrets)", stdout.Replace("POSTGRES_PASSWORD_FILE", "").Replace("PERSISTENCE_PASSWORD_FILE", ""));
+        Assert.DoesNotMatch(@"(?i)password\s*[=:]\s*(?!/secrets)", stdout.Replace("POSTGRES_PASSWORD_FILE", "").Replace("PERSISTENCE_PASSWORD_FILE", "").Replace("CNN_DB_PASSWORD_FILE", ""));
     }
 
     [Fact]
@@ -101,9 +112,11 @@ public sealed class DeploymentTests(ITestOutputHelper output) : TrainProcesses
         string folder = Path.Combine(Out, "secrets");
         var made = ChildProcess.Run("CnnCluster.Coordinator.dll", ["secrets", "--out", folder, "--name", "cnn.example.org"]);
         Assert.True(made.Code == 0, made.Stderr);
-        Assert.Contains("wrote ca.crt, ca.key, node.pfx", made.Stdout);
+        Assert.Contains("wrote ca.crt, ca.key, pbm/pbm.token, database/db.password, database/postgres.password, pbm/ca.crt, coordinator/ca.crt", made.Stdout);
         var again = ChildProcess.Run("CnnCluster.Coordinator.dll", ["secrets", "--out", folder, "--name", "10.1.2.3"]);
-        Assert.Contains("wrote node.pfx", again.Stdout);
+        Assert.Contains("wrote coordinator/node.pfx, worker/node.pfx in", again.Stdout);
+        var renewed = ChildProcess.Run("CnnCluster.Coordinator.dll", ["secrets", "--out", folder, "--renew"]);
+        Assert.Contains("wrote coordinator/node.pfx, worker/node.pfx in", renewed.Stdout);
 
         var bad = ChildProcess.Run("CnnCluster.Coordinator.dll", ["secrets", "--out", folder, "--name", "two words"]);
         Assert.Equal(2, bad.Code);

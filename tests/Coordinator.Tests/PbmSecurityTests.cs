@@ -6,7 +6,7 @@ using Xunit;
 
 namespace CnnCluster.Coordinator.Tests;
 
-/// <summary>A `serve` node with the cluster's secrets (CLUSTER_SECRETS): pbm over TLS, the token from its pbm.token.</summary>
+/// <summary>A `serve` node with the cluster's secrets (CLUSTER_SECRETS): pbm over TLS, the token from its pbm/ folder (the node itself holds only its digest).</summary>
 public sealed class TlsServeNode : IDisposable
 {
     public TlsServeNode()
@@ -61,7 +61,7 @@ public sealed class PbmTlsTests(TlsServeNode node) : IClassFixture<TlsServeNode>
     [Fact]
     public void PbmWithTheCaAndATokenFileTalksTls()
     {
-        var r = node.Pbm(new() { ["PBM_CA"] = Path.Combine(node.Secrets, "ca.crt"), ["PBM_TOKEN_FILE"] = Path.Combine(node.Secrets, "pbm.token") }, "cluster", "status");
+        var r = node.Pbm(new() { ["PBM_CA"] = Path.Combine(node.Secrets, "pbm", "ca.crt"), ["PBM_TOKEN_FILE"] = Path.Combine(node.Secrets, "pbm", "pbm.token") }, "cluster", "status");
         Assert.True(r.Code == 0, r.Stderr);
         Assert.Contains("| Up", r.Stdout);
     }
@@ -69,7 +69,7 @@ public sealed class PbmTlsTests(TlsServeNode node) : IClassFixture<TlsServeNode>
     [Fact]
     public void PbmWithoutTlsIsToldThatTheNodeRequiresIt()
     {
-        string token = File.ReadAllText(Path.Combine(node.Secrets, "pbm.token")).Trim();
+        string token = File.ReadAllText(Path.Combine(node.Secrets, "pbm", "pbm.token")).Trim();
         var r = node.Pbm(new() { ["PBM_TOKEN"] = token }, "cluster", "show");
         Assert.Equal(3, r.Code);
         string line = Assert.Single(r.Stderr.Trim().Split('\n'));
@@ -79,7 +79,7 @@ public sealed class PbmTlsTests(TlsServeNode node) : IClassFixture<TlsServeNode>
     [Fact]
     public void PbmWithTheCaButNoTokenIsRefused()
     {
-        var r = node.Pbm(new() { ["PBM_CA"] = Path.Combine(node.Secrets, "ca.crt") }, "cluster", "show");
+        var r = node.Pbm(new() { ["PBM_CA"] = Path.Combine(node.Secrets, "pbm", "ca.crt") }, "cluster", "show");
         Assert.Equal(3, r.Code);
         string line = Assert.Single(r.Stderr.Trim().Split('\n'));
         Assert.Contains("requires a token", line);
@@ -92,7 +92,7 @@ public sealed class PbmTlsTests(TlsServeNode node) : IClassFixture<TlsServeNode>
         try
         {
             ClusterSecrets.Ensure(other);
-            var r = node.Pbm(new() { ["PBM_CA"] = Path.Combine(other, "ca.crt"), ["PBM_TOKEN_FILE"] = Path.Combine(node.Secrets, "pbm.token") }, "cluster", "show");
+            var r = node.Pbm(new() { ["PBM_CA"] = Path.Combine(other, "pbm", "ca.crt"), ["PBM_TOKEN_FILE"] = Path.Combine(node.Secrets, "pbm", "pbm.token") }, "cluster", "show");
             Assert.Equal(3, r.Code);
             string line = Assert.Single(r.Stderr.Trim().Split('\n'));
             Assert.StartsWith("error: no TLS with the pbm host", line);
