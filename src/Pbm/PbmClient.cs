@@ -53,7 +53,7 @@ public sealed class PbmClient : IDisposable
             return first switch
             {
                 Welcome w => new PbmClient(connection, w, output, error, terminal, writesFiles: trust is null || role == NodeRole.Coordinator),
-                Refused r => throw new PbmException(r.Reason),
+                Refused r => throw new PbmException(TerminalText.Safe(r.Reason)),
                 null => throw new PbmException($"{host}:{port} closed the connection without a welcome"),
                 _ => throw new PbmException($"{host}:{port} answered with {first.GetType().Name} instead of a welcome"),
             };
@@ -113,9 +113,10 @@ public sealed class PbmClient : IDisposable
                         _err.WriteLine("error: the node closed the connection");
                         return 3;
                     case Output o when o.Id == id:
-                        if (o.Text.StartsWith("progress: ", StringComparison.Ordinal) && _terminal)
+                        string text = TerminalText.Safe(o.Text); // the node's words, never its escape sequences
+                        if (text.StartsWith("progress: ", StringComparison.Ordinal) && _terminal)
                         {
-                            _out.Write("\r" + o.Text["progress: ".Length..] + "  ");
+                            _out.Write("\r" + text["progress: ".Length..] + "  ");
                             progressShown = true;
                         }
                         else
@@ -126,7 +127,7 @@ public sealed class PbmClient : IDisposable
                                 progressShown = false;
                             }
 
-                            _out.WriteLine(o.Text.StartsWith("progress: ", StringComparison.Ordinal) ? o.Text["progress: ".Length..] : o.Text);
+                            _out.WriteLine(text.StartsWith("progress: ", StringComparison.Ordinal) ? text["progress: ".Length..] : text);
                         }
 
                         break;
@@ -166,7 +167,7 @@ public sealed class PbmClient : IDisposable
                         }
                         else if (r.ExitCode != 0)
                         {
-                            _err.WriteLine($"error: {r.Error}");
+                            _err.WriteLine($"error: {TerminalText.Safe(r.Error)}");
                         }
 
                         return r.ExitCode;

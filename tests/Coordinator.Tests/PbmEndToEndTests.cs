@@ -479,6 +479,16 @@ public sealed partial class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.
     }
 
     [Fact]
+    public void AModelNameWithAnEscapeSequenceIsRefusedAndShownEscaped()
+    {
+        (int code, string _, string stderr) = node.Pbm("train", "submit", "-m", "\u001b]0;owned\u0007\u001b[2Jlenet5", "--steps", "1");
+        Assert.NotEqual(0, code);
+        Assert.Contains("\\x1b]0;owned\\x07\\x1b[2Jlenet5", stderr);
+        Assert.DoesNotContain(stderr, c => c is '\u001b' or '\u0007');
+        Assert.DoesNotContain("\\x1b", node.Pbm("train", "list").Stdout); // and nothing was registered
+    }
+
+    [Fact]
     public void AnAddressWithTooManyFailedHellosIsRefusedEvenWithTheRightTokenAndOthersAreNot()
     {
         // from an address of its own (all of 127/8 is this machine), so the other tests' 127.0.0.1 is untouched

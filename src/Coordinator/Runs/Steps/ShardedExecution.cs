@@ -1,3 +1,4 @@
+using CnnCluster.Security;
 using System.Diagnostics;
 using CnnCluster.Coordinator.Cluster;
 using CnnCluster.Engine.Training;
@@ -137,7 +138,7 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
             return base.Failed(worker, f);
         }
 
-        Log.Warning($"run {RunId}: worker {Context.Name(worker)}: {f.Reason}; it gets the run's state again");
+        Log.Warning($"run {RunId}: worker {Context.Name(worker)}: {TerminalText.Safe(f.Reason)}; it gets the run's state again");
         Scheduler.Lose(worker, Now);
         return _group.OutOfStep(worker) ? Restart($"worker {Context.Name(worker)} was out of step") : StepDecision.Pending;
     }
@@ -234,7 +235,7 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
 
         Telemetry.Refused++;
         IReadOnlyList<TWorker> computedBy = step.Progress.AssignedTo(p.Node);
-        Log.Warning($"run {RunId} step {step.Step}: a part of node {p.Node} from {(computedBy.Count == 1 ? Context.Name(computedBy[0]) : $"one of {computedBy.Count} workers")} was refused by its slice's owner: {p.Reason}");
+        Log.Warning($"run {RunId} step {step.Step}: a part of node {p.Node} from {(computedBy.Count == 1 ? Context.Name(computedBy[0]) : $"one of {computedBy.Count} workers")} was refused by its slice's owner: {TerminalText.Safe(p.Reason)}");
 
         // a quarantine restarts the step itself, without the worker
         return computedBy.Count == 1 && Strike(computedBy[0], $"a part of node {p.Node} at step {step.Step} refused: {p.Reason}", out StepDecision left)

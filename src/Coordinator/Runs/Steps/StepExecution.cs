@@ -1,3 +1,4 @@
+using CnnCluster.Security;
 using CnnCluster.Coordinator.Cluster;
 using CnnCluster.Coordinator.Runs.Workers;
 using CnnCluster.Engine.Training;
@@ -86,7 +87,7 @@ public abstract class StepExecution<TWorker>(StepContext<TWorker> context) : ISt
     /// <summary>The worker cannot compute what it was sent.</summary>
     protected virtual StepDecision Failed(TWorker worker, WorkFailed f)
     {
-        Log.Warning($"run {RunId}: worker {Context.Name(worker)} cannot compute and is left out of this run: {f.Reason}");
+        Log.Warning($"run {RunId}: worker {Context.Name(worker)} cannot compute and is left out of this run: {TerminalText.Safe(f.Reason)}");
         return LeaveOut(worker, $"worker {Context.Name(worker)} left out");
     }
 
