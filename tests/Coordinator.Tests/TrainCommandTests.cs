@@ -122,6 +122,30 @@ public sealed class TrainCommandTests : IDisposable
         Assert.DoesNotContain("Exception", stderr + stdout);
     }
 
+    /// <summary>
+    /// A spec within every per-sample limit whose micro-shards would not fit a thread (20,000 1×1 maps: ~15.7 M
+    /// activations a sample, ~8 GiB at shard size 128 with their deltas) is refused in one line that says which
+    /// shard size fits, alone and through the cluster's registry, before anything the size of it is allocated.
+    /// </summary>
+    [Fact]
+    public void AShardSizeWhoseActivationsWouldNotFitAThreadIsRefusedBeforeAnyAllocation()
+    {
+        string spec = Path.Combine(_out, "giant.json");
+        File.WriteAllText(spec, """{ "layers": [ { "type": "conv2d", "out": 20000, "kernel": 1 }, { "type": "maxpool2d", "size": 28 }, { "type": "flatten" }, { "type": "dense", "out": 10 } ] }""");
+        foreach (string[] cluster in new[] { Array.Empty<string>(), ["--workers", "1"] })
+        {
+            var (code, stdout, stderr) = ChildProcess.Run("CnnCluster.Coordinator.dll", ["train", "--model", spec, "--steps", "1", "--shard-size", "128", "--out", _out, .. cluster]);
+            Assert.Equal(3, code);
+            string line = Assert.Single(stderr.Trim().Split('\n'));
+            Assert.StartsWith("error: model 'giant' is too large for shard size 128: about 4,024,523,264 activations per worker thread (15,720,794 per sample × 128 samples, and their deltas: 15 GiB)", line);
+            Assert.Contains("use --shard-size 8 or less", line);
+            Assert.DoesNotContain("Exception", stderr + stdout);
+        }
+
+        // the same spec at a shard size that fits is not refused by it
+        Engine.Models.ModelBudget.CheckShard(Engine.Models.ModelSpecJson.Parse(File.ReadAllText(spec)) with { Name = "giant" }, 8);
+    }
+
     [Fact]
     public void AnIdxHeaderWhoseSizesOverflowIsRefused()
     {

@@ -50,7 +50,7 @@ public static class RunAdmission
 
         try
         {
-            Network.Build(ModelSpecJson.Parse(config.ModelJson));
+            ModelBudget.CheckShard(Network.Build(ModelSpecJson.Parse(config.ModelJson)).Spec, config.ShardSize);
             config.ToTrainingOptions(1);
             RunData.For(dataDirectory, config.DataLimit);
             return null;

@@ -7,7 +7,9 @@ namespace CnnCluster.Engine.Models;
 /// built or any buffer allocated: parameters (the coordinator, every worker and every replica hold
 /// several copies: parameters, gradient, momentum) and activations per sample (every layer's output,
 /// kept for the backward pass, times the batch on each thread). A spec over either limit is refused
-/// with the numbers, instead of ending in an overflow or an allocation of gigabytes.
+/// with the numbers, instead of ending in an overflow or an allocation of gigabytes; so is a shard size
+/// whose activations (and their deltas) would not fit one thread's budget, and a run whose threads would
+/// not fit the memory of the machine that is to compute it (<see cref="CheckThreads"/>).
 /// </summary>
 public static class ModelBudget
 {
@@ -16,6 +18,12 @@ public static class ModelBudget
 
     /// <summary>16 Mi values per sample summed over the layers' outputs: 64 MiB per sample.</summary>
     public const long MaxActivationsPerSample = 16L << 20;
+
+    /// <summary>256 Mi values (1 GiB) per computing thread: a micro-shard's activations and their deltas.</summary>
+    public const long MaxActivationsPerThread = 256L << 20;
+
+    /// <summary>Copies of the parameters a machine holds besides its threads' (parameters, gradient, velocity, a step's start, slices in flight).</summary>
+    private const long ParameterCopies = 8;
 
     /// <summary>The estimate; a field the layer factory would refuse is counted as it stands (it refuses it next).</summary>
     public static (long Parameters, long ActivationsPerSample) Estimate(ModelSpec spec)
@@ -68,6 +76,42 @@ public static class ModelBudget
         {
             throw new ModelSpecException(
                 $"model '{spec.Name}' is too large: about {Count(activations)} activations per sample ({Bytes(activations)}), the limit is {Count(MaxActivationsPerSample)} ({Bytes(MaxActivationsPerSample)}); use a smaller input, fewer maps or earlier pooling");
+        }
+    }
+
+    /// <summary>What one computing thread holds for a micro-shard of <paramref name="shardSize"/> samples: every layer's output and its delta.</summary>
+    public static long ActivationsPerThread(ModelSpec spec, int shardSize) => Mul(Mul(Estimate(spec).ActivationsPerSample, Math.Max(1, shardSize)), 2);
+
+    /// <summary>Throws a <see cref="ModelSpecException"/> with the numbers when a micro-shard of <paramref name="shardSize"/> samples would not fit one thread's budget.</summary>
+    public static void CheckShard(ModelSpec spec, int shardSize)
+    {
+        Check(spec);
+        long perThread = ActivationsPerThread(spec, shardSize);
+        if (perThread > MaxActivationsPerThread)
+        {
+            long perSample = Estimate(spec).ActivationsPerSample;
+            long fits = Math.Max(0, MaxActivationsPerThread / Math.Max(1, 2 * perSample));
+            throw new ModelSpecException(
+                $"model '{spec.Name}' is too large for shard size {shardSize}: about {Count(perThread)} activations per worker thread ({Count(perSample)} per sample × {shardSize} samples, and their deltas: {Bytes(perThread)}), " +
+                $"the limit is {Count(MaxActivationsPerThread)} ({Bytes(MaxActivationsPerThread)}); " + (fits >= 1 ? $"use --shard-size {fits} or less, or a smaller model" : "use a smaller model"));
+        }
+    }
+
+    /// <summary>
+    /// Throws a <see cref="ModelSpecException"/> when <paramref name="threads"/> threads computing micro-shards of
+    /// <paramref name="shardSize"/>, with the parameters' copies, would need more than 80% of <paramref name="availableBytes"/>
+    /// (this machine's memory, or its container's limit, by default).
+    /// </summary>
+    public static void CheckThreads(ModelSpec spec, int shardSize, int threads, long? availableBytes = null)
+    {
+        CheckShard(spec, shardSize);
+        long available = availableBytes ?? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        long floats = Add(Mul(ActivationsPerThread(spec, shardSize), Math.Max(1, threads)), Mul(Estimate(spec).Parameters, ParameterCopies));
+        if (available > 0 && floats > available / 5) // 4 bytes a float, 80% of the bytes
+        {
+            throw new ModelSpecException(
+                $"model '{spec.Name}' at shard size {shardSize} on {threads} thread(s) needs about {Bytes(floats)}, and this machine has {(available / (double)(1L << 30)).ToString("0.#", CultureInfo.InvariantCulture)} GiB " +
+                "(80% of it may be used): give it fewer threads (WORKER_THREADS), a smaller --shard-size or more memory");
         }
     }
 

@@ -34,6 +34,8 @@ public sealed class ParallelGradient : IDisposable
             throw new ArgumentOutOfRangeException(nameof(threads), "shard size and threads must be positive");
         }
 
+        // refused in words before a buffer exists: a shard or thread count the machine cannot hold
+        ModelBudget.CheckThreads(network.Spec, shardSize, threads);
         ShardSize = shardSize;
         _threads = threads;
         var buffers = GradientBuffers.Shared(network.ParameterCount);
