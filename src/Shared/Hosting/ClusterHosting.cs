@@ -74,7 +74,7 @@ public static class ClusterHosting
             // a peer that left is reported by the worker directory; the remoting layer's stack trace adds nothing
             .AddSetup(new LogFilterBuilder().ExcludeMessageRegex(new Regex("^Disassociated")).Build())
             .AddHocon(
-                """
+                $$"""
                 # false warning at every proxy start (akka.net issue 8568)
                 akka.cluster.singleton-proxy.log-singleton-identification-failure = off
                 akka.stdout-loglevel = WARNING
@@ -91,6 +91,8 @@ public static class ClusterHosting
                 akka.cluster.log-info-verbose = off
                 akka.remote.log-remote-lifecycle-events = off
                 akka.actor.serialize-messages = off
+                # only protocol messages cross the network: JSON neither writes nor reads a type of ours
+                {{Serialization.LocalOnlyJsonSerializer.Hocon}}
                 akka.remote.untrusted-mode = on
                 # the selections other nodes make here: cluster membership and heartbeats, the registry
                 # singleton's managers and proxies, and the worker directory identifying a node's workers
