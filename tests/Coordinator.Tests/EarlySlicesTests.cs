@@ -57,4 +57,31 @@ public sealed class EarlySlicesTests
         small.Hold(Sum("d", 1, 0, 17), T0); // larger than all: never held
         Assert.Equal(0, small.Count);
     }
+
+    [Fact]
+    public void AFloodOfSmallMessagesIsBoundedByCountTheOldestGoingFirst()
+    {
+        var early = new EarlySlices(maxCount: 3);
+        for (int k = 0; k < 10; k++)
+        {
+            early.Hold(Sum("a", 1, k, floats: 0), T0);
+        }
+
+        Assert.Equal(3, early.Count);
+        Assert.Equal([7, 8, 9], early.Take("a", 1, T0).Cast<SliceSum>().Select(s => s.Slice));
+    }
+
+    [Fact]
+    public void APlanTakesItsStepsAndOlderOnesAndLeavesLaterStepsForTheirPlans()
+    {
+        var early = new EarlySlices();
+        SliceSum At(long step, int slice) => new(new StepRef("a", 1, 1, step), slice, 0, new float[4]);
+        early.Hold(At(5, 0), T0);
+        early.Hold(At(6, 0), T0);
+        early.Hold(At(4, 1), T0);
+        early.Hold(At(5, 1), T0);
+        Assert.Equal([(5L, 0), (4L, 1), (5L, 1)], early.TakeUpTo(new StepRef("a", 1, 1, 5), T0).Cast<SliceSum>().Select(s => (s.Ref.Step, s.Slice)));
+        Assert.Equal(1, early.Count);
+        Assert.Equal([(6L, 0)], early.TakeUpTo(new StepRef("a", 1, 1, 6), T0).Cast<SliceSum>().Select(s => (s.Ref.Step, s.Slice)));
+    }
 }

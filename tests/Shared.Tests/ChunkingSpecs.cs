@@ -90,6 +90,27 @@ public sealed class ChunkingSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void ManySendersTogetherHoldAtMostTwoLargestMessagesTheOldestTransfersGoingFirst()
+    {
+        // 1 MiB expected: senders that each start a transfer of the largest size and never finish it
+        var assembler = new ChunkAssembler(Sys, 1L << 20);
+        byte[] full = new byte[Chunking.ChunkSize];
+        int chunks = (int)((1L << 20) / Chunking.ChunkSize);
+        var senders = Enumerable.Range(0, 10).Select(_ => CreateTestProbe().Ref).ToArray();
+        for (int i = 0; i < chunks - 1; i++)
+        {
+            foreach ((IActorRef sender, int s) in senders.Select((r, s) => (r, s)))
+            {
+                assembler.Add(new Chunk(s, i, chunks, nameof(NodeResult), full), sender);
+                Assert.True(assembler.HeldBytes <= assembler.MaxHeldBytes, $"{assembler.HeldBytes} bytes held");
+            }
+        }
+
+        Assert.Equal(2L << 20, assembler.MaxHeldBytes);
+        Assert.True(assembler.OpenTransfers <= 3, $"{assembler.OpenTransfers} transfers open");
+    }
+
+    [Fact]
     public void ASendersNewTransferEndsItsPartialOne()
     {
         var assembler = new ChunkAssembler(Sys, 64L << 20);

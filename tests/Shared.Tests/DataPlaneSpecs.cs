@@ -83,6 +83,7 @@ public sealed class DataPlaneSpecs : IDisposable
     [Theory]
     [InlineData("wrong preamble")]
     [InlineData("oversized frame")]
+    [InlineData("oversized plan")]
     [InlineData("unknown kind")]
     [InlineData("garbage body")]
     public void AMalformedPeerLosesItsConnectionAndTheServerGoesOn(string attack)
@@ -96,6 +97,8 @@ public sealed class DataPlaneSpecs : IDisposable
             {
                 "wrong preamble" => "HTTP/1.1"u8.ToArray(),
                 "oversized frame" => [.. DataFrames.Preamble, .. Header(int.MaxValue, 1)],
+                // a plan (no tensor) that would buffer 200 MiB: refused on its header, before a byte of it is read
+                "oversized plan" => [.. DataFrames.Preamble, .. Header(200 << 20, (byte)FrameKind.StepPlan)],
                 "unknown kind" => [.. DataFrames.Preamble, .. Header(2, 99), 0],
                 _ => [.. DataFrames.Preamble, .. Header(4, 1), 0xc1, 0xc1, 0xc1],
             };
@@ -106,12 +109,50 @@ public sealed class DataPlaneSpecs : IDisposable
 
         Assert.True(_serverLog.TryTake(out string? line, Wait));
         Assert.Contains("closed", line);
+        if (attack == "oversized plan")
+        {
+            Assert.Contains($"a StepPlan frame announces {200 << 20} bytes (limit {DataFrames.MaxControlFrameBytes})", line);
+        }
 
         // and still serves well-behaved links
         var received = new BlockingCollection<IProtocolMessage>();
         using var link = new DataLink(_server.Endpoint, received.Add, _ => { });
         link.Send(Work(1, [2f], new TreeNode(0, 0)));
         Assert.Equal([2f], Assert.IsType<NodeResult>(received.Take(new CancellationTokenSource(Wait).Token)).Gradient);
+    }
+
+    [Fact]
+    public void AConnectionFloodIsRefusedPastTheLimitInOneLineAndTheServerServesAgainWhenItEnds()
+    {
+        string[] parts = _server.Endpoint.Split(':');
+        var flood = new List<TcpClient>();
+        try
+        {
+            for (int i = 0; i < DataPlaneServer.MaxConnections + 20; i++)
+            {
+                var c = new TcpClient();
+                c.Connect(parts[0], int.Parse(parts[1]));
+                flood.Add(c);
+            }
+
+            // those past the limit are closed at once; the log says so once, not once a connection
+            NetworkStream last = flood[^1].GetStream();
+            last.ReadTimeout = (int)Wait.TotalMilliseconds;
+            Assert.Equal(0, last.Read(new byte[1]));
+            Assert.True(_serverLog.TryTake(out string? line, Wait));
+            Assert.Matches(@"^data plane: refused a connection from 127\.0\.0\.1:\d+: 512 are open, the limit \(\d+ refused so far\)$", line);
+            Assert.False(_serverLog.TryTake(out _, 200));
+        }
+        finally
+        {
+            flood.ForEach(c => c.Dispose());
+        }
+
+        // the flood gone, a well-behaved link is served again
+        var received = new BlockingCollection<IProtocolMessage>();
+        using var link = new DataLink(_server.Endpoint, received.Add, _ => { });
+        link.Send(Work(1, [3f], new TreeNode(0, 0)));
+        Assert.Equal([3f], Assert.IsType<NodeResult>(received.Take(new CancellationTokenSource(Wait).Token)).Gradient);
     }
 
     [Fact]

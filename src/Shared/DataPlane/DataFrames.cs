@@ -48,8 +48,9 @@ public enum FrameKind : byte
 /// <summary>
 /// The data plane's wire format (DESIGN §5): after an 8-byte preamble from the connecting side, frames of
 /// [length: int32 little-endian][kind: 1 byte][body: our MessagePack encoding, floats as raw
-/// little-endian bytes]. The length counts the kind and the body and is checked against
-/// <see cref="MaxFrameBytes"/> before anything is allocated.
+/// little-endian bytes]. The length counts the kind and the body and is checked against the kind's
+/// limit (<see cref="MaxBytes"/>: tensors up to <see cref="MaxFrameBytes"/>, everything else
+/// <see cref="MaxControlFrameBytes"/>) before anything is allocated or buffered for it.
 /// </summary>
 public static class DataFrames
 {
@@ -58,6 +59,14 @@ public static class DataFrames
 
     /// <summary>Large enough for 64 M parameters; a frame announcing more ends the connection.</summary>
     public const int MaxFrameBytes = 1 << 28;
+
+    /// <summary>A frame without a tensor (a plan, a report, a refusal): a plan of the largest batch at shard size 1 fits.</summary>
+    public const int MaxControlFrameBytes = 4 << 20;
+
+    /// <summary>The largest frame of <paramref name="kind"/> a reader takes.</summary>
+    public static int MaxBytes(FrameKind kind) => kind is FrameKind.StepPlan or FrameKind.NodeDone or FrameKind.StepDone or FrameKind.PartRefused or FrameKind.Failure
+        ? MaxControlFrameBytes
+        : MaxFrameBytes;
 
     private const int HeaderBytes = 5;
 
@@ -129,6 +138,11 @@ public static class DataFrames
         if (length < 1 || length > MaxFrameBytes)
         {
             throw new InvalidDataException($"a data-plane frame announces {length} bytes (limit {MaxFrameBytes})");
+        }
+
+        if (Types.TryGetValue((FrameKind)header[4], out Type? announced) && length > MaxBytes((FrameKind)header[4]))
+        {
+            throw new InvalidDataException($"a {announced.Name} frame announces {length} bytes (limit {MaxBytes((FrameKind)header[4])})");
         }
 
         if (buffer.Length < 4L + length)

@@ -20,14 +20,19 @@ namespace CnnCluster.Shared.DataPlane;
 /// </summary>
 public sealed class DataPlaneServer(string bind, int port, string advertisedHost, Action<IProtocolMessage, IWorkReplies> onMessage, Action<string> log, DataTraffic? traffic = null, ClusterTrust? trust = null) : IDisposable
 {
+    /// <summary>Connections open at once: a worker's coordinators and peers, with room; one more is refused at accept.</summary>
+    public const int MaxConnections = 512;
+
     /// <summary>How long a connection may take for its TLS handshake.</summary>
     public static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
     private readonly CancellationTokenSource _stop = new();
     private TcpListener? _listener;
     private long _refused;
+    private int _open;
+    private long _floodLoggedAt = -1_000_000; // long before the first refusal (not MinValue: the difference would overflow)
 
-    /// <summary>Messages refused for their sender's role so far.</summary>
+    /// <summary>Messages refused for their sender's role, and connections beyond <see cref="MaxConnections"/>, so far.</summary>
     public long Refused => Interlocked.Read(ref _refused);
 
     /// <summary>"host:port" as coordinators reach it (empty until started).</summary>
@@ -61,8 +66,35 @@ public sealed class DataPlaneServer(string bind, int port, string advertisedHost
                 continue;
             }
 
+            if (Interlocked.Increment(ref _open) > MaxConnections)
+            {
+                Interlocked.Decrement(ref _open);
+                long refused = Interlocked.Increment(ref _refused);
+                if (Environment.TickCount64 - _floodLoggedAt > 1000)
+                {
+                    // a flood is told once a second, not once a connection
+                    _floodLoggedAt = Environment.TickCount64;
+                    log($"data plane: refused a connection from {socket.RemoteEndPoint}: {MaxConnections} are open, the limit ({refused} refused so far)");
+                }
+
+                socket.Dispose();
+                continue;
+            }
+
             socket.NoDelay = true;
-            _ = Serve(socket);
+            _ = ServeCounted(socket);
+        }
+    }
+
+    private async Task ServeCounted(Socket socket)
+    {
+        try
+        {
+            await Serve(socket).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _open);
         }
     }
 

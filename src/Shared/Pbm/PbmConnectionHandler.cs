@@ -222,7 +222,7 @@ public sealed class PbmConnectionHandler : ReceiveActor, IWithTimers
     {
         if (!_socket.Enqueue(message))
         {
-            Close($"the client does not read: {_socket.OutboxBytes >> 20} MiB of output wait for it");
+            Close("the client does not read: more output waits for it than a client may leave unread");
             return;
         }
 

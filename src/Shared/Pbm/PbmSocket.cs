@@ -10,13 +10,17 @@ namespace CnnCluster.Shared.Pbm;
 /// One pbm client's socket, for its connection actor: a reader task that (with TLS) peeks at the first
 /// byte, shakes hands, then tells the actor each chunk it reads (the next read waits until the actor has
 /// taken it, <see cref="Taken"/>); and an outbox written one frame at a time (the actor hears
-/// <see cref="Written"/> after each). Lines count against the outbox's bound, files (bounded by the model's
-/// size) do not.
+/// <see cref="Written"/> after each). Lines count against the outbox's bound, files against their own
+/// (<see cref="MaxFileOutbox"/>: one export of the largest model a spec may have), so a client that asks for
+/// exports and reads none holds at most that much of the node's memory before it is dropped.
 /// </summary>
 public sealed class PbmSocket(Socket socket, ClusterTrust? trust, TimeSpan handshakeDeadline, long maxOutbox) : IDisposable
 {
     /// <summary>The first byte of a TLS handshake record.</summary>
     private const byte TlsHandshake = 0x16;
+
+    /// <summary>One model file of the largest spec (its parameters and spec), waiting for its client.</summary>
+    public const long MaxFileOutbox = (4 * Engine.Models.ModelBudget.MaxParameters) + (16 << 20);
 
     private readonly Queue<(byte[] Frame, bool Counted)> _outbox = new();
     private readonly CancellationTokenSource _dropped = new();
@@ -26,6 +30,9 @@ public sealed class PbmSocket(Socket socket, ClusterTrust? trust, TimeSpan hands
 
     /// <summary>Bytes of lines waiting for the client.</summary>
     public long OutboxBytes { get; private set; }
+
+    /// <summary>Bytes of files waiting for the client.</summary>
+    public long FileBytes { get; private set; }
 
     /// <summary>True once the stream (plain or TLS) is there to write to.</summary>
     public bool Open => _stream is not null;
@@ -44,12 +51,14 @@ public sealed class PbmSocket(Socket socket, ClusterTrust? trust, TimeSpan hands
         bool counted = message is not FileChunk;
         _outbox.Enqueue((frame, counted));
         OutboxBytes += counted ? frame.Length : 0;
-        if (OutboxBytes <= maxOutbox)
+        FileBytes += counted ? 0 : frame.Length;
+        if (OutboxBytes <= maxOutbox && FileBytes <= MaxFileOutbox)
         {
             return true;
         }
 
         _outbox.Clear();
+        (OutboxBytes, FileBytes) = (0, 0);
         return false;
     }
 
@@ -69,6 +78,7 @@ public sealed class PbmSocket(Socket socket, ClusterTrust? trust, TimeSpan hands
         _writing = true;
         (byte[] frame, bool counted) = _outbox.Dequeue();
         OutboxBytes -= counted ? frame.Length : 0;
+        FileBytes -= counted ? 0 : frame.Length;
         _stream.WriteAsync(frame).AsTask().ContinueWith(
             t => t.IsCompletedSuccessfully ? (object)Written.Instance : WriteFailed.Instance,
             TaskScheduler.Default).PipeTo(owner);

@@ -63,6 +63,12 @@ public sealed class ChunkAssembler(ActorSystem system, long maxMessageBytes)
     private readonly ActorSystem _system = system;
     private readonly Dictionary<(string Sender, long Transfer), Partial> _open = new();
 
+    /// <summary>Bytes of every open transfer together at most: two messages of the largest size, whoever sends them.</summary>
+    public long MaxHeldBytes { get; } = 2 * maxMessageBytes;
+
+    /// <summary>Bytes of the chunks held now, in every open transfer.</summary>
+    public long HeldBytes { get; private set; }
+
     /// <summary>Transfers dropped for their announced size or a chunk's size.</summary>
     public long Refused { get; private set; }
 
@@ -72,7 +78,7 @@ public sealed class ChunkAssembler(ActorSystem system, long maxMessageBytes)
         var key = (sender.Path.ToString(), chunk.TransferId);
         if (chunk.Count < 1 || (long)chunk.Count * Chunking.ChunkSize > maxMessageBytes + Chunking.ChunkSize || chunk.Payload is null || chunk.Payload.Length > Chunking.ChunkSize)
         {
-            _open.Remove(key);
+            Close(key);
             Refused++;
             return null;
         }
@@ -87,12 +93,12 @@ public sealed class ChunkAssembler(ActorSystem system, long maxMessageBytes)
             // a sender's transfers arrive one after the other: a new one ends any partial one of it
             foreach (var stale in _open.Keys.Where(k => k.Sender == key.Item1).ToList())
             {
-                _open.Remove(stale);
+                Close(stale);
             }
 
             if (_open.Count >= MaxOpenTransfers)
             {
-                _open.Remove(_open.MinBy(kv => kv.Value.Opened).Key);
+                Close(_open.MinBy(kv => kv.Value.Opened).Key);
             }
 
             partial = new Partial(chunk.Count, chunk.Manifest, Environment.TickCount64);
@@ -101,22 +107,45 @@ public sealed class ChunkAssembler(ActorSystem system, long maxMessageBytes)
 
         if (chunk.Index != partial.Parts.Count || chunk.Count != partial.Count)
         {
-            _open.Remove(key);
+            Close(key);
+            return null;
+        }
+
+        // all senders' transfers together stay within MaxHeldBytes: the oldest others go first, then this one
+        while (HeldBytes + chunk.Payload.Length > MaxHeldBytes && _open.Keys.Where(k => k != key).ToList() is { Count: > 0 } others)
+        {
+            Close(others.MinBy(k => _open[k].Opened));
+        }
+
+        if (HeldBytes + chunk.Payload.Length > MaxHeldBytes)
+        {
+            Close(key);
+            Refused++;
             return null;
         }
 
         partial.Parts.Add(chunk.Payload);
+        partial.Bytes += chunk.Payload.Length;
+        HeldBytes += chunk.Payload.Length;
         if (partial.Parts.Count < partial.Count)
         {
             return null;
         }
 
-        _open.Remove(key);
+        Close(key);
         byte[] bytes = partial.Parts.Count == 1 ? partial.Parts[0] : Concat(partial.Parts);
         return _system.Serialization.Deserialize(bytes, ProtocolSerializer.Id, partial.Manifest);
     }
 
     public int OpenTransfers => _open.Count;
+
+    private void Close((string Sender, long Transfer) key)
+    {
+        if (_open.Remove(key, out Partial? partial))
+        {
+            HeldBytes -= partial.Bytes;
+        }
+    }
 
     private static byte[] Concat(List<byte[]> parts)
     {
@@ -134,5 +163,7 @@ public sealed class ChunkAssembler(ActorSystem system, long maxMessageBytes)
     private sealed record Partial(int Count, string Manifest, long Opened)
     {
         public List<byte[]> Parts { get; } = new();
+
+        public long Bytes { get; set; }
     }
 }

@@ -3,15 +3,19 @@ using CnnCluster.Shared.Protocol;
 namespace CnnCluster.Worker.Sharded;
 
 /// <summary>
-/// Slices that came before their replica. A run's members get their <see cref="ReplicaInit"/> each on its own
-/// connection, and a fast member plans, computes and sends its first slices while a slower one is still making
-/// its replica (peer links outlive runs, so from the second run on they are already open): dropped, those
-/// slices cost the step its exchange deadline. They are held here, in arrival order, until the run's replica
-/// of that incarnation is made — bounded: at most <see cref="DefaultMaxBytes"/> in all (the oldest go first), none
-/// older than <see cref="MaxAge"/>, and only a run's newest incarnation. Pure; time is an argument.
+/// Slices that came early. A run's members get their <see cref="ReplicaInit"/> each on its own connection, and a
+/// fast member plans, computes and sends its first slices while a slower one is still making its replica (peer
+/// links outlive runs, so from the second run on they are already open): dropped, those slices cost the step its
+/// exchange deadline. The same holds within a run for a step whose plan has not come yet. They are held here, in
+/// arrival order, until their replica or plan — bounded: at most <paramref name="maxBytes"/> of values and
+/// <paramref name="maxCount"/> messages in all (the oldest go first), none older than <see cref="MaxAge"/>, and only
+/// a run's newest incarnation. Pure; time is an argument.
 /// </summary>
-public sealed class EarlySlices(long maxBytes = EarlySlices.DefaultMaxBytes)
+public sealed class EarlySlices(long maxBytes = EarlySlices.DefaultMaxBytes, int maxCount = EarlySlices.DefaultMaxCount)
 {
+    /// <summary>Messages held at most: a step's parts and sums from every member of a large cluster, with room.</summary>
+    public const int DefaultMaxCount = 4096;
+
     /// <summary>A step's worth of slices of the largest model a spec may have.</summary>
     public const long DefaultMaxBytes = 4 * Engine.Models.ModelBudget.MaxParameters;
 
@@ -44,7 +48,7 @@ public sealed class EarlySlices(long maxBytes = EarlySlices.DefaultMaxBytes)
             return;
         }
 
-        while (Bytes + bytes > maxBytes)
+        while (Bytes + bytes > maxBytes || _held.Count >= maxCount)
         {
             Bytes -= _held.First!.Value.Bytes;
             _held.RemoveFirst();
@@ -60,6 +64,18 @@ public sealed class EarlySlices(long maxBytes = EarlySlices.DefaultMaxBytes)
         Expire(now);
         List<ISliceMessage> taken = [.. _held.Where(h => h.Message.Ref.Of(runId, incarnation)).Select(h => h.Message)];
         Remove(r => r.RunId == runId);
+        return taken;
+    }
+
+    /// <summary>
+    /// The held messages of <paramref name="key"/>'s run and incarnation up to its step (in arrival order: those of
+    /// that very step, and older ones the caller drops); the later ones stay for their plans.
+    /// </summary>
+    public IReadOnlyList<ISliceMessage> TakeUpTo(StepRef key, DateTime now)
+    {
+        Expire(now);
+        List<ISliceMessage> taken = [.. _held.Where(h => h.Message.Ref.Of(key.RunId, key.Incarnation) && !(h.Message.Ref > key)).Select(h => h.Message)];
+        Remove(r => r.Of(key.RunId, key.Incarnation) && !(r > key));
         return taken;
     }
 

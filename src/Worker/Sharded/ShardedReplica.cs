@@ -47,7 +47,7 @@ public sealed class ShardedReplica
     private readonly TrainingSession _session;
     private readonly IReplicaPorts _ports;
     private readonly float[] _startParameters, _startVelocity;
-    private readonly List<ISliceMessage> _early = new();
+    private readonly EarlySlices _early;
     private long _startStep = -1;
     private Exchange? _exchange;
     private (long Sent, long Received) _trafficAtLastStep;
@@ -62,6 +62,9 @@ public sealed class ShardedReplica
         _startParameters = new float[network.ParameterCount];
         _startVelocity = new float[network.ParameterCount];
         _trafficAtLastStep = ports.StepTraffic;
+
+        // a step's parts of this replica's slice and every slice's sum, twice over: room for one step ahead
+        _early = new EarlySlices(maxBytes: (16L * network.ParameterCount) + (1 << 20));
     }
 
     public string RunId { get; }
@@ -124,16 +127,15 @@ public sealed class ShardedReplica
             _startStep = _session.Step;
         }
 
-        // parts and sums that came before this plan (from faster members); older ones are dropped
-        List<ISliceMessage> early = _early.ToList();
-        _early.Clear();
-        foreach (ISliceMessage m in early)
+        // parts and sums that came before this plan (from faster members); older ones are dropped, later ones wait
+        foreach (ISliceMessage m in _early.TakeUpTo(key, DateTime.UtcNow))
         {
-            if (m.Ref > key)
+            if (m.Ref != key)
             {
-                _early.Add(m);
+                continue;
             }
-            else if (m is SlicePart part)
+
+            if (m is SlicePart part)
             {
                 OnPart(part);
             }
@@ -309,16 +311,13 @@ public sealed class ShardedReplica
             return !exchange.Committed;
         }
 
-        if ((_exchange is null || key > _exchange.Key) && _early.Count < MaxEarly)
+        if (_exchange is null || key > _exchange.Key)
         {
-            _early.Add(message);
+            _early.Hold(message, DateTime.UtcNow);
         }
 
         return false;
     }
-
-    /// <summary>Messages kept for a plan still to come: a step's parts and sums from every member, with room for one more step.</summary>
-    private const int MaxEarly = 4096;
 
     private void Compute(Exchange exchange, IReadOnlyList<TreeNode> nodes)
     {
