@@ -50,18 +50,24 @@ public static class SecretFiles
     {
         if (env("PBM_TOKEN") is { Length: > 0 } token)
         {
-            return TokenDigest.Of(token);
+            return TokenDigest.Of(Strong(token, "PBM_TOKEN"));
         }
 
         if (NonEmpty(env("PBM_TOKEN_FILE")) is { } tokenFile)
         {
-            return TokenDigest.Of(Read(tokenFile, "pbm token file"));
+            return TokenDigest.Of(Strong(Read(tokenFile, "pbm token file"), $"the pbm token file {tokenFile}"));
         }
 
         return InSecrets(env, ClusterSecrets.TokenDigestFile, ClusterSecrets.RoleFolder(role)) is { } digestFile
             ? TokenDigest.FromHex(Read(digestFile, "pbm token digest"), digestFile)
             : null;
     }
+
+    /// <summary>A token a node accepts is long enough that guessing it is hopeless, so a wrong guess never locks anyone out: the right token always gets in.</summary>
+    public const int MinTokenLength = 16;
+
+    private static string Strong(string token, string source) => token.Length >= MinTokenLength ? token
+        : throw new ArgumentException($"{source} holds a token of {token.Length} characters; a node takes one of at least {MinTokenLength} (`coordinator secrets` makes one of 43)");
 
     private static string? InSecrets(Func<string, string?> env, string file, string subFolder)
     {

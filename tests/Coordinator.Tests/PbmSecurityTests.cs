@@ -199,7 +199,7 @@ public sealed class ServeRefusalTests
 {
     [Theory]
     [InlineData(null, "so the HTTP endpoint (dashboard, /metrics) needs a token: set PBM_TOKEN")]
-    [InlineData("t0ken", "without TLS")]
+    [InlineData("t0ken-t0ken-t0ken", "without TLS")]
     public void AnHttpEndpointBeyondLoopbackWithoutATokenOrTlsDoesNotStart(string? token, string expected)
     {
         var env = new Dictionary<string, string>
@@ -255,7 +255,7 @@ public sealed class ServeRefusalTests
 
     [Theory]
     [InlineData(null, "pbm needs a token: set PBM_TOKEN or PBM_TOKEN_FILE")]
-    [InlineData("t0ken", "without TLS")]
+    [InlineData("t0ken-t0ken-t0ken", "without TLS")]
     public void APbmHostBeyondLoopbackWithoutATokenOrTlsDoesNotStart(string? token, string expected)
     {
         var env = new Dictionary<string, string>

@@ -31,12 +31,12 @@ public sealed class PbmHostSettingsSpecs
     [Fact]
     public void BeyondLoopbackTlsIsRequiredUnlessInsecureIsSaid()
     {
-        var e = Assert.Throws<ArgumentException>(() => From(new() { ["PBM_HOST"] = "0.0.0.0", ["PBM_TOKEN"] = "t" }));
+        var e = Assert.Throws<ArgumentException>(() => From(new() { ["PBM_HOST"] = "0.0.0.0", ["PBM_TOKEN"] = "a-token-long-enough" }));
         Assert.Contains("without TLS", e.Message);
         Assert.Contains("CLUSTER_SECRETS", e.Message);
         Assert.Contains("CLUSTER_INSECURE=1", e.Message);
 
-        PbmHostSettings insecure = From(new() { ["PBM_HOST"] = "0.0.0.0", ["PBM_TOKEN"] = "t", ["CLUSTER_INSECURE"] = "1" });
+        PbmHostSettings insecure = From(new() { ["PBM_HOST"] = "0.0.0.0", ["PBM_TOKEN"] = "a-token-long-enough", ["CLUSTER_INSECURE"] = "1" });
         Assert.StartsWith("warning: CLUSTER_INSECURE=1: pbm listens on 0.0.0.0:9110 without TLS", insecure.Warning);
     }
 
@@ -60,15 +60,22 @@ public sealed class PbmHostSettingsSpecs
 
             Assert.False(File.Exists(Path.Combine(dir, "worker", ClusterSecrets.TokenFile)));
             string other = Path.Combine(dir, "other.token");
-            File.WriteAllText(other, "from-file\n");
-            Assert.True(From(new() { ["CLUSTER_SECRETS"] = dir, ["PBM_TOKEN_FILE"] = other }).Admits("from-file"));
-            Assert.True(From(new() { ["CLUSTER_SECRETS"] = dir, ["PBM_TOKEN_FILE"] = other, ["PBM_TOKEN"] = "from-env" }).Admits("from-env"));
+            File.WriteAllText(other, "from-file-0123456789\n");
+            Assert.True(From(new() { ["CLUSTER_SECRETS"] = dir, ["PBM_TOKEN_FILE"] = other }).Admits("from-file-0123456789"));
+            Assert.True(From(new() { ["CLUSTER_SECRETS"] = dir, ["PBM_TOKEN_FILE"] = other, ["PBM_TOKEN"] = "from-env-0123456789" }).Admits("from-env-0123456789"));
             Assert.Throws<ArgumentException>(() => From(new() { ["PBM_TOKEN_FILE"] = Path.Combine(dir, "missing") }));
         }
         finally
         {
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    [Fact]
+    public void ATokenTooShortToResistGuessingIsRefusedInOneLine()
+    {
+        var e = Assert.Throws<ArgumentException>(() => From(new() { ["PBM_TOKEN"] = "s3cret" }));
+        Assert.Equal("PBM_TOKEN holds a token of 6 characters; a node takes one of at least 16 (`coordinator secrets` makes one of 43)", e.Message);
     }
 
     [Fact]

@@ -1,3 +1,6 @@
+using CnnCluster.Security;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 
@@ -7,7 +10,9 @@ namespace CnnCluster.Coordinator.Web;
 /// The token check of an endpoint beyond loopback (<see cref="HttpSettings.Token"/>): a request shows
 /// `Authorization: Bearer TOKEN` (Prometheus, scripts) or the cookie a browser got from opening a page once
 /// with `?token=TOKEN` (HttpOnly, SameSite=Strict; the address is then reloaded without the token, so it does
-/// not stay in the history). The health checks are open: an orchestrator probes them without secrets.
+/// not stay in the history). The health checks are open: an orchestrator probes them without secrets. Wrong
+/// tokens count per address as pbm's hellos do (<see cref="FailedAttempts"/>): past the limit they are answered
+/// 429 with Retry-After, while the right token still gets in from that address.
 /// </summary>
 public static class HttpAccess
 {
@@ -21,6 +26,9 @@ public static class HttpAccess
         {
             return;
         }
+
+        var failures = new FailedAttempts(Shared.Pbm.PbmHostSettings.MaxFailedHellos, Shared.Pbm.PbmHostSettings.FailedHelloWindow);
+        ILogger log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("CnnCluster.Http");
 
         app.Use(async (context, next) =>
         {
@@ -48,6 +56,28 @@ public static class HttpAccess
             string? given = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..].Trim() : request.Cookies[CookieName];
             if (!settings.Admits(given))
             {
+                string address = context.Connection.RemoteIpAddress is { } ip ? (ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip).ToString() : "?";
+                string? refusal;
+                int retry;
+                lock (failures)
+                {
+                    refusal = failures.Refusal(address, DateTime.UtcNow);
+                    if (failures.Record(address, DateTime.UtcNow))
+                    {
+                        log.LogWarning("HTTP: {Limit} requests with a wrong token from {Address} within {Window} s: they are answered 429 for a while (the right token still gets in)", failures.Limit, address, failures.Window.TotalSeconds);
+                    }
+
+                    retry = failures.RetryAfter(address, DateTime.UtcNow);
+                }
+
+                if (refusal is not null)
+                {
+                    context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+                    context.Response.Headers.RetryAfter = Math.Max(1, retry).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    await context.Response.WriteAsync(refusal + "\n");
+                    return;
+                }
+
                 context.Response.StatusCode = StatusCodes.Status401Unauthorized;
                 context.Response.Headers.WWWAuthenticate = "Bearer";
                 await context.Response.WriteAsync("unauthorized: send pbm's token as 'Authorization: Bearer TOKEN', or open the dashboard once with ?token=TOKEN\n");

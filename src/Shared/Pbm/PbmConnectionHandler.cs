@@ -83,11 +83,10 @@ public sealed class PbmConnectionHandler : ReceiveActor, IWithTimers
         Receive<PbmSocket.Opened>(opened =>
         {
             _socket.Ready(opened.Stream);
-            string? refusal = opened.Plain ? TlsRequired : _refusal;
-            if (refusal is not null)
+            if (opened.Plain)
             {
-                Send(new Refused(refusal));
-                Close(opened.Plain ? "it did not start TLS, which this node requires" : refusal, flush: true);
+                Send(new Refused(TlsRequired));
+                Close("it did not start TLS, which this node requires", flush: true);
                 return;
             }
 
@@ -102,9 +101,10 @@ public sealed class PbmConnectionHandler : ReceiveActor, IWithTimers
             }
             else if (!_settings.Admits(hello.Token))
             {
+                // an address with many failures hears so; the right token gets in whoever failed before from there
                 Context.Parent.Tell(new HelloFailed(_address));
-                Send(new Refused("this node requires a token (PBM_TOKEN): the one given is missing or wrong"));
-                Close(hello.Token is null ? "no token" : "wrong token", flush: true);
+                Send(new Refused(_refusal ?? "this node requires a token (PBM_TOKEN): the one given is missing or wrong"));
+                Close(_refusal ?? (hello.Token is null ? "no token" : "wrong token"), flush: true);
             }
             else
             {

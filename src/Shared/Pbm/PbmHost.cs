@@ -1,3 +1,4 @@
+using CnnCluster.Security;
 using System.Net;
 using System.Net.Sockets;
 using Akka.Actor;
@@ -16,7 +17,9 @@ namespace CnnCluster.Shared.Pbm;
 /// client out); with every connection greeted, a new one is refused. Each connection has its own
 /// deadline for the hello and a bounded outbox (<see cref="PbmConnectionHandler"/>). An address that
 /// failed <see cref="PbmHostSettings.MaxFailedHellos"/> hellos (missing or wrong token) within
-/// <see cref="PbmHostSettings.FailedHelloWindow"/> has its new connections refused until the window passes.
+/// <see cref="PbmHostSettings.FailedHelloWindow"/> hears "too many failed attempts" for every wrong token until the
+/// window passes, while the right token still gets in from it (behind Docker's port mapping every client shares
+/// the bridge's address: a stranger's failures must not lock the operator out; a node's token is too long to guess).
 /// The listener belongs to the caller: stopping the host stops accepting, the port stays bound.
 /// </summary>
 public sealed class PbmHost : ReceiveActor
@@ -34,7 +37,7 @@ public sealed class PbmHost : ReceiveActor
     private readonly string _node;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<IActorRef, Connection> _connections = new();
-    private readonly Dictionary<string, Queue<DateTime>> _failures = new();
+    private readonly FailedAttempts _failures = new(PbmHostSettings.MaxFailedHellos, PbmHostSettings.FailedHelloWindow, MaxRememberedAddresses);
     private readonly CancellationTokenSource _stop = new();
     private long _accepted;
 
@@ -140,73 +143,17 @@ public sealed class PbmHost : ReceiveActor
             return;
         }
 
-        string? refusal = LockedOut(address);
+        string? refusal = _failures.Refusal(address, DateTime.UtcNow);
         IActorRef handler = Context.ActorOf(PbmConnectionHandler.Props(socket, _settings, _palettes, _node, remote?.ToString() ?? address, address, refusal));
         Context.Watch(handler);
         _connections[handler] = new Connection(address, ++_accepted);
     }
 
-    /// <summary>The refusal for an address with too many recent failed hellos, or null.</summary>
-    private string? LockedOut(string address)
-    {
-        if (!_failures.TryGetValue(address, out Queue<DateTime>? times))
-        {
-            return null;
-        }
-
-        DateTime now = DateTime.UtcNow;
-        while (times.Count > 0 && now - times.Peek() >= PbmHostSettings.FailedHelloWindow)
-        {
-            times.Dequeue();
-        }
-
-        if (times.Count == 0)
-        {
-            _failures.Remove(address);
-            return null;
-        }
-
-        if (times.Count < PbmHostSettings.MaxFailedHellos)
-        {
-            return null;
-        }
-
-        // only the last MaxFailedHellos are kept: the oldest of them leaving the window lets the address in again
-        int wait = (int)Math.Ceiling((times.Peek() + PbmHostSettings.FailedHelloWindow - now).TotalSeconds);
-        return $"too many failed attempts from {address}; try again in {Math.Max(1, wait)} s";
-    }
-
     private void Failed(string address)
     {
-        DateTime now = DateTime.UtcNow;
-        if (!_failures.TryGetValue(address, out Queue<DateTime>? times))
+        if (_failures.Record(address, DateTime.UtcNow))
         {
-            if (_failures.Count >= MaxRememberedAddresses)
-            {
-                // forget addresses whose failures have all expired; if none has, the one failed longest ago
-                foreach (string old in _failures.Where(f => now - f.Value.Last() >= PbmHostSettings.FailedHelloWindow).Select(f => f.Key).ToList())
-                {
-                    _failures.Remove(old);
-                }
-
-                if (_failures.Count >= MaxRememberedAddresses)
-                {
-                    _failures.Remove(_failures.MinBy(f => f.Value.Last()).Key);
-                }
-            }
-
-            _failures[address] = times = new Queue<DateTime>();
-        }
-
-        times.Enqueue(now);
-        while (times.Count > PbmHostSettings.MaxFailedHellos)
-        {
-            times.Dequeue();
-        }
-
-        if (times.Count == PbmHostSettings.MaxFailedHellos)
-        {
-            _log.Warning("pbm: {0} failed hellos from {1} within {2} s: its connections are refused for a while", PbmHostSettings.MaxFailedHellos, address, PbmHostSettings.FailedHelloWindow.TotalSeconds);
+            _log.Warning("pbm: {0} failed hellos from {1} within {2} s: its wrong tokens are answered so for a while (the right one still gets in)", _failures.Limit, address, _failures.Window.TotalSeconds);
         }
     }
 
