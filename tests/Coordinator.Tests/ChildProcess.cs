@@ -79,13 +79,23 @@ public sealed class ChildProcess : IDisposable
         return child;
     }
 
-    public static ChildProcess Worker(int clusterPort, int threads = 1, IReadOnlyDictionary<string, string>? env = null) => Start("CnnCluster.Worker.dll", [], new Dictionary<string, string>(env ?? new Dictionary<string, string>())
+    /// <summary>A worker process joining the node at <paramref name="clusterPort"/>; <paramref name="env"/> adds to (or overrides) its defaults.</summary>
+    public static ChildProcess Worker(int clusterPort, int threads = 1, IReadOnlyDictionary<string, string>? env = null)
     {
-        ["CLUSTER_SEEDS"] = $"127.0.0.1:{clusterPort}",
-        ["CLUSTER_HOSTNAME"] = "127.0.0.1",
-        ["CLUSTER_PORT"] = "0",
-        ["WORKER_THREADS"] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture),
-    });
+        var environment = new Dictionary<string, string>
+        {
+            ["CLUSTER_SEEDS"] = $"127.0.0.1:{clusterPort}",
+            ["CLUSTER_HOSTNAME"] = "127.0.0.1",
+            ["CLUSTER_PORT"] = "0",
+            ["WORKER_THREADS"] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        foreach ((string key, string value) in env ?? new Dictionary<string, string>())
+        {
+            environment[key] = value;
+        }
+
+        return Start("CnnCluster.Worker.dll", [], environment);
+    }
 
     /// <summary>
     /// `serve` with <paramref name="workers"/> in-process workers and this environment (CLUSTER_*, PBM_*, PERSISTENCE_*, HTTP_*),

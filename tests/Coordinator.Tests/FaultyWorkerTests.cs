@@ -49,6 +49,24 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
         Assert.Contains("quarantined after 2 failed results", log);
     }
 
+    /// <summary>
+    /// A member that sends a poisoned state when the run asks for one (every snapshot; a joining worker would get
+    /// it): the state must have the SHA-256 every replica reported, so it is refused, its sender struck and then
+    /// quarantined, and the run ends with the engine's hash. The faulty worker is member 0 (the one asked) by its
+    /// lower port.
+    /// </summary>
+    [Fact]
+    public void InAShardedRunAPoisonedStateIsRefusedAndItsSenderQuarantined()
+    {
+        string[] args = ["--steps", "2000", "--epochs", "100", "--limit", "4096", "--seed", "13", "--snapshot-every", "50"];
+        string engine = Hash(Train(args));
+        (JsonElement summary, string log) = RunWith("poison-state:1", good: 1, args, reduce: "sharded", faultyFirst: true);
+        Assert.Equal(engine, Hash(summary));
+        Assert.Single(summary.GetProperty("quarantined").EnumerateArray());
+        Assert.Contains("sent is refused: its SHA-256 is", log);
+        Assert.Contains("quarantined after 2 failed results", log);
+    }
+
     [Fact]
     public void VerifyingATenthOfTheNodesCatchesAWorkerThatPerturbsOneResultInFifty()
     {
@@ -61,25 +79,40 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
     }
 
     /// <summary>A run on `good` real workers and one faulty one (joining as the run starts).</summary>
-    private (JsonElement Summary, string Log) RunWith(string fault, int good, string[] args, string reduce = "star")
+    private (JsonElement Summary, string Log) RunWith(string fault, int good, string[] args, string reduce = "star", bool faultyFirst = false)
     {
+        // members are ordered by address: with faultyFirst the faulty worker gets the lower port, so it is member 0
+        (int faultyPort, int goodPort) = faultyFirst ? OrderedPorts() : (0, 0);
         int port = FreePort();
         using ChildProcess coordinator = StartTrain([.. args, "--workers", "0", "--reduce", reduce, "--cluster-port", port.ToString()], new Dictionary<string, string> { ["CNN_LOG_LEVEL"] = "Information" });
         coordinator.WaitForOutput("cluster: coordinator at", Timeout);
         var workers = new List<ChildProcess>();
         try
         {
-            workers.Add(ChildProcess.Start("CnnCluster.FaultyWorker.dll", [], new Dictionary<string, string>
+            var faulty = new Dictionary<string, string>
             {
                 ["FAULT"] = fault,
                 ["CLUSTER_SEEDS"] = $"127.0.0.1:{port}",
                 ["CLUSTER_HOSTNAME"] = "127.0.0.1",
-                ["CLUSTER_PORT"] = "0",
+                ["CLUSTER_PORT"] = faultyPort.ToString(),
                 ["WORKER_THREADS"] = "1",
-            }));
+            };
+            if (!faultyFirst)
+            {
+                workers.Add(ChildProcess.Start("CnnCluster.FaultyWorker.dll", [], faulty));
+            }
+
             for (int i = 0; i < good; i++)
             {
-                workers.Add(ChildProcess.Worker(port));
+                workers.Add(ChildProcess.Worker(port, env: faultyFirst ? new Dictionary<string, string> { ["CLUSTER_PORT"] = (goodPort + i).ToString() } : null));
+            }
+
+            if (faultyFirst)
+            {
+                // the good ones hold the run first (a state asked of the faulty one before would leave none); then the
+                // faulty one joins, and by its lower port it is member 0 from the next generation on
+                coordinator.WaitForLog("member(s) from the next step", Timeout);
+                workers.Insert(0, ChildProcess.Start("CnnCluster.FaultyWorker.dll", [], faulty));
             }
 
             JsonElement summary = Finish(coordinator);
@@ -90,6 +123,20 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
         finally
         {
             workers.ForEach(w => w.Dispose());
+        }
+    }
+
+    /// <summary>Two free ports of as many digits, the first the lower (room above the second for more workers).</summary>
+    private static (int Low, int High) OrderedPorts()
+    {
+        while (true)
+        {
+            int a = FreePort(), b = FreePort();
+            (int low, int high) = a < b ? (a, b) : (b, a);
+            if (low != high && low.ToString().Length == (high + 8).ToString().Length)
+            {
+                return (low, high);
+            }
         }
     }
 }

@@ -7,7 +7,9 @@ namespace CnnCluster.FaultyWorker;
 /// <summary>
 /// The worker, with every Nth result it sends broken as a faulty machine would break it:
 /// FAULT=nan:N (one gradient value NaN), infinite-loss:N, short:N (one value missing), perturb:N (one
-/// value off by 1e-3, finite and plausible: only --verify can tell). Everything else is the real worker.
+/// value off by 1e-3, finite and plausible: only --verify can tell); or every Nth replica state a sharded run
+/// asks of it poisoned, FAULT=poison-state:N (one parameter off by 1e-3: a snapshot or a joining worker would
+/// take it). Everything else is the real worker.
 /// </summary>
 public static class Program
 {
@@ -17,6 +19,23 @@ public static class Program
         string kind = fault[..fault.IndexOf(':')];
         int every = int.Parse(fault[(fault.IndexOf(':') + 1)..], CultureInfo.InvariantCulture);
         long results = 0;
+        if (kind == "poison-state")
+        {
+            ResultFaults.State = s =>
+            {
+                if (Interlocked.Increment(ref results) % every != 0)
+                {
+                    return s;
+                }
+
+                Console.Error.WriteLine($"fault: poisoned state after step {s.Step}");
+                float[] p = (float[])s.Parameters.Clone();
+                p[p.Length / 2] += 1e-3f;
+                return s with { Parameters = p };
+            };
+            return CnnCluster.Worker.Program.Main(args);
+        }
+
         ResultFaults.Apply = r =>
         {
             if (Interlocked.Increment(ref results) % every != 0)

@@ -15,4 +15,17 @@ public static class ParameterHash
 
         return Convert.ToHexStringLower(SHA256.HashData(MemoryMarshal.AsBytes(parameters)));
     }
+
+    /// <summary>
+    /// SHA-256 of a whole training state, the parameters' bytes then the optimizer's velocity's: what every
+    /// replica of a sharded run reports on a step whose state the coordinator takes, so the state one member
+    /// sends is accepted only if it is the one all of them hold (a forger cannot match it, unlike a checksum).
+    /// </summary>
+    public static string OfState(ReadOnlySpan<float> parameters, ReadOnlySpan<float> velocity)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(MemoryMarshal.AsBytes(parameters));
+        sha.AppendData(MemoryMarshal.AsBytes(velocity));
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
 }

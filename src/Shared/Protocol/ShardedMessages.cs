@@ -63,7 +63,8 @@ public sealed record ReplicaInit(
 /// <c>ParameterSlice.Partition(P, Members.Length)</c>. <see cref="Nodes"/> is every tree node of the step,
 /// <see cref="Mine"/> those this worker computes (a later plan of the same step and generation adds
 /// nodes: a straggler's, computed once more). With <see cref="Capture"/> the worker sends its state
-/// once the step is committed.
+/// once the step is committed; with <see cref="Digest"/> (every member, on such a step) it reports the
+/// SHA-256 of its state in <see cref="StepDone.StateSha256"/>, against which the state sent is checked.
 /// </summary>
 [MessagePackObject]
 public sealed record StepPlan(
@@ -72,7 +73,8 @@ public sealed record StepPlan(
     [property: Key(2)] int Me,
     [property: Key(3)] TreeNode[] Nodes,
     [property: Key(4)] TreeNode[] Mine,
-    [property: Key(5)] bool Capture) : IProtocolMessage
+    [property: Key(5)] bool Capture,
+    [property: Key(6)] bool Digest = false) : IProtocolMessage
 {
     /// <summary>The member that sends the SHA-256 of the parameters after <paramref name="step"/> (each in turn).</summary>
     public static int HasherOf(long step, int members) => (int)(step % members);
@@ -103,7 +105,8 @@ public sealed record StepDone(
     [property: Key(4)] long BytesReceived,
     [property: Key(5)] long StateBytesSent = 0,
     [property: Key(6)] long StateBytesReceived = 0,
-    [property: Key(7)] ulong Checksum = 0) : IStepMessage;
+    [property: Key(7)] ulong Checksum = 0,
+    [property: Key(8)] string StateSha256 = "") : IStepMessage;
 
 /// <summary>Worker → coordinator: its replica's parameters and optimizer state after step <see cref="Step"/> (snapshots, test metrics, joins).</summary>
 [MessagePackObject]

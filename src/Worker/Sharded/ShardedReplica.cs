@@ -292,12 +292,14 @@ public sealed class ShardedReplica
 
         // every replica proves it holds the same bits with a fast checksum; the journal's SHA-256 comes from one member a step, in turn
         string hash = HashesStep(exchange.Plan) ? ParameterHash.Of(_session.Parameters) : "";
+        string state = exchange.Plan.Digest ? ParameterHash.OfState(_session.Parameters, _session.Optimizer.Velocity) : "";
         _ports.ToCoordinator(new StepDone(exchange.Key, hash, exchange.LossSum,
-            sent - _trafficAtLastStep.Sent, received - _trafficAtLastStep.Received, stateSent, stateReceived, ReplicaChecksum.Of(_session.Parameters)));
+            sent - _trafficAtLastStep.Sent, received - _trafficAtLastStep.Received, stateSent, stateReceived, ReplicaChecksum.Of(_session.Parameters), state));
         _trafficAtLastStep = (sent, received);
         if (exchange.Plan.Capture)
         {
-            _ports.ToCoordinator(new ReplicaState(RunId, Incarnation, _session.Step, (float[])_session.Parameters.Clone(), (float[])_session.Optimizer.Velocity.Clone()));
+            var captured = new ReplicaState(RunId, Incarnation, _session.Step, (float[])_session.Parameters.Clone(), (float[])_session.Optimizer.Velocity.Clone());
+            _ports.ToCoordinator(ResultFaults.State is { } fault ? fault(captured) : captured);
         }
     }
 

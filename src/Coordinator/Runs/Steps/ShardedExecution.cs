@@ -66,7 +66,7 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
             TreeNode[] mine = dispatches.Where(d => d.Worker.Equals(members[k])).SelectMany(d => d.Nodes).ToArray();
             progress.Assign(members[k], mine);
             Telemetry.Assignments++;
-            Workers.Channel(members[k])?.SendOnDataPlane(new StepPlan(_step.Ref, progress.Endpoints, k, progress.Nodes, mine, capture && k == 0));
+            Workers.Channel(members[k])?.SendOnDataPlane(new StepPlan(_step.Ref, progress.Endpoints, k, progress.Nodes, mine, capture && k == 0, Digest: capture));
         }
 
         Telemetry.Phases.Add(StepPhase.Assign, Stopwatch.GetElapsedTime(start));
@@ -166,7 +166,7 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
             Telemetry.Speculative += d.Reason == DispatchReason.Speculative ? 1 : 0;
             Log.Warning($"run {RunId} step {step.Step}: node(s) {string.Join(" ", d.Nodes)} late; also sent to {Context.Name(d.Worker)}");
             progress.Assign(d.Worker, d.Nodes);
-            channel.SendOnDataPlane(new StepPlan(step.Ref, progress.Endpoints, k, progress.Nodes, d.Nodes.ToArray(), Capture: false));
+            channel.SendOnDataPlane(new StepPlan(step.Ref, progress.Endpoints, k, progress.Nodes, d.Nodes.ToArray(), Capture: false, Digest: progress.Capture));
         }
 
         return StepDecision.Working;
@@ -297,6 +297,19 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
         if (disagreement is not null)
         {
             return StepDecision.Failing(disagreement + "; one of these machines computes wrongly", RunFailure.Disagreement);
+        }
+
+        if (progress.Captured is { } sent && progress.StateProblem(sent) is { } poisoned)
+        {
+            // the state every replica holds is known by its digest: one that differs is not taken, its sender is struck
+            TWorker sender = progress.Members[0];
+            Telemetry.Refused++;
+            GradientBuffers.Shared(sent.Parameters.Length).Return(sent.Parameters);
+            GradientBuffers.Shared(sent.Velocity.Length).Return(sent.Velocity);
+            Log.Warning($"run {RunId} step {step.Step}: the state worker {Context.Name(sender)} sent is refused: {poisoned}");
+            return Strike(sender, $"its state after step {step.Step} was refused: {poisoned}", out StepDecision left)
+                ? left
+                : Restart("the state sent for it was refused");
         }
 
         Telemetry.NodesIn(step.AssignedAt, step.ComputeBy.Count > 0 ? step.ComputeBy.Values.Max() * 1000 : 0);

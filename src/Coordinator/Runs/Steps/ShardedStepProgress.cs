@@ -67,6 +67,24 @@ public sealed class ShardedStepProgress<TWorker>(int generation, IReadOnlyList<T
             disagreement = $"the step's hasher {Members[hasher]} sent no parameter hash after step {first.Ref.Step}";
         }
 
+        if (disagreement is null && Capture && Members.Any(m => _done[m].StateSha256 != first.StateSha256 || first.StateSha256.Length != 64))
+        {
+            disagreement = $"replicas report different states after step {first.Ref.Step}: " + string.Join(", ", Members.Select(m => $"{m} has {Short(_done[m].StateSha256)}"));
+        }
+
         return (hash, first.LossSum, disagreement);
     }
+
+    /// <summary>
+    /// Why the state a member sent (<see cref="Captured"/>) is not the one every replica reported holding (the
+    /// SHA-256 of its parameters and velocity), or null when it is. Called once the step is complete and agreed.
+    /// </summary>
+    public string? StateProblem(ReplicaState state)
+    {
+        string agreed = _done[Members[0]].StateSha256;
+        string sent = Engine.Training.ParameterHash.OfState(state.Parameters, state.Velocity);
+        return sent == agreed ? null : $"its SHA-256 is {Short(sent)}, and every replica reported {Short(agreed)}";
+    }
+
+    private static string Short(string digest) => digest.Length >= 12 ? digest[..12] + "…" : $"'{digest}'";
 }
