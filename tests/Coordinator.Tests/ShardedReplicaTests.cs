@@ -65,6 +65,39 @@ public sealed class ShardedReplicaTests
         Assert.Equal(EngineHashes[2], next.Single(d => d.ParamSha256.Length > 0).ParamSha256);
     }
 
+    /// <summary>
+    /// Sums no owner could have sent — of the receiver's own slice, not finite, of the wrong length, of no slice —
+    /// delivered before anything else of the step (after its plan): each is refused in words, and every replica
+    /// still commits the engine's bits from the owners' own sums.
+    /// </summary>
+    [Fact]
+    public void SumsNoOwnerCouldHaveSentAreRefusedAndTheStepStillHasTheEnginesBits()
+    {
+        var cluster = new Cluster(3, seed: 4);
+        cluster.RunStep(1, generation: 1);
+        cluster.Plan(2, generation: 2, cluster.Members);
+        for (int k = 0; k < 3; k++)
+        {
+            cluster.DeliverFirst(); // the plans, so that the forged sums are of the current step
+        }
+
+        int slice = ParameterSlice.Partition(Network.Build(Presets.LeNet5).ParameterCount, 3)[1].Count;
+        var key = new StepRef("r", 1, 2, 2);
+        cluster.Forge(1, new SliceSum(key, 1, 0, new float[slice]));
+        cluster.Forge(0, new SliceSum(key, 1, 0, Enumerable.Repeat(float.NaN, slice).ToArray()));
+        cluster.Forge(0, new SliceSum(key, 1, double.PositiveInfinity, new float[slice]));
+        cluster.Forge(2, new SliceSum(key, 1, 0, new float[slice - 1]));
+        cluster.Forge(2, new SliceSum(key, 7, 0, new float[slice]));
+        cluster.DeliverUntil(() => cluster.Done.Count == 3);
+
+        Assert.Equal(3, cluster.Done.Count);
+        Assert.Equal(EngineHashes[1], cluster.Done.Single(d => d.ParamSha256.Length > 0).ParamSha256);
+        Assert.Single(cluster.Done.Select(d => d.Checksum).Distinct());
+        Assert.Equal(
+            [(0, "has loss Infinity"), (0, "holds NaN at offset 0"), (1, "came from outside, and that slice is this member's own"), (2, $"has {slice - 1} values, the slice has {slice}"), (2, "is of no slice of the step's 3")],
+            cluster.Refusals.Select(r => (r.Member, r.Why[(r.Why.IndexOf(" slice ", StringComparison.Ordinal) + 9)..])).Order());
+    }
+
     [Fact]
     public void APlanForAStepTheReplicaIsNotAtIsAnsweredOutOfStep()
     {
@@ -99,6 +132,22 @@ public sealed class ShardedReplicaTests
         public List<StepDone> Done { get; } = new();
 
         public List<WorkFailed> Failures { get; } = new();
+
+        /// <summary>What each replica refused, and why.</summary>
+        public List<(int Member, string Why)> Refusals { get; } = new();
+
+        /// <summary>Delivers <paramref name="sum"/> to member <paramref name="target"/> first, before anything queued (a forger that is fast).</summary>
+        public void Forge(int target, SliceSum sum) => _queue.Insert(0, (target, () => _replicas[target].OnSum(sum)));
+
+        /// <summary>Delivers everything queued now, then <paramref name="stop"/> decides.</summary>
+        public void DeliverFirst() => DeliverOne(0);
+
+        private void DeliverOne(int i)
+        {
+            (int _, Action deliver) = _queue[i];
+            _queue.RemoveAt(i);
+            deliver();
+        }
 
         /// <summary>The generation planned last: like the coordinator, the test counts only its reports.</summary>
         public int Generation { get; private set; }
@@ -160,6 +209,8 @@ public sealed class ShardedReplicaTests
             public (long Sent, long Received) StepTraffic => (0, 0);
 
             public (long Sent, long Received) StateTraffic => (0, 0);
+
+            public void Refused(IProtocolMessage message, string why) => cluster.Refusals.Add((self, why));
 
             public void ToCoordinator(IProtocolMessage message)
             {

@@ -123,7 +123,7 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
         try
         {
             (LabeledImages data, Engine.Models.Network network, ParallelGradient gradient) = engine.Prepare(init.Config, init.DataFingerprint);
-            var ports = new ReplicaPorts(coordinator, peers, computing, gradient, data, worker, traffic);
+            var ports = new ReplicaPorts(this, coordinator, peers, computing, gradient, data, worker, traffic);
             _replicas[init.RunId] = (new ShardedReplica(init, network, data, ports), ports);
             log.Info("run {0}: replica at step {1} ({2:N0} parameters)", init.RunId, init.Step, init.Parameters.Length);
         }
@@ -150,7 +150,7 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
     public sealed record NodeComputed(StepRef Key, TreeNode Node, float[] Gradient, double Loss, double Milliseconds);
 
     /// <summary>A replica's ways out: its coordinator's connection, the peer links, the compute thread.</summary>
-    private sealed class ReplicaPorts(IWorkReplies coordinator, PeerLinks peers, ComputeThread thread, ParallelGradient gradient, LabeledImages data, IActorRef self, DataTraffic traffic) : IReplicaPorts
+    private sealed class ReplicaPorts(ReplicaHost host, IWorkReplies coordinator, PeerLinks peers, ComputeThread thread, ParallelGradient gradient, LabeledImages data, IActorRef self, DataTraffic traffic) : IReplicaPorts
     {
         /// <summary>The connection of the latest plan (a restarted coordinator connects anew).</summary>
         public IWorkReplies Coordinator { get; set; } = coordinator;
@@ -162,6 +162,8 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
         public (long Sent, long Received) StateTraffic => (traffic.StateSent, traffic.StateReceived);
 
         public void ToCoordinator(IProtocolMessage message) => Coordinator.Send(message);
+
+        public void Refused(IProtocolMessage message, string why) => host.Refuse(message, why);
 
         public void ToMembers(IReadOnlyList<string> endpoints, IProtocolMessage message, float[] pooled) => peers.Send(endpoints, message, pooled);
 

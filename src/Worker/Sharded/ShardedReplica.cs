@@ -29,6 +29,9 @@ public interface IReplicaPorts
 
     /// <summary>Data-plane bytes (sent, received) of whole-state transfers so far on this worker.</summary>
     (long Sent, long Received) StateTraffic { get; }
+
+    /// <summary>A peer's message this replica will not use, and why (logged and counted by the host).</summary>
+    void Refused(IProtocolMessage message, string why);
 }
 
 /// <summary>
@@ -215,7 +218,7 @@ public sealed class ShardedReplica
             _ports.ToMembers(exchange.Plan.Members.Where((_, k) => k != exchange.Plan.Me).ToList(), wire with { Values = copy }, copy);
         }
 
-        OnSum(wire);
+        TakeSum(exchange, wire);
     }
 
     /// <summary>Why a part of this replica's slice cannot count (its length, a loss or value not finite), or null.</summary>
@@ -239,7 +242,12 @@ public sealed class ShardedReplica
         return null;
     }
 
-    /// <summary>A slice's sum from its owner (or this replica's own): with every slice in, the step is committed.</summary>
+    /// <summary>
+    /// A slice's sum from a peer: taken if it is another member's slice, of the slice's length and finite (this
+    /// replica's own slice it sums itself: a sum of it from outside is forged); with every slice in, the step is
+    /// committed. What is refused is said (<see cref="IReplicaPorts.Refused"/>) and changes nothing: the owner's
+    /// own sum still counts when it comes.
+    /// </summary>
     public void OnSum(SliceSum sum)
     {
         StepRef key = sum.Ref;
@@ -249,9 +257,28 @@ public sealed class ShardedReplica
         }
 
         Exchange exchange = _exchange!;
-        if (sum.Slice < 0 || sum.Slice >= exchange.Sums.Length || exchange.Sums[sum.Slice] is not null || sum.Values.Length != exchange.Slices[sum.Slice].Count)
+        if (SumProblem(exchange, sum) is { } problem)
         {
+            _ports.Refused(sum, $"run {key.RunId} step {key.Step}: the sum of slice {sum.Slice} {problem}");
             return;
+        }
+
+        TakeSum(exchange, sum);
+    }
+
+    private static string? SumProblem(Exchange exchange, SliceSum sum) =>
+        sum.Slice < 0 || sum.Slice >= exchange.Sums.Length ? $"is of no slice of the step's {exchange.Sums.Length}"
+        : sum.Slice == exchange.Plan.Me ? "came from outside, and that slice is this member's own"
+        : sum.Values.Length != exchange.Slices[sum.Slice].Count ? $"has {sum.Values.Length} values, the slice has {exchange.Slices[sum.Slice].Count}"
+        : !double.IsFinite(sum.LossSum) ? $"has loss {sum.LossSum.ToString(System.Globalization.CultureInfo.InvariantCulture)}"
+        : Engine.Kernels.Finite.FirstNotFinite(sum.Values) is int at and >= 0 ? $"holds {sum.Values[at]} at offset {at}"
+        : null;
+
+    private void TakeSum(Exchange exchange, SliceSum sum)
+    {
+        if (exchange.Sums[sum.Slice] is not null)
+        {
+            return; // a second copy (a step's plan sent twice)
         }
 
         exchange.Sums[sum.Slice] = sum.Values;

@@ -324,6 +324,8 @@ internal sealed class ExecutionBench
 
         public void ToCoordinator(IProtocolMessage message) => bench.Answer(worker, message);
 
+        public void Refused(IProtocolMessage message, string why) => throw new InvalidOperationException($"{worker} refused a {message.GetType().Name}: {why}");
+
         public void ToMembers(IReadOnlyList<string> endpoints, IProtocolMessage message, float[] pooled)
         {
             foreach (string endpoint in endpoints)
