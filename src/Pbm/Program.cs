@@ -99,8 +99,7 @@ public static class Program
         string? secrets = string.IsNullOrWhiteSpace(env("CLUSTER_SECRETS")) ? null : env("CLUSTER_SECRETS")!.Trim();
         string? authority = !string.IsNullOrWhiteSpace(env("PBM_CA")) ? env("PBM_CA")!.Trim()
             : secrets is null ? null
-            : new[] { Path.Combine(secrets, ClusterSecrets.PbmFolder, ClusterSecrets.AuthorityFile), Path.Combine(secrets, ClusterSecrets.AuthorityFile) }.FirstOrDefault(File.Exists)
-              ?? Path.Combine(secrets, ClusterSecrets.AuthorityFile);
+            : ClusterSecrets.Locate(secrets, ClusterSecrets.PbmFolder, ClusterSecrets.AuthorityFile) ?? Path.Combine(secrets, ClusterSecrets.AuthorityFile);
         ClusterTrust? trust = authority is null ? null : ClusterTrust.AuthorityOnly(authority);
         return (SecretFiles.ReadToken(env), trust);
     }

@@ -41,6 +41,14 @@ public static class ClusterSecrets
     public static string RoleFolder(NodeRole role) => role.Name();
 
     /// <summary>
+    /// Where a holder finds <paramref name="file"/> under the folder it was given: the holder's sub-folder
+    /// <paramref name="subFolder"/> of the whole secrets folder, else the folder itself (compose mounts one holder's
+    /// folder alone); null when neither has it.
+    /// </summary>
+    public static string? Locate(string folder, string subFolder, string file) =>
+        new[] { Path.Combine(folder, subFolder, file), Path.Combine(folder, file) }.FirstOrDefault(File.Exists);
+
+    /// <summary>
     /// Makes whatever is missing or due in <paramref name="folder"/>; <paramref name="names"/> (DNS names or IP
     /// addresses) are added to every node certificate; <paramref name="renew"/> issues every node certificate
     /// again. Returns the files it wrote, relative to <paramref name="folder"/>.

@@ -63,7 +63,7 @@ public sealed class ClusterTrust
     /// </summary>
     public static ClusterTrust Load(string folder, NodeRole role)
     {
-        string own = File.Exists(Path.Combine(folder, ClusterSecrets.RoleFolder(role), ClusterSecrets.NodeFile)) ? Path.Combine(folder, ClusterSecrets.RoleFolder(role)) : folder;
+        string own = Path.GetDirectoryName(ClusterSecrets.Locate(folder, ClusterSecrets.RoleFolder(role), ClusterSecrets.NodeFile) ?? Path.Combine(folder, ClusterSecrets.NodeFile))!;
         string authorityPath = Path.Combine(own, ClusterSecrets.AuthorityFile);
         string nodePath = Path.Combine(own, ClusterSecrets.NodeFile);
         string again = $"write the folder again with `coordinator secrets --out DIR` and give a {role.Name()} DIR or DIR/{ClusterSecrets.RoleFolder(role)}";

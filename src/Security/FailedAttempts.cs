@@ -20,8 +20,11 @@ public sealed class FailedAttempts(int limit, TimeSpan window, int maxAddresses 
     /// <summary>Addresses remembered now.</summary>
     public int Count => _failures.Count;
 
-    /// <summary>The answer to a wrong token from an address over the limit, with how long to wait; null below it.</summary>
-    public string? Refusal(string address, DateTime now)
+    /// <summary>An address over the limit: what a wrong token from it is told, and in how many seconds it may try again.</summary>
+    public sealed record Lockout(string Message, int RetryAfterSeconds);
+
+    /// <summary>The lockout of an address over the limit; null below it.</summary>
+    public Lockout? Refusal(string address, DateTime now)
     {
         if (!_failures.TryGetValue(address, out Queue<DateTime>? times))
         {
@@ -45,7 +48,8 @@ public sealed class FailedAttempts(int limit, TimeSpan window, int maxAddresses 
         }
 
         // only the last `limit` are kept: the oldest of them leaving the window lets the address in again
-        return $"too many failed attempts from {address}; try again in {Math.Max(1, RetryAfter(times, now))} s";
+        int wait = Math.Max(1, (int)Math.Ceiling((times.Peek() + window - now).TotalSeconds));
+        return new Lockout($"too many failed attempts from {address}; try again in {wait} s", wait);
     }
 
     /// <summary>Records a wrong token from <paramref name="address"/>; true when this one reached the limit (worth one log line).</summary>
@@ -77,10 +81,4 @@ public sealed class FailedAttempts(int limit, TimeSpan window, int maxAddresses 
 
         return times.Count == limit;
     }
-
-    /// <summary>Seconds until <paramref name="address"/> is below the limit again (0 when it is).</summary>
-    public int RetryAfter(string address, DateTime now) =>
-        Refusal(address, now) is null ? 0 : RetryAfter(_failures[address], now);
-
-    private int RetryAfter(Queue<DateTime> times, DateTime now) => (int)Math.Ceiling((times.Peek() + window - now).TotalSeconds);
 }

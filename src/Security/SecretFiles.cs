@@ -71,12 +71,7 @@ public static class SecretFiles
 
     private static string? InSecrets(Func<string, string?> env, string file, string subFolder)
     {
-        if (NonEmpty(env("CLUSTER_SECRETS")) is not { } secrets)
-        {
-            return null;
-        }
-
-        return new[] { Path.Combine(secrets, subFolder, file), Path.Combine(secrets, file) }.FirstOrDefault(File.Exists);
+        return NonEmpty(env("CLUSTER_SECRETS")) is { } secrets ? ClusterSecrets.Locate(secrets, subFolder, file) : null;
     }
 
     private static string Read(string file, string what)

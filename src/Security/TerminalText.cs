@@ -10,6 +10,9 @@ namespace CnnCluster.Security;
 /// </summary>
 public static class TerminalText
 {
+    /// <summary>True when <paramref name="text"/> has nothing to escape.</summary>
+    public static bool IsPlain(string text) => text.AsSpan().IndexOfAny(Unsafe) < 0;
+
     public static string Safe(string? text)
     {
         if (text is null)

@@ -37,10 +37,6 @@ public static class Program
         {
             NodeConfiguration.Load();
             node = NodeSettings.FromEnvironment(NodeRole.Worker, defaultPort: 0);
-            if (node.Trust?.ExpiryWarning is { } expiring)
-            {
-                Console.Error.WriteLine(expiring);
-            }
             if (node.Seeds.Count == 0)
             {
                 throw new ArgumentException("CLUSTER_SEEDS is not set: give the coordinator's host:port (e.g. 127.0.0.1:4053)");

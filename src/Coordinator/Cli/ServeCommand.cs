@@ -54,10 +54,6 @@ internal static class ServeCommand
     private static int Serve(int workers, int? workerThreads, string? data)
     {
         NodeSettings node = NodeSettings.FromEnvironment(NodeRole.Coordinator, defaultPort: 4053);
-        if (node.Trust?.ExpiryWarning is { } expiring)
-        {
-            Console.Error.WriteLine(expiring);
-        }
         PbmHostSettings pbm = PbmHostSettings.FromEnvironment(NodeRole.Coordinator);
         using TcpListener pbmListener = pbm.Listen(); // a taken port: one line and exit 3, before anything starts
         HttpSettings http = HttpSettings.FromEnvironment();

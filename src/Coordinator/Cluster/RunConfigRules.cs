@@ -23,7 +23,7 @@ public static class RunConfigRules
     /// <summary>What is wrong with <paramref name="c"/>, in one line naming the field and its range, or null.</summary>
     public static string? Problem(RunConfig c) =>
         c.Model is null || c.Model.Length is 0 or > MaxNameChars ? $"the model's name must have 1 to {MaxNameChars} characters"
-        : TerminalText.Safe(c.Model) != c.Model ? $"the model's name '{TerminalText.Safe(c.Model)}' holds control characters"
+        : !TerminalText.IsPlain(c.Model) ? $"the model's name '{TerminalText.Safe(c.Model)}' holds control characters"
         : c.ModelJson is null || c.ModelJson.Length is 0 or > MaxModelJsonChars ? $"the model spec must have 1 to {MaxModelJsonChars:N0} characters (it has {c.ModelJson?.Length ?? 0:N0})"
         : c.Schedule is null || c.Schedule.Length is 0 or > MaxNameChars ? $"the schedule must have 1 to {MaxNameChars} characters"
         : Outside("epochs", c.Epochs, 1, MaxEpochs)

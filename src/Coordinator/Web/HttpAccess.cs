@@ -57,24 +57,21 @@ public static class HttpAccess
             if (!settings.Admits(given))
             {
                 string address = context.Connection.RemoteIpAddress is { } ip ? (ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip).ToString() : "?";
-                string? refusal;
-                int retry;
+                FailedAttempts.Lockout? lockout;
                 lock (failures)
                 {
-                    refusal = failures.Refusal(address, DateTime.UtcNow);
+                    lockout = failures.Refusal(address, DateTime.UtcNow);
                     if (failures.Record(address, DateTime.UtcNow))
                     {
                         log.LogWarning("HTTP: {Limit} requests with a wrong token from {Address} within {Window} s: they are answered 429 for a while (the right token still gets in)", failures.Limit, address, failures.Window.TotalSeconds);
                     }
-
-                    retry = failures.RetryAfter(address, DateTime.UtcNow);
                 }
 
-                if (refusal is not null)
+                if (lockout is not null)
                 {
                     context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
-                    context.Response.Headers.RetryAfter = Math.Max(1, retry).ToString(System.Globalization.CultureInfo.InvariantCulture);
-                    await context.Response.WriteAsync(refusal + "\n");
+                    context.Response.Headers.RetryAfter = lockout.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    await context.Response.WriteAsync(lockout.Message + "\n");
                     return;
                 }
 

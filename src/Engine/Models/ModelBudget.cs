@@ -63,9 +63,11 @@ public static class ModelBudget
     }
 
     /// <summary>Throws a <see cref="ModelSpecException"/> with the numbers when the spec is over a limit.</summary>
-    public static void Check(ModelSpec spec)
+    public static void Check(ModelSpec spec) => Check(spec, Estimate(spec));
+
+    private static void Check(ModelSpec spec, (long Parameters, long ActivationsPerSample) estimate)
     {
-        (long parameters, long activations) = Estimate(spec);
+        (long parameters, long activations) = estimate;
         if (parameters > MaxParameters)
         {
             throw new ModelSpecException(
@@ -80,22 +82,10 @@ public static class ModelBudget
     }
 
     /// <summary>What one computing thread holds for a micro-shard of <paramref name="shardSize"/> samples: every layer's output and its delta.</summary>
-    public static long ActivationsPerThread(ModelSpec spec, int shardSize) => Mul(Mul(Estimate(spec).ActivationsPerSample, Math.Max(1, shardSize)), 2);
+    public static long ActivationsPerThread(ModelSpec spec, int shardSize) => PerThread(Estimate(spec).ActivationsPerSample, shardSize);
 
     /// <summary>Throws a <see cref="ModelSpecException"/> with the numbers when a micro-shard of <paramref name="shardSize"/> samples would not fit one thread's budget.</summary>
-    public static void CheckShard(ModelSpec spec, int shardSize)
-    {
-        Check(spec);
-        long perThread = ActivationsPerThread(spec, shardSize);
-        if (perThread > MaxActivationsPerThread)
-        {
-            long perSample = Estimate(spec).ActivationsPerSample;
-            long fits = Math.Max(0, MaxActivationsPerThread / Math.Max(1, 2 * perSample));
-            throw new ModelSpecException(
-                $"model '{spec.Name}' is too large for shard size {shardSize}: about {Count(perThread)} activations per worker thread ({Count(perSample)} per sample × {shardSize} samples, and their deltas: {Bytes(perThread)}), " +
-                $"the limit is {Count(MaxActivationsPerThread)} ({Bytes(MaxActivationsPerThread)}); " + (fits >= 1 ? $"use --shard-size {fits} or less, or a smaller model" : "use a smaller model"));
-        }
-    }
+    public static void CheckShard(ModelSpec spec, int shardSize) => CheckShard(spec, shardSize, Estimate(spec));
 
     /// <summary>
     /// Throws a <see cref="ModelSpecException"/> when <paramref name="threads"/> threads computing micro-shards of
@@ -104,14 +94,31 @@ public static class ModelBudget
     /// </summary>
     public static void CheckThreads(ModelSpec spec, int shardSize, int threads, long? availableBytes = null)
     {
-        CheckShard(spec, shardSize);
+        (long parameters, long perSample) = Estimate(spec);
+        CheckShard(spec, shardSize, (parameters, perSample));
         long available = availableBytes ?? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        long floats = Add(Mul(ActivationsPerThread(spec, shardSize), Math.Max(1, threads)), Mul(Estimate(spec).Parameters, ParameterCopies));
+        long floats = Add(Mul(PerThread(perSample, shardSize), Math.Max(1, threads)), Mul(parameters, ParameterCopies));
         if (available > 0 && floats > available / 5) // 4 bytes a float, 80% of the bytes
         {
             throw new ModelSpecException(
                 $"model '{spec.Name}' at shard size {shardSize} on {threads} thread(s) needs about {Bytes(floats)}, and this machine has {(available / (double)(1L << 30)).ToString("0.#", CultureInfo.InvariantCulture)} GiB " +
                 "(80% of it may be used): give it fewer threads (WORKER_THREADS), a smaller --shard-size or more memory");
+        }
+    }
+
+    private static long PerThread(long activationsPerSample, int shardSize) => Mul(Mul(activationsPerSample, Math.Max(1, shardSize)), 2);
+
+    private static void CheckShard(ModelSpec spec, int shardSize, (long Parameters, long ActivationsPerSample) estimate)
+    {
+        Check(spec, estimate);
+        long perSample = estimate.ActivationsPerSample;
+        long perThread = PerThread(perSample, shardSize);
+        if (perThread > MaxActivationsPerThread)
+        {
+            long fits = Math.Max(0, MaxActivationsPerThread / Math.Max(1, 2 * perSample));
+            throw new ModelSpecException(
+                $"model '{spec.Name}' is too large for shard size {shardSize}: about {Count(perThread)} activations per worker thread ({Count(perSample)} per sample × {shardSize} samples, and their deltas: {Bytes(perThread)}), " +
+                $"the limit is {Count(MaxActivationsPerThread)} ({Bytes(MaxActivationsPerThread)}); " + (fits >= 1 ? $"use --shard-size {fits} or less, or a smaller model" : "use a smaller model"));
         }
     }
 

@@ -19,15 +19,15 @@ public sealed record NodeSettings(string Hostname, string Bind, int Port, IReadO
     public const string SystemName = "cnncluster";
 
     /// <summary>The cluster's trust (mutual TLS for remoting and the data plane), or null: plain TCP.</summary>
-    public CnnCluster.Security.ClusterTrust? Trust { get; init; }
+    public ClusterTrust? Trust { get; init; }
 
     /// <summary>True when this node is reachable beyond loopback without TLS (CLUSTER_INSECURE=1 allowed it).</summary>
     public bool Unencrypted => Trust is null && !(IsLoopback(Bind) && IsLoopback(Hostname));
 
-    /// <summary>The start-up warning of an <see cref="Unencrypted"/> node, or null.</summary>
+    /// <summary>The start-up warning of an <see cref="Unencrypted"/> node, or of one whose certificate ends soon; else null.</summary>
     public string? Warning => Unencrypted
         ? $"warning: CLUSTER_INSECURE=1: this node listens on {Bind}:{Port} without TLS; anyone who reaches that port can join the cluster, read the model and send it work"
-        : null;
+        : Trust?.ExpiryWarning;
 
     public static NodeSettings FromEnvironment(NodeRole role, int defaultPort, Func<string, string?>? env = null)
     {
@@ -42,7 +42,7 @@ public sealed record NodeSettings(string Hostname, string Bind, int Port, IReadO
         string bind = NonEmpty(env("CLUSTER_BIND")) ?? hostname;
         int port = PortFrom(env, "CLUSTER_PORT", defaultPort);
 
-        CnnCluster.Security.ClusterTrust? trust = CnnCluster.Security.ClusterTrust.FromEnvironment(role, env);
+        ClusterTrust? trust = ClusterTrust.FromEnvironment(role, env);
         IReadOnlyList<string> seeds = NonEmpty(env("CLUSTER_SEEDS")) is string s
             ? s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(seed => ParseSeed(seed, trust is not null)).ToArray()
             : [];

@@ -143,7 +143,7 @@ public sealed class PbmHost : ReceiveActor
             return;
         }
 
-        string? refusal = _failures.Refusal(address, DateTime.UtcNow);
+        string? refusal = _failures.Refusal(address, DateTime.UtcNow)?.Message;
         IActorRef handler = Context.ActorOf(PbmConnectionHandler.Props(socket, _settings, _palettes, _node, remote?.ToString() ?? address, address, refusal));
         Context.Watch(handler);
         _connections[handler] = new Connection(address, ++_accepted);
