@@ -79,7 +79,9 @@ public sealed class GradientWorker : ReceiveActor
             IActorRef self = Self;
             ILoggingAdapter dataLog = _log;
             _server = new DataPlaneServer(settings.Bind, settings.Port, settings.AdvertisedHost, (message, replies) => self.Tell(new DataPlaneMessage(message, replies)), m => dataLog.Warning(m), _traffic, NodeTrustSetup.Of(Context.System));
-            _peers = new PeerLinks(_traffic, m => dataLog.Warning(m), NodeTrustSetup.Of(Context.System));
+            DataPlaneServer server = _server;
+            _peers = new PeerLinks(() => server.Endpoint, _traffic, m => dataLog.Warning(m), NodeTrustSetup.Of(Context.System));
+            _server.Peers = _peers;
             _replicas = new ReplicaHost(_engine, _peers, _computing, Self, _traffic, _log);
             _server.Start();
             _log.Info("data plane listening at {0}", _server.Endpoint);

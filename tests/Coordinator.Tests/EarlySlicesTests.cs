@@ -16,13 +16,13 @@ public sealed class EarlySlicesTests
     public void ARunsSlicesAreGivenToItsReplicaInArrivalOrderAndOnlyOnce()
     {
         var early = new EarlySlices();
-        early.Hold(Sum("a", 1, 0), T0);
-        early.Hold(Sum("b", 1, 0), T0);
-        early.Hold(Sum("a", 1, 1), T0);
+        early.Hold(new PeerSlice(Sum("a", 1, 0), "m1"), T0);
+        early.Hold(new PeerSlice(Sum("b", 1, 0), "m1"), T0);
+        early.Hold(new PeerSlice(Sum("a", 1, 1), "m1"), T0);
         Assert.Equal(3, early.Count);
         Assert.Equal(3 * 16, early.Bytes);
 
-        Assert.Equal([0, 1], early.Take("a", 1, T0).Cast<SliceSum>().Select(s => s.Slice));
+        Assert.Equal([0, 1], early.Take("a", 1, T0).Select(p => p.Message).Cast<SliceSum>().Select(s => s.Slice));
         Assert.Empty(early.Take("a", 1, T0));
         Assert.Equal(1, early.Count);
         Assert.Equal(16, early.Bytes);
@@ -32,9 +32,9 @@ public sealed class EarlySlicesTests
     public void ANewerIncarnationDropsTheOlderOnesSlicesAndAnOlderOneIsNotHeld()
     {
         var early = new EarlySlices();
-        early.Hold(Sum("a", 1, 0), T0);
-        early.Hold(Sum("a", 2, 0), T0);
-        early.Hold(Sum("a", 1, 1), T0);
+        early.Hold(new PeerSlice(Sum("a", 1, 0), "m1"), T0);
+        early.Hold(new PeerSlice(Sum("a", 2, 0), "m1"), T0);
+        early.Hold(new PeerSlice(Sum("a", 1, 1), "m1"), T0);
         Assert.Equal(1, early.Count);
         Assert.Empty(early.Take("a", 1, T0));
         Assert.Equal(0, early.Count); // taking a run drops its other incarnations too
@@ -44,17 +44,17 @@ public sealed class EarlySlicesTests
     public void OldSlicesExpireAndTheOldestGoFirstWhenTheBytesAreSpent()
     {
         var early = new EarlySlices();
-        early.Hold(Sum("a", 1, 0), T0);
-        early.Hold(Sum("b", 1, 0), T0 + EarlySlices.MaxAge);
+        early.Hold(new PeerSlice(Sum("a", 1, 0), "m1"), T0);
+        early.Hold(new PeerSlice(Sum("b", 1, 0), "m1"), T0 + EarlySlices.MaxAge);
         Assert.Empty(early.Take("a", 1, T0 + EarlySlices.MaxAge + TimeSpan.FromSeconds(1)));
         Assert.Single(early.Take("b", 1, T0 + EarlySlices.MaxAge + TimeSpan.FromSeconds(1)));
 
         var small = new EarlySlices(maxBytes: 64);
-        small.Hold(Sum("c", 1, 0, 8), T0);
-        small.Hold(Sum("c", 1, 1, 8), T0);
-        small.Hold(Sum("c", 1, 2, 1), T0);
-        Assert.Equal([1, 2], small.Take("c", 1, T0).Cast<SliceSum>().Select(s => s.Slice));
-        small.Hold(Sum("d", 1, 0, 17), T0); // larger than all: never held
+        small.Hold(new PeerSlice(Sum("c", 1, 0, 8), "m1"), T0);
+        small.Hold(new PeerSlice(Sum("c", 1, 1, 8), "m1"), T0);
+        small.Hold(new PeerSlice(Sum("c", 1, 2, 1), "m1"), T0);
+        Assert.Equal([1, 2], small.Take("c", 1, T0).Select(p => p.Message).Cast<SliceSum>().Select(s => s.Slice));
+        small.Hold(new PeerSlice(Sum("d", 1, 0, 17), "m1"), T0); // larger than all: never held
         Assert.Equal(0, small.Count);
     }
 
@@ -64,11 +64,11 @@ public sealed class EarlySlicesTests
         var early = new EarlySlices(maxCount: 3);
         for (int k = 0; k < 10; k++)
         {
-            early.Hold(Sum("a", 1, k, floats: 0), T0);
+            early.Hold(new PeerSlice(Sum("a", 1, k, floats: 0), "m1"), T0);
         }
 
         Assert.Equal(3, early.Count);
-        Assert.Equal([7, 8, 9], early.Take("a", 1, T0).Cast<SliceSum>().Select(s => s.Slice));
+        Assert.Equal([7, 8, 9], early.Take("a", 1, T0).Select(p => p.Message).Cast<SliceSum>().Select(s => s.Slice));
     }
 
     [Fact]
@@ -76,12 +76,12 @@ public sealed class EarlySlicesTests
     {
         var early = new EarlySlices();
         SliceSum At(long step, int slice) => new(new StepRef("a", 1, 1, step), slice, 0, new float[4]);
-        early.Hold(At(5, 0), T0);
-        early.Hold(At(6, 0), T0);
-        early.Hold(At(4, 1), T0);
-        early.Hold(At(5, 1), T0);
-        Assert.Equal([(5L, 0), (4L, 1), (5L, 1)], early.TakeUpTo(new StepRef("a", 1, 1, 5), T0).Cast<SliceSum>().Select(s => (s.Ref.Step, s.Slice)));
+        early.Hold(new PeerSlice(At(5, 0), "m1"), T0);
+        early.Hold(new PeerSlice(At(6, 0), "m1"), T0);
+        early.Hold(new PeerSlice(At(4, 1), "m1"), T0);
+        early.Hold(new PeerSlice(At(5, 1), "m1"), T0);
+        Assert.Equal([(5L, 0), (4L, 1), (5L, 1)], early.TakeUpTo(new StepRef("a", 1, 1, 5), T0).Select(p => p.Message).Cast<SliceSum>().Select(s => (s.Ref.Step, s.Slice)));
         Assert.Equal(1, early.Count);
-        Assert.Equal([(6L, 0)], early.TakeUpTo(new StepRef("a", 1, 1, 6), T0).Cast<SliceSum>().Select(s => (s.Ref.Step, s.Slice)));
+        Assert.Equal([(6L, 0)], early.TakeUpTo(new StepRef("a", 1, 1, 6), T0).Select(p => p.Message).Cast<SliceSum>().Select(s => (s.Ref.Step, s.Slice)));
     }
 }

@@ -14,7 +14,12 @@ public sealed class PeerMessageCheckTests
 
     public static TheoryData<IProtocolMessage, string?> Messages() => new()
     {
-        { new StepPlan(Key, ["a:1", "b:2"], 1, [], [], false), null },
+        { new StepPlan(Key, ["a:1", "b:2"], 1, [], [], false, Computers: []), null },
+        { new StepPlan(Key, ["a:1", "b:2"], 1, [new TreeNode(0, 0)], [], false, Computers: [[0, 1]]), null },
+        { new StepPlan(Key, ["a:1", "b:2"], 1, [new TreeNode(0, 0)], [], false), "a plan that does not name a member of its own for each node's computers" },
+        { new StepPlan(Key, ["a:1", "b:2"], 1, [new TreeNode(0, 0)], [], false, Computers: []), "for each node's computers" },
+        { new StepPlan(Key, ["a:1", "b:2"], 1, [new TreeNode(0, 0)], [], false, Computers: [[2]]), "for each node's computers" },
+        { new StepPlan(Key, ["a:1", "b:2"], 1, [new TreeNode(0, 0)], [], false, Computers: [null!]), "for each node's computers" },
         { new StepPlan(Key, null!, 0, [], [], false), "a plan with 0 members (1 to 4096)" },
         { new StepPlan(Key, [], 0, [], [], false), "a plan with 0 members (1 to 4096)" },
         { new StepPlan(Key, new string[PeerMessageCheck.MaxMembers + 1], 0, [], [], false), "a plan with 4097 members (1 to 4096)" },

@@ -118,10 +118,10 @@ public sealed class ShardedAllReduceTests(ITestOutputHelper output) : TrainProce
     }
 
     /// <summary>
-    /// A peer on a worker's data plane that sends malformed messages (a sum without values, plans without members,
-    /// for a member out of range, a slice out of range) at a replica it made itself: each is refused in one log line
-    /// and counted, nothing throws in the worker's actor (whose restart would lose every replica there), and a run
-    /// on that worker afterwards ends with the engine's bits. (Who may send what is issue 30's next part.)
+    /// A coordinator's link and a proven peer on a worker's data plane that send malformed messages (a sum without
+    /// values, plans without members, for a member out of range, a slice out of range) at a replica made for it: each
+    /// is refused in one log line and counted, nothing throws in the worker's actor (whose restart would lose every
+    /// replica there), and a run on that worker afterwards ends with the engine's bits.
     /// </summary>
     [Fact]
     public void MalformedMessagesOnAWorkersDataPlaneAreRefusedAndItsRunsGoOn()
@@ -141,14 +141,15 @@ public sealed class ShardedAllReduceTests(ITestOutputHelper output) : TrainProce
         int parameters = Engine.Models.Network.Build(Engine.Models.Presets.LeNet5).ParameterCount;
         var ghost = new Shared.Protocol.StepRef("ghost", 1, 1, 1);
         using (var link = new Shared.DataPlane.DataLink(endpoint, _ => { }, _ => { }))
+        using (var peer = new TestPeer())
         {
             link.Send(new Shared.Protocol.ReplicaInit("ghost", 1, config, fingerprint, 0, new float[parameters], new float[parameters]));
-            link.Send(new Shared.Protocol.StepPlan(ghost, [endpoint], 0, [], [], false));
-            link.Send(new Shared.Protocol.SliceSum(ghost, 0, 0, null!));
+            link.Send(new Shared.Protocol.StepPlan(ghost, [endpoint], 0, [], [], false, Computers: []));
+            peer.Send(endpoint, new Shared.Protocol.SliceSum(ghost, 0, 0, null!));
             link.Send(new Shared.Protocol.StepPlan(ghost with { Generation = 2 }, null!, 0, [], [], false));
             link.Send(new Shared.Protocol.StepPlan(ghost with { Generation = 3 }, [], 0, [], [], false));
             link.Send(new Shared.Protocol.StepPlan(ghost with { Generation = 4 }, [endpoint], 7, [], [], false));
-            link.Send(new Shared.Protocol.SlicePart(ghost, new Shared.Protocol.TreeNode(0, 0), -1, 0, new float[1]));
+            peer.Send(endpoint, new Shared.Protocol.SlicePart(ghost, new Shared.Protocol.TreeNode(0, 0), -1, 0, new float[1]));
             worker.WaitForOutput("(5 refused so far)", Timeout);
         }
 

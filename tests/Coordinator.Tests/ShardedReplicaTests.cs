@@ -66,12 +66,15 @@ public sealed class ShardedReplicaTests
     }
 
     /// <summary>
-    /// Sums no owner could have sent — of the receiver's own slice, not finite, of the wrong length, of no slice —
-    /// delivered before anything else of the step (after its plan): each is refused in words, and every replica
-    /// still commits the engine's bits from the owners' own sums.
+    /// Sums and parts their senders may not send — a sum of the receiver's own slice, of another member's slice
+    /// from a member that does not own it, not finite, of the wrong length, of no slice; a part of a node from a
+    /// member not given that node — delivered before anything else of the step (after its plan), some of them
+    /// finite and of the right length (before each sender was checked, such a sum was taken, first come, and
+    /// every replica committed the same wrong bits): each is refused in words, and every replica still commits
+    /// the engine's bits.
     /// </summary>
     [Fact]
-    public void SumsNoOwnerCouldHaveSentAreRefusedAndTheStepStillHasTheEnginesBits()
+    public void SumsAndPartsTheirSendersMayNotSendAreRefusedAndTheStepStillHasTheEnginesBits()
     {
         var cluster = new Cluster(3, seed: 4);
         cluster.RunStep(1, generation: 1);
@@ -83,19 +86,23 @@ public sealed class ShardedReplicaTests
 
         int slice = ParameterSlice.Partition(Network.Build(Presets.LeNet5).ParameterCount, 3)[1].Count;
         var key = new StepRef("r", 1, 2, 2);
-        cluster.Forge(1, new SliceSum(key, 1, 0, new float[slice]));
-        cluster.Forge(0, new SliceSum(key, 1, 0, Enumerable.Repeat(float.NaN, slice).ToArray()));
-        cluster.Forge(0, new SliceSum(key, 1, double.PositiveInfinity, new float[slice]));
-        cluster.Forge(2, new SliceSum(key, 1, 0, new float[slice - 1]));
-        cluster.Forge(2, new SliceSum(key, 7, 0, new float[slice]));
+        cluster.Forge(1, new SliceSum(key, 1, 0, new float[slice]), from: 0);
+        cluster.Forge(0, new SliceSum(key, 1, 0, Enumerable.Repeat(float.NaN, slice).ToArray()), from: 1);
+        cluster.Forge(0, new SliceSum(key, 1, double.PositiveInfinity, new float[slice]), from: 1);
+        cluster.Forge(0, new SliceSum(key, 1, 0, Enumerable.Repeat(0.01f, slice).ToArray()), from: 2);
+        cluster.Forge(2, new SliceSum(key, 1, 0, new float[slice - 1]), from: 1);
+        cluster.Forge(2, new SliceSum(key, 7, 0, new float[slice]), from: 1);
+        TreeNode others = cluster.NodesOf(2).First();
+        cluster.Forge(1, new SlicePart(key, others, 1, 0, new float[slice]), from: 0);
         cluster.DeliverUntil(() => cluster.Done.Count == 3);
 
         Assert.Equal(3, cluster.Done.Count);
         Assert.Equal(EngineHashes[1], cluster.Done.Single(d => d.ParamSha256.Length > 0).ParamSha256);
         Assert.Single(cluster.Done.Select(d => d.Checksum).Distinct());
         Assert.Equal(
-            [(0, "has loss Infinity"), (0, "holds NaN at offset 0"), (1, "came from outside, and that slice is this member's own"), (2, $"has {slice - 1} values, the slice has {slice}"), (2, "is of no slice of the step's 3")],
-            cluster.Refusals.Select(r => (r.Member, r.Why[(r.Why.IndexOf(" slice ", StringComparison.Ordinal) + 9)..])).Order());
+            [(0, "came from m2, and that slice is m1's"), (0, "has loss Infinity"), (0, "holds NaN at offset 0"), (1, "came from m0, and that slice is this member's own"),
+             (1, $"of node {others} came from m0, and the node is given to m2"), (2, $"has {slice - 1} values, the slice has {slice}"), (2, "is of no slice of the step's 3")],
+            cluster.Refusals.Select(r => (r.Member, r.Why.Contains(" a part ") ? r.Why[(r.Why.IndexOf(" a part ", StringComparison.Ordinal) + 8)..] : r.Why[(r.Why.IndexOf(" slice ", StringComparison.Ordinal) + 9)..])).Order());
     }
 
     [Fact]
@@ -136,8 +143,26 @@ public sealed class ShardedReplicaTests
         /// <summary>What each replica refused, and why.</summary>
         public List<(int Member, string Why)> Refusals { get; } = new();
 
-        /// <summary>Delivers <paramref name="sum"/> to member <paramref name="target"/> first, before anything queued (a forger that is fast).</summary>
-        public void Forge(int target, SliceSum sum) => _queue.Insert(0, (target, () => _replicas[target].OnSum(sum)));
+        /// <summary>Delivers <paramref name="message"/> to member <paramref name="target"/> as member <paramref name="from"/>'s, before anything queued (a forger that is fast).</summary>
+        public void Forge(int target, ISliceMessage message, int from) => _queue.Insert(0, (target, () => Deliver(_replicas[target], message, $"m{from}")));
+
+        private static void Deliver(ShardedReplica replica, IProtocolMessage message, string from)
+        {
+            switch (message)
+            {
+                case SlicePart part:
+                    replica.OnPart(part, from);
+                    break;
+                case SliceSum sum:
+                    replica.OnSum(sum, from);
+                    break;
+            }
+        }
+
+        /// <summary>The nodes member <paramref name="member"/> was given in the last plan.</summary>
+        public IReadOnlyList<TreeNode> NodesOf(int member) => _mine[member];
+
+        private TreeNode[][] _mine = [];
 
         /// <summary>Delivers everything queued now, then <paramref name="stop"/> decides.</summary>
         public void DeliverFirst() => DeliverOne(0);
@@ -166,11 +191,13 @@ public sealed class ShardedReplicaTests
             }
 
             TreeNode[] nodes = mine.SelectMany(n => n).OrderBy(n => n.Start).ToArray();
+            int[][] computers = nodes.Select(n => new[] { Array.FindIndex(mine, given => given.Contains(n)) }).ToArray();
+            _mine = members.Select((_, i) => mine[i]).ToArray();
             string[] endpoints = members.Select(k => $"m{k}").ToArray();
             for (int i = 0; i < members.Count; i++)
             {
                 ShardedReplica replica = _replicas[members[i]];
-                var plan = new StepPlan(new StepRef("r", 1, generation, step), endpoints, i, nodes, mine[i], false);
+                var plan = new StepPlan(new StepRef("r", 1, generation, step), endpoints, i, nodes, mine[i], false, Computers: computers);
                 Enqueue(members[i], () => replica.OnPlan(plan));
             }
         }
@@ -249,15 +276,7 @@ public sealed class ShardedReplicaTests
                 {
                     if (cluster._replicas.TryGetValue(target, out ShardedReplica? replica))
                     {
-                        switch (message)
-                        {
-                            case SlicePart part:
-                                replica.OnPart(part);
-                                break;
-                            case SliceSum sum:
-                                replica.OnSum(sum);
-                                break;
-                        }
+                        Deliver(replica, message, $"m{self}");
                     }
                 });
             }

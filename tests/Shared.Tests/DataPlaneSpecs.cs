@@ -171,20 +171,22 @@ public sealed class DataPlaneSpecs : IDisposable
     {
         var serverTraffic = new DataTraffic();
         var got = new BlockingCollection<IProtocolMessage>();
-        using var server = new DataPlaneServer("127.0.0.1", 0, "127.0.0.1", (m, _) => got.Add(m), _ => { }, serverTraffic);
+        var dialer = new RecordingDialer();
+        using var server = new DataPlaneServer("127.0.0.1", 0, "127.0.0.1", (m, _) => got.Add(m), _ => { }, serverTraffic) { Peers = dialer };
         server.Start();
         var linkTraffic = new DataTraffic();
         using var link = new DataLink(server.Endpoint, _ => { }, _ => { }, linkTraffic);
         float[] state = new float[50_000];
         link.Send(new ReplicaInit("run", 42, new RunConfig("m", "{}", 1, null, 8, 0.1, 0.9, false, 0, "constant", 0, 1, 8, null), "fp", 0, state, state));
-        link.Send(new StepPlan(new StepRef("run", 42, 1, 1), ["a:1", "b:2"], 0, [new TreeNode(0, 0)], [new TreeNode(0, 0)], false));
+        link.Send(new StepPlan(new StepRef("run", 42, 1, 1), ["a:1", "b:2"], 0, [new TreeNode(0, 0)], [new TreeNode(0, 0)], false, Computers: [[0]]));
+        dialer.Prove(link, "b:2"); // a slice comes only from a peer that proved which member it is
         link.Send(new SlicePart(new StepRef("run", 42, 1, 1), new TreeNode(0, 0), 0, 1.0, new float[1000]));
         Assert.IsType<ReplicaInit>(got.Take(new CancellationTokenSource(Wait).Token));
         Assert.IsType<StepPlan>(got.Take(new CancellationTokenSource(Wait).Token));
         Assert.IsType<SlicePart>(got.Take(new CancellationTokenSource(Wait).Token));
 
         Assert.InRange(linkTraffic.StateSent, 400_000, 401_000);
-        Assert.InRange(linkTraffic.StepSent, 4_000, 4_300);
+        Assert.InRange(linkTraffic.StepSent, 4_000, 4_400);
         Assert.Equal((linkTraffic.StateSent, linkTraffic.StepSent), (serverTraffic.StateReceived, serverTraffic.StepReceived));
     }
 

@@ -19,6 +19,7 @@ public sealed class DataPlaneTrustSpecs : IDisposable
     private readonly BlockingCollection<string> _serverLog = new();
     private readonly BlockingCollection<IProtocolMessage> _delivered = new();
     private readonly DataPlaneServer _server;
+    private readonly RecordingDialer _dialer = new();
 
     public DataPlaneTrustSpecs()
     {
@@ -31,7 +32,7 @@ public sealed class DataPlaneTrustSpecs : IDisposable
             {
                 replies.Send(new NodeResult(work.RunId, work.Incarnation, work.Step, work.Nodes[0], 0.25, work.Parameters, 1.0));
             }
-        }, _serverLog.Add, trust: Trust("ours", NodeRole.Worker));
+        }, _serverLog.Add, trust: Trust("ours", NodeRole.Worker)) { Peers = _dialer };
         _server.Start();
     }
 
@@ -95,6 +96,7 @@ public sealed class DataPlaneTrustSpecs : IDisposable
         var closed = new BlockingCollection<string>();
         using (var peer = new DataLink(_server.Endpoint, _ => { }, closed.Add, trust: Trust("ours", NodeRole.Worker)))
         {
+            _dialer.Prove(peer, "127.0.0.1:1");
             peer.Send(new SliceSum(new StepRef("run", 1, 3, 13), 0, 1.5, [1f, 2f]));
             Assert.IsType<SliceSum>(_delivered.Take(new CancellationTokenSource(Wait).Token));
 

@@ -43,6 +43,15 @@ public enum FrameKind : byte
 
     /// <summary>Slice owner → coordinator: a <see cref="PartRefused"/>.</summary>
     PartRefused = 11,
+
+    /// <summary>Worker → worker, a peer link's first frame: a <see cref="PeerHello"/>.</summary>
+    PeerHello = 12,
+
+    /// <summary>Worker → worker: a <see cref="PeerChallenge"/>.</summary>
+    PeerChallenge = 13,
+
+    /// <summary>Worker → worker: a <see cref="PeerProof"/>.</summary>
+    PeerProof = 14,
 }
 
 /// <summary>
@@ -64,9 +73,9 @@ public static class DataFrames
     public const int MaxControlFrameBytes = 4 << 20;
 
     /// <summary>The largest frame of <paramref name="kind"/> a reader takes.</summary>
-    public static int MaxBytes(FrameKind kind) => kind is FrameKind.StepPlan or FrameKind.NodeDone or FrameKind.StepDone or FrameKind.PartRefused or FrameKind.Failure
-        ? MaxControlFrameBytes
-        : MaxFrameBytes;
+    public static int MaxBytes(FrameKind kind) => kind is FrameKind.Assignment or FrameKind.Result or FrameKind.ReplicaInit or FrameKind.ReplicaState or FrameKind.SlicePart or FrameKind.SliceSum
+        ? MaxFrameBytes
+        : MaxControlFrameBytes;
 
     private const int HeaderBytes = 5;
 
@@ -84,6 +93,9 @@ public static class DataFrames
         [FrameKind.SlicePart] = typeof(SlicePart),
         [FrameKind.SliceSum] = typeof(SliceSum),
         [FrameKind.PartRefused] = typeof(PartRefused),
+        [FrameKind.PeerHello] = typeof(PeerHello),
+        [FrameKind.PeerChallenge] = typeof(PeerChallenge),
+        [FrameKind.PeerProof] = typeof(PeerProof),
     }.ToFrozenDictionary();
 
     private static readonly FrozenDictionary<Type, FrameKind> Kinds = Types.ToFrozenDictionary(kv => kv.Value, kv => kv.Key);

@@ -16,7 +16,9 @@ namespace CnnCluster.Shared.DataPlane;
 /// With the cluster's <paramref name="trust"/> every connection is mutual TLS: a peer without a certificate
 /// of the cluster's authority is refused in the handshake, before a byte of the protocol is read, and each
 /// message is then checked against the role in the sender's certificate (<see cref="DataPlaneAccess"/>): a
-/// connection that sends what its role may not send is refused in one line, counted, and closed.
+/// connection that sends what its role may not send is refused in one line, counted, and closed. A peer
+/// worker's slices are delivered only once its connection proved which member's it is (<see cref="InboundPeer"/>,
+/// with <see cref="Peers"/>), as that member's (<see cref="IWorkReplies.Peer"/>).
 /// </summary>
 public sealed class DataPlaneServer(string bind, int port, string advertisedHost, Action<IProtocolMessage, IWorkReplies> onMessage, Action<string> log, DataTraffic? traffic = null, ClusterTrust? trust = null) : IDisposable
 {
@@ -26,11 +28,24 @@ public sealed class DataPlaneServer(string bind, int port, string advertisedHost
     /// <summary>How long a connection may take for its TLS handshake.</summary>
     public static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long a peer's connection may take, from its hello, to prove whose it is (<see cref="ProofTimeout"/>).</summary>
+    public static readonly TimeSpan DefaultProofTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a peer's connection may take, from its hello, to prove whose it is; then it is closed.</summary>
+    public TimeSpan ProofTimeout { get; init; } = DefaultProofTimeout;
+
+    /// <summary>Bytes of slices held, over all connections, for peers not proven yet: a step's worth of the largest model.</summary>
+    public const long MaxUnprovenBytes = DataFrames.MaxFrameBytes;
+
     private readonly CancellationTokenSource _stop = new();
     private TcpListener? _listener;
     private long _refused;
     private int _open;
     private long _floodLoggedAt = -1_000_000; // long before the first refusal (not MinValue: the difference would overflow)
+    private long _unprovenBytes;
+
+    /// <summary>This worker's links to its peers, for the peer handshake; without them no peer connection is proven (and no slice taken).</summary>
+    public IPeerDialer? Peers { get; set; }
 
     /// <summary>Messages refused for their sender's role, and connections beyond <see cref="MaxConnections"/>, so far.</summary>
     public long Refused => Interlocked.Read(ref _refused);
@@ -120,14 +135,16 @@ public sealed class DataPlaneServer(string bind, int port, string advertisedHost
         }
 
         await using Stream owned = stream;
-        var connection = new Connection(PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 1 << 16)), traffic);
+        var peerOf = new InboundPeer();
+        var connection = new Connection(PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 1 << 16)), traffic, peerOf);
         PipeReader input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 1 << 16));
+        using var proofDue = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
         try
         {
             await DataFrames.ExpectPreamble(input, _stop.Token).ConfigureAwait(false);
             await DataFrames.ReadAll(input, (message, bytes) =>
             {
-                if (message is not (WorkAssignment or ReplicaInit or StepPlan or SlicePart or SliceSum))
+                if (message is not (WorkAssignment or ReplicaInit or StepPlan or SlicePart or SliceSum or PeerHello or PeerChallenge or PeerProof))
                 {
                     throw new InvalidDataException($"a worker does not take a {message.GetType().Name}");
                 }
@@ -138,20 +155,82 @@ public sealed class DataPlaneServer(string bind, int port, string advertisedHost
                 }
 
                 traffic?.Received(DataFrames.KindOf(message), bytes);
-                onMessage(message, connection);
-            }, _stop.Token).ConfigureAwait(false);
+                Route(message, bytes, connection, peerOf, proofDue);
+            }, proofDue.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is InvalidDataException or IOException or SocketException)
         {
             log($"data plane: connection from {peer} closed: {e.Message}");
+        }
+        catch (OperationCanceledException) when (!_stop.IsCancellationRequested)
+        {
+            log($"data plane: connection from {peer} closed: it said it is {peerOf.Claimed} and did not prove it within {ProofTimeout.TotalSeconds:F0} s");
         }
         catch (OperationCanceledException)
         {
         }
         finally
         {
+            Interlocked.Add(ref _unprovenBytes, -peerOf.HeldBytes);
             connection.Close();
             await input.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The peer handshake is answered here; a slice is delivered as its proven sender's, held until the proof
+    /// when its sender only said who it is, and refused (the connection closed) when it did not even say.
+    /// </summary>
+    private void Route(IProtocolMessage message, long bytes, Connection connection, InboundPeer peerOf, CancellationTokenSource proofDue)
+    {
+        switch (message)
+        {
+            case PeerHello hello:
+                PeerChallenge challenge = peerOf.Hello(hello, Endpoint);
+                proofDue.CancelAfter(ProofTimeout);
+                if (Peers is not { } dialer)
+                {
+                    throw new InvalidDataException("this data plane takes no slices from peers");
+                }
+
+                dialer.Challenge(hello.Endpoint, challenge);
+                return;
+            case PeerChallenge c:
+                if (Peers?.Answer(c) != true)
+                {
+                    log($"data plane: a challenge from {TerminalText.Safe(c.Endpoint)} for a link this worker did not open; not answered");
+                }
+
+                return;
+            case PeerProof proof:
+                if (peerOf.Prove(proof))
+                {
+                    proofDue.CancelAfter(Timeout.InfiniteTimeSpan);
+                    foreach ((IProtocolMessage held, long heldBytes) in peerOf.TakeHeld())
+                    {
+                        Interlocked.Add(ref _unprovenBytes, -heldBytes);
+                        onMessage(held, connection);
+                    }
+                }
+
+                return;
+            case ISliceMessage when peerOf.Proven is null:
+                if (peerOf.Claimed is null)
+                {
+                    throw new InvalidDataException($"refused: a {message.GetType().Name} from a peer that did not say which member it is ({Interlocked.Increment(ref _refused)} refused so far)");
+                }
+
+                if (Interlocked.Add(ref _unprovenBytes, bytes) > MaxUnprovenBytes)
+                {
+                    Interlocked.Add(ref _unprovenBytes, -bytes);
+                    throw new InvalidDataException($"peers not proven yet would hold more than {MaxUnprovenBytes} bytes here");
+                }
+
+                peerOf.Hold(message, bytes);
+                return;
+            default:
+                onMessage(message, connection);
+                return;
         }
     }
 
@@ -162,13 +241,15 @@ public sealed class DataPlaneServer(string bind, int port, string advertisedHost
     }
 
     /// <summary>Answers on the connection a message came by; called from the worker's threads.</summary>
-    private sealed class Connection(PipeWriter output, DataTraffic? traffic) : IWorkReplies
+    private sealed class Connection(PipeWriter output, DataTraffic? traffic, InboundPeer peer) : IWorkReplies
     {
         private readonly Lock _lock = new();
         private readonly ArrayBufferWriter<byte> _scratch = new(1 << 16);
         private bool _closed;
 
         public bool Serializes => true;
+
+        public string? Peer => peer.Proven;
 
         public void Send(IProtocolMessage message)
         {

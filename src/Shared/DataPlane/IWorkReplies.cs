@@ -16,6 +16,9 @@ public interface IWorkReplies
 
     /// <summary>Sends an answer (a node's result, a failure, a sharded step's news).</summary>
     void Send(IProtocolMessage message);
+
+    /// <summary>The data-plane endpoint of the peer worker that dialed this connection, once proven (<see cref="InboundPeer"/>); else null.</summary>
+    string? Peer => null;
 }
 
 /// <summary>Answers through Akka to the assigning actor (in-process, or remote as <see cref="Chunk"/>s).</summary>

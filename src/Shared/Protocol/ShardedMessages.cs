@@ -62,7 +62,8 @@ public sealed record ReplicaInit(
 /// endpoints of the generation's workers; member k owns parameter slice k of
 /// <c>ParameterSlice.Partition(P, Members.Length)</c>. <see cref="Nodes"/> is every tree node of the step,
 /// <see cref="Mine"/> those this worker computes (a later plan of the same step and generation adds
-/// nodes: a straggler's, computed once more). With <see cref="Capture"/> the worker sends its state
+/// nodes: a straggler's, computed once more, and tells every member). <see cref="Computers"/>, aligned with
+/// <see cref="Nodes"/>, names the members given each node: an owner takes a node's part only from them. With <see cref="Capture"/> the worker sends its state
 /// once the step is committed; with <see cref="Digest"/> (every member, on such a step) it reports the
 /// SHA-256 of its state in <see cref="StepDone.StateSha256"/>, against which the state sent is checked.
 /// </summary>
@@ -74,7 +75,8 @@ public sealed record StepPlan(
     [property: Key(3)] TreeNode[] Nodes,
     [property: Key(4)] TreeNode[] Mine,
     [property: Key(5)] bool Capture,
-    [property: Key(6)] bool Digest = false) : IProtocolMessage
+    [property: Key(6)] bool Digest = false,
+    [property: Key(7)] int[][]? Computers = null) : IProtocolMessage
 {
     /// <summary>The member that sends the SHA-256 of the parameters after <paramref name="step"/> (each in turn).</summary>
     public static int HasherOf(long step, int members) => (int)(step % members);

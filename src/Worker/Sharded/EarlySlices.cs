@@ -2,6 +2,9 @@ using CnnCluster.Shared.Protocol;
 
 namespace CnnCluster.Worker.Sharded;
 
+/// <summary>A part or sum of a step and the member that sent it (the endpoint its connection proved).</summary>
+public readonly record struct PeerSlice(ISliceMessage Message, string From);
+
 /// <summary>
 /// Slices that came early. A run's members get their <see cref="ReplicaInit"/> each on its own connection, and a
 /// fast member plans, computes and sends its first slices while a slower one is still making its replica (peer
@@ -22,7 +25,7 @@ public sealed class EarlySlices(long maxBytes = EarlySlices.DefaultMaxBytes, int
     /// <summary>A replica comes within a step's exchange deadline or not at all.</summary>
     public static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(30);
 
-    private readonly LinkedList<(ISliceMessage Message, long Bytes, DateTime At)> _held = new();
+    private readonly LinkedList<(PeerSlice Slice, long Bytes, DateTime At)> _held = new();
 
     /// <summary>The bytes held now.</summary>
     public long Bytes { get; private set; }
@@ -30,15 +33,15 @@ public sealed class EarlySlices(long maxBytes = EarlySlices.DefaultMaxBytes, int
     /// <summary>The messages held now.</summary>
     public int Count => _held.Count;
 
-    /// <summary>Holds <paramref name="message"/> (a part or sum for a run with no replica of its incarnation).</summary>
-    public void Hold(ISliceMessage message, DateTime now)
+    /// <summary>Holds <paramref name="slice"/> (a part or sum for a run with no replica of its incarnation).</summary>
+    public void Hold(PeerSlice slice, DateTime now)
     {
         Expire(now);
-        StepRef key = message.Ref;
-        long bytes = 4L * (message.Values?.Length ?? 0);
+        StepRef key = slice.Message.Ref;
+        long bytes = 4L * (slice.Message.Values?.Length ?? 0);
         // a newer incarnation of the run makes the older one's slices pointless; a message of an older one is
         Remove(r => r.RunId == key.RunId && r.Incarnation < key.Incarnation);
-        if (_held.Any(h => h.Message.Ref.RunId == key.RunId && h.Message.Ref.Incarnation > key.Incarnation))
+        if (_held.Any(h => h.Slice.Message.Ref.RunId == key.RunId && h.Slice.Message.Ref.Incarnation > key.Incarnation))
         {
             return;
         }
@@ -54,15 +57,15 @@ public sealed class EarlySlices(long maxBytes = EarlySlices.DefaultMaxBytes, int
             _held.RemoveFirst();
         }
 
-        _held.AddLast((message, bytes, now));
+        _held.AddLast((slice, bytes, now));
         Bytes += bytes;
     }
 
     /// <summary>The held messages of <paramref name="runId"/>'s incarnation <paramref name="incarnation"/> in arrival order; the run's others are dropped.</summary>
-    public IReadOnlyList<ISliceMessage> Take(string runId, long incarnation, DateTime now)
+    public IReadOnlyList<PeerSlice> Take(string runId, long incarnation, DateTime now)
     {
         Expire(now);
-        List<ISliceMessage> taken = [.. _held.Where(h => h.Message.Ref.Of(runId, incarnation)).Select(h => h.Message)];
+        List<PeerSlice> taken = [.. _held.Where(h => h.Slice.Message.Ref.Of(runId, incarnation)).Select(h => h.Slice)];
         Remove(r => r.RunId == runId);
         return taken;
     }
@@ -71,10 +74,10 @@ public sealed class EarlySlices(long maxBytes = EarlySlices.DefaultMaxBytes, int
     /// The held messages of <paramref name="key"/>'s run and incarnation up to its step (in arrival order: those of
     /// that very step, and older ones the caller drops); the later ones stay for their plans.
     /// </summary>
-    public IReadOnlyList<ISliceMessage> TakeUpTo(StepRef key, DateTime now)
+    public IReadOnlyList<PeerSlice> TakeUpTo(StepRef key, DateTime now)
     {
         Expire(now);
-        List<ISliceMessage> taken = [.. _held.Where(h => h.Message.Ref.Of(key.RunId, key.Incarnation) && !(h.Message.Ref > key)).Select(h => h.Message)];
+        List<PeerSlice> taken = [.. _held.Where(h => h.Slice.Message.Ref.Of(key.RunId, key.Incarnation) && !(h.Slice.Message.Ref > key)).Select(h => h.Slice)];
         Remove(r => r.Of(key.RunId, key.Incarnation) && !(r > key));
         return taken;
     }
@@ -93,7 +96,7 @@ public sealed class EarlySlices(long maxBytes = EarlySlices.DefaultMaxBytes, int
         for (var n = _held.First; n is not null;)
         {
             var next = n.Next;
-            if (which(n.Value.Message.Ref))
+            if (which(n.Value.Slice.Message.Ref))
             {
                 Bytes -= n.Value.Bytes;
                 _held.Remove(n);

@@ -27,6 +27,8 @@ public static class PeerMessageCheck
         StepPlan p when p.Members.Any(string.IsNullOrEmpty) => $"run {p.Ref.RunId} step {p.Ref.Step}: a plan with a member without an endpoint",
         StepPlan p when p.Me < 0 || p.Me >= p.Members.Length => $"run {p.Ref.RunId} step {p.Ref.Step}: a plan for member {p.Me} of {p.Members.Length}",
         StepPlan p when p.Nodes is null || p.Mine is null => $"run {p.Ref.RunId} step {p.Ref.Step}: a plan without its nodes",
+        StepPlan p when p.Computers is null || p.Computers.Length != p.Nodes.Length || p.Computers.Any(c => c is null || c.Any(m => m < 0 || m >= p.Members.Length)) =>
+            $"run {p.Ref.RunId} step {p.Ref.Step}: a plan that does not name a member of its own for each node's computers",
         SlicePart s when RefProblem(s.Ref) is { } problem => problem,
         SlicePart s when s.Slice is < 0 or >= MaxMembers => $"run {s.Ref.RunId} step {s.Ref.Step}: a part of slice {s.Slice}",
         SliceSum s when RefProblem(s.Ref) is { } problem => problem,

@@ -31,7 +31,9 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
     /// (<see cref="PeerMessageCheck"/>) is refused in one log line; so is one whose handling fails, which must
     /// not end the worker's actor (its restart would lose every replica here).
     /// </summary>
-    public void Receive(IProtocolMessage message, IWorkReplies replies)
+    public void Receive(IProtocolMessage message, IWorkReplies replies) => Receive(message, replies, replies.Peer);
+
+    private void Receive(IProtocolMessage message, IWorkReplies replies, string? from)
     {
         if (PeerMessageCheck.Problem(message) is { } problem)
         {
@@ -39,9 +41,16 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
             return;
         }
 
+        if (message is ISliceMessage && from is null)
+        {
+            // the data plane delivers a peer's slices only once its connection proved whose it is
+            Refuse(message, "a slice on a connection that has not proven which member sent it");
+            return;
+        }
+
         try
         {
-            Dispatch(message, replies);
+            Dispatch(message, replies, from!);
         }
         catch (Exception e)
         {
@@ -55,7 +64,7 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
         log.Warning("data plane: refused a {0}: {1} ({2} refused so far)", message.GetType().Name, why, _refused);
     }
 
-    private void Dispatch(IProtocolMessage message, IWorkReplies replies)
+    private void Dispatch(IProtocolMessage message, IWorkReplies replies, string from)
     {
         switch (message)
         {
@@ -71,13 +80,13 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
                 replies.Send(new WorkFailed(plan.Ref.RunId, plan.Ref.Incarnation, plan.Ref.Step, $"{ShardedReplica.OutOfStep} none (no replica of the run here)", WorkFailure.OutOfStep));
                 break;
             case SlicePart part when Replica(part.Ref.RunId, part.Ref.Incarnation) is { } r:
-                r.Replica.OnPart(part);
+                r.Replica.OnPart(part, from);
                 break;
             case SliceSum sum when Replica(sum.Ref.RunId, sum.Ref.Incarnation) is { } r:
-                r.Replica.OnSum(sum);
+                r.Replica.OnSum(sum, from);
                 break;
             case ISliceMessage slice:
-                HoldUnlessStale(slice);
+                HoldUnlessStale(new PeerSlice(slice, from));
                 break;
         }
     }
@@ -97,9 +106,10 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
     }
 
     /// <summary>A slice of an incarnation older than the run's replica is stale; one of a replica not made yet is early, and held.</summary>
-    private void HoldUnlessStale(ISliceMessage slice)
+    private void HoldUnlessStale(PeerSlice slice)
     {
-        if (!(_replicas.TryGetValue(slice.Ref.RunId, out var r) && r.Replica.Incarnation > slice.Ref.Incarnation))
+        StepRef key = slice.Message.Ref;
+        if (!(_replicas.TryGetValue(key.RunId, out var r) && r.Replica.Incarnation > key.Incarnation))
         {
             _early.Hold(slice, DateTime.UtcNow);
         }
@@ -135,13 +145,13 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
             return;
         }
 
-        IReadOnlyList<ISliceMessage> early = _early.Take(init.RunId, init.Incarnation, DateTime.UtcNow);
+        IReadOnlyList<PeerSlice> early = _early.Take(init.RunId, init.Incarnation, DateTime.UtcNow);
         if (early.Count > 0)
         {
             log.Info("run {0}: {1} slices that came before the replica given to it", init.RunId, early.Count);
-            foreach (ISliceMessage slice in early)
+            foreach ((ISliceMessage slice, string from) in early)
             {
-                Receive(slice, coordinator);
+                Receive(slice, coordinator, from);
             }
         }
     }

@@ -93,6 +93,7 @@ public sealed class ShardedReplica
         long step = key.Step;
         if (_exchange is { } current && current.Key == key)
         {
+            current.Computers = ComputersOf(plan); // a late node given to one more member: every owner takes its part too
             Compute(current, plan.Mine);
             return;
         }
@@ -119,7 +120,7 @@ public sealed class ShardedReplica
 
         _exchange?.Abandon();
         ArraySegment<int> batch = _session.BeginStep();
-        var exchange = new Exchange(key, plan, ParameterSlice.Partition(_session.Network.ParameterCount, plan.Members.Length), batch, _session.Pass);
+        var exchange = new Exchange(key, plan, ParameterSlice.Partition(_session.Network.ParameterCount, plan.Members.Length), batch, _session.Pass) { Computers = ComputersOf(plan) };
         _exchange = exchange;
         Compute(exchange, plan.Mine);
         if (_startStep != _session.Step)
@@ -131,7 +132,7 @@ public sealed class ShardedReplica
         }
 
         // parts and sums that came before this plan (from faster members); older ones are dropped, later ones wait
-        foreach (ISliceMessage m in _early.TakeUpTo(key, DateTime.UtcNow))
+        foreach ((ISliceMessage m, string from) in _early.TakeUpTo(key, DateTime.UtcNow))
         {
             if (m.Ref != key)
             {
@@ -140,13 +141,25 @@ public sealed class ShardedReplica
 
             if (m is SlicePart part)
             {
-                OnPart(part);
+                OnPart(part, from);
             }
             else if (m is SliceSum sum)
             {
-                OnSum(sum);
+                OnSum(sum, from);
             }
         }
+    }
+
+    /// <summary>The members (by endpoint) given each node of <paramref name="plan"/>; none when the plan does not say.</summary>
+    private static Dictionary<TreeNode, string[]> ComputersOf(StepPlan plan)
+    {
+        var computers = new Dictionary<TreeNode, string[]>();
+        for (int i = 0; plan.Computers is not null && i < plan.Nodes.Length; i++)
+        {
+            computers[plan.Nodes[i]] = plan.Computers[i].Select(m => plan.Members[m]).ToArray();
+        }
+
+        return computers;
     }
 
     /// <summary>The first words of the failure a replica out of step reports (<see cref="WorkFailure.OutOfStep"/>: the coordinator sends it a new state).</summary>
@@ -171,7 +184,7 @@ public sealed class ShardedReplica
             var part = new SlicePart(key, node, k, loss, values);
             if (k == exchange.Plan.Me)
             {
-                OnPart(part);
+                OnPart(part, exchange.Plan.Members[k]);
             }
             else
             {
@@ -180,16 +193,31 @@ public sealed class ShardedReplica
         }
     }
 
-    /// <summary>A part of this replica's slice from a member (or itself): reduced in the tree's order; once complete the sum goes to all.</summary>
-    public void OnPart(SlicePart part)
+    /// <summary>
+    /// A part of this replica's slice from member <paramref name="from"/> (or itself): reduced in the tree's order
+    /// once complete, and the sum goes to all. A part from a member not given its node is refused in words.
+    /// </summary>
+    public void OnPart(SlicePart part, string from)
     {
         StepRef key = part.Ref;
-        if (!Matches(key, part))
+        if (!Matches(key, part, from))
         {
             return;
         }
 
         Exchange exchange = _exchange!;
+        if (!exchange.Computes(part.Node, from))
+        {
+            if (part.Slice == exchange.Plan.Me && part.Values?.Length == exchange.Slices[part.Slice].Count)
+            {
+                GradientBuffers.Shared(part.Values.Length).Return(part.Values);
+            }
+
+            string given = exchange.Computers.TryGetValue(part.Node, out string[]? computers) ? $"given to {string.Join(", ", computers)}" : "not in the step";
+            _ports.Refused(part, $"run {key.RunId} step {key.Step}: a part of node {part.Node} came from {from}, and the node is {given}");
+            return;
+        }
+
         if (part.Slice == exchange.Plan.Me && PartProblem(part, exchange.Slices[part.Slice].Count) is string problem)
         {
             // checked by its owner before it counts: a faulty machine's NaN would reach every replica
@@ -243,21 +271,21 @@ public sealed class ShardedReplica
     }
 
     /// <summary>
-    /// A slice's sum from a peer: taken if it is another member's slice, of the slice's length and finite (this
-    /// replica's own slice it sums itself: a sum of it from outside is forged); with every slice in, the step is
-    /// committed. What is refused is said (<see cref="IReplicaPorts.Refused"/>) and changes nothing: the owner's
-    /// own sum still counts when it comes.
+    /// A slice's sum from member <paramref name="from"/>: taken if it is that member's slice (this replica's own slice it
+    /// sums itself: a sum of it from outside is forged), of the slice's length and finite; with every slice in,
+    /// the step is committed. What is refused is said (<see cref="IReplicaPorts.Refused"/>) and changes nothing:
+    /// the owner's own sum still counts when it comes.
     /// </summary>
-    public void OnSum(SliceSum sum)
+    public void OnSum(SliceSum sum, string from)
     {
         StepRef key = sum.Ref;
-        if (!Matches(key, sum))
+        if (!Matches(key, sum, from))
         {
             return;
         }
 
         Exchange exchange = _exchange!;
-        if (SumProblem(exchange, sum) is { } problem)
+        if (SumProblem(exchange, sum, from) is { } problem)
         {
             _ports.Refused(sum, $"run {key.RunId} step {key.Step}: the sum of slice {sum.Slice} {problem}");
             return;
@@ -266,9 +294,10 @@ public sealed class ShardedReplica
         TakeSum(exchange, sum);
     }
 
-    private static string? SumProblem(Exchange exchange, SliceSum sum) =>
+    private static string? SumProblem(Exchange exchange, SliceSum sum, string from) =>
         sum.Slice < 0 || sum.Slice >= exchange.Sums.Length ? $"is of no slice of the step's {exchange.Sums.Length}"
-        : sum.Slice == exchange.Plan.Me ? "came from outside, and that slice is this member's own"
+        : sum.Slice == exchange.Plan.Me ? $"came from {from}, and that slice is this member's own"
+        : from != exchange.Plan.Members[sum.Slice] ? $"came from {from}, and that slice is {exchange.Plan.Members[sum.Slice]}'s"
         : sum.Values.Length != exchange.Slices[sum.Slice].Count ? $"has {sum.Values.Length} values, the slice has {exchange.Slices[sum.Slice].Count}"
         : !double.IsFinite(sum.LossSum) ? $"has loss {sum.LossSum.ToString(System.Globalization.CultureInfo.InvariantCulture)}"
         : Engine.Kernels.Finite.FirstNotFinite(sum.Values) is int at and >= 0 ? $"holds {sum.Values[at]} at offset {at}"
@@ -333,7 +362,7 @@ public sealed class ShardedReplica
     private static bool HashesStep(StepPlan plan) => plan.Me == StepPlan.HasherOf(plan.Ref.Step, plan.Members.Length);
 
     /// <summary>True for a message of the current step; one of a step still to come is kept for its plan, an older one dropped.</summary>
-    private bool Matches(StepRef key, ISliceMessage message)
+    private bool Matches(StepRef key, ISliceMessage message, string from)
     {
         if (_exchange is { } exchange && key == exchange.Key)
         {
@@ -342,7 +371,7 @@ public sealed class ShardedReplica
 
         if (_exchange is null || key > _exchange.Key)
         {
-            _early.Hold(message, DateTime.UtcNow);
+            _early.Hold(new PeerSlice(message, from), DateTime.UtcNow); // checked against its sender when its plan comes
         }
 
         return false;
@@ -377,6 +406,11 @@ public sealed class ShardedReplica
         public double LossSum { get; set; }
 
         public bool Committed { get; set; }
+
+        /// <summary>The endpoints of the members given each node (a later plan of the step may add one).</summary>
+        public Dictionary<TreeNode, string[]> Computers { get; set; } = new();
+
+        public bool Computes(TreeNode node, string member) => Computers.TryGetValue(node, out string[]? given) && given.Contains(member);
 
         public void Abandon() => Mine.Abandon();
     }

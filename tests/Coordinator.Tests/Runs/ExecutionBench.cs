@@ -31,7 +31,7 @@ internal sealed class ExecutionBench
     private readonly Network _network;
     private readonly Dictionary<string, ShardedReplica> _replicas = new();
     private readonly Dictionary<string, ParallelGradient> _gradients = new();
-    private readonly Dictionary<string, List<IProtocolMessage>> _early = new(); // slices that reached a worker before its replica
+    private readonly Dictionary<string, List<(IProtocolMessage Message, string From)>> _early = new(); // slices that reached a worker before its replica
 
     public ExecutionBench(RunConfig config, int seed = 1)
     {
@@ -215,9 +215,9 @@ internal sealed class ExecutionBench
                     var replica = new ShardedReplica(init with { Parameters = (float[])init.Parameters.Clone(), Velocity = (float[])init.Velocity.Clone() },
                         _network, Data, new ReplicaPorts(this, worker));
                     _replicas[worker] = replica;
-                    foreach (IProtocolMessage early in _early.Remove(worker, out var kept) ? kept : [])
+                    foreach ((IProtocolMessage early, string from) in _early.Remove(worker, out var kept) ? kept : [])
                     {
-                        ToReplica(replica, early);
+                        ToReplica(replica, early, from);
                     }
                 });
                 break;
@@ -237,15 +237,15 @@ internal sealed class ExecutionBench
         }
     }
 
-    private static void ToReplica(ShardedReplica replica, IProtocolMessage message)
+    private static void ToReplica(ShardedReplica replica, IProtocolMessage message, string from)
     {
         if (message is SlicePart part)
         {
-            replica.OnPart(part);
+            replica.OnPart(part, from);
         }
         else if (message is SliceSum sum)
         {
-            replica.OnSum(sum);
+            replica.OnSum(sum, from);
         }
     }
 
@@ -337,17 +337,17 @@ internal sealed class ExecutionBench
                     SliceSum s => s with { Values = (float[])s.Values.Clone() },
                     _ => message,
                 };
-                string target = "w" + endpoint[1..];
+                string target = "w" + endpoint[1..], from = "m" + worker[1..];
                 bench.Enqueue(worker + ">" + target, () =>
                 {
                     if (bench._replicas.TryGetValue(target, out ShardedReplica? replica))
                     {
-                        ToReplica(replica, copy);
+                        ToReplica(replica, copy, from);
                     }
                     else
                     {
                         // a peer faster than this worker's own ReplicaInit: kept for the replica it is about to make
-                        (bench._early.TryGetValue(target, out var kept) ? kept : bench._early[target] = new List<IProtocolMessage>()).Add(copy);
+                        (bench._early.TryGetValue(target, out var kept) ? kept : bench._early[target] = []).Add((copy, from));
                     }
                 });
             }

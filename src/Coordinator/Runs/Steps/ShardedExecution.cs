@@ -61,12 +61,17 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
             Nodes = dispatches.SelectMany(d => d.Nodes).OrderBy(n => n.Start).ToArray(),
         };
         _step = new ShardedStep<TWorker>(new StepRef(RunId, Context.Incarnation, progress.Generation, step), batch.Count, progress);
+        TreeNode[][] mine = members.Select(m => dispatches.Where(d => d.Worker.Equals(m)).SelectMany(d => d.Nodes).ToArray()).ToArray();
         for (int k = 0; k < members.Count; k++)
         {
-            TreeNode[] mine = dispatches.Where(d => d.Worker.Equals(members[k])).SelectMany(d => d.Nodes).ToArray();
-            progress.Assign(members[k], mine);
+            progress.Assign(members[k], mine[k]);
+        }
+
+        int[][] computers = progress.Computers();
+        for (int k = 0; k < members.Count; k++)
+        {
             Telemetry.Assignments++;
-            Workers.Channel(members[k])?.SendOnDataPlane(new StepPlan(_step.Ref, progress.Endpoints, k, progress.Nodes, mine, capture && k == 0, Digest: capture));
+            Workers.Channel(members[k])?.SendOnDataPlane(new StepPlan(_step.Ref, progress.Endpoints, k, progress.Nodes, mine[k], capture && k == 0, Digest: capture, Computers: computers));
         }
 
         Telemetry.Phases.Add(StepPhase.Assign, Stopwatch.GetElapsedTime(start));
@@ -146,7 +151,10 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
     protected override StepDecision Left(TWorker worker, IReadOnlyList<Dispatch<TWorker>> moved, string why) =>
         _group.Remove(worker) ? Restart(why) : Send(moved).Or(Orphaned());
 
-    /// <summary>Nodes sent once more during the step (a straggler's): the same plan, with these nodes as the worker's.</summary>
+    /// <summary>
+    /// Nodes sent once more during the step (a straggler's): the same plan, with these nodes as the worker's; every
+    /// other member gets the plan too, with no node of its own, for the owners to take the new computer's parts.
+    /// </summary>
     protected override StepDecision Send(IReadOnlyList<Dispatch<TWorker>> dispatches)
     {
         if (_step is not { } step || dispatches.Count == 0)
@@ -155,10 +163,11 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
         }
 
         ShardedStepProgress<TWorker> progress = step.Progress;
+        var given = new Dictionary<int, List<TreeNode>>();
         foreach (Dispatch<TWorker> d in dispatches)
         {
             int k = progress.Members.ToList().IndexOf(d.Worker);
-            if (k < 0 || Workers.Channel(d.Worker) is not { } channel)
+            if (k < 0 || Workers.Channel(d.Worker) is null)
             {
                 continue;
             }
@@ -166,7 +175,19 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
             Telemetry.Speculative += d.Reason == DispatchReason.Speculative ? 1 : 0;
             Log.Warning($"run {RunId} step {step.Step}: node(s) {string.Join(" ", d.Nodes)} late; also sent to {Context.Name(d.Worker)}");
             progress.Assign(d.Worker, d.Nodes);
-            channel.SendOnDataPlane(new StepPlan(step.Ref, progress.Endpoints, k, progress.Nodes, d.Nodes.ToArray(), Capture: false, Digest: progress.Capture));
+            (given.TryGetValue(k, out var nodes) ? nodes : given[k] = []).AddRange(d.Nodes);
+        }
+
+        if (given.Count == 0)
+        {
+            return StepDecision.Working;
+        }
+
+        int[][] computers = progress.Computers();
+        for (int k = 0; k < progress.Members.Count; k++)
+        {
+            TreeNode[] mine = given.TryGetValue(k, out var nodes) ? nodes.ToArray() : [];
+            Workers.Channel(progress.Members[k])?.SendOnDataPlane(new StepPlan(step.Ref, progress.Endpoints, k, progress.Nodes, mine, Capture: false, Digest: progress.Capture, Computers: computers));
         }
 
         return StepDecision.Working;

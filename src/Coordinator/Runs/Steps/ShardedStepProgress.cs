@@ -41,6 +41,10 @@ public sealed class ShardedStepProgress<TWorker>(int generation, IReadOnlyList<T
         }
     }
 
+    /// <summary>For each of <see cref="Nodes"/>, the members (by index) sent it so far: what a plan's <see cref="StepPlan.Computers"/> says.</summary>
+    public int[][] Computers() =>
+        Nodes.Select(n => AssignedTo(n).Select(w => Members.ToList().IndexOf(w)).Where(k => k >= 0).Distinct().ToArray()).ToArray();
+
     /// <summary>Who was sent <paramref name="node"/> in this generation.</summary>
     public IReadOnlyList<TWorker> AssignedTo(TreeNode node) => _assigned.TryGetValue(node.Start, out var list) ? list : [];
 
