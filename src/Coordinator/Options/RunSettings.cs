@@ -87,11 +87,11 @@ public sealed record RunSettings(
 
     /// <summary>
     /// How the gradients are summed: as asked, else the star when workers live in the coordinator's process
-    /// (it reaches them by reference) or results are verified (compared at the coordinator), else sharded.
+    /// (it reaches them by reference) or results are verified (the star compares whole results; a sharded run
+    /// verifies too when asked, by digests, DESIGN §5), else sharded.
     /// </summary>
     public Reduction Reduction(bool inProcessWorkers) => (Reduce, Verify > 0) switch
     {
-        (Shared.Protocol.Reduction.Sharded, true) => throw new ArgumentException("--verify compares results at the coordinator, which a sharded run never sees: use --reduce star (the default with --verify)"),
         ({ } asked, _) => asked,
         (null, true) => Shared.Protocol.Reduction.Star,
         _ => inProcessWorkers ? Shared.Protocol.Reduction.Star : Shared.Protocol.Reduction.Sharded,

@@ -28,4 +28,21 @@ public static class ParameterHash
         sha.AppendData(MemoryMarshal.AsBytes(velocity));
         return Convert.ToHexStringLower(sha.GetHashAndReset());
     }
+
+    /// <summary>
+    /// SHA-256 of one slice of a gradient (a node's part, or a slice's sum) and its loss sum: on a checked step of a
+    /// sharded run each is known by it, so values that differ from the ones agreed cannot pass (a checksum could be forged).
+    /// </summary>
+    public static byte[] OfSlice(ReadOnlySpan<float> values, double loss)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(MemoryMarshal.AsBytes(values));
+        Span<byte> bits = stackalloc byte[8];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(bits, BitConverter.DoubleToInt64Bits(loss));
+        sha.AppendData(bits);
+        return sha.GetHashAndReset();
+    }
+
+    /// <summary>Bytes of one <see cref="OfSlice"/> digest.</summary>
+    public const int SliceDigestBytes = 32;
 }

@@ -52,6 +52,21 @@ public enum FrameKind : byte
 
     /// <summary>Worker → worker: a <see cref="PeerProof"/>.</summary>
     PeerProof = 14,
+
+    /// <summary>Coordinator → worker: a <see cref="PartsAgreed"/> (a checked step).</summary>
+    PartsAgreed = 15,
+
+    /// <summary>Worker → coordinator: a <see cref="SumReport"/>.</summary>
+    SumReport = 16,
+
+    /// <summary>Coordinator → worker: a <see cref="SumsAgreed"/>.</summary>
+    SumsAgreed = 17,
+
+    /// <summary>Coordinator → worker: a <see cref="PartsRequest"/>.</summary>
+    PartsRequest = 18,
+
+    /// <summary>Worker → coordinator: a <see cref="PartsReply"/> (a slice's parts).</summary>
+    PartsReply = 19,
 }
 
 /// <summary>
@@ -73,7 +88,7 @@ public static class DataFrames
     public const int MaxControlFrameBytes = 4 << 20;
 
     /// <summary>The largest frame of <paramref name="kind"/> a reader takes.</summary>
-    public static int MaxBytes(FrameKind kind) => kind is FrameKind.Assignment or FrameKind.Result or FrameKind.ReplicaInit or FrameKind.ReplicaState or FrameKind.SlicePart or FrameKind.SliceSum
+    public static int MaxBytes(FrameKind kind) => kind is FrameKind.Assignment or FrameKind.Result or FrameKind.ReplicaInit or FrameKind.ReplicaState or FrameKind.SlicePart or FrameKind.SliceSum or FrameKind.PartsReply
         ? MaxFrameBytes
         : MaxControlFrameBytes;
 
@@ -96,6 +111,11 @@ public static class DataFrames
         [FrameKind.PeerHello] = typeof(PeerHello),
         [FrameKind.PeerChallenge] = typeof(PeerChallenge),
         [FrameKind.PeerProof] = typeof(PeerProof),
+        [FrameKind.PartsAgreed] = typeof(PartsAgreed),
+        [FrameKind.SumReport] = typeof(SumReport),
+        [FrameKind.SumsAgreed] = typeof(SumsAgreed),
+        [FrameKind.PartsRequest] = typeof(PartsRequest),
+        [FrameKind.PartsReply] = typeof(PartsReply),
     }.ToFrozenDictionary();
 
     private static readonly FrozenDictionary<Type, FrameKind> Kinds = Types.ToFrozenDictionary(kv => kv.Value, kv => kv.Key);

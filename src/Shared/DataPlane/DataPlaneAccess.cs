@@ -6,7 +6,7 @@ namespace CnnCluster.Shared.DataPlane;
 /// <summary>
 /// Who may send what to a worker's data plane, by the role in the sender's certificate: what starts or
 /// steers work (assignments, replicas, step plans) only the coordinator; slices the workers (and the
-/// coordinator, which may do what a worker may). Without the cluster's trust (loopback, no secrets) every
+/// coordinator, which may do what a worker may); what a checked step's coordinator agrees on or asks for only it. Without the cluster's trust (loopback, no secrets) every
 /// connection is this machine's own and nothing is refused here.
 /// </summary>
 public static class DataPlaneAccess
@@ -14,7 +14,7 @@ public static class DataPlaneAccess
     /// <summary>The role a sender of <paramref name="message"/> needs.</summary>
     public static NodeRole Needed(IProtocolMessage message) => message switch
     {
-        WorkAssignment or ReplicaInit or StepPlan => NodeRole.Coordinator,
+        WorkAssignment or ReplicaInit or StepPlan or PartsAgreed or SumsAgreed or PartsRequest => NodeRole.Coordinator,
         _ => NodeRole.Worker,
     };
 

@@ -144,7 +144,7 @@ public sealed class DataPlaneServer(string bind, int port, string advertisedHost
             await DataFrames.ExpectPreamble(input, _stop.Token).ConfigureAwait(false);
             await DataFrames.ReadAll(input, (message, bytes) =>
             {
-                if (message is not (WorkAssignment or ReplicaInit or StepPlan or SlicePart or SliceSum or PeerHello or PeerChallenge or PeerProof))
+                if (message is not (WorkAssignment or ReplicaInit or StepPlan or SlicePart or SliceSum or PeerHello or PeerChallenge or PeerProof or PartsAgreed or SumsAgreed or PartsRequest))
                 {
                     throw new InvalidDataException($"a worker does not take a {message.GetType().Name}");
                 }

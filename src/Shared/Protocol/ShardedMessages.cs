@@ -76,18 +76,28 @@ public sealed record StepPlan(
     [property: Key(4)] TreeNode[] Mine,
     [property: Key(5)] bool Capture,
     [property: Key(6)] bool Digest = false,
-    [property: Key(7)] int[][]? Computers = null) : IProtocolMessage
+    [property: Key(7)] int[][]? Computers = null,
+    [property: Key(8)] bool Checked = false) : IProtocolMessage
 {
     /// <summary>The member that sends the SHA-256 of the parameters after <paramref name="step"/> (each in turn).</summary>
     public static int HasherOf(long step, int members) => (int)(step % members);
+
+    /// <summary>The member that checks slice <paramref name="slice"/>'s sum on a <see cref="Checked"/> step: the next one.</summary>
+    public static int CheckerOf(int slice, int members) => (slice + 1) % members;
 }
 
-/// <summary>Worker → coordinator: a node of the step is computed and its slices are on their way to their owners.</summary>
+/// <summary>
+/// Worker → coordinator: a node of the step is computed and its slices are on their way to their owners. On a
+/// checked step <see cref="Digests"/> holds the SHA-256 of each slice's part (<c>ParameterHash.OfSlice</c>), one
+/// after another in slice order: what the coordinator compares between two computers of a verified node, and
+/// what the owners and checkers take parts by.
+/// </summary>
 [MessagePackObject]
 public sealed record NodeDone(
     [property: Key(0)] StepRef Ref,
     [property: Key(1)] TreeNode Node,
-    [property: Key(2)] double ComputeMilliseconds) : IStepMessage;
+    [property: Key(2)] double ComputeMilliseconds,
+    [property: Key(3)] byte[]? Digests = null) : IStepMessage;
 
 /// <summary>
 /// Worker → coordinator: the worker's replica committed the step. <see cref="Checksum"/> is the XXH3 of its
@@ -145,12 +155,13 @@ public sealed record SliceSum(
     [property: Key(3)] float[] Values) : ISliceMessage;
 
 /// <summary>
-/// Slice owner → coordinator: a part of node <see cref="Node"/> of this step was refused (the slice's
-/// length, a loss or value not finite); the coordinator strikes the worker that computed the node and
-/// runs the step again.
+/// Slice owner (or checker) → coordinator: a part of node <see cref="Node"/> of this step was refused (the
+/// slice's length, a loss or value not finite, on a checked step a digest not the agreed one); <see cref="From"/>
+/// is the member that sent it (empty: the node's only computer). The coordinator strikes that worker and runs the step again.
 /// </summary>
 [MessagePackObject]
 public sealed record PartRefused(
     [property: Key(0)] StepRef Ref,
     [property: Key(1)] TreeNode Node,
-    [property: Key(2)] string Reason) : IStepMessage;
+    [property: Key(2)] string Reason,
+    [property: Key(3)] string From = "") : IStepMessage;

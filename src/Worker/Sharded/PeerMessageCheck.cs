@@ -29,6 +29,12 @@ public static class PeerMessageCheck
         StepPlan p when p.Nodes is null || p.Mine is null => $"run {p.Ref.RunId} step {p.Ref.Step}: a plan without its nodes",
         StepPlan p when p.Computers is null || p.Computers.Length != p.Nodes.Length || p.Computers.Any(c => c is null || c.Any(m => m < 0 || m >= p.Members.Length)) =>
             $"run {p.Ref.RunId} step {p.Ref.Step}: a plan that does not name a member of its own for each node's computers",
+        PartsAgreed a when RefProblem(a.Ref) is { } problem => problem,
+        PartsAgreed a when a.Nodes is null || a.Digests is null || a.Digests.Length != a.Nodes.Length || a.Digests.Any(d => d is null) =>
+            $"run {a.Ref.RunId} step {a.Ref.Step}: agreed parts without a digest for each node",
+        SumsAgreed a when RefProblem(a.Ref) is { } problem => problem,
+        SumsAgreed a when a.Digests is null => $"run {a.Ref.RunId} step {a.Ref.Step}: agreed sums without digests",
+        PartsRequest r when RefProblem(r.Ref) is { } problem => problem,
         SlicePart s when RefProblem(s.Ref) is { } problem => problem,
         SlicePart s when s.Slice is < 0 or >= MaxMembers => $"run {s.Ref.RunId} step {s.Ref.Step}: a part of slice {s.Slice}",
         SliceSum s when RefProblem(s.Ref) is { } problem => problem,

@@ -76,6 +76,15 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
                 r.Ports.LastPlan = DateTime.UtcNow;
                 r.Replica.OnPlan(plan);
                 break;
+            case PartsAgreed agreed when Replica(agreed.Ref.RunId, agreed.Ref.Incarnation) is { } r:
+                r.Replica.OnPartsAgreed(agreed);
+                break;
+            case SumsAgreed agreed when Replica(agreed.Ref.RunId, agreed.Ref.Incarnation) is { } r:
+                r.Replica.OnSumsAgreed(agreed);
+                break;
+            case PartsRequest request when Replica(request.Ref.RunId, request.Ref.Incarnation) is { } r:
+                r.Replica.OnPartsRequest(request);
+                break;
             case StepPlan plan:
                 replies.Send(new WorkFailed(plan.Ref.RunId, plan.Ref.Incarnation, plan.Ref.Step, $"{ShardedReplica.OutOfStep} none (no replica of the run here)", WorkFailure.OutOfStep));
                 break;

@@ -6,34 +6,6 @@ using CnnCluster.Shared.Protocol;
 
 namespace CnnCluster.Worker.Sharded;
 
-/// <summary>What a replica sends and starts; the worker actor wires it to links and to its compute thread.</summary>
-public interface IReplicaPorts
-{
-    void ToCoordinator(IProtocolMessage message);
-
-    /// <summary>
-    /// To the members at <paramref name="endpoints"/> (never this worker). <paramref name="pooled"/>, the
-    /// message's array, came from <see cref="GradientBuffers.Shared"/> and goes back there once every copy
-    /// of the message is encoded.
-    /// </summary>
-    void ToMembers(IReadOnlyList<string> endpoints, IProtocolMessage message, float[] pooled);
-
-    /// <summary>
-    /// Computes <paramref name="nodes"/> of the step with <paramref name="parameters"/> in the step's <paramref name="pass"/> on the compute thread; each
-    /// result comes back through <see cref="ShardedReplica.OnNodeComputed"/> unless <paramref name="current"/> turns false first.
-    /// </summary>
-    void Compute(StepRef key, float[] parameters, ArraySegment<int> batch, PassContext pass, IReadOnlyList<TreeNode> nodes, Func<bool> current);
-
-    /// <summary>Data-plane bytes (sent, received) of steps so far on this worker, state transfers apart.</summary>
-    (long Sent, long Received) StepTraffic { get; }
-
-    /// <summary>Data-plane bytes (sent, received) of whole-state transfers so far on this worker.</summary>
-    (long Sent, long Received) StateTraffic { get; }
-
-    /// <summary>A peer's message this replica will not use, and why (logged and counted by the host).</summary>
-    void Refused(IProtocolMessage message, string why);
-}
-
 /// <summary>
 /// A worker's replica of one run in the sharded all-reduce (DESIGN §5): the whole parameters and optimizer
 /// state (a <see cref="TrainingSession"/>), and per step its part of the exchange. For step t + 1 of a
@@ -45,7 +17,7 @@ public interface IReplicaPorts
 /// from the same start even where this replica had already committed it. Not thread-safe: one actor
 /// calls it.
 /// </summary>
-public sealed class ShardedReplica
+public sealed partial class ShardedReplica
 {
     private readonly TrainingSession _session;
     private readonly IReplicaPorts _ports;
@@ -93,8 +65,14 @@ public sealed class ShardedReplica
         long step = key.Step;
         if (_exchange is { } current && current.Key == key)
         {
-            current.Computers = ComputersOf(plan); // a late node given to one more member: every owner takes its part too
+            // a late node given to one more member: every owner takes its part too, also one that came before this plan
+            current.Computers = ComputersOf(plan);
             Compute(current, plan.Mine);
+            foreach ((SlicePart part, string from) in current.TakeUnassigned())
+            {
+                OnPart(part, from);
+            }
+
             return;
         }
 
@@ -120,7 +98,12 @@ public sealed class ShardedReplica
 
         _exchange?.Abandon();
         ArraySegment<int> batch = _session.BeginStep();
-        var exchange = new Exchange(key, plan, ParameterSlice.Partition(_session.Network.ParameterCount, plan.Members.Length), batch, _session.Pass) { Computers = ComputersOf(plan) };
+        ParameterSlice[] slices = ParameterSlice.Partition(_session.Network.ParameterCount, plan.Members.Length);
+        var exchange = new Exchange(key, plan, slices, batch, _session.Pass)
+        {
+            Computers = ComputersOf(plan),
+            Check = plan.Checked && plan.Members.Length > 1 ? new StepCheck(plan, slices) : null,
+        };
         _exchange = exchange;
         Compute(exchange, plan.Mine);
         if (_startStep != _session.Step)
@@ -174,23 +157,33 @@ public sealed class ShardedReplica
         }
 
         // first: this replica's own part may complete its slice, and the step, before the loop ends
-        _ports.ToCoordinator(new NodeDone(key, node, milliseconds));
+        StepPlan plan = exchange.Plan;
+        _ports.ToCoordinator(new NodeDone(key, node, milliseconds, exchange.Check is null ? null : Digests(exchange.Slices, gradient, loss)));
         for (int k = 0; k < exchange.Slices.Length; k++)
         {
+            // to the slice's owner, and on a checked step to its checker too
+            int[] to = exchange.Check is null ? [k] : [k, StepPlan.CheckerOf(k, plan.Members.Length)];
             ParameterSlice slice = exchange.Slices[k];
-            // pooled: the reducer returns this replica's own part, the link a member's once encoded
-            float[] values = GradientBuffers.Shared(slice.Count).RentUncleared();
-            gradient.AsSpan(slice.Start, slice.Count).CopyTo(values);
-            var part = new SlicePart(key, node, k, loss, values);
-            if (k == exchange.Plan.Me)
+            foreach (int member in to.Where(m => m == plan.Me))
             {
-                OnPart(part, exchange.Plan.Members[k]);
+                OnPart(new SlicePart(key, node, k, loss, Copy(gradient, slice)), plan.Members[member]);
             }
-            else
+
+            if (to.Where(m => m != plan.Me).Select(m => plan.Members[m]).ToList() is { Count: > 0 } peers)
             {
-                _ports.ToMembers([exchange.Plan.Members[k]], part, values);
+                // pooled: the link gives it back once every copy is encoded
+                float[] values = Copy(gradient, slice);
+                _ports.ToMembers(peers, new SlicePart(key, node, k, loss, values), values);
             }
         }
+    }
+
+    /// <summary>A slice of a node's gradient in a pooled buffer (the reducer or the link gives it back).</summary>
+    private static float[] Copy(float[] gradient, ParameterSlice slice)
+    {
+        float[] values = GradientBuffers.Shared(slice.Count).RentUncleared();
+        gradient.AsSpan(slice.Start, slice.Count).CopyTo(values);
+        return values;
     }
 
     /// <summary>
@@ -208,13 +201,17 @@ public sealed class ShardedReplica
         Exchange exchange = _exchange!;
         if (!exchange.Computes(part.Node, from))
         {
-            if (part.Slice == exchange.Plan.Me && part.Values?.Length == exchange.Slices[part.Slice].Count)
+            // the plan that gives the node to this member too may still be on its way (a late node's); else refused at the commit
+            if (!exchange.HoldUnassigned(part, from))
             {
-                GradientBuffers.Shared(part.Values.Length).Return(part.Values);
+                RefuseUnassigned(exchange, part, from);
             }
 
-            string given = exchange.Computers.TryGetValue(part.Node, out string[]? computers) ? $"given to {string.Join(", ", computers)}" : "not in the step";
-            _ports.Refused(part, $"run {key.RunId} step {key.Step}: a part of node {part.Node} came from {from}, and the node is {given}");
+            return;
+        }
+
+        if (exchange.Check is { } check && check.Sums(part.Slice) && !CheckedPart(exchange, check, part, from))
+        {
             return;
         }
 
@@ -236,9 +233,26 @@ public sealed class ShardedReplica
         }
 
         (float[] sum, double loss) = exchange.Mine.Finish();
+        if (ResultFaults.Sum is { } fault)
+        {
+            (sum, loss) = (fault(new SliceSum(key, exchange.Plan.Me, loss, sum)) is var broken ? (broken.Values, broken.LossSum) : default);
+        }
 
-        // the links encode later, and the commit scales this replica's sum in place: the members get a copy
-        var wire = new SliceSum(key, exchange.Plan.Me, loss, sum);
+        TakeSum(exchange, Summed(exchange, exchange.Plan.Me, sum, loss));
+    }
+
+    /// <summary>
+    /// A slice summed here (as its owner, or as its checker): a copy to every other member (the links encode later,
+    /// and the commit scales this replica's sum in place), and on a checked step its digest to the coordinator.
+    /// </summary>
+    private SliceSum Summed(Exchange exchange, int slice, float[] sum, double loss)
+    {
+        var wire = new SliceSum(exchange.Key, slice, loss, sum);
+        if (exchange.Check is not null)
+        {
+            _ports.ToCoordinator(new SumReport(exchange.Key, slice, ParameterHash.OfSlice(sum, loss)));
+        }
+
         if (exchange.Plan.Members.Length > 1)
         {
             float[] copy = GradientBuffers.Shared(sum.Length).RentUncleared();
@@ -246,7 +260,7 @@ public sealed class ShardedReplica
             _ports.ToMembers(exchange.Plan.Members.Where((_, k) => k != exchange.Plan.Me).ToList(), wire with { Values = copy }, copy);
         }
 
-        TakeSum(exchange, wire);
+        return wire;
     }
 
     /// <summary>Why a part of this replica's slice cannot count (its length, a loss or value not finite), or null.</summary>
@@ -270,58 +284,24 @@ public sealed class ShardedReplica
         return null;
     }
 
-    /// <summary>
-    /// A slice's sum from member <paramref name="from"/>: taken if it is that member's slice (this replica's own slice it
-    /// sums itself: a sum of it from outside is forged), of the slice's length and finite; with every slice in,
-    /// the step is committed. What is refused is said (<see cref="IReplicaPorts.Refused"/>) and changes nothing:
-    /// the owner's own sum still counts when it comes.
-    /// </summary>
-    public void OnSum(SliceSum sum, string from)
+    private void RefuseUnassigned(Exchange exchange, SlicePart part, string from)
     {
-        StepRef key = sum.Ref;
-        if (!Matches(key, sum, from))
+        if (part.Slice == exchange.Plan.Me && part.Values?.Length == exchange.Slices[part.Slice].Count)
         {
-            return;
+            GradientBuffers.Shared(part.Values.Length).Return(part.Values);
         }
 
-        Exchange exchange = _exchange!;
-        if (SumProblem(exchange, sum, from) is { } problem)
-        {
-            _ports.Refused(sum, $"run {key.RunId} step {key.Step}: the sum of slice {sum.Slice} {problem}");
-            return;
-        }
-
-        TakeSum(exchange, sum);
-    }
-
-    private static string? SumProblem(Exchange exchange, SliceSum sum, string from) =>
-        sum.Slice < 0 || sum.Slice >= exchange.Sums.Length ? $"is of no slice of the step's {exchange.Sums.Length}"
-        : sum.Slice == exchange.Plan.Me ? $"came from {from}, and that slice is this member's own"
-        : from != exchange.Plan.Members[sum.Slice] ? $"came from {from}, and that slice is {exchange.Plan.Members[sum.Slice]}'s"
-        : sum.Values.Length != exchange.Slices[sum.Slice].Count ? $"has {sum.Values.Length} values, the slice has {exchange.Slices[sum.Slice].Count}"
-        : !double.IsFinite(sum.LossSum) ? $"has loss {sum.LossSum.ToString(System.Globalization.CultureInfo.InvariantCulture)}"
-        : Engine.Kernels.Finite.FirstNotFinite(sum.Values) is int at and >= 0 ? $"holds {sum.Values[at]} at offset {at}"
-        : null;
-
-    private void TakeSum(Exchange exchange, SliceSum sum)
-    {
-        if (exchange.Sums[sum.Slice] is not null)
-        {
-            return; // a second copy (a step's plan sent twice)
-        }
-
-        exchange.Sums[sum.Slice] = sum.Values;
-        exchange.LossSum = sum.LossSum; // every owner sums the same losses in the same order
-        if (exchange.Sums.Any(s => s is null))
-        {
-            return;
-        }
-
-        Commit(exchange);
+        string given = exchange.Computers.TryGetValue(part.Node, out string[]? computers) ? $"given to {string.Join(", ", computers)}" : "not in the step";
+        _ports.Refused(part, $"run {exchange.Key.RunId} step {exchange.Key.Step}: a part of node {part.Node} came from {from}, and the node is {given}");
     }
 
     private void Commit(Exchange exchange)
     {
+        foreach ((SlicePart part, string from) in exchange.TakeUnassigned())
+        {
+            RefuseUnassigned(exchange, part, from);
+        }
+
         var gradients = new SliceGradient[exchange.Slices.Length];
         for (int k = 0; k < gradients.Length; k++)
         {
@@ -383,35 +363,5 @@ public sealed class ShardedReplica
         {
             _ports.Compute(exchange.Key, _session.Parameters, exchange.Batch, exchange.Pass, nodes, () => _exchange == exchange && !exchange.Committed);
         }
-    }
-
-    /// <summary>One step of one generation as this replica sees it.</summary>
-    private sealed class Exchange(StepRef key, StepPlan plan, ParameterSlice[] slices, ArraySegment<int> batch, PassContext pass)
-    {
-        public StepRef Key { get; } = key;
-
-        public StepPlan Plan { get; } = plan;
-
-        public ParameterSlice[] Slices { get; } = slices;
-
-        public ArraySegment<int> Batch { get; } = batch;
-
-        /// <summary>The step's pass, taken with its batch: a plan that adds nodes later computes them in the same one.</summary>
-        public PassContext Pass { get; } = pass;
-
-        public SliceReduction Mine { get; } = new(plan.Nodes, slices[plan.Me].Count);
-
-        public float[]?[] Sums { get; } = new float[slices.Length][];
-
-        public double LossSum { get; set; }
-
-        public bool Committed { get; set; }
-
-        /// <summary>The endpoints of the members given each node (a later plan of the step may add one).</summary>
-        public Dictionary<TreeNode, string[]> Computers { get; set; } = new();
-
-        public bool Computes(TreeNode node, string member) => Computers.TryGetValue(node, out string[]? given) && given.Contains(member);
-
-        public void Abandon() => Mine.Abandon();
     }
 }

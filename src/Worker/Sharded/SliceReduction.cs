@@ -26,14 +26,23 @@ public sealed class SliceReduction
 
     public bool Complete => _next == _nodes.Length;
 
+    /// <summary>True when <paramref name="node"/>'s part is in (summed, or waiting for the ones before it).</summary>
+    public bool Has(TreeNode node) => _waiting.ContainsKey(node.Start) || (IndexOf(node) is int i && i >= 0 && i < _next);
+
+    private int IndexOf(TreeNode node)
+    {
+        int index = Array.BinarySearch(_nodes, node, Comparer<TreeNode>.Create((a, b) => a.Start.CompareTo(b.Start)));
+        return index >= 0 && _nodes[index] == node ? index : -1;
+    }
+
     /// <summary>
     /// Takes one node's part; false when it is not a node of the step, is already in, or the sum is done
     /// (its buffer then goes back to the pool). The pushed buffers belong to the reduction.
     /// </summary>
     public bool Add(TreeNode node, float[] values, double loss)
     {
-        int index = Array.BinarySearch(_nodes, node, Comparer<TreeNode>.Create((a, b) => a.Start.CompareTo(b.Start)));
-        if (index < 0 || _nodes[index] != node || index < _next || _waiting.ContainsKey(node.Start) || values.Length != _reducer.Buffers.Length)
+        int index = IndexOf(node);
+        if (index < 0 || index < _next || _waiting.ContainsKey(node.Start) || values.Length != _reducer.Buffers.Length)
         {
             if (values.Length == _reducer.Buffers.Length)
             {

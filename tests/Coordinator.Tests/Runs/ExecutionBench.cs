@@ -78,6 +78,12 @@ internal sealed class ExecutionBench
     /// <summary>Workers whose replica is gone (they answer every plan out of step, as a worker without one does).</summary>
     public HashSet<string> Forgetful { get; } = new();
 
+    /// <summary>What a worker's node gradient becomes before its replica sees it (a faulty machine's compute), by worker.</summary>
+    public Func<string, float[], float[]> ComputeFault { get; set; } = (_, g) => g;
+
+    /// <summary>What a worker's message to a peer becomes on its way (a member that lies to its peers), by sender and receiver.</summary>
+    public Func<string, string, IProtocolMessage, IProtocolMessage> PeerFault { get; set; } = (_, _, m) => m;
+
     public StepDecision Last => Decisions[^1];
 
     /// <summary>Workers w{first}…w{first+count-1}, with a data plane ("m{k}") unless told otherwise.</summary>
@@ -234,6 +240,26 @@ internal sealed class ExecutionBench
                     }
                 });
                 break;
+            case PartsAgreed or SumsAgreed or PartsRequest:
+                Enqueue("coordinator>" + worker, () =>
+                {
+                    if (_replicas.TryGetValue(worker, out ShardedReplica? replica))
+                    {
+                        switch (message)
+                        {
+                            case PartsAgreed a:
+                                replica.OnPartsAgreed(a);
+                                break;
+                            case SumsAgreed a:
+                                replica.OnSumsAgreed(a);
+                                break;
+                            case PartsRequest r:
+                                replica.OnPartsRequest(r);
+                                break;
+                        }
+                    }
+                });
+                break;
         }
     }
 
@@ -338,6 +364,7 @@ internal sealed class ExecutionBench
                     _ => message,
                 };
                 string target = "w" + endpoint[1..], from = "m" + worker[1..];
+                copy = bench.PeerFault(worker, target, copy);
                 bench.Enqueue(worker + ">" + target, () =>
                 {
                     if (bench._replicas.TryGetValue(target, out ShardedReplica? replica))
@@ -364,7 +391,7 @@ internal sealed class ExecutionBench
                     if (current() && bench._replicas.TryGetValue(worker, out ShardedReplica? replica))
                     {
                         (float[] g, double loss) = WorkerEngine.ComputeNode(bench.GradientOf(worker), parameters, Data, batch, node, pass, key.Step);
-                        replica.OnNodeComputed(key, node, g, loss, 1);
+                        replica.OnNodeComputed(key, node, bench.ComputeFault(worker, g), loss, 1);
                     }
                 });
             }

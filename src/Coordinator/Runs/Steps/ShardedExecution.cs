@@ -14,7 +14,7 @@ namespace CnnCluster.Coordinator.Runs.Steps;
 /// past its deadline runs the step again, whole, by a new generation of the members left. The session's
 /// parameters are the run's only after a capture (a snapshot, an epoch's end, a join).
 /// </summary>
-public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : StepExecution<TWorker>(context)
+public sealed partial class ShardedExecution<TWorker>(StepContext<TWorker> context) : StepExecution<TWorker>(context)
     where TWorker : notnull
 {
     /// <summary>A sharded step whose nodes are all computed but whose slices do not all arrive within this is run again.</summary>
@@ -53,13 +53,20 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
         long start = Telemetry.StepBegins();
         ArraySegment<int> batch = Session.BeginStep();
         long step = Session.Step + 1;
-        IReadOnlyList<Dispatch<TWorker>> dispatches = Scheduler.Begin(step, new ShardPlan(batch.Count, Context.Config.ShardSize).MicroShards, Now);
+        // with --verify some nodes go to two members, and the step is checked (each slice's sum by a second member too)
+        bool verifying = Context.Config.Verify > 0 && members.Count > 1;
+        IReadOnlyList<Dispatch<TWorker>> dispatches = Scheduler.Begin(step, new ShardPlan(batch.Count, Context.Config.ShardSize).MicroShards, Now, node => verifying && Context.Config.Verifies(step, node.Start));
         bool capture = _group.Waiting.Count > 0 || step % Context.Config.SnapshotEvery == 0 || step % Session.StepsPerEpoch == 0 || step >= Session.TotalSteps;
         var progress = new ShardedStepProgress<TWorker>(_group.NextGeneration(), members, capture)
         {
             Endpoints = members.Select(_group.EndpointOf).ToArray(),
-            Nodes = dispatches.SelectMany(d => d.Nodes).OrderBy(n => n.Start).ToArray(),
+            Nodes = dispatches.SelectMany(d => d.Nodes).Distinct().OrderBy(n => n.Start).ToArray(),
         };
+        if (dispatches.Any(d => d.Reason == DispatchReason.Verify))
+        {
+            progress.Checks = new StepChecks<TWorker>(members, progress.Nodes, Engine.Models.ParameterSlice.Partition(Session.Network.ParameterCount, members.Count));
+        }
+
         _step = new ShardedStep<TWorker>(new StepRef(RunId, Context.Incarnation, progress.Generation, step), batch.Count, progress);
         TreeNode[][] mine = members.Select(m => dispatches.Where(d => d.Worker.Equals(m)).SelectMany(d => d.Nodes).ToArray()).ToArray();
         for (int k = 0; k < members.Count; k++)
@@ -71,7 +78,7 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
         for (int k = 0; k < members.Count; k++)
         {
             Telemetry.Assignments++;
-            Workers.Channel(members[k])?.SendOnDataPlane(new StepPlan(_step.Ref, progress.Endpoints, k, progress.Nodes, mine[k], capture && k == 0, Digest: capture, Computers: computers));
+            Workers.Channel(members[k])?.SendOnDataPlane(new StepPlan(_step.Ref, progress.Endpoints, k, progress.Nodes, mine[k], capture && k == 0, Digest: capture, Computers: computers, Checked: progress.Checks is not null));
         }
 
         Telemetry.Phases.Add(StepPhase.Assign, Stopwatch.GetElapsedTime(start));
@@ -128,7 +135,10 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
 
     protected override StepDecision HandleStep(TWorker sender, IProtocolMessage message) => message switch
     {
+        NodeDone d when Current(d.Ref)?.Progress.Checks is not null => OnCheckedNodeDone(sender, d),
         NodeDone d => OnNodeDone(sender, d),
+        SumReport r => OnSumReport(sender, r),
+        PartsReply r => OnPartsReply(sender, r),
         StepDone d => OnStepDone(sender, d),
         ReplicaState r => OnReplicaState(sender, r),
         PartRefused p => OnPartRefused(sender, p),
@@ -187,7 +197,7 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
         for (int k = 0; k < progress.Members.Count; k++)
         {
             TreeNode[] mine = given.TryGetValue(k, out var nodes) ? nodes.ToArray() : [];
-            Workers.Channel(progress.Members[k])?.SendOnDataPlane(new StepPlan(step.Ref, progress.Endpoints, k, progress.Nodes, mine, Capture: false, Digest: progress.Capture, Computers: computers));
+            Workers.Channel(progress.Members[k])?.SendOnDataPlane(new StepPlan(step.Ref, progress.Endpoints, k, progress.Nodes, mine, Capture: false, Digest: progress.Capture, Computers: computers, Checked: progress.Checks is not null));
         }
 
         return StepDecision.Working;
@@ -254,13 +264,22 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
             return Stale(); // only a member of this generation owns a slice
         }
 
-        Telemetry.Refused++;
         IReadOnlyList<TWorker> computedBy = step.Progress.AssignedTo(p.Node);
-        Log.Warning($"run {RunId} step {step.Step}: a part of node {p.Node} from {(computedBy.Count == 1 ? Context.Name(computedBy[0]) : $"one of {computedBy.Count} workers")} was refused by its slice's owner: {TerminalText.Safe(p.Reason)}");
+        int named = Array.IndexOf(step.Progress.Endpoints, p.From);
+        TWorker? culprit = named >= 0 ? step.Progress.Members[named] : computedBy.Count == 1 ? computedBy[0] : default;
+        if (culprit is not null && !step.Struck.Add(culprit))
+        {
+            return StepDecision.Pending; // struck once this step (outvoted, or refused by another owner)
+        }
 
-        // a quarantine restarts the step itself, without the worker
-        return computedBy.Count == 1 && Strike(computedBy[0], $"a part of node {p.Node} at step {step.Step} refused: {p.Reason}", out StepDecision left)
-            ? left
+        Telemetry.Refused++;
+        Log.Warning($"run {RunId} step {step.Step}: a part of node {p.Node} from {(culprit is null ? $"one of {computedBy.Count} workers" : Context.Name(culprit))} was refused by a member summing its slice: {TerminalText.Safe(p.Reason)}");
+
+        // a quarantine restarts the step itself, without the worker; a verified node's other computer's part still counts
+        StepDecision left = StepDecision.Pending;
+        bool quarantined = culprit is not null && Strike(culprit, $"a part of node {p.Node} at step {step.Step} refused: {p.Reason}", out left);
+        return quarantined ? left
+            : step.Progress.Checks is not null && computedBy.Count > 1 ? StepDecision.Pending
             : Restart($"a part of node {p.Node} was refused");
     }
 
@@ -358,21 +377,4 @@ public sealed class ShardedExecution<TWorker>(StepContext<TWorker> context) : St
         _lastHash = hash;
         return StepDecision.Committing(report, hash);
     }
-}
-
-/// <summary>A sharded step in flight: which it is, its batch's size, its members' progress, the slowest compute so far.</summary>
-internal sealed class ShardedStep<TWorker>(StepRef about, int batchSize, ShardedStepProgress<TWorker> progress)
-    where TWorker : notnull
-{
-    public StepRef Ref { get; } = about;
-
-    public long Step => Ref.Step;
-
-    public int BatchSize { get; } = batchSize;
-
-    public ShardedStepProgress<TWorker> Progress { get; } = progress;
-
-    public Dictionary<TWorker, double> ComputeBy { get; } = new();
-
-    public long AssignedAt { get; set; }
 }

@@ -27,6 +27,9 @@ public sealed class ShardedStepProgress<TWorker>(int generation, IReadOnlyList<T
     /// <summary>Every tree node of the step, in order.</summary>
     public required TreeNode[] Nodes { get; init; }
 
+    /// <summary>What a checked step's coordinator agrees on (with --verify, when nodes are computed twice); null on other steps.</summary>
+    public StepChecks<TWorker>? Checks { get; set; }
+
     /// <summary>When the last node was reported computed (the exchange's deadline counts from it).</summary>
     public TimeSpan? AllNodesAt { get; set; }
 

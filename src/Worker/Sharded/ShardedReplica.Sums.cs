@@ -1,0 +1,74 @@
+using CnnCluster.Engine.Data;
+using CnnCluster.Engine.Layers;
+using CnnCluster.Engine.Models;
+using CnnCluster.Engine.Training;
+using CnnCluster.Shared.Protocol;
+
+namespace CnnCluster.Worker.Sharded;
+
+/// <summary>A replica's all-gather: the slices' sums it takes, and from whom.</summary>
+public sealed partial class ShardedReplica
+{
+    /// <summary>
+    /// A slice's sum from member <paramref name="from"/>: taken if it is that member's slice (this replica's own slice it
+    /// sums itself: a sum of it from outside is forged), of the slice's length and finite; with every slice in,
+    /// the step is committed. What is refused is said (<see cref="IReplicaPorts.Refused"/>) and changes nothing:
+    /// the owner's own sum still counts when it comes.
+    /// </summary>
+    public void OnSum(SliceSum sum, string from)
+    {
+        StepRef key = sum.Ref;
+        if (!Matches(key, sum, from))
+        {
+            return;
+        }
+
+        Exchange exchange = _exchange!;
+        if (SumProblem(exchange, sum, from) is { } problem)
+        {
+            _ports.Refused(sum, $"run {key.RunId} step {key.Step}: the sum of slice {sum.Slice} {problem}");
+            return;
+        }
+
+        TakeSum(exchange, sum);
+    }
+
+    private static string? SumProblem(Exchange exchange, SliceSum sum, string from) =>
+        sum.Slice < 0 || sum.Slice >= exchange.Sums.Length ? $"is of no slice of the step's {exchange.Sums.Length}"
+        : exchange.Check is { } check ? (check.MaySendSum(sum.Slice, Array.IndexOf(exchange.Plan.Members, from)) && from != exchange.Plan.Members[exchange.Plan.Me] ? ValuesProblem(exchange, sum)
+            : $"came from {from}, and only {exchange.Plan.Members[sum.Slice]} and its checker sum that slice")
+        : sum.Slice == exchange.Plan.Me ? $"came from {from}, and that slice is this member's own"
+        : from != exchange.Plan.Members[sum.Slice] ? $"came from {from}, and that slice is {exchange.Plan.Members[sum.Slice]}'s"
+        : ValuesProblem(exchange, sum);
+
+    private static string? ValuesProblem(Exchange exchange, SliceSum sum) =>
+        sum.Values.Length != exchange.Slices[sum.Slice].Count ? $"has {sum.Values.Length} values, the slice has {exchange.Slices[sum.Slice].Count}"
+        : sum.Values.Length != exchange.Slices[sum.Slice].Count ? $"has {sum.Values.Length} values, the slice has {exchange.Slices[sum.Slice].Count}"
+        : !double.IsFinite(sum.LossSum) ? $"has loss {sum.LossSum.ToString(System.Globalization.CultureInfo.InvariantCulture)}"
+        : Engine.Kernels.Finite.FirstNotFinite(sum.Values) is int at and >= 0 ? $"holds {sum.Values[at]} at offset {at}"
+        : null;
+
+    private void TakeSum(Exchange exchange, SliceSum sum)
+    {
+        if (exchange.Check is { } check)
+        {
+            check.AddCandidate(sum.Slice, sum.Values, sum.LossSum);
+            TryCommitChecked(exchange, check);
+            return;
+        }
+
+        if (exchange.Sums[sum.Slice] is not null)
+        {
+            return; // a second copy (a step's plan sent twice)
+        }
+
+        exchange.Sums[sum.Slice] = sum.Values;
+        exchange.LossSum = sum.LossSum; // every owner sums the same losses in the same order
+        if (exchange.Sums.Any(s => s is null))
+        {
+            return;
+        }
+
+        Commit(exchange);
+    }
+}

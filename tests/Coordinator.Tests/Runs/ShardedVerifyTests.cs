@@ -1,0 +1,99 @@
+using CnnCluster.Coordinator.Runs.Steps;
+using CnnCluster.Engine.Models;
+using CnnCluster.Engine.Training;
+using CnnCluster.Shared.Protocol;
+using Xunit;
+
+namespace CnnCluster.Coordinator.Tests.Runs;
+
+/// <summary>
+/// --verify in a sharded run, through <see cref="ExecutionBench"/> (the execution and real replicas, messages in a
+/// seeded random order): verified nodes are computed by two members and voted on by their part digests, every slice's
+/// sum is made by its owner and its checker and committed only as both reported it. A member that computes wrongly,
+/// an owner that reports a sum other than the parts' sum, an owner that sends its peers other values than it reported:
+/// each is caught, the first two struck (quarantined at the second) and the step run again, and every replica commits
+/// the engine's bits.
+/// </summary>
+public sealed class ShardedVerifyTests
+{
+    private const int Steps = 4;
+
+    private static RunConfig Config(double verify) => RunConfig.From(Presets.LeNet5, "lenet5",
+        new TrainingOptions { Epochs = 10, MaxSteps = Steps, BatchSize = ExecutionBench.Batch, ShardSize = 8, Seed = 3, Sgd = new Engine.Optim.SgdOptions(0.9, true, 5e-4) }, null,
+        reduction: Reduction.Sharded) with { Verify = verify };
+
+    private static readonly Lazy<string[]> Engine = new(() => ExecutionBench.EngineHashes(Config(0), Steps));
+
+    [Theory]
+    [InlineData(2, 1.0, 1)]
+    [InlineData(3, 1.0, 2)]
+    [InlineData(3, 0.5, 3)]
+    public void VerifiedNodesAndCheckedSumsGiveTheEnginesBits(int members, double verify, int seed)
+    {
+        var bench = new ExecutionBench(Config(verify), seed);
+        bench.Join(members);
+        bench.RunToEnd();
+
+        Assert.True(bench.Log.Lines.All(l => l.StartsWith("info", StringComparison.Ordinal)), string.Join("\n", bench.Log.Lines));
+        Assert.Equal(Engine.Value, bench.Hashes);
+        Assert.All(bench.Sent.Select(s => s.Message).OfType<StepPlan>(), p => Assert.True(p.Checked, $"plan {p.Ref} for member {p.Me} of {p.Members.Length} is not checked"));
+        Assert.True(bench.Telemetry.Verified > 0);
+        Assert.Equal(0, bench.Telemetry.Disagreements);
+        Assert.Equal(members * Steps, bench.Sent.Count(s => s.Message is SumsAgreed));
+    }
+
+    [Fact]
+    public void AMemberThatComputesWronglyIsOutvotedStruckAndQuarantinedAndTheBitsStayTheEngines()
+    {
+        var bench = new ExecutionBench(Config(1.0), seed: 4);
+        bench.ComputeFault = (worker, g) =>
+        {
+            if (worker == "w1")
+            {
+                g[g.Length / 3] += 1e-3f; // finite and plausible: only a second computation tells
+            }
+
+            return g;
+        };
+        bench.Join(3);
+        bench.RunToEnd();
+
+        Assert.Equal(Engine.Value, bench.Hashes);
+        Assert.Equal(["w1"], bench.Quarantined);
+        Assert.True(bench.Telemetry.Disagreements >= 2);
+        Assert.Contains(bench.Log.Lines, l => l.Contains("worker w1 computed node", StringComparison.Ordinal) && l.Contains("differently from two others", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void AnOwnerThatReportsASumOtherThanItsPartsSumIsSettledFromThePartsAndStruck()
+    {
+        var bench = new ExecutionBench(Config(1.0), seed: 5);
+        int lies = 0;
+        bench.Fault = (worker, m) => m is SumReport r && worker == "w1" && r.Slice == 1 && lies++ < 1
+            ? r with { Digest = ParameterHash.OfSlice([0.01f], 0) }
+            : m;
+        bench.Join(3);
+        bench.RunToEnd();
+
+        Assert.Equal(Engine.Value, bench.Hashes);
+        Assert.Contains(bench.Log.Lines, l => l.Contains("the sum of slice 1 differs between its owner w1 and its checker w2", StringComparison.Ordinal));
+        Assert.Contains(bench.Log.Lines, l => l.Contains("worker w1 is wrong: it reported a sum of slice 1 that is not the sum of the agreed parts", StringComparison.Ordinal));
+        Assert.Contains(bench.Decisions, d => d.Status == StepStatus.Restart && d.Reason!.Contains("settled against w1", StringComparison.Ordinal));
+        Assert.Empty(bench.Quarantined); // one strike
+    }
+
+    [Fact]
+    public void AnOwnerThatSendsItsPeersOtherValuesThanItReportedChangesNothing()
+    {
+        var bench = new ExecutionBench(Config(1.0), seed: 6);
+        bench.PeerFault = (from, to, m) => m is SliceSum s && from == "w1" && s.Slice == 1
+            ? s with { Values = s.Values.Select(v => v + 0.01f).ToArray() }
+            : m;
+        bench.Join(3);
+        bench.RunToEnd();
+
+        // every member commits with the checker's copy, the one whose SHA-256 both summers reported
+        Assert.Equal(Engine.Value, bench.Hashes);
+        Assert.Equal(0, bench.Telemetry.Disagreements);
+    }
+}
