@@ -45,7 +45,7 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
         (JsonElement summary, string log) = RunWith("nan:40", good: 1, Common, reduce: "sharded");
         Assert.Equal(engine, Hash(summary));
         Assert.Single(summary.GetProperty("quarantined").EnumerateArray());
-        Assert.Contains("was refused by its slice's owner: its part holds NaN", log);
+        Assert.Contains("was refused by a member summing its slice: its part holds NaN", log);
         Assert.Contains("quarantined after 2 failed results", log);
     }
 
@@ -65,6 +65,38 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
         Assert.Single(summary.GetProperty("quarantined").EnumerateArray());
         Assert.Contains("sent is refused: its SHA-256 is", log);
         Assert.Contains("quarantined after 2 failed results", log);
+    }
+
+    /// <summary>
+    /// Issue 30's attack: a member adds 0.01 to the sum of the slice it owns before it applies, reports and sends it.
+    /// Before, every replica committed the same wrong bits and the run "completed"; with --verify 1 in a sharded run
+    /// the slice's checker (the other member) reports another sum, the coordinator settles it from the agreed parts,
+    /// strikes the forger (quarantined at the second), runs the step again, and the run ends with the engine's hash.
+    /// </summary>
+    [Fact]
+    public void InAShardedRunAMemberThatForgesItsSlicesSumIsCaughtByItsCheckerAndQuarantined()
+    {
+        string[] args = [.. Common, "--verify", "1"];
+        string engine = Hash(Train(Common));
+        (JsonElement summary, string log) = RunWith("forge-sum:1", good: 1, args, reduce: "sharded");
+        Assert.Equal(engine, Hash(summary));
+        Assert.Single(summary.GetProperty("quarantined").EnumerateArray());
+        Assert.Contains("differs between its owner", log);
+        Assert.Contains("is wrong: it reported a sum of slice", log);
+        Assert.Contains("quarantined after 2 failed results", log);
+    }
+
+    /// <summary>--verify in a sharded run catches finite, plausible garbage too: the member that computes it is outvoted by a third.</summary>
+    [Fact]
+    public void InAShardedRunVerifyingEveryNodeOutvotesAWorkerThatPerturbsItsResults()
+    {
+        string[] args = [.. Common, "--verify", "1"];
+        string engine = Hash(Train(Common));
+        (JsonElement summary, string log) = RunWith("perturb:25", good: 2, args, reduce: "sharded");
+        Assert.Equal(engine, Hash(summary));
+        Assert.Single(summary.GetProperty("quarantined").EnumerateArray());
+        Assert.True(summary.GetProperty("disagreements").GetInt64() >= 2, summary.ToString());
+        Assert.Contains("differently from two others", log);
     }
 
     [Fact]

@@ -9,7 +9,8 @@ namespace CnnCluster.FaultyWorker;
 /// FAULT=nan:N (one gradient value NaN), infinite-loss:N, short:N (one value missing), perturb:N (one
 /// value off by 1e-3, finite and plausible: only --verify can tell); or every Nth replica state a sharded run
 /// asks of it poisoned, FAULT=poison-state:N (one parameter off by 1e-3: a snapshot or a joining worker would
-/// take it). Everything else is the real worker.
+/// take it); or every Nth sum of the slice it owns in a sharded run forged, FAULT=forge-sum:N (0.01 added to every
+/// value before it applies, reports and sends it: a member that lies about its slice). Everything else is the real worker.
 /// </summary>
 public static class Program
 {
@@ -32,6 +33,21 @@ public static class Program
                 float[] p = (float[])s.Parameters.Clone();
                 p[p.Length / 2] += 1e-3f;
                 return s with { Parameters = p };
+            };
+            return CnnCluster.Worker.Program.Main(args);
+        }
+
+        if (kind == "forge-sum")
+        {
+            ResultFaults.Sum = s =>
+            {
+                if (Interlocked.Increment(ref results) % every != 0)
+                {
+                    return s;
+                }
+
+                Console.Error.WriteLine($"fault: forged the sum of slice {s.Slice} at step {s.Ref.Step}");
+                return s with { Values = s.Values.Select(v => v + 0.01f).ToArray() };
             };
             return CnnCluster.Worker.Program.Main(args);
         }

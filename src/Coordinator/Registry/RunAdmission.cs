@@ -43,11 +43,6 @@ public static class RunAdmission
             return $"a run named '{id}' exists already (resume it, or pick another name)";
         }
 
-        if (config.Verify > 0 && config.Reduction == Reduction.Sharded)
-        {
-            return $"--verify {config.Verify} is not possible with the sharded reduction: its results never reach the coordinator (use --reduce star)";
-        }
-
         try
         {
             ModelBudget.CheckShard(Network.Build(ModelSpecJson.Parse(config.ModelJson)).Spec, config.ShardSize);
