@@ -1,5 +1,10 @@
 using System.Text.Json;
+using Akka.Actor;
+using Akka.Hosting;
 using CnnCluster.Security;
+using CnnCluster.Shared.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -46,6 +51,51 @@ public sealed class TrustEndToEndTests(ITestOutputHelper output) : TrainProcesse
         Assert.Equal(2, nodes.Length);
         Assert.Contains("coordinator", nodes);
         Assert.DoesNotContain("Up", stranger.Stdout + stranger.Stderr, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Akka's roles are what a node says: a node holding a worker's certificate that joins saying it is a coordinator
+    /// (and so could host the run registry) is probed by the members, shows a worker's certificate, and is downed in
+    /// one line; the run goes on with a real worker and the engine's hash.
+    /// </summary>
+    [Fact]
+    public async Task AWorkersCertificateThatJoinsAsACoordinatorIsDowned()
+    {
+        string ours = Path.Combine(Out, "ours");
+        ClusterSecrets.Ensure(ours);
+        string engine = Hash(Train(Common));
+
+        int port = FreePort();
+        using ChildProcess coordinator = StartTrain([.. Common, "--workers", "0", "--reduce", "sharded", "--cluster-port", port.ToString()],
+            new Dictionary<string, string> { ["CLUSTER_SECRETS"] = ours });
+        coordinator.WaitForOutput("cluster: coordinator at akka.ssl.tcp://", Timeout);
+
+        // built in this test as a hostile node would be (our binaries refuse another role's folder)
+        var settings = new NodeSettings("127.0.0.1", "127.0.0.1", 0, [NodeSettings.ParseSeed($"127.0.0.1:{port}", tls: true)])
+        {
+            Trust = ClusterTrust.Load(Path.Combine(ours, "worker"), NodeRole.Worker),
+        };
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder();
+        builder.Services.AddAkka(NodeSettings.SystemName, (akka, _) => akka.WithCnnClusterNode(settings, Roles.Coordinator));
+        using IHost impostor = builder.Build();
+        var removed = new TaskCompletionSource();
+        await impostor.StartAsync();
+        try
+        {
+            Akka.Cluster.Cluster.Get(impostor.Services.GetRequiredService<ActorSystem>()).RegisterOnMemberRemoved(() => removed.TrySetResult());
+            coordinator.WaitForLog("says it is a coordinator and its certificate does not", Timeout);
+            await removed.Task.WaitAsync(Timeout);
+
+            using ChildProcess member = ChildProcess.Worker(port, env: new Dictionary<string, string> { ["CLUSTER_SECRETS"] = ours });
+            JsonElement summary = Finish(coordinator);
+            output.WriteLine(string.Join("\n", coordinator.Stderr.Split('\n').Where(l => l.Contains("says it is a coordinator", StringComparison.Ordinal))));
+            Assert.Equal(engine, Hash(summary));
+            Assert.Contains("its certificate does not: 127.0.0.1 is not a node of this cluster", coordinator.Stderr);
+        }
+        finally
+        {
+            await impostor.StopAsync();
+        }
     }
 
     [Theory]

@@ -46,7 +46,8 @@ public static class ClusterHosting
     /// authority when the settings carry its trust; untrusted mode always, so that a peer can neither deploy
     /// actors here, nor send PoisonPill-like messages, nor select any actor but the few paths the cluster and
     /// our protocol need), clustering with the given roles
-    /// and keep-majority split-brain resolution on the coordinator role, our MessagePack serializer
+    /// and keep-majority split-brain resolution on the coordinator role (a member that says it is a coordinator
+    /// must show a coordinator's certificate: <see cref="MemberRoleCheck"/>), our MessagePack serializer
     /// bound to every protocol message, graceful leave on shutdown, Akka logs through
     /// Microsoft.Extensions.Logging.
     /// </summary>
@@ -70,6 +71,13 @@ public static class ClusterHosting
                 LogInfo = false,
             })
             .AddSetup(new Security.NodeTrustSetup(settings.Trust))
+            .WithActors((system, _) =>
+            {
+                if (settings.Trust is { Certificate: not null } trust)
+                {
+                    system.ActorOf(MemberRoleCheck.Props(trust), "member-role-check");
+                }
+            })
             .WithCustomSerializer(ProtocolSerializer.Name, [typeof(IProtocolMessage)], system => new ProtocolSerializer(system))
             // a peer that left is reported by the worker directory; the remoting layer's stack trace adds nothing
             .AddSetup(new LogFilterBuilder().ExcludeMessageRegex(new Regex("^Disassociated")).Build())
