@@ -50,6 +50,9 @@ public sealed class DataPlaneServer(string bind, int port, string advertisedHost
     /// <summary>Messages refused for their sender's role, and connections beyond <see cref="MaxConnections"/>, so far.</summary>
     public long Refused => Interlocked.Read(ref _refused);
 
+    /// <summary>Connections open now.</summary>
+    public int OpenConnections => Volatile.Read(ref _open);
+
     /// <summary>"host:port" as coordinators reach it (empty until started).</summary>
     public string Endpoint { get; private set; } = "";
 
