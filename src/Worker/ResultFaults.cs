@@ -16,4 +16,10 @@ internal static class ResultFaults
 
     /// <summary>Every sum a replica makes of its own slice passes through it before it is reported, sent and applied.</summary>
     public static Func<SliceSum, SliceSum>? Sum { get; set; }
+
+    /// <summary>
+    /// Hears every plan a replica gets, with the model's parameter count and a way to send a slice as this member
+    /// (over its own proven peer links): a hostile member's way in.
+    /// </summary>
+    public static Action<StepPlan, int, Action<string, ISliceMessage>>? Plan { get; set; }
 }

@@ -99,6 +99,38 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
         Assert.Contains("differently from two others", log);
     }
 
+    /// <summary>
+    /// A hostile member (tests/FaultyWorker, FAULT=hostile) with the cluster's worker certificate, over mutual TLS: it
+    /// forges the sum of its own slice and tries every attack on its two peers' data planes. Each attack is refused in
+    /// words by the peer it targets, the forger is caught by its checker and quarantined, and the run ends with the
+    /// engine's hash.
+    /// </summary>
+    [Fact]
+    public void AHostileMemberWithTheClustersCertificateTriesEveryAttackAndTheRunKeepsTheEnginesBits()
+    {
+        string secrets = Path.Combine(Out, "hostile-secrets");
+        CnnCluster.Security.ClusterSecrets.Ensure(secrets);
+        // long enough for the attacks' connections to be closed by their receivers (a claim never proven: 10 s)
+        string[] args = ["--steps", "900", "--epochs", "100", "--limit", "4096", "--seed", "13", "--verify", "1"];
+        string engine = Hash(Train(args[..^2]));
+        (JsonElement summary, string log) = RunWith("hostile:1", good: 2, args, reduce: "sharded", secrets: secrets);
+        output.WriteLine(string.Join("\n", Attacks.Split('\n').Where(l => l.StartsWith("attack:", StringComparison.Ordinal)).Take(5)));
+        output.WriteLine(string.Join("\n", Peers.Split('\n').Where(l => l.Contains("refused", StringComparison.Ordinal) || l.Contains("did not prove", StringComparison.Ordinal))));
+
+        Assert.Equal(engine, Hash(summary));
+        Assert.Single(summary.GetProperty("quarantined").EnumerateArray());
+        Assert.Contains("is wrong: it reported a sum of slice", log);
+        Assert.Contains("attack: as myself, the sum of slice", Attacks);
+        Assert.Contains("came from 127.0.0.1:", Peers); // a sum or a part as itself, of what is not its to send
+        Assert.Contains("refused: a SliceSum from a peer that did not say which member it is", Peers);
+        Assert.Contains("and did not prove it within 10 s", Peers);
+        Assert.Contains("refused: a StepPlan comes only from the coordinator, and this connection holds the worker's certificate", Peers);
+    }
+
+    private string Peers { get; set; } = "";
+
+    private string Attacks { get; set; } = "";
+
     [Fact]
     public void VerifyingATenthOfTheNodesCatchesAWorkerThatPerturbsOneResultInFifty()
     {
@@ -111,17 +143,18 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
     }
 
     /// <summary>A run on `good` real workers and one faulty one (joining as the run starts).</summary>
-    private (JsonElement Summary, string Log) RunWith(string fault, int good, string[] args, string reduce = "star", bool faultyFirst = false)
+    private (JsonElement Summary, string Log) RunWith(string fault, int good, string[] args, string reduce = "star", bool faultyFirst = false, string? secrets = null)
     {
+        var trust = secrets is null ? new Dictionary<string, string>() : new Dictionary<string, string> { ["CLUSTER_SECRETS"] = secrets };
         // members are ordered by address: with faultyFirst the faulty worker gets the lower port, so it is member 0
         (int faultyPort, int goodPort) = faultyFirst ? OrderedPorts() : (0, 0);
         int port = FreePort();
-        using ChildProcess coordinator = StartTrain([.. args, "--workers", "0", "--reduce", reduce, "--cluster-port", port.ToString()], new Dictionary<string, string> { ["CNN_LOG_LEVEL"] = "Information" });
+        using ChildProcess coordinator = StartTrain([.. args, "--workers", "0", "--reduce", reduce, "--cluster-port", port.ToString()], new Dictionary<string, string>(trust) { ["CNN_LOG_LEVEL"] = "Information" });
         coordinator.WaitForOutput("cluster: coordinator at", Timeout);
         var workers = new List<ChildProcess>();
         try
         {
-            var faulty = new Dictionary<string, string>
+            var faulty = new Dictionary<string, string>(trust)
             {
                 ["FAULT"] = fault,
                 ["CLUSTER_SEEDS"] = $"127.0.0.1:{port}",
@@ -136,7 +169,7 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
 
             for (int i = 0; i < good; i++)
             {
-                workers.Add(ChildProcess.Worker(port, env: faultyFirst ? new Dictionary<string, string> { ["CLUSTER_PORT"] = (goodPort + i).ToString() } : null));
+                workers.Add(ChildProcess.Worker(port, env: faultyFirst ? new Dictionary<string, string>(trust) { ["CLUSTER_PORT"] = (goodPort + i).ToString() } : trust));
             }
 
             if (faultyFirst)
@@ -148,6 +181,8 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
             }
 
             JsonElement summary = Finish(coordinator);
+            Peers = string.Join("\n", workers.Skip(1).Select(w => w.Stdout + w.Stderr)); // the faulty one is first either way
+            Attacks = workers[0].Stderr;
             output.WriteLine(string.Join("\n", coordinator.Stderr.Split('\n').Where(l => l.Contains("refused") || l.Contains("quarantined") || l.Contains("differently"))));
             output.WriteLine(workers[0].Stderr.Split('\n').Count(l => l.StartsWith("fault:", StringComparison.Ordinal)) + " faults injected");
             return (summary, coordinator.Stderr);

@@ -10,7 +10,8 @@ namespace CnnCluster.FaultyWorker;
 /// value off by 1e-3, finite and plausible: only --verify can tell); or every Nth replica state a sharded run
 /// asks of it poisoned, FAULT=poison-state:N (one parameter off by 1e-3: a snapshot or a joining worker would
 /// take it); or every Nth sum of the slice it owns in a sharded run forged, FAULT=forge-sum:N (0.01 added to every
-/// value before it applies, reports and sends it: a member that lies about its slice). Everything else is the real worker.
+/// value before it applies, reports and sends it: a member that lies about its slice); or FAULT=hostile:1, a member
+/// that also tries every attack on its peers (<see cref="HostileMember"/>). Everything else is the real worker.
 /// </summary>
 public static class Program
 {
@@ -34,6 +35,12 @@ public static class Program
                 p[p.Length / 2] += 1e-3f;
                 return s with { Parameters = p };
             };
+            return CnnCluster.Worker.Program.Main(args);
+        }
+
+        if (kind == "hostile")
+        {
+            HostileMember.Install();
             return CnnCluster.Worker.Program.Main(args);
         }
 

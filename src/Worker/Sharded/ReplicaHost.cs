@@ -72,6 +72,7 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
                 Init(init, replies);
                 break;
             case StepPlan plan when Replica(plan.Ref.RunId, plan.Ref.Incarnation) is { } r:
+                ResultFaults.Plan?.Invoke(plan, r.Replica.Parameters.Length, (endpoint, slice) => peers.Send([endpoint], slice, slice.Values ?? new float[1]));
                 r.Ports.Coordinator = replies;
                 r.Ports.LastPlan = DateTime.UtcNow;
                 r.Replica.OnPlan(plan);

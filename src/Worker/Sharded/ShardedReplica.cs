@@ -96,7 +96,16 @@ public sealed partial class ShardedReplica
             return;
         }
 
-        _exchange?.Abandon();
+        if (_exchange is { } abandoned)
+        {
+            foreach ((SlicePart part, string from) in abandoned.TakeUnassigned())
+            {
+                RefuseUnassigned(abandoned, part, from);
+            }
+
+            abandoned.Abandon();
+        }
+
         ArraySegment<int> batch = _session.BeginStep();
         ParameterSlice[] slices = ParameterSlice.Partition(_session.Network.ParameterCount, plan.Members.Length);
         var exchange = new Exchange(key, plan, slices, batch, _session.Pass)
