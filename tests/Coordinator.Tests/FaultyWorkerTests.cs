@@ -68,35 +68,24 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
     }
 
     /// <summary>
-    /// Issue 30's attack: a member adds 0.01 to the sum of the slice it owns before it applies, reports and sends it.
-    /// Before, every replica committed the same wrong bits and the run "completed"; with --verify 1 in a sharded run
-    /// the slice's checker (the other member) reports another sum, the coordinator settles it from the agreed parts,
-    /// strikes the forger (quarantined at the second), runs the step again, and the run ends with the engine's hash.
+    /// --verify 1 in a sharded run. FAULT=forge-sum:1 is issue 30's attack: a member adds 0.01 to the sum of the slice
+    /// it owns before it applies, reports and sends it; before, every replica committed the same wrong bits and the run
+    /// "completed"; now the slice's checker reports another sum, the coordinator settles it from the agreed parts and
+    /// strikes the forger. FAULT=perturb:25 is finite garbage in a node, outvoted by a third computer. Either member is
+    /// quarantined at its second strike, its step runs again, and the run ends with the engine's hash.
     /// </summary>
-    [Fact]
-    public void InAShardedRunAMemberThatForgesItsSlicesSumIsCaughtByItsCheckerAndQuarantined()
+    [Theory]
+    [InlineData("forge-sum:1", 1, "is wrong: it reported a sum of slice")]
+    [InlineData("perturb:25", 2, "differently from two others")]
+    public void InAShardedRunVerifyingCatchesAFaultyOrLyingMemberAndTheHashIsTheEngines(string fault, int good, string caught)
     {
-        string[] args = [.. Common, "--verify", "1"];
         string engine = Hash(Train(Common));
-        (JsonElement summary, string log) = RunWith("forge-sum:1", good: 1, args, reduce: "sharded");
-        Assert.Equal(engine, Hash(summary));
-        Assert.Single(summary.GetProperty("quarantined").EnumerateArray());
-        Assert.Contains("differs between its owner", log);
-        Assert.Contains("is wrong: it reported a sum of slice", log);
-        Assert.Contains("quarantined after 2 failed results", log);
-    }
-
-    /// <summary>--verify in a sharded run catches finite, plausible garbage too: the member that computes it is outvoted by a third.</summary>
-    [Fact]
-    public void InAShardedRunVerifyingEveryNodeOutvotesAWorkerThatPerturbsItsResults()
-    {
-        string[] args = [.. Common, "--verify", "1"];
-        string engine = Hash(Train(Common));
-        (JsonElement summary, string log) = RunWith("perturb:25", good: 2, args, reduce: "sharded");
+        (JsonElement summary, string log) = RunWith(fault, good, [.. Common, "--verify", "1"], reduce: "sharded");
         Assert.Equal(engine, Hash(summary));
         Assert.Single(summary.GetProperty("quarantined").EnumerateArray());
         Assert.True(summary.GetProperty("disagreements").GetInt64() >= 2, summary.ToString());
-        Assert.Contains("differently from two others", log);
+        Assert.Contains(caught, log);
+        Assert.Contains("quarantined after 2 failed results", log);
     }
 
     /// <summary>

@@ -1,7 +1,4 @@
-using CnnCluster.Engine.Data;
 using CnnCluster.Engine.Layers;
-using CnnCluster.Engine.Models;
-using CnnCluster.Engine.Training;
 using CnnCluster.Shared.Protocol;
 
 namespace CnnCluster.Worker.Sharded;

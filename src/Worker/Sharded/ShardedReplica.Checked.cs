@@ -1,5 +1,3 @@
-using CnnCluster.Engine.Data;
-using CnnCluster.Engine.Layers;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.Protocol;

@@ -15,12 +15,12 @@ namespace CnnCluster.Coordinator.Tests.Runs;
 /// </summary>
 public sealed class ShardedExecutionTests
 {
-    private const int Steps = 5;
-    private static readonly RunConfig Config = RunConfig.From(Presets.LeNet5, "lenet5",
+    internal const int Steps = 5;
+    internal static readonly RunConfig Config = RunConfig.From(Presets.LeNet5, "lenet5",
         new TrainingOptions { Epochs = 10, MaxSteps = Steps, BatchSize = ExecutionBench.Batch, ShardSize = 8, Seed = 3, Sgd = new Engine.Optim.SgdOptions(0.9, true, 5e-4) }, null,
         reduction: Reduction.Sharded);
 
-    private static readonly Lazy<string[]> Engine = new(() => ExecutionBench.EngineHashes(Config, Steps));
+    internal static readonly Lazy<string[]> Engine = new(() => ExecutionBench.EngineHashes(Config, Steps));
 
     [Theory]
     [InlineData(1, 1)]

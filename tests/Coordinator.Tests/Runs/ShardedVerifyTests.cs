@@ -1,5 +1,4 @@
 using CnnCluster.Coordinator.Runs.Steps;
-using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.Protocol;
 using Xunit;
@@ -16,13 +15,10 @@ namespace CnnCluster.Coordinator.Tests.Runs;
 /// </summary>
 public sealed class ShardedVerifyTests
 {
-    private const int Steps = 4;
+    private const int Steps = ShardedExecutionTests.Steps;
+    private static readonly Lazy<string[]> Engine = ShardedExecutionTests.Engine;
 
-    private static RunConfig Config(double verify) => RunConfig.From(Presets.LeNet5, "lenet5",
-        new TrainingOptions { Epochs = 10, MaxSteps = Steps, BatchSize = ExecutionBench.Batch, ShardSize = 8, Seed = 3, Sgd = new Engine.Optim.SgdOptions(0.9, true, 5e-4) }, null,
-        reduction: Reduction.Sharded) with { Verify = verify };
-
-    private static readonly Lazy<string[]> Engine = new(() => ExecutionBench.EngineHashes(Config(0), Steps));
+    private static RunConfig Config(double verify) => ShardedExecutionTests.Config with { Verify = verify };
 
     [Theory]
     [InlineData(2, 1.0, 1)]
