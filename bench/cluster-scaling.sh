@@ -7,7 +7,7 @@
 #   BASELINE=REV bench/cluster-scaling.sh ...: also builds commit REV (in a git worktree under /tmp) and
 #   runs it alternately with this tree, mode by mode, for a before/after table from the same command.
 #   modes (default all): engine-b256 inproc1-b256 proc1x2-b256 engine1-b256 proc1x1-b256 proc2x1-b256 engine-b64 inproc1-b64
-#     shard1x2-b256 shard1x1-b256 shard2x1-b256
+#     shard1x2-b256 shard1x1-b256 shard2x1-b256 (and, not by default, shard1x2-b64 shard2x1-b64: the default batch)
 #   (engine1: the engine alone on 1 thread, whose ratio to 2 threads bounds what 2 single-thread workers can reach;
 #   proc*: worker processes through the star; shard*: the same processes with the sharded all-reduce, in trees that have it)
 set -euo pipefail
@@ -53,6 +53,8 @@ for r in $(seq "$repeats"); do
       shard1x2-b256) json=$(cluster --batch-size 256 --worker-processes 1 --worker-threads 2 --reduce sharded) ;;
       shard1x1-b256) json=$(cluster --batch-size 256 --worker-processes 1 --worker-threads 1 --reduce sharded) ;;
       shard2x1-b256) json=$(cluster --batch-size 256 --worker-processes 2 --worker-threads 1 --reduce sharded) ;;
+      shard1x2-b64) json=$(cluster --batch-size 64 --worker-processes 1 --worker-threads 2 --reduce sharded) ;;
+      shard2x1-b64) json=$(cluster --batch-size 64 --worker-processes 2 --worker-threads 1 --reduce sharded) ;;
       engine-b64)   json=$(train --batch-size 64 --threads 2) ;;
       inproc1-b64)  json=$(cluster --batch-size 64 --workers 1 --worker-threads 2) ;;
       *) echo "unknown mode $name" >&2; exit 2 ;;
