@@ -8,7 +8,7 @@ using CnnCluster.Worker;
 namespace CnnCluster.FaultyWorker;
 
 /// <summary>
-/// FAULT=hostile: a member that tries, at the first plan of each of its steps, every attack on its peers' data planes
+/// FAULT=hostile: a member that tries, at the first plan of each of its steps (and generations), every attack on its peers' data planes
 /// that issue 30 names, besides forging the sum of the slice it owns (as FAULT=forge-sum): as itself, the sum of a
 /// slice it does not own and a part of a node it was not given (finite, of the right length); on connections of its
 /// own, a sum before saying which member it is, a sum after claiming another member's endpoint, and a step plan and
@@ -16,7 +16,7 @@ namespace CnnCluster.FaultyWorker;
 /// </summary>
 internal static class HostileMember
 {
-    private static readonly ConcurrentDictionary<long, bool> Attacked = new();
+    private static readonly ConcurrentDictionary<StepRef, bool> Attacked = new();
 
     public static void Install()
     {
@@ -28,7 +28,7 @@ internal static class HostileMember
         };
         ResultFaults.Plan = (plan, parameters, sendAsMe) =>
         {
-            if (plan.Members.Length > 1 && Attacked.TryAdd(plan.Ref.Step, true))
+            if (plan.Members.Length > 1 && Attacked.TryAdd(plan.Ref, true))
             {
                 // before its replica takes the plan: its own links carry these ahead of anything of its step
                 AsItself(plan, parameters, sendAsMe);

@@ -38,6 +38,23 @@ public sealed class ShardedVerifyTests
         Assert.Equal(members * Steps, bench.Sent.Count(s => s.Message is SumsAgreed));
     }
 
+    /// <summary>With --verify a lone member is not trusted: the run waits for a second, then every step is checked.</summary>
+    [Fact]
+    public void ALoneMemberWaitsForASecondToCompareWith()
+    {
+        var bench = new ExecutionBench(Config(1.0), seed: 7);
+        bench.Join(1);
+        bench.Advance();
+        Assert.Equal(StepStatus.Wait, bench.Last.Status);
+        Assert.Equal(ShardedExecution<string>.VerifyNeedsTwo, bench.Last.Reason);
+        Assert.DoesNotContain(bench.Sent, s => s.Message is StepPlan);
+
+        bench.Join(1, first: 1);
+        bench.RunToEnd();
+        Assert.Equal(Engine.Value, bench.Hashes);
+        Assert.All(bench.Sent.Select(s => s.Message).OfType<StepPlan>(), p => Assert.True(p.Checked));
+    }
+
     [Fact]
     public void AMemberThatComputesWronglyIsOutvotedStruckAndQuarantinedAndTheBitsStayTheEngines()
     {
@@ -58,6 +75,32 @@ public sealed class ShardedVerifyTests
         Assert.Equal(["w1"], bench.Quarantined);
         Assert.True(bench.Telemetry.Disagreements >= 2);
         Assert.Contains(bench.Log.Lines, l => l.Contains("worker w1 computed node", StringComparison.Ordinal) && l.Contains("differently from two others", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// Two members that compute a node differently (one of them once, as a faulty machine would): nobody is left to
+    /// settle it, so the step runs again (a worker waiting to join would be brought in), and the bits stay the engine's.
+    /// </summary>
+    [Fact]
+    public void TwoMembersThatDisagreeOnANodeRunTheStepAgain()
+    {
+        var bench = new ExecutionBench(Config(1.0), seed: 8);
+        int faults = 0;
+        bench.ComputeFault = (worker, g) =>
+        {
+            if (worker == "w1" && faults++ == 0)
+            {
+                g[0] += 1e-3f;
+            }
+
+            return g;
+        };
+        bench.Join(2);
+        bench.RunToEnd();
+
+        Assert.Equal(Engine.Value, bench.Hashes);
+        Assert.Contains(bench.Decisions, d => d.Status == StepStatus.Restart && d.Reason!.Contains("none of them is left to settle it", StringComparison.Ordinal));
+        Assert.Empty(bench.Quarantined);
     }
 
     [Fact]

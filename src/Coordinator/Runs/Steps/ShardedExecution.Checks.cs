@@ -28,6 +28,13 @@ public sealed partial class ShardedExecution<TWorker>
         if (outcome == ResultOutcome.Held)
         {
             step.ComputeBy[sender] = step.ComputeBy.GetValueOrDefault(sender) + d.ComputeMilliseconds;
+            if (checks.Unsettled(d.Node))
+            {
+                // a waiting worker has no replica of this step: the step runs again (and brings it in), the node computed anew
+                Telemetry.Disagreements++;
+                return Restart($"its members computed node {d.Node} differently and none of them is left to settle it");
+            }
+
             return Send(Scheduler.Reassign(Now)); // waiting for the other computer, or a disagreement for a third
         }
 

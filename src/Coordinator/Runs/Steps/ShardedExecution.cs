@@ -50,6 +50,12 @@ public sealed partial class ShardedExecution<TWorker>(StepContext<TWorker> conte
                 : StepDecision.Waiting(NoWorkers);
         }
 
+        if (Context.Config.Verify > 0 && members.Count == 1 && _group.Waiting.Count == 0)
+        {
+            // nobody to compare with: as the star holds a verified node until a second worker answers
+            return StepDecision.Waiting(VerifyNeedsTwo);
+        }
+
         long start = Telemetry.StepBegins();
         ArraySegment<int> batch = Session.BeginStep();
         long step = Session.Step + 1;
@@ -85,6 +91,12 @@ public sealed partial class ShardedExecution<TWorker>(StepContext<TWorker> conte
         _step.AssignedAt = Stopwatch.GetTimestamp();
         return StepDecision.Working;
     }
+
+    /// <summary>
+    /// Why a sharded run with --verify does not go on with one member: nothing checks it. (A step that brings a
+    /// waiting worker in is still computed by the one member, so that the newcomer gets the run's state.)
+    /// </summary>
+    public const string VerifyNeedsTwo = "--verify compares two members' results: waiting for a second worker (one member now)";
 
     /// <summary>A worker with a data plane waits for a replica from the next step boundary on; one without cannot hold one.</summary>
     public override StepDecision Joined(TWorker worker, WorkerCapacity capacity)

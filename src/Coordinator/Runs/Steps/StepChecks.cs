@@ -56,6 +56,16 @@ public sealed class StepChecks<TWorker>(IReadOnlyList<TWorker> members, TreeNode
         return XxHash3.HashToUInt64(digests);
     }
 
+    /// <summary>
+    /// True when every member has computed <paramref name="node"/> and no two agree: nobody of this generation is
+    /// left to settle it (two members that disagree, or three that all differ).
+    /// </summary>
+    public bool Unsettled(TreeNode node)
+    {
+        byte[][] claims = _claims.Where(c => c.Key.Node == node).Select(c => c.Value).ToArray();
+        return claims.Length == members.Count && claims.Select(c => XxHash3.HashToUInt64(c)).Distinct().Count() == claims.Length;
+    }
+
     /// <summary>The scheduler agreed on <paramref name="node"/> with vote <paramref name="vote"/>: the digests that count.</summary>
     public void Agree(TreeNode node, ulong vote) =>
         _agreed[node] = _claims.Where(c => c.Key.Node == node && XxHash3.HashToUInt64(c.Value) == vote).Select(c => c.Value).First();
