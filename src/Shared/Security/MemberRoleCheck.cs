@@ -48,11 +48,15 @@ public sealed class MemberRoleCheck : ReceiveActor
 
         IActorRef self = Self;
         ClusterTrust trust = _trust;
-        _ = Task.Run(async () => self.Tell(new Verdict(member, await Refusal(trust, host, port).ConfigureAwait(false))));
+        _ = Task.Run(async () =>
+        {
+            (ProbeResult result, string why) = await Refusal(trust, host, port).ConfigureAwait(false);
+            self.Tell(new Verdict(member, result, why));
+        });
     }
 
-    /// <summary>Why the node at host:port is not a coordinator by its certificate; null when it is; "" when it cannot be asked now.</summary>
-    private static async Task<string?> Refusal(ClusterTrust trust, string host, int port)
+    /// <summary>What the certificate of the node at host:port says (and why it is not a coordinator's).</summary>
+    private static async Task<(ProbeResult Result, string Why)> Refusal(ClusterTrust trust, string host, int port)
     {
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         using var timeout = new CancellationTokenSource(ProbeTimeout);
@@ -60,33 +64,40 @@ public sealed class MemberRoleCheck : ReceiveActor
         {
             await socket.ConnectAsync(host, port, timeout.Token).ConfigureAwait(false);
             await using var ssl = await Tls.ClientAsync(new NetworkStream(socket, ownsSocket: false), host, trust, ProbeTimeout, timeout.Token, serverRole: NodeRole.Coordinator).ConfigureAwait(false);
-            return null;
+            return (ProbeResult.Coordinator, "");
         }
         catch (AuthenticationException e)
         {
-            return e.Message;
+            return (ProbeResult.NotCoordinator, e.Message);
         }
         catch (Exception e) when (e is SocketException or IOException or OperationCanceledException)
         {
-            return "";
+            return (ProbeResult.Unreachable, e.Message);
         }
     }
 
     private void OnVerdict(Verdict v)
     {
-        switch (v.Refusal)
+        switch (v.Result)
         {
-            case null:
+            case ProbeResult.Coordinator:
                 return;
-            case "":
+            case ProbeResult.Unreachable:
                 _checked.Remove(v.Member.UniqueAddress); // not reachable now: probed again when it is up
                 return;
-            default:
-                _log.Error("member {0} says it is a coordinator and its certificate does not: {1}; it is downed", v.Member.Address, TerminalText.Safe(v.Refusal));
+            case ProbeResult.NotCoordinator:
+                _log.Error("member {0} says it is a coordinator and its certificate does not: {1}; it is downed", v.Member.Address, TerminalText.Safe(v.Why));
                 _cluster.Down(v.Member.Address);
                 return;
         }
     }
 
-    private sealed record Verdict(Member Member, string? Refusal);
+    private enum ProbeResult
+    {
+        Coordinator,
+        NotCoordinator,
+        Unreachable,
+    }
+
+    private sealed record Verdict(Member Member, ProbeResult Result, string Why);
 }

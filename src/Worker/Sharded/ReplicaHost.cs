@@ -50,7 +50,7 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
 
         try
         {
-            Dispatch(message, replies, from!);
+            Dispatch(message, replies, from);
         }
         catch (Exception e)
         {
@@ -64,7 +64,8 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
         log.Warning("data plane: refused a {0}: {1} ({2} refused so far)", message.GetType().Name, why, _refused);
     }
 
-    private void Dispatch(IProtocolMessage message, IWorkReplies replies, string from)
+    /// <summary>One message to its replica; <paramref name="from"/>, the proven sender, is set for every slice (checked above).</summary>
+    private void Dispatch(IProtocolMessage message, IWorkReplies replies, string? from)
     {
         switch (message)
         {
@@ -90,13 +91,13 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
                 replies.Send(new WorkFailed(plan.Ref.RunId, plan.Ref.Incarnation, plan.Ref.Step, $"{ShardedReplica.OutOfStep} none (no replica of the run here)", WorkFailure.OutOfStep));
                 break;
             case SlicePart part when Replica(part.Ref.RunId, part.Ref.Incarnation) is { } r:
-                r.Replica.OnPart(part, from);
+                r.Replica.OnPart(part, from!);
                 break;
             case SliceSum sum when Replica(sum.Ref.RunId, sum.Ref.Incarnation) is { } r:
-                r.Replica.OnSum(sum, from);
+                r.Replica.OnSum(sum, from!);
                 break;
             case ISliceMessage slice:
-                HoldUnlessStale(new PeerSlice(slice, from));
+                HoldUnlessStale(new PeerSlice(slice, from!));
                 break;
         }
     }

@@ -31,15 +31,25 @@ public sealed partial class ShardedReplica
 
     private static string? SumProblem(Exchange exchange, SliceSum sum, string from) =>
         sum.Slice < 0 || sum.Slice >= exchange.Sums.Length ? $"is of no slice of the step's {exchange.Sums.Length}"
-        : exchange.Check is { } check ? (check.MaySendSum(sum.Slice, Array.IndexOf(exchange.Plan.Members, from)) && from != exchange.Plan.Members[exchange.Plan.Me] ? ValuesProblem(exchange, sum)
-            : $"came from {from}, and only {exchange.Plan.Members[sum.Slice]} and its checker sum that slice")
-        : sum.Slice == exchange.Plan.Me ? $"came from {from}, and that slice is this member's own"
-        : from != exchange.Plan.Members[sum.Slice] ? $"came from {from}, and that slice is {exchange.Plan.Members[sum.Slice]}'s"
-        : ValuesProblem(exchange, sum);
+        : SenderProblem(exchange, sum.Slice, from) ?? ValuesProblem(exchange, sum);
+
+    /// <summary>Why <paramref name="from"/> may not send slice <paramref name="slice"/>'s sum: only its owner may (and on a checked step its checker), never from outside to this member for its own.</summary>
+    private static string? SenderProblem(Exchange exchange, int slice, string from)
+    {
+        string[] members = exchange.Plan.Members;
+        if (exchange.Check is { } check)
+        {
+            return check.MaySendSum(slice, Array.IndexOf(members, from)) && from != members[exchange.Plan.Me] ? null
+                : $"came from {from}, and only {members[slice]} and its checker sum that slice";
+        }
+
+        return slice == exchange.Plan.Me ? $"came from {from}, and that slice is this member's own"
+            : from != members[slice] ? $"came from {from}, and that slice is {members[slice]}'s"
+            : null;
+    }
 
     private static string? ValuesProblem(Exchange exchange, SliceSum sum) =>
         sum.Values.Length != exchange.Slices[sum.Slice].Count ? $"has {sum.Values.Length} values, the slice has {exchange.Slices[sum.Slice].Count}"
-        : sum.Values.Length != exchange.Slices[sum.Slice].Count ? $"has {sum.Values.Length} values, the slice has {exchange.Slices[sum.Slice].Count}"
         : !double.IsFinite(sum.LossSum) ? $"has loss {sum.LossSum.ToString(System.Globalization.CultureInfo.InvariantCulture)}"
         : Engine.Kernels.Finite.FirstNotFinite(sum.Values) is int at and >= 0 ? $"holds {sum.Values[at]} at offset {at}"
         : null;

@@ -171,14 +171,15 @@ public sealed partial class ShardedReplica
         for (int k = 0; k < exchange.Slices.Length; k++)
         {
             // to the slice's owner, and on a checked step to its checker too
-            int[] to = exchange.Check is null ? [k] : [k, StepPlan.CheckerOf(k, plan.Members.Length)];
+            int[] receivers = exchange.Check is null ? [k] : [k, StepPlan.CheckerOf(k, plan.Members.Length)];
             ParameterSlice slice = exchange.Slices[k];
-            foreach (int member in to.Where(m => m == plan.Me))
+            if (receivers.Contains(plan.Me))
             {
-                OnPart(new SlicePart(key, node, k, loss, Copy(gradient, slice)), plan.Members[member]);
+                OnPart(new SlicePart(key, node, k, loss, Copy(gradient, slice)), plan.Members[plan.Me]);
             }
 
-            if (to.Where(m => m != plan.Me).Select(m => plan.Members[m]).ToList() is { Count: > 0 } peers)
+            string[] peers = [.. receivers.Where(m => m != plan.Me).Select(m => plan.Members[m])];
+            if (peers.Length > 0)
             {
                 // pooled: the link gives it back once every copy is encoded
                 float[] values = Copy(gradient, slice);
@@ -244,7 +245,8 @@ public sealed partial class ShardedReplica
         (float[] sum, double loss) = exchange.Mine.Finish();
         if (ResultFaults.Sum is { } fault)
         {
-            (sum, loss) = (fault(new SliceSum(key, exchange.Plan.Me, loss, sum)) is var broken ? (broken.Values, broken.LossSum) : default);
+            SliceSum broken = fault(new SliceSum(key, exchange.Plan.Me, loss, sum));
+            (sum, loss) = (broken.Values, broken.LossSum);
         }
 
         TakeSum(exchange, Summed(exchange, exchange.Plan.Me, sum, loss));

@@ -45,8 +45,16 @@ public sealed class ShardedStepProgress<TWorker>(int generation, IReadOnlyList<T
     }
 
     /// <summary>For each of <see cref="Nodes"/>, the members (by index) sent it so far: what a plan's <see cref="StepPlan.Computers"/> says.</summary>
-    public int[][] Computers() =>
-        Nodes.Select(n => AssignedTo(n).Select(w => Members.ToList().IndexOf(w)).Where(k => k >= 0).Distinct().ToArray()).ToArray();
+    public int[][] Computers()
+    {
+        var index = new Dictionary<TWorker, int>();
+        for (int k = 0; k < Members.Count; k++)
+        {
+            index[Members[k]] = k;
+        }
+
+        return Nodes.Select(n => AssignedTo(n).Where(index.ContainsKey).Select(w => index[w]).Distinct().ToArray()).ToArray();
+    }
 
     /// <summary>Who was sent <paramref name="node"/> in this generation.</summary>
     public IReadOnlyList<TWorker> AssignedTo(TreeNode node) => _assigned.TryGetValue(node.Start, out var list) ? list : [];

@@ -33,13 +33,10 @@ public sealed class StepChecks<TWorker>(IReadOnlyList<TWorker> members, TreeNode
     where TWorker : notnull
 {
     private const int DigestBytes = ParameterHash.SliceDigestBytes;
-    private readonly Dictionary<(TreeNode Node, TWorker Worker), byte[]> _claims = new();
+    private readonly Dictionary<(TreeNode Node, TWorker Worker), (byte[] Digests, ulong Vote)> _claims = new();
     private readonly Dictionary<TreeNode, byte[]> _agreed = new();
     private readonly Dictionary<(int Slice, TWorker Worker), byte[]> _sums = new();
     private readonly HashSet<int> _disputed = new();
-
-    /// <summary>True once each node's part digests are agreed.</summary>
-    public bool AllPartsAgreed => _agreed.Count == nodes.Length;
 
     /// <summary>
     /// A computer's digests of its node's parts: the vote the scheduler compares between computers (a 64-bit hash of
@@ -52,8 +49,9 @@ public sealed class StepChecks<TWorker>(IReadOnlyList<TWorker> members, TreeNode
             return null;
         }
 
-        _claims[(node, worker)] = digests;
-        return XxHash3.HashToUInt64(digests);
+        ulong vote = XxHash3.HashToUInt64(digests);
+        _claims[(node, worker)] = (digests, vote);
+        return vote;
     }
 
     /// <summary>
@@ -62,13 +60,13 @@ public sealed class StepChecks<TWorker>(IReadOnlyList<TWorker> members, TreeNode
     /// </summary>
     public bool Unsettled(TreeNode node)
     {
-        byte[][] claims = _claims.Where(c => c.Key.Node == node).Select(c => c.Value).ToArray();
-        return claims.Length == members.Count && claims.Select(c => XxHash3.HashToUInt64(c)).Distinct().Count() == claims.Length;
+        ulong[] votes = _claims.Where(c => c.Key.Node == node).Select(c => c.Value.Vote).ToArray();
+        return votes.Length == members.Count && votes.Distinct().Count() == votes.Length;
     }
 
     /// <summary>The scheduler agreed on <paramref name="node"/> with vote <paramref name="vote"/>: the digests that count.</summary>
     public void Agree(TreeNode node, ulong vote) =>
-        _agreed[node] = _claims.Where(c => c.Key.Node == node && XxHash3.HashToUInt64(c.Value) == vote).Select(c => c.Value).First();
+        _agreed[node] = _claims.First(c => c.Key.Node == node && c.Value.Vote == vote).Value.Digests;
 
     public PartsAgreed AgreedParts(StepRef step) => new(step, nodes, nodes.Select(n => _agreed[n]).ToArray());
 
