@@ -38,15 +38,26 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
         }
     }
 
-    [Fact]
-    public void InAShardedRunTheSliceOwnersRefuseAFaultyWorkersNanAndTheStepRunsAgain()
+    /// <summary>
+    /// A member's NaN part is refused by the slice's owner (its own replica, when it is alone). Alone, its quarantine
+    /// leaves no replica: the good worker that joins then makes the run rewind to its last snapshot (a new incarnation
+    /// of the run, which still names the quarantined worker: its journal has it).
+    /// </summary>
+    [Theory]
+    [InlineData(FaultyJoins.WithTheGood)]
+    [InlineData(FaultyJoins.Alone)]
+    public void InAShardedRunTheSliceOwnersRefuseAFaultyWorkersNanAndTheStepRunsAgain(FaultyJoins joins)
     {
         string engine = Hash(Train(Common));
-        (JsonElement summary, string log) = RunWith("nan:40", good: 1, Common, reduce: "sharded");
+        (JsonElement summary, string log) = RunWith("nan:40", good: 1, Common, reduce: "sharded", joins);
         Assert.Equal(engine, Hash(summary));
         Assert.Single(summary.GetProperty("quarantined").EnumerateArray());
         Assert.Contains("was refused by a member summing its slice: its part holds NaN", log);
         Assert.Contains("quarantined after 2 failed results", log);
+        if (joins == FaultyJoins.Alone)
+        {
+            Assert.Contains("every replica was lost after step", log);
+        }
     }
 
     /// <summary>
@@ -60,7 +71,7 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
     {
         string[] args = ["--steps", "2000", "--epochs", "100", "--limit", "4096", "--seed", "13", "--snapshot-every", "50"];
         string engine = Hash(Train(args));
-        (JsonElement summary, string log) = RunWith("poison-state:1", good: 1, args, reduce: "sharded", faultyFirst: true);
+        (JsonElement summary, string log) = RunWith("poison-state:1", good: 1, args, reduce: "sharded", FaultyJoins.FirstMember);
         Assert.Equal(engine, Hash(summary));
         Assert.Single(summary.GetProperty("quarantined").EnumerateArray());
         Assert.Contains("sent is refused: its SHA-256 is", log);
@@ -104,7 +115,7 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
         // long enough for the attacks' connections to be closed by their receivers (a claim never proven: 10 s)
         string[] args = ["--steps", "2000", "--epochs", "100", "--limit", "4096", "--seed", "13", "--verify", "1"];
         string engine = Hash(Train(args[..^2]));
-        (JsonElement summary, string log) = RunWith("hostile:1", good: 2, args, reduce: "sharded", secrets: secrets, faultyLast: true);
+        (JsonElement summary, string log) = RunWith("hostile:1", good: 2, args, reduce: "sharded", FaultyJoins.Last, secrets);
         output.WriteLine(string.Join("\n", Attacks.Split('\n').Where(l => l.StartsWith("attack:", StringComparison.Ordinal)).Take(5)));
         output.WriteLine(string.Join("\n", Peers.Split('\n').Where(l => l.Contains("refused", StringComparison.Ordinal) || l.Contains("did not prove", StringComparison.Ordinal))));
 
@@ -133,12 +144,28 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
         Assert.Contains("differently from two others", log);
     }
 
-    /// <summary>A run on `good` real workers and one faulty one (joining as the run starts).</summary>
-    private (JsonElement Summary, string Log) RunWith(string fault, int good, string[] args, string reduce = "star", bool faultyFirst = false, string? secrets = null, bool faultyLast = false)
+    /// <summary>When the faulty worker joins the run, relative to the good ones.</summary>
+    public enum FaultyJoins
+    {
+        /// <summary>All start together.</summary>
+        WithTheGood,
+
+        /// <summary>After the good ones hold the run; by its lower port it is member 0 from the next generation on.</summary>
+        FirstMember,
+
+        /// <summary>After the good ones are in the cluster: its first step has every member.</summary>
+        Last,
+
+        /// <summary>Alone; the good ones start once it is quarantined (a sharded run is left with no replica).</summary>
+        Alone,
+    }
+
+    /// <summary>A run on `good` real workers and one faulty one.</summary>
+    private (JsonElement Summary, string Log) RunWith(string fault, int good, string[] args, string reduce = "star", FaultyJoins joins = FaultyJoins.WithTheGood, string? secrets = null)
     {
         var trust = secrets is null ? new Dictionary<string, string>() : new Dictionary<string, string> { ["CLUSTER_SECRETS"] = secrets };
-        // members are ordered by address: with faultyFirst the faulty worker gets the lower port, so it is member 0
-        (int faultyPort, int goodPort) = faultyFirst ? OrderedPorts() : (0, 0);
+        // members are ordered by address: as FirstMember the faulty worker gets the lower port, so it is member 0
+        (int faultyPort, int goodPort) = joins == FaultyJoins.FirstMember ? OrderedPorts() : (0, 0);
         int port = FreePort();
         using ChildProcess coordinator = StartTrain([.. args, "--workers", "0", "--reduce", reduce, "--cluster-port", port.ToString()], new Dictionary<string, string>(trust) { ["CNN_LOG_LEVEL"] = "Information" });
         coordinator.WaitForOutput("cluster: coordinator at", Timeout);
@@ -153,27 +180,30 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
                 ["CLUSTER_PORT"] = faultyPort.ToString(),
                 ["WORKER_THREADS"] = "1",
             };
-            if (!faultyFirst && !faultyLast)
+            if (joins is FaultyJoins.WithTheGood or FaultyJoins.Alone)
             {
                 workers.Add(ChildProcess.Start("CnnCluster.FaultyWorker.dll", [], faulty));
             }
 
-            for (int i = 0; i < good; i++)
+            if (joins == FaultyJoins.Alone)
             {
-                workers.Add(ChildProcess.Worker(port, env: faultyFirst ? new Dictionary<string, string>(trust) { ["CLUSTER_PORT"] = (goodPort + i).ToString() } : trust));
+                coordinator.WaitForLog("quarantined after 2 failed results", Timeout);
             }
 
-            if (faultyLast)
+            for (int i = 0; i < good; i++)
             {
-                // the good ones are in the cluster first: the faulty one's first step has every member
+                workers.Add(ChildProcess.Worker(port, env: joins == FaultyJoins.FirstMember ? new Dictionary<string, string>(trust) { ["CLUSTER_PORT"] = (goodPort + i).ToString() } : trust));
+            }
+
+            if (joins == FaultyJoins.Last)
+            {
                 coordinator.WaitForLog(" joined (", Timeout, times: good);
                 workers.Insert(0, ChildProcess.Start("CnnCluster.FaultyWorker.dll", [], faulty));
             }
 
-            if (faultyFirst)
+            if (joins == FaultyJoins.FirstMember)
             {
-                // the good ones hold the run first (a state asked of the faulty one before would leave none); then the
-                // faulty one joins, and by its lower port it is member 0 from the next generation on
+                // the good ones hold the run first (a state asked of the faulty one before would leave none)
                 coordinator.WaitForLog("member(s) from the next step", Timeout);
                 workers.Insert(0, ChildProcess.Start("CnnCluster.FaultyWorker.dll", [], faulty));
             }

@@ -183,6 +183,35 @@ public sealed class TrainingRunSpecs : Akka.TestKit.Xunit2.TestKit
         Assert.Equal([_w2.Ref.Path.ToString()], finished.Traffic.Checks.Quarantined);
     }
 
+    /// <summary>
+    /// A quarantine is journaled: a run that restarts after it (a coordinator restart, or a sharded run rewound to a
+    /// snapshot when every replica was lost) still names the worker in its summary.
+    /// </summary>
+    [Fact]
+    public void AQuarantineIsJournaledAndTheRunsSummaryKeepsItAfterARestart()
+    {
+        IActorRef run = Start(_w1, _w2);
+        for (int step = 0; step < 2; step++)
+        {
+            WorkAssignment a1 = _w1.ExpectMsg<WorkAssignment>();
+            WorkAssignment a2 = _w2.ExpectMsg<WorkAssignment>();
+            Reply(a1, run, _w1);
+            _engine.Compute(a2, r => run.Tell(Broken(r, "nan"), _w2.Ref));
+            Reply(_w1.ExpectMsg<WorkAssignment>(), run, _w1);
+            Assert.Equal(step + 1, ExpectMsg<StepCommitted>().Step);
+        }
+
+        Assert.Equal(_w2.Ref, _directory.ExpectMsg<QuarantineWorker>().Worker);
+        _w1.ExpectMsg<WorkAssignment>(); // the last step, never answered: the run stops with it in flight
+        Watch(run);
+        Sys.Stop(run);
+        ExpectTerminated(run);
+
+        RunFinished finished = FinishWith(Start(_w1), _w1);
+        Assert.Equal(0, finished.Traffic.Checks!.Refused); // the counts are the new incarnation's
+        Assert.Equal([_w2.Ref.Path.ToString()], finished.Traffic.Checks.Quarantined);
+    }
+
     [Fact]
     public void AResultFromAWorkerThatWasNotGivenTheNodeDoesNotCount()
     {

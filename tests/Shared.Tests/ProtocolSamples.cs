@@ -36,6 +36,7 @@ internal static class ProtocolSamples
         new SnapshotRecorded(12, 100, 493648, "cd", new DateTime(2026, 11, 26, 0, 0, 0, DateTimeKind.Utc)),
         new SnapshotsPruned(7),
         new SnapshotRejected(12, "checksum"),
+        new WorkerQuarantined(40, "akka.tcp://cnncluster@127.0.0.1:1/user/worker-0", "quarantined after 2 failed results"),
         new RunEnded("completed", 100, "ef", null),
         new RunSnapshot("r1", 100, [1f, 2f], [0.5f, -0.5f], 6400, 10, 3.5, 128, "0123"),
         new RunRegistered("r1", Config, "r0", 3, new DateTime(2026, 1, 2, 3, 4, 5, DateTimeKind.Utc)),

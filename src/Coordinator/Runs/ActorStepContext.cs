@@ -6,13 +6,15 @@ using CnnCluster.Coordinator.Runs.Steps;
 using CnnCluster.Coordinator.Runs.Workers;
 using CnnCluster.Engine.Training;
 using CnnCluster.Shared.DataPlane;
+using CnnCluster.Shared.Protocol;
 
 namespace CnnCluster.Coordinator.Runs;
 
 /// <summary>What a run actor gives its step execution: workers reached through <see cref="WorkerChannel"/>s, its log, the directory's quarantine.</summary>
 public static class ActorStepContext
 {
-    public static StepContext<IActorRef> For(IActorContext context, RunSetup run, TrainingSession session, ILoggingAdapter log, SchedulerSettings scheduling)
+    /// <summary><paramref name="journal"/> journals a run event (a quarantine).</summary>
+    public static StepContext<IActorRef> For(IActorContext context, RunSetup run, TrainingSession session, ILoggingAdapter log, SchedulerSettings scheduling, Action<IRunEvent> journal)
     {
         IActorRef self = context.Self;
         ActorSystem system = context.System;
@@ -23,7 +25,11 @@ public static class ActorStepContext
             () => clock.Elapsed, Comparer<IActorRef>.Default, scheduling)
         {
             Name = w => w.Path.ToString(),
-            Quarantine = (w, why) => run.Directory.Tell(new QuarantineWorker(w, why)),
+            Quarantine = (w, step, why) =>
+            {
+                journal(new WorkerQuarantined(step, w.Path.ToString(), why));
+                run.Directory.Tell(new QuarantineWorker(w, why));
+            },
             DataTraffic = dataTraffic,
         };
     }

@@ -25,6 +25,9 @@ public sealed record RunState
 
     public RunEnded? Ended { get; init; }
 
+    /// <summary>Workers quarantined in this run (kept over rewinds: a worker that failed did fail).</summary>
+    public ImmutableList<WorkerQuarantined> Quarantines { get; init; } = ImmutableList<WorkerQuarantined>.Empty;
+
     /// <summary>
     /// The run completed, but its last snapshot was unusable: the last steps are recomputed (checked
     /// against the journal), and the end, already in the journal, is not journaled again.
@@ -42,6 +45,7 @@ public sealed record RunState
         SnapshotRecorded r => this with { Snapshots = Snapshots.SetItem(r.SequenceNr, r) },
         SnapshotsPruned p => this with { Snapshots = Snapshots.RemoveRange(Snapshots.Keys.Where(k => k <= p.UpToSequenceNr)) },
         SnapshotRejected r => this with { Snapshots = Snapshots.Remove(r.SequenceNr) },
+        WorkerQuarantined q => this with { Quarantines = Quarantines.Add(q) },
         RunEnded end => this with { Ended = end, EndJournaled = false },
         RunResumed => this with { Ended = null, EndJournaled = false },
         _ => throw new ArgumentException($"{e.GetType().Name} has no transition in a run's state"),

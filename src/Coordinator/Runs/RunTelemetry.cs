@@ -29,8 +29,6 @@ public sealed class RunTelemetry(bool meters = true)
     public long Verified;
     public long Disagreements;
 
-    public List<string> Quarantined { get; } = new();
-
     /// <summary>A step begins: the time since the last one began is the last step's; returns now.</summary>
     public long StepBegins()
     {
@@ -60,9 +58,13 @@ public sealed class RunTelemetry(bool meters = true)
         Phases.Add(StepPhase.Transfer, Math.Max(0, waited - computeMicroseconds - encodingMicroseconds));
     }
 
-    public ResultChecks Checks => new(Refused, Verified, Disagreements, Quarantined.ToArray());
-
-    /// <summary>What crossed the wire for the run, with the phases' figures and (sharded) each node's bytes.</summary>
-    public RunTraffic Traffic(long bytesSent, long bytesReceived, NodeTraffic[]? nodes) =>
-        new RunTraffic(Assignments, bytesSent, Results, bytesReceived, Reassigned, Speculative, Stale, Phases.Figures(), nodes) with { Checks = Checks };
+    /// <summary>
+    /// What crossed the wire for the run, with the phases' figures and (sharded) each node's bytes; the checks'
+    /// counts are this incarnation's, the workers <paramref name="quarantined"/> the run's (its journal keeps them).
+    /// </summary>
+    public RunTraffic Traffic(long bytesSent, long bytesReceived, NodeTraffic[]? nodes, string[] quarantined) =>
+        new RunTraffic(Assignments, bytesSent, Results, bytesReceived, Reassigned, Speculative, Stale, Phases.Figures(), nodes)
+        {
+            Checks = new ResultChecks(Refused, Verified, Disagreements, quarantined),
+        };
 }

@@ -50,7 +50,7 @@ public sealed partial class TrainingRun : ReceivePersistentActor, IWithTimers
         Network network = Network.Build(ModelSpecJson.Parse(run.Config.ModelJson));
         _session = new TrainingSession(network, run.Config.ToTrainingOptions(evaluationThreads), run.Data.Train, run.Data.Test, evaluationThreads);
         _chunks = new ChunkAssembler(Context.System, 4L * network.ParameterCount + Chunking.ChunkSize); // a result: the gradient and a few fields
-        _steps = ActorStepContext.For(Context, run, _session, _log, scheduling ?? SchedulerSettings.Default);
+        _steps = ActorStepContext.For(Context, run, _session, _log, scheduling ?? SchedulerSettings.Default, e => _journal!.Event(e));
         _journal = new RunJournal((e, then) => PersistAsync(e, then), Recorded, _steps.Telemetry.Phases);
         _snapshots = new RunSnapshots(run.RunId, run.Config, _session, _journal, _steps.Telemetry.Phases, () => ParametersCurrent, SaveSnapshot,
             upTo => DeleteSnapshots(new SnapshotSelectionCriteria(upTo)));
@@ -229,8 +229,11 @@ public sealed partial class TrainingRun : ReceivePersistentActor, IWithTimers
                 Fail(decision.Reason!, decision.Failure);
                 break;
             case StepStatus.Rewind:
+                // the next incarnation recovers from the journal: it must hold what this one wrote (a quarantine)
                 _log.Warning("run {0}: {1}", RunId, decision.Reason);
-                Context.Stop(Self);
+                _journal.Flush();
+                Become(() => CommandAny(_ => Stash.Stash())); // until then nothing more; the next incarnation answers
+                DeferAsync(Self, _ => Context.Stop(Self));
                 break;
         }
     }
@@ -326,7 +329,7 @@ public sealed partial class TrainingRun : ReceivePersistentActor, IWithTimers
 
     private RunFinished Finished() =>
         new(RunId, _session.Step, CurrentHash(), _session.TrainSeconds, _session.Images / Math.Max(1e-9, _session.TrainSeconds),
-            _steps.Telemetry.Traffic(_steps.Workers.BytesSent, _steps.Workers.BytesReceived, _execution?.NodeTraffic()));
+            _steps.Telemetry.Traffic(_steps.Workers.BytesSent, _steps.Workers.BytesReceived, _execution?.NodeTraffic(), _state.Quarantines.Select(q => q.Worker).Distinct().ToArray()));
 
     /// <summary>The periodic tick; it does not count as activity for an ended run's passivation.</summary>
     private sealed class TickMessage : INotInfluenceReceiveTimeout

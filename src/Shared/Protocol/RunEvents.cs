@@ -73,6 +73,13 @@ public sealed record SnapshotsPruned([property: Key(0)] long UpToSequenceNr) : I
 [MessagePackObject]
 public sealed record SnapshotRejected([property: Key(0)] long SequenceNr, [property: Key(1)] string Reason) : IRunEvent;
 
+/// <summary>
+/// A worker failed twice and was quarantined at this step: a fact of the run, not of one coordinator's
+/// incarnation, so a restart or a rewind to a snapshot does not forget it (the run's summary lists it).
+/// </summary>
+[MessagePackObject]
+public sealed record WorkerQuarantined([property: Key(0)] long Step, [property: Key(1)] string Worker, [property: Key(2)] string Reason) : IRunEvent;
+
 /// <summary>The run ended: completed, stopped or failed.</summary>
 [MessagePackObject]
 public sealed record RunEnded(

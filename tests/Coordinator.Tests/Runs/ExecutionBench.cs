@@ -43,7 +43,7 @@ internal sealed class ExecutionBench
         var context = new StepContext<string>("r", 7, config, "fp", Session, Workers, Telemetry, Log, () => Now, StringComparer.Ordinal,
             new SchedulerSettings(TimeSpan.FromSeconds(1), 3, 4, TimeSpan.FromSeconds(5)))
         {
-            Quarantine = (w, why) => Quarantined.Add(w),
+            Quarantine = (w, _, _) => Quarantined.Add(w),
         };
         Execution = StepExecutions.For(context);
     }

@@ -67,8 +67,9 @@ public sealed class RunStateTests
     [Fact]
     public void RewindingToARestoredStepTakesOutTheLaterStepsAndChecksThemWhenRecomputed()
     {
-        RunState state = Of(Step(1, "a"), Step(2, "b"), Step(3, "c"), new EpochRecorded(0, 3, 0.5, 0.6, 0.8, 3, 64));
+        RunState state = Of(Step(1, "a"), Step(2, "b"), new WorkerQuarantined(3, "w2", "two failures"), Step(3, "c"), new EpochRecorded(0, 3, 0.5, 0.6, 0.8, 3, 64));
         (RunState rewound, RecomputeCheck check) = state.RewoundTo(1);
+        Assert.Equal(["w2"], rewound.Quarantines.Select(q => q.Worker)); // a worker that failed did fail
 
         Assert.Equal([1L], rewound.Steps.Select(s => s.Step));
         Assert.Empty(rewound.Epochs);

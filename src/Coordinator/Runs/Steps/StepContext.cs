@@ -37,8 +37,11 @@ public sealed record StepContext<TWorker>(
     /// <summary>A worker's name in logs and reports (an actor's path).</summary>
     public Func<TWorker, string> Name { get; init; } = w => w.ToString()!;
 
-    /// <summary>Tells the directory that a worker is quarantined (no run gives it work until its node rejoins).</summary>
-    public Action<TWorker, string> Quarantine { get; init; } = (_, _) => { };
+    /// <summary>
+    /// A worker is quarantined at a step: the run journals it and tells the directory (no run gives it work
+    /// until its node rejoins).
+    /// </summary>
+    public Action<TWorker, long, string> Quarantine { get; init; } = (_, _, _) => { };
 
     /// <summary>This coordinator's data-plane bytes (a sharded run's own node in its traffic).</summary>
     public DataTraffic DataTraffic { get; init; } = new();

@@ -114,8 +114,7 @@ public abstract class StepExecution<TWorker>(StepContext<TWorker> context) : ISt
 
         string why = $"quarantined after {strikes} failed results (last: {reason})";
         Log.Error($"run {RunId}: worker {Context.Name(worker)} {why}");
-        Telemetry.Quarantined.Add(Context.Name(worker));
-        Context.Quarantine(worker, why);
+        Context.Quarantine(worker, Session.Step + 1, why);
         left = LeaveOut(worker, $"worker {Context.Name(worker)} quarantined");
         return true;
     }
