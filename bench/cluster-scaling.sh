@@ -34,7 +34,7 @@ out=$(mktemp -d /tmp/cnn-bench.XXXX)
 train() { dotnet "${root[$tree]}/src/Coordinator/bin/Release/net10.0/CnnCluster.Coordinator.dll" train --epochs "$epochs" --out "$out" "$@" 2>/dev/null | tail -1; }
 cluster() { rm -f "$out/runs.db"; train --db "$out/runs.db" "$@"; }
 field() { sed -E "s/.*\"$1\":\"?([^,\"}]*).*/\1/"; }
-phases=(assign serialize transfer compute reduce optimizer hash journal snapshot step step_mean)
+phases=(assign serialize transfer compute reduce optimizer hash journal snapshot step step_mean step_p90 step_p99)
 
 results=$out/results.tsv # mode, run, images/s, sha, then one column per phase
 for r in $(seq "$repeats"); do
@@ -75,7 +75,7 @@ done
 for tree in "${trees[@]}"; do
 echo
 echo "== $tree ($( [ "$tree" = current ] && echo "$current_rev" || git -C "${root[$tree]}" rev-parse --short HEAD))"
-echo "median microseconds per step and phase (median over the repeats of each run's median; step_mean: the mean step):"
+echo "median microseconds per step and phase (median over the repeats of each run's median; step_mean: the mean step; step_p90/p99: its percentiles):"
 awk -F'\t' -v names="${phases[*]}" -v order="${modes[*]}" -v tree="$tree" '
   function median(list,   n, a, i, j, t) { n = split(list, a, " "); for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
     return n == 0 ? "-" : (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2) }
