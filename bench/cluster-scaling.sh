@@ -7,7 +7,7 @@
 #   BASELINE=REV bench/cluster-scaling.sh ...: also builds commit REV (in a git worktree under /tmp) and
 #   runs it alternately with this tree, mode by mode, for a before/after table from the same command.
 #   modes (default all): engine-b256 inproc1-b256 proc1x2-b256 engine1-b256 proc1x1-b256 proc2x1-b256 engine-b64 inproc1-b64
-#     shard1x2-b256 shard1x1-b256 shard2x1-b256 (and, not by default, shard1x2-b64 shard2x1-b64: the default batch)
+#     shard1x2-b256 shard1x1-b256 shard2x1-b256 (and, not by default, engine1-b64 shard1x2-b64 shard2x1-b64: the default batch)
 #   (engine1: the engine alone on 1 thread, whose ratio to 2 threads bounds what 2 single-thread workers can reach;
 #   proc*: worker processes through the star; shard*: the same processes with the sharded all-reduce, in trees that have it)
 set -euo pipefail
@@ -56,6 +56,7 @@ for r in $(seq "$repeats"); do
       shard1x2-b64) json=$(cluster --batch-size 64 --worker-processes 1 --worker-threads 2 --reduce sharded) ;;
       shard2x1-b64) json=$(cluster --batch-size 64 --worker-processes 2 --worker-threads 1 --reduce sharded) ;;
       engine-b64)   json=$(train --batch-size 64 --threads 2) ;;
+      engine1-b64)  json=$(train --batch-size 64 --threads 1) ;;
       inproc1-b64)  json=$(cluster --batch-size 64 --workers 1 --worker-threads 2) ;;
       *) echo "unknown mode $name" >&2; exit 2 ;;
     esac
@@ -96,6 +97,9 @@ echo "  the engine alone, 2 threads / 1 thread, batch 256 (this machine's ceilin
 echo "1 worker process (2 threads), sharded / engine alone (2 threads):        $(ratio shard1x2-b256 engine-b256)"
 echo "2 worker processes / 1 (1 thread each), sharded:                       $(ratio shard2x1-b256 shard1x1-b256)"
 echo "2 worker processes (1 thread each), sharded / star:                    $(ratio shard2x1-b256 proc2x1-b256)"
+echo "batch 64: 1 worker process (2 threads), sharded / engine alone (2 threads): $(ratio shard1x2-b64 engine-b64)   (target >= 0.90)"
+echo "batch 64: 2 worker processes (1 thread each), sharded / engine alone (1 thread): $(ratio shard2x1-b64 engine1-b64)"
+echo "  the engine alone, 2 threads / 1 thread, batch 64: $(ratio engine-b64 engine1-b64)   (the first should be >= 0.95 of it)"
 done
 
 if [ ${#trees[@]} -gt 1 ]; then

@@ -107,6 +107,9 @@ public sealed class TrainingSession
     /// <summary>The pass of the next step (the one <see cref="BeginStep"/> gives the batch of).</summary>
     public PassContext Pass => PassOf(Step);
 
+    /// <summary>The size of the minibatch of step <paramref name="step"/> (0-based, as <see cref="Step"/>): an epoch's last may be smaller.</summary>
+    public int BatchSizeOf(long step) => _batches.SizeOf(step);
+
     /// <summary>The sample indices of the next step's minibatch, and starts the step clock.</summary>
     public ArraySegment<int> BeginStep()
     {

@@ -21,10 +21,10 @@ public sealed partial class ShardedReplica
 {
     private readonly TrainingSession _session;
     private readonly IReplicaPorts _ports;
-    private readonly float[] _startParameters, _startVelocity;
+    private readonly StepStarts _starts;
     private readonly EarlySlices _early;
-    private long _startStep = -1;
     private Exchange? _exchange;
+    private StepPlan? _next; // the plan of the step after the one in flight (the coordinator plans one ahead)
     private (long Sent, long Received) _trafficAtLastStep;
 
     public ShardedReplica(ReplicaInit init, Network network, LabeledImages data, IReplicaPorts ports)
@@ -34,8 +34,7 @@ public sealed partial class ShardedReplica
         _ports = ports;
         _session = new TrainingSession(network, init.Config.ToTrainingOptions(1), data, test: null);
         _session.Restore(new SessionState(init.Step, init.Parameters, init.Velocity, 0, 0, 0, 0));
-        _startParameters = new float[network.ParameterCount];
-        _startVelocity = new float[network.ParameterCount];
+        _starts = new StepStarts(network.ParameterCount);
         _trafficAtLastStep = ports.StepTraffic;
 
         // a step's parts of this replica's slice and every slice's sum, twice over: room for one step ahead
@@ -81,16 +80,22 @@ public sealed partial class ShardedReplica
             return; // a plan overtaken by a newer one
         }
 
-        if (_session.Step == step && _startStep == step - 1)
+        if (_exchange is { Committed: false } inFlight && step == inFlight.Key.Step + 1)
         {
-            // committed here, but not by every member: go back to the step's start
-            _session.Restore(new SessionState(_startStep, _startParameters, _startVelocity, 0, 0, 0, 0));
+            // the next step's plan, sent ahead: it begins as soon as this one is committed here
+            _next = plan;
+            return;
         }
-        else if (_session.Step == step - 1)
+
+        _next = null; // a new generation's plan: one held for the step after the old one no longer holds
+
+        if (_session.Step >= step && _starts.After(step - 1) is { } start)
         {
-            _startStep = -1; // the copy of this step's start is taken below, while the nodes compute
+            // committed here (and the next step perhaps begun), but not by every member: go back to the step's start
+            _session.Restore(start);
+            _starts.ForgetAfter(start.Step);
         }
-        else
+        else if (_session.Step != step - 1)
         {
             _ports.ToCoordinator(new WorkFailed(RunId, Incarnation, step, $"{OutOfStep} {_session.Step}, the plan is for step {step}", WorkFailure.OutOfStep));
             return;
@@ -115,13 +120,8 @@ public sealed partial class ShardedReplica
         };
         _exchange = exchange;
         Compute(exchange, plan.Mine);
-        if (_startStep != _session.Step)
-        {
-            // read-only like the compute beside it; done before this actor handles any part or sum of the step
-            _session.Parameters.CopyTo(_startParameters, 0);
-            _session.Optimizer.Velocity.CopyTo(_startVelocity, 0);
-            _startStep = _session.Step;
-        }
+        // read-only like the compute beside it; done before this actor handles any part or sum of the step
+        _starts.Keep(_session.Step, _session.Parameters, _session.Optimizer.Velocity);
 
         // parts and sums that came before this plan (from faster members); older ones are dropped, later ones wait
         foreach ((ISliceMessage m, string from) in _early.TakeUpTo(key, DateTime.UtcNow))
@@ -347,6 +347,12 @@ public sealed partial class ShardedReplica
         {
             var captured = new ReplicaState(RunId, Incarnation, _session.Step, (float[])_session.Parameters.Clone(), (float[])_session.Optimizer.Velocity.Clone());
             _ports.ToCoordinator(ResultFaults.State is { } fault ? fault(captured) : captured);
+        }
+
+        if (_next is { } next)
+        {
+            _next = null;
+            OnPlan(next);
         }
     }
 

@@ -86,6 +86,13 @@ internal sealed class ExecutionBench
 
     public StepDecision Last => Decisions[^1];
 
+    /// <summary>The newest plan <paramref name="worker"/> got of the step in flight (a plan of the step after it may have gone out since).</summary>
+    public StepPlan PlanInFlight(string worker) =>
+        Sent.Select(s => s.Worker == worker ? s.Message as StepPlan : null).Last(p => p is not null && p.Ref.Step == Execution.InFlight)!;
+
+    /// <summary>The step a worker's replica is exchanging (or last exchanged), and the steps it committed.</summary>
+    public (StepRef? Exchanging, long Committed) Replica(string worker) => _replicas.TryGetValue(worker, out ShardedReplica? r) ? (r.Current, r.Step) : (null, -1);
+
     /// <summary>Workers w{first}…w{first+count-1}, with a data plane ("m{k}") unless told otherwise.</summary>
     public void Join(int count, int first = 0, bool dataPlane = true)
     {

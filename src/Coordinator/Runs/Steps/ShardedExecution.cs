@@ -32,11 +32,18 @@ public sealed partial class ShardedExecution<TWorker>(StepContext<TWorker> conte
     public override string CurrentHash() => ParametersCurrent || _lastHash is null ? ParameterHash.Of(Session.Parameters) : _lastHash;
 
     /// <summary>
-    /// The workers waiting for a replica get the run's state first (when this session holds it; else after
-    /// the next step, whose plan asks member 0 for it), then every member gets the step's plan.
+    /// The step planned ahead, if any, begins now that its predecessor is in (<see cref="Promote"/>). Else the
+    /// workers waiting for a replica get the run's state first (when this session holds it; else after the next
+    /// step, whose plan asks member 0 for it), then every member gets the step's plan; the step after it is
+    /// planned ahead when it can be (<see cref="PlanAhead"/>).
     /// </summary>
     public override StepDecision Begin()
     {
+        if (_ahead is { } ahead && Promote(ahead) is { } promoted)
+        {
+            return promoted;
+        }
+
         if (_group.Waiting.Count > 0 && ParametersCurrent)
         {
             Admit();
@@ -61,7 +68,19 @@ public sealed partial class ShardedExecution<TWorker>(StepContext<TWorker> conte
         long step = Session.Step + 1;
         // with --verify some nodes go to two members, and the step is checked (each slice's sum by a second member too)
         bool verifying = Context.Config.Verify > 0 && members.Count > 1;
-        IReadOnlyList<Dispatch<TWorker>> dispatches = Scheduler.Begin(step, new ShardPlan(batch.Count, Context.Config.ShardSize).MicroShards, Now, node => verifying && Context.Config.Verifies(step, node.Start));
+        IReadOnlyList<Dispatch<TWorker>> dispatches = Scheduler.Begin(step, MicroShards(batch.Count), Now, node => verifying && Context.Config.Verifies(step, node.Start));
+        _step = Planned(step, batch.Count, members, dispatches);
+        Telemetry.Phases.Add(StepPhase.Assign, Stopwatch.GetElapsedTime(start));
+        _step.AssignedAt = Stopwatch.GetTimestamp();
+        PlanAhead();
+        return StepDecision.Working;
+    }
+
+    private int MicroShards(int batchSize) => new ShardPlan(batchSize, Context.Config.ShardSize).MicroShards;
+
+    /// <summary>A new generation's plan of <paramref name="step"/> for <paramref name="members"/>, sent to each of them.</summary>
+    private ShardedStep<TWorker> Planned(long step, int batchSize, IReadOnlyList<TWorker> members, IReadOnlyList<Dispatch<TWorker>> dispatches)
+    {
         bool capture = _group.Waiting.Count > 0 || step % Context.Config.SnapshotEvery == 0 || step % Session.StepsPerEpoch == 0 || step >= Session.TotalSteps;
         var progress = new ShardedStepProgress<TWorker>(_group.NextGeneration(), members, capture)
         {
@@ -73,7 +92,7 @@ public sealed partial class ShardedExecution<TWorker>(StepContext<TWorker> conte
             progress.Checks = new StepChecks<TWorker>(members, progress.Nodes, Engine.Models.ParameterSlice.Partition(Session.Network.ParameterCount, members.Count));
         }
 
-        _step = new ShardedStep<TWorker>(new StepRef(RunId, Context.Incarnation, progress.Generation, step), batch.Count, progress);
+        var planned = new ShardedStep<TWorker>(new StepRef(RunId, Context.Incarnation, progress.Generation, step), batchSize, progress) { Dispatches = dispatches };
         TreeNode[][] mine = members.Select(m => dispatches.Where(d => d.Worker.Equals(m)).SelectMany(d => d.Nodes).ToArray()).ToArray();
         for (int k = 0; k < members.Count; k++)
         {
@@ -84,12 +103,10 @@ public sealed partial class ShardedExecution<TWorker>(StepContext<TWorker> conte
         for (int k = 0; k < members.Count; k++)
         {
             Telemetry.Assignments++;
-            Workers.Channel(members[k])?.SendOnDataPlane(new StepPlan(_step.Ref, progress.Endpoints, k, progress.Nodes, mine[k], capture && k == 0, Digest: capture, Computers: computers, Checked: progress.Checks is not null));
+            Workers.Channel(members[k])?.SendOnDataPlane(new StepPlan(planned.Ref, progress.Endpoints, k, progress.Nodes, mine[k], capture && k == 0, Digest: capture, Computers: computers, Checked: progress.Checks is not null));
         }
 
-        Telemetry.Phases.Add(StepPhase.Assign, Stopwatch.GetElapsedTime(start));
-        _step.AssignedAt = Stopwatch.GetTimestamp();
-        return StepDecision.Working;
+        return planned;
     }
 
     /// <summary>
@@ -134,6 +151,7 @@ public sealed partial class ShardedExecution<TWorker>(StepContext<TWorker> conte
 
     public override void Abandon()
     {
+        DropAhead();
         _step = null;
         Scheduler.End(Now, committed: false);
     }
@@ -145,7 +163,7 @@ public sealed partial class ShardedExecution<TWorker>(StepContext<TWorker> conte
 
     protected override bool TakesPart(TWorker worker) => base.TakesPart(worker) || _group.IsMember(worker);
 
-    protected override StepDecision HandleStep(TWorker sender, IProtocolMessage message) => message switch
+    protected override StepDecision HandleStep(TWorker sender, IProtocolMessage message) => HeldForAhead(sender, message) ? StepDecision.Pending : message switch
     {
         NodeDone d when Current(d.Ref)?.Progress.Checks is not null => OnCheckedNodeDone(sender, d),
         NodeDone d => OnNodeDone(sender, d),
@@ -243,6 +261,7 @@ public sealed partial class ShardedExecution<TWorker>(StepContext<TWorker> conte
     /// <summary>The step runs again, whole, by a new generation of the members left (replicas that committed it go back to its start).</summary>
     private StepDecision Restart(string reason)
     {
+        DropAhead(); // its plan was for the members and the state after this step: replicas drop it at the new generation's plan
         if (_step is not { } step)
         {
             return StepDecision.Pending; // between steps: the next plan has the new membership

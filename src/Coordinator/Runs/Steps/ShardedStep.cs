@@ -20,4 +20,7 @@ internal sealed class ShardedStep<TWorker>(StepRef about, int batchSize, Sharded
     public HashSet<TWorker> Struck { get; } = new();
 
     public long AssignedAt { get; set; }
+
+    /// <summary>Who was given which nodes by the step's plan (a step planned ahead is begun only if the scheduler still plans so).</summary>
+    public IReadOnlyList<Dispatch<TWorker>> Dispatches { get; init; } = [];
 }

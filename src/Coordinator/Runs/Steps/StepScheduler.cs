@@ -163,16 +163,13 @@ public sealed class StepScheduler<TWorker>(SchedulerSettings settings, IComparer
         Step = step;
         _stepStart = now;
         _slowestDone = TimeSpan.Zero;
-        var dispatches = new List<Dispatch<TWorker>>();
-        foreach ((int w, int first, int count) in WorkPlanner.Split(microShards, workers.Select(w => _threads[w]).ToList()))
+        var dispatches = new List<Dispatch<TWorker>>(Plan(microShards));
+        foreach (Dispatch<TWorker> d in dispatches)
         {
-            IReadOnlyList<TreeNode> nodes = WorkPlanner.Decompose(first, count, microShards);
-            foreach (TreeNode node in nodes)
+            foreach (TreeNode node in d.Nodes)
             {
-                _pending[node.Start] = new PendingNode(node, now, [workers[w]]);
+                _pending[node.Start] = new PendingNode(node, now, [d.Worker]);
             }
-
-            dispatches.Add(new Dispatch<TWorker>(workers[w], nodes, DispatchReason.Plan));
         }
 
         var checks = new Dictionary<TWorker, List<TreeNode>>();
@@ -188,6 +185,18 @@ public sealed class StepScheduler<TWorker>(SchedulerSettings settings, IComparer
 
         dispatches.AddRange(workers.Where(checks.ContainsKey).Select(w => new Dispatch<TWorker>(w, checks[w], DispatchReason.Verify)));
         return dispatches;
+    }
+
+    /// <summary>
+    /// The plan <see cref="Begin(long, int, TimeSpan)"/> would give a step of <paramref name="microShards"/> now, changing
+    /// nothing: a step planned ahead (sent before the one in flight is in) is begun with it if it still holds.
+    /// </summary>
+    public IReadOnlyList<Dispatch<TWorker>> Plan(int microShards)
+    {
+        IReadOnlyList<TWorker> workers = Available();
+        return WorkPlanner.Split(microShards, workers.Select(w => _threads[w]).ToList())
+            .Select(r => new Dispatch<TWorker>(workers[r.Worker], WorkPlanner.Decompose(r.First, r.Count, microShards), DispatchReason.Plan))
+            .ToList();
     }
 
     /// <summary>A result of <paramref name="node"/> for <paramref name="step"/> from <paramref name="worker"/>: does it count?</summary>
