@@ -306,58 +306,6 @@ public sealed partial class ShardedReplica
         _ports.Refused(part, $"run {exchange.Key.RunId} step {exchange.Key.Step}: a part of node {part.Node} came from {from}, and the node is {given}");
     }
 
-    private void Commit(Exchange exchange)
-    {
-        foreach ((SlicePart part, string from) in exchange.TakeUnassigned())
-        {
-            RefuseUnassigned(exchange, part, from);
-        }
-
-        var gradients = new SliceGradient[exchange.Slices.Length];
-        for (int k = 0; k < gradients.Length; k++)
-        {
-            gradients[k] = new SliceGradient(exchange.Slices[k], exchange.Sums[k]!);
-        }
-
-        exchange.Committed = true;
-        try
-        {
-            _session.Commit(gradients, exchange.LossSum, exchange.Batch.Count);
-        }
-        catch (TrainingDivergedException)
-        {
-            // the coordinator sees the loss and ends the run; this replica stays at the step's start
-        }
-
-        foreach (SliceGradient g in gradients)
-        {
-            GradientBuffers.Shared(g.Gradient.Length).Return(g.Gradient);
-        }
-
-        (long sent, long received) = _ports.StepTraffic;
-        (long stateSent, long stateReceived) = _ports.StateTraffic;
-
-        // every replica proves it holds the same bits with a fast checksum; the journal's SHA-256 comes from one member a step, in turn
-        string hash = HashesStep(exchange.Plan) ? ParameterHash.Of(_session.Parameters) : "";
-        string state = exchange.Plan.Digest ? ParameterHash.OfState(_session.Parameters, _session.Optimizer.Velocity) : "";
-        _ports.ToCoordinator(new StepDone(exchange.Key, hash, exchange.LossSum,
-            sent - _trafficAtLastStep.Sent, received - _trafficAtLastStep.Received, stateSent, stateReceived, ReplicaChecksum.Of(_session.Parameters), state));
-        _trafficAtLastStep = (sent, received);
-        if (exchange.Plan.Capture)
-        {
-            var captured = new ReplicaState(RunId, Incarnation, _session.Step, (float[])_session.Parameters.Clone(), (float[])_session.Optimizer.Velocity.Clone());
-            _ports.ToCoordinator(ResultFaults.State is { } fault ? fault(captured) : captured);
-        }
-
-        if (_next is { } next)
-        {
-            _next = null;
-            OnPlan(next);
-        }
-    }
-
-    private static bool HashesStep(StepPlan plan) => plan.Me == StepPlan.HasherOf(plan.Ref.Step, plan.Members.Length);
-
     /// <summary>True for a message of the current step; one of a step still to come is kept for its plan, an older one dropped.</summary>
     private bool Matches(StepRef key, ISliceMessage message, string from)
     {
