@@ -10,10 +10,10 @@ public sealed class BatchOrder(ulong seed, int samples, int batchSize)
     private int[] _order = [];
     private int _epoch = -1;
 
-    /// <summary>The sample indices of step <paramref name="step"/> (0-based), valid until the next epoch's call.</summary>
     /// <summary>The size of step <paramref name="step"/>'s minibatch (an epoch's last may be smaller), without drawing its order.</summary>
     public int SizeOf(long step) => Math.Min(batchSize, samples - ((int)(step % _stepsPerEpoch) * batchSize));
 
+    /// <summary>The sample indices of step <paramref name="step"/> (0-based), valid until the next epoch's call.</summary>
     public ArraySegment<int> For(long step)
     {
         int epoch = (int)(step / _stepsPerEpoch);

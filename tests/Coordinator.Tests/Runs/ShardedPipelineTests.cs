@@ -62,7 +62,9 @@ public sealed class ShardedPipelineTests
         var verified = new ExecutionBench(Config with { Verify = 1 }, seed: 23);
         verified.Join(2);
         verified.Advance();
-        Assert.All(verified.Sent.Select(s => s.Message).OfType<StepPlan>(), p => Assert.Equal(1, p.Ref.Step));
+        List<StepPlan> verifiedPlans = verified.Sent.Select(s => s.Message).OfType<StepPlan>().ToList();
+        Assert.Equal(2, verifiedPlans.Count); // step 1's, one per member, and no other
+        Assert.All(verifiedPlans, p => Assert.Equal(1, p.Ref.Step));
 
         var joining = new ExecutionBench(Config, seed: 24);
         joining.Join(2);

@@ -34,24 +34,25 @@ public sealed partial class ShardedExecution<TWorker>
     }
 
     /// <summary>
-    /// The step planned ahead begins: the scheduler takes it (the plan must still be what it would send; else it is
-    /// planned again, by a new generation, in <see cref="Begin"/>), the next one is planned ahead, and the reports
-    /// that came early count now. Null when the plan ahead no longer holds.
+    /// The step planned ahead begins: the scheduler takes it (the plan must still be what it would send, e.g. no
+    /// member became a suspect meanwhile; else it is planned again, by a new generation, in <see cref="Begin"/>), the
+    /// next one is planned ahead, and the reports that came early count now. Null when the plan ahead no longer
+    /// holds. (Its members are the run's: any change of members ran the step before it again, which dropped it.)
     /// </summary>
     private StepDecision? Promote(ShardedStep<TWorker> ahead)
     {
-        _ahead = null;
         List<(TWorker Sender, IProtocolMessage Message)> early = [.. _aheadMessages];
-        _aheadMessages.Clear();
-        long start = Telemetry.StepBegins();
+        DropAhead();
+        long start = Stopwatch.GetTimestamp();
         ArraySegment<int> batch = Session.BeginStep();
         IReadOnlyList<Dispatch<TWorker>> dispatches = Scheduler.Begin(ahead.Step, MicroShards(batch.Count), Now);
-        if (ahead.Step != Session.Step + 1 || !ahead.Progress.Members.SequenceEqual(_group.Members) || !SamePlan(dispatches, ahead.Dispatches))
+        if (!SamePlan(dispatches, ahead.Dispatches))
         {
             Scheduler.End(Now, committed: false);
             return null;
         }
 
+        Telemetry.StepBegins();
         _step = ahead;
         Telemetry.Phases.Add(StepPhase.Assign, Stopwatch.GetElapsedTime(start));
         ahead.AssignedAt = Stopwatch.GetTimestamp();
