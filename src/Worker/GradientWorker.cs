@@ -94,6 +94,7 @@ public sealed class GradientWorker : ReceiveActor
         {
             try
             {
+                DataFrames.WarmUp();
                 engine.Preload();
             }
             catch (Exception e)

@@ -109,6 +109,7 @@ public sealed class RunRegistry : ReceivePersistentActor, IWithTimers
     protected override void PreStart()
     {
         _runs.Directory = Context.ActorOf(WorkerDirectory.Props(), "workers");
+        Task.Run(Shared.DataPlane.DataFrames.WarmUp); // the data plane's formatters made before a run's first step needs them
         base.PreStart();
     }
 

@@ -219,7 +219,7 @@ public sealed partial class TrainingRun : ReceivePersistentActor, IWithTimers
             case StepStatus.Committed:
                 Committed(decision.Report!.Value, decision.Hash);
                 break;
-            case StepStatus.Restart:
+            case StepStatus.Restart or StepStatus.Resume:
                 Advance();
                 break;
             case StepStatus.Wait:

@@ -67,6 +67,9 @@ public enum FrameKind : byte
 
     /// <summary>Worker → coordinator: a <see cref="PartsReply"/> (a slice's parts).</summary>
     PartsReply = 19,
+
+    /// <summary>Worker → coordinator: a <see cref="ReplicaReady"/>.</summary>
+    ReplicaReady = 20,
 }
 
 /// <summary>
@@ -116,6 +119,7 @@ public static class DataFrames
         [FrameKind.SumsAgreed] = typeof(SumsAgreed),
         [FrameKind.PartsRequest] = typeof(PartsRequest),
         [FrameKind.PartsReply] = typeof(PartsReply),
+        [FrameKind.ReplicaReady] = typeof(ReplicaReady),
     }.ToFrozenDictionary();
 
     private static readonly FrozenDictionary<Type, FrameKind> Kinds = Types.ToFrozenDictionary(kv => kv.Value, kv => kv.Key);
@@ -132,8 +136,7 @@ public static class DataFrames
     /// </summary>
     public static long Write(PipeWriter output, IProtocolMessage message, ArrayBufferWriter<byte> scratch)
     {
-        scratch.ResetWrittenCount();
-        MessagePackSerializer.Serialize(message.GetType(), scratch, message, ProtocolSerializer.Options);
+        Encode(message, scratch);
         int length = checked(scratch.WrittenCount + 1);
         if (length > MaxFrameBytes)
         {
@@ -150,6 +153,15 @@ public static class DataFrames
         DataTraffic.Process.Sent(kind, bytes);
         return bytes;
     }
+
+    private static void Encode(IProtocolMessage message, ArrayBufferWriter<byte> scratch)
+    {
+        scratch.ResetWrittenCount();
+        MessagePackSerializer.Serialize(message.GetType(), scratch, message, ProtocolSerializer.Options);
+    }
+
+    private static IProtocolMessage? Decode(Type type, ReadOnlySequence<byte> body) =>
+        (IProtocolMessage?)MessagePackSerializer.Deserialize(type, body, ProtocolSerializer.Options);
 
     /// <summary>
     /// Takes one whole frame off the front of <paramref name="buffer"/> if it holds one. Throws
@@ -190,8 +202,7 @@ public static class DataFrames
 
         try
         {
-            message = (IProtocolMessage?)MessagePackSerializer.Deserialize(type, body, ProtocolSerializer.Options)
-                ?? throw new InvalidDataException($"an empty {type.Name} frame");
+            message = Decode(type, body) ?? throw new InvalidDataException($"an empty {type.Name} frame");
         }
         catch (MessagePackSerializationException e)
         {
@@ -201,6 +212,27 @@ public static class DataFrames
         bytes = 4L + length;
         buffer = buffer.Slice(bytes);
         return true;
+    }
+
+    /// <summary>
+    /// Encodes and decodes an empty message of every kind, once per process at start-up: MessagePack makes each type's
+    /// formatter on first use (IL emitted, then compiled), which would otherwise land in a run's first step (tens of
+    /// milliseconds on each side). Best effort: a kind that fails here fails again, in words, when it is sent.
+    /// </summary>
+    public static void WarmUp()
+    {
+        var scratch = new ArrayBufferWriter<byte>();
+        foreach (Type type in Types.Values)
+        {
+            try
+            {
+                Encode((IProtocolMessage)System.Runtime.CompilerServices.RuntimeHelpers.GetUninitializedObject(type), scratch);
+                _ = Decode(type, new ReadOnlySequence<byte>(scratch.WrittenMemory));
+            }
+            catch (MessagePackSerializationException)
+            {
+            }
+        }
     }
 
     /// <summary>Reads frames until the peer closes (returns) or sends something malformed (throws).</summary>

@@ -57,6 +57,17 @@ public sealed record ReplicaInit(
     [property: Key(6)] float[] Velocity) : IProtocolMessage;
 
 /// <summary>
+/// Worker → coordinator: the replica a <see cref="ReplicaInit"/> asked for is made (its model, gradient machinery
+/// and state at <see cref="Step"/>). A run's first members begin its first step once each has said so: making a
+/// replica (building the model, its threads and buffers) is set-up, as building the model is for the engine alone.
+/// </summary>
+[MessagePackObject]
+public sealed record ReplicaReady(
+    [property: Key(0)] string RunId,
+    [property: Key(1)] long Incarnation,
+    [property: Key(2)] long Step) : IStepMessage;
+
+/// <summary>
 /// Coordinator → worker: step <see cref="Step"/> (1-based: the step that moves the replicas from
 /// Step − 1 to Step) of generation <see cref="Generation"/>. <see cref="Members"/> are the data-plane
 /// endpoints of the generation's workers; member k owns parameter slice k of

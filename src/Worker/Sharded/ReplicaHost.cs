@@ -147,6 +147,7 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
             var ports = new ReplicaPorts(this, coordinator, peers, computing, gradient, data, worker, traffic);
             _replicas[init.RunId] = (new ShardedReplica(init, network, data, ports), ports);
             log.Info("run {0}: replica at step {1} ({2:N0} parameters)", init.RunId, init.Step, init.Parameters.Length);
+            coordinator.Send(new ReplicaReady(init.RunId, init.Incarnation, init.Step));
         }
         catch (Exception e)
         {

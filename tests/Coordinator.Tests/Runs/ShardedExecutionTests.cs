@@ -57,6 +57,64 @@ public sealed class ShardedExecutionTests
     }
 
     [Fact]
+    public void TheFirstStepBeginsOnlyOnceEveryFirstMembersReplicaIsMade()
+    {
+        var ready = new List<(string Worker, ReplicaReady Ready)>();
+        var bench = new ExecutionBench(Config, seed: 13) { Fault = (w, m) => m is ReplicaReady r && w == "w1" ? Hold(ready, w, r) : m };
+        bench.Join(2);
+        bench.Advance();
+
+        // both got the run's state; w0 is ready, w1 not yet: no plan, no step clock
+        Assert.Equal(2, bench.Sent.Count(s => s.Message is ReplicaInit));
+        Assert.DoesNotContain(bench.Sent, s => s.Message is StepPlan);
+        Assert.Null(bench.Execution.InFlight);
+        Assert.Equal(StepStatus.Pending, bench.Last.Status);
+
+        (string worker, ReplicaReady late) = Assert.Single(ready);
+        bench.Apply(bench.Execution.Handle(worker, late));
+        Assert.Contains(bench.Decisions, d => d.Status == StepStatus.Resume);
+        Assert.Equal(1, bench.Execution.InFlight);
+        bench.DeliverUntil(() => bench.Session.Finished && bench.Execution.InFlight is null);
+        Assert.Equal(Engine.Value, bench.Hashes);
+    }
+
+    [Fact]
+    public void AFirstMemberLostBeforeItsReplicaIsMadeLetsTheOthersBegin()
+    {
+        var bench = new ExecutionBench(Config, seed: 14) { Fault = (w, m) => m is ReplicaReady && w == "w2" ? null : m };
+        bench.Join(3);
+        bench.Advance();
+        Assert.Null(bench.Execution.InFlight);
+
+        bench.Lose("w2");
+        Assert.Equal(1, bench.Execution.InFlight);
+        Assert.All(bench.Sent.Select(s => s.Message).OfType<StepPlan>(), p => Assert.Equal(2, p.Members.Length));
+        bench.DeliverUntil(() => bench.Session.Finished && bench.Execution.InFlight is null);
+        Assert.Equal(Engine.Value, bench.Hashes);
+    }
+
+    [Fact]
+    public void AWorkerThatJoinsARunningRunIsInTheNextStepWithoutHoldingTheOthersBack()
+    {
+        var bench = new ExecutionBench(Config, seed: 15) { Fault = (w, m) => m is ReplicaReady && w == "w1" ? null : m };
+        bench.Join(1);
+        bench.Advance();
+        bench.DeliverUntil(() => bench.Hashes.Count == 1);
+        bench.Join(1, first: 1);
+        bench.DeliverUntil(() => bench.Session.Finished && bench.Execution.InFlight is null);
+
+        // w1 never said it was ready: a later member is not waited for, its replica is made within the step that brings it in
+        Assert.Equal(Engine.Value, bench.Hashes);
+        Assert.Contains(bench.Sent, s => s is ("w1", StepPlan { Members.Length: 2 }));
+    }
+
+    private static IProtocolMessage? Hold(List<(string, ReplicaReady)> held, string worker, ReplicaReady ready)
+    {
+        held.Add((worker, ready));
+        return null;
+    }
+
+    [Fact]
     public void AWorkerWithoutADataPlaneIsLeftOut()
     {
         var bench = new ExecutionBench(Config);

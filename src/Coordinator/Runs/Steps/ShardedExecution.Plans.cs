@@ -85,9 +85,14 @@ public sealed partial class ShardedExecution<TWorker>
         return StepDecision.Working;
     }
 
-    /// <summary>Sends the run's state to the workers waiting for a replica: members from the next plan on.</summary>
+    /// <summary>
+    /// Sends the run's state to the workers waiting for a replica: members from the next plan on. A first generation
+    /// (the run had no member) begins only once their replicas are made (<see cref="ReplicaReady"/>): a later one
+    /// does not wait, its members are in the step that brings them in.
+    /// </summary>
     private void Admit()
     {
+        bool first = _group.Members.Count == 0;
         var admitted = new List<string>();
         foreach ((TWorker worker, (int threads, string _)) in _group.Waiting.ToList())
         {
@@ -101,6 +106,11 @@ public sealed partial class ShardedExecution<TWorker>
 
             _group.Admit(worker);
             Scheduler.Join(worker, threads, Now);
+            if (first)
+            {
+                _making.Add(worker);
+            }
+
             admitted.Add(Context.Name(worker));
         }
 

@@ -21,6 +21,7 @@ public sealed partial class ShardedExecution<TWorker>(StepContext<TWorker> conte
     public static readonly TimeSpan ExchangeDeadline = TimeSpan.FromSeconds(10);
 
     private readonly ShardedGroup<TWorker> _group = new(context.Order);
+    private readonly HashSet<TWorker> _making = new(); // a first generation's members whose replicas are not made yet
     private ShardedStep<TWorker>? _step;
     private long _parametersStep = context.Session.Step; // the step the session's parameters belong to (behind the run's between captures)
     private string? _lastHash;
@@ -47,6 +48,11 @@ public sealed partial class ShardedExecution<TWorker>(StepContext<TWorker> conte
         if (_group.Waiting.Count > 0 && ParametersCurrent)
         {
             Admit();
+        }
+
+        if (_making.Count > 0)
+        {
+            return StepDecision.Pending; // the first members' replicas are being made: the step begins once they are (ReplicaReady)
         }
 
         IReadOnlyList<TWorker> members = _group.Members;
@@ -138,6 +144,7 @@ public sealed partial class ShardedExecution<TWorker>(StepContext<TWorker> conte
         PartsReply r => OnPartsReply(sender, r),
         StepDone d => OnStepDone(sender, d),
         ReplicaState r => OnReplicaState(sender, r),
+        ReplicaReady r => OnReplicaReady(sender, r),
         PartRefused p => OnPartRefused(sender, p),
         _ => Stale(), // a star's result: this run has none
     };
@@ -152,11 +159,23 @@ public sealed partial class ShardedExecution<TWorker>(StepContext<TWorker> conte
 
         Log.Warning($"run {RunId}: worker {Context.Name(worker)}: {TerminalText.Safe(f.Reason)}; it gets the run's state again");
         Scheduler.Lose(worker, Now);
-        return _group.OutOfStep(worker) ? Restart($"worker {Context.Name(worker)} was out of step") : StepDecision.Pending;
+        StepDecision decision = _group.OutOfStep(worker) ? Restart($"worker {Context.Name(worker)} was out of step") : StepDecision.Pending;
+        return decision.Or(NotMaking(worker));
     }
 
-    protected override StepDecision Left(TWorker worker, IReadOnlyList<Dispatch<TWorker>> moved, string why) =>
-        _group.Remove(worker) ? Restart(why) : Send(moved).Or(Orphaned());
+    protected override StepDecision Left(TWorker worker, IReadOnlyList<Dispatch<TWorker>> moved, string why)
+    {
+        StepDecision decision = _group.Remove(worker) ? Restart(why) : Send(moved).Or(Orphaned());
+        return decision.Or(NotMaking(worker));
+    }
+
+    /// <summary>A replica is made: once every first member's is, the run begins its first step (a later member's changes nothing).</summary>
+    private StepDecision OnReplicaReady(TWorker sender, ReplicaReady r) =>
+        r.RunId == RunId && r.Incarnation == Context.Incarnation ? NotMaking(sender) : Stale();
+
+    /// <summary>The worker's replica is made, or never will be (it left): the first step begins when no other is still being made.</summary>
+    private StepDecision NotMaking(TWorker worker) =>
+        _making.Remove(worker) && _making.Count == 0 && _step is null ? StepDecision.Resuming : StepDecision.Pending;
 
     /// <summary>The step runs again, whole, by a new generation of the members left (replicas that committed it go back to its start).</summary>
     private StepDecision Restart(string reason)

@@ -12,6 +12,9 @@ public enum StepStatus
     /// <summary>Work went out: the run is running (again).</summary>
     Working,
 
+    /// <summary>What the next step waited for is there (its members' replicas are made): the run begins it.</summary>
+    Resume,
+
     /// <summary>The step is committed (<see cref="StepDecision.Report"/>): the run records it and begins the next.</summary>
     Committed,
 
@@ -36,6 +39,8 @@ public readonly record struct StepDecision(StepStatus Status, string? Reason = n
     public static StepDecision Working => new(StepStatus.Working);
 
     public static StepDecision Waiting(string reason) => new(StepStatus.Wait, reason);
+
+    public static StepDecision Resuming => new(StepStatus.Resume);
 
     public static StepDecision Restarting(string reason) => new(StepStatus.Restart, reason);
 
