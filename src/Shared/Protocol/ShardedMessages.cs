@@ -90,6 +90,14 @@ public sealed record StepPlan(
     [property: Key(7)] int[][]? Computers = null,
     [property: Key(8)] bool Checked = false) : IProtocolMessage
 {
+    /// <summary>
+    /// How many steps past the one it counts the coordinator plans (each plan of the same members and the state after
+    /// the step before it): a replica goes on without waiting for the coordinator for that many steps, and keeps that
+    /// many step starts more, for a step run again. Two: a coordinator held up for a step (a busy machine's scheduler,
+    /// a collection) no longer holds the replicas up.
+    /// </summary>
+    public const int PlansAhead = 2;
+
     /// <summary>The member that sends the SHA-256 of the parameters after <paramref name="step"/> (each in turn).</summary>
     public static int HasherOf(long step, int members) => (int)(step % members);
 

@@ -47,7 +47,7 @@ public sealed partial class ShardedReplica
         ReplicaState? captured = exchange.Plan.Capture
             ? new ReplicaState(RunId, Incarnation, _session.Step, (float[])_session.Parameters.Clone(), (float[])_session.Optimizer.Velocity.Clone())
             : null;
-        bool nextFirst = _next is { Mine.Length: > 0 };
+        bool nextFirst = _ahead.GetValueOrDefault(exchange.Key.Step + 1) is { Mine.Length: > 0 };
         if (nextFirst)
         {
             BeginNext();
@@ -74,10 +74,11 @@ public sealed partial class ShardedReplica
 
     private void BeginNext()
     {
-        if (_next is { } next)
+        if (_ahead.Count > 0 && _ahead.Keys[0] == _session.Step + 1)
         {
-            _next = null;
-            OnPlan(next);
+            StepPlan next = _ahead.Values[0];
+            _ahead.RemoveAt(0);
+            OnPlan(next, held: true);
         }
     }
 

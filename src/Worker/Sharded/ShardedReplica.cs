@@ -24,7 +24,7 @@ public sealed partial class ShardedReplica
     private readonly StepStarts _starts;
     private readonly EarlySlices _early;
     private Exchange? _exchange;
-    private StepPlan? _next; // the plan of the step after the one in flight (the coordinator plans one ahead)
+    private readonly SortedList<long, StepPlan> _ahead = new(); // plans of the steps after the one in flight, by step (StepPlan.PlansAhead)
     private (long Sent, long Received) _trafficAtLastStep;
 
     public ShardedReplica(ReplicaInit init, Network network, LabeledImages data, IReplicaPorts ports)
@@ -34,11 +34,11 @@ public sealed partial class ShardedReplica
         _ports = ports;
         _session = new TrainingSession(network, init.Config.ToTrainingOptions(1), data, test: null);
         _session.Restore(new SessionState(init.Step, init.Parameters, init.Velocity, 0, 0, 0, 0));
-        _starts = new StepStarts(network.ParameterCount);
+        _starts = new StepStarts(network.ParameterCount, StepPlan.PlansAhead + 1);
         _trafficAtLastStep = ports.StepTraffic;
 
-        // a step's parts of this replica's slice and every slice's sum, twice over: room for one step ahead
-        _early = new EarlySlices(maxBytes: (16L * network.ParameterCount) + (1 << 20));
+        // a step's parts of this replica's slice and every slice's sum, for the step in flight and each planned ahead
+        _early = new EarlySlices(maxBytes: (8L * network.ParameterCount * (StepPlan.PlansAhead + 1)) + (1 << 20));
     }
 
     public string RunId { get; }
@@ -54,11 +54,15 @@ public sealed partial class ShardedReplica
     public StepRef? Current => _exchange?.Key;
 
     /// <summary>
-    /// A plan: the next step (begun from this replica's state), the step just committed again (a new
-    /// generation after a loss: the replica goes back to the step's start), or more nodes of the current
-    /// one. Anything else means this replica is out of step: the coordinator is told, and sends a new state.
+    /// A plan: the next step (begun from this replica's state), a later one sent ahead (held until the step before
+    /// it is committed), the step just committed again (a new generation after a loss: the replica goes back to the
+    /// step's start), or more nodes of the current one. Anything else means this replica is out of step: the
+    /// coordinator is told, and sends a new state.
     /// </summary>
-    public void OnPlan(StepPlan plan)
+    public void OnPlan(StepPlan plan) => OnPlan(plan, held: false);
+
+    /// <summary>A plan; <paramref name="held"/> for one sent ahead and begun now: the plans held after it still hold.</summary>
+    private void OnPlan(StepPlan plan, bool held)
     {
         StepRef key = plan.Ref;
         long step = key.Step;
@@ -80,14 +84,17 @@ public sealed partial class ShardedReplica
             return; // a plan overtaken by a newer one
         }
 
-        if (_exchange is { Committed: false } inFlight && step == inFlight.Key.Step + 1)
+        if (_exchange is { } inFlight && step > inFlight.Key.Step + (inFlight.Committed ? 1 : 0) && step <= inFlight.Key.Step + StepPlan.PlansAhead)
         {
-            // the next step's plan, sent ahead: it begins as soon as this one is committed here
-            _next = plan;
+            // a later step's plan, sent ahead: it begins as soon as the step before it is committed here
+            _ahead[step] = plan;
             return;
         }
 
-        _next = null; // a new generation's plan: one held for the step after the old one no longer holds
+        if (!held)
+        {
+            _ahead.Clear(); // a new generation's plan: those held for the steps after the old one no longer hold
+        }
 
         if (_session.Step >= step && _starts.After(step - 1) is { } start)
         {

@@ -3,14 +3,20 @@ using CnnCluster.Engine.Training;
 namespace CnnCluster.Worker.Sharded;
 
 /// <summary>
-/// A replica's state at the start of the last two steps it began. A step that a lost member cut short runs again,
-/// by a new generation, from its start, also where this replica had committed it; with plans sent one step ahead
-/// it may have committed that step and begun the next, so two starts are kept (the coordinator plans no further
-/// than one step past what it counted).
+/// A replica's state at the start of the last <c>count</c> steps it began. A step that a lost member cut short runs
+/// again, by a new generation, from its start, also where this replica had committed it; with plans sent
+/// <see cref="Shared.Protocol.StepPlan.PlansAhead"/> steps ahead it may have committed that step and begun as many
+/// after it, so that many starts and one more are kept (the coordinator plans no further past what it counted).
 /// </summary>
-internal sealed class StepStarts(int parameterCount)
+internal sealed class StepStarts
 {
-    private readonly Slot[] _slots = [new(parameterCount), new(parameterCount)];
+    private readonly Slot[] _slots;
+
+    public StepStarts(int parameterCount, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        _slots = Enumerable.Range(0, count).Select(_ => new Slot(parameterCount)).ToArray();
+    }
 
     /// <summary>The state after step <paramref name="step"/> (the start of step + 1), if one was kept.</summary>
     public SessionState? After(long step) =>
@@ -25,7 +31,7 @@ internal sealed class StepStarts(int parameterCount)
         }
     }
 
-    /// <summary>Keeps a copy of the state after <paramref name="step"/>, in place of the older one kept (unless it is kept already).</summary>
+    /// <summary>Keeps a copy of the state after <paramref name="step"/>, in place of the oldest one kept (unless it is kept already).</summary>
     public void Keep(long step, ReadOnlySpan<float> parameters, ReadOnlySpan<float> velocity)
     {
         if (_slots.Any(s => s.Step == step))
@@ -33,7 +39,7 @@ internal sealed class StepStarts(int parameterCount)
             return;
         }
 
-        Slot oldest = _slots[0].Step <= _slots[1].Step ? _slots[0] : _slots[1];
+        Slot oldest = _slots.MinBy(s => s.Step)!;
         parameters.CopyTo(oldest.Parameters);
         velocity.CopyTo(oldest.Velocity);
         oldest.Step = step;

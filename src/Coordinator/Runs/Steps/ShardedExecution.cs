@@ -33,14 +33,14 @@ public sealed partial class ShardedExecution<TWorker>(StepContext<TWorker> conte
     public override string CurrentHash() => ParametersCurrent || _lastHash is null ? ParameterHash.Of(Session.Parameters) : _lastHash;
 
     /// <summary>
-    /// The step planned ahead, if any, begins now that its predecessor is in (<see cref="Promote"/>). Else the
+    /// The first step planned ahead, if any, begins now that its predecessor is in (<see cref="Promote"/>). Else the
     /// workers waiting for a replica get the run's state first (when this session holds it; else after the next
     /// step, whose plan asks member 0 for it), then every member gets the step's plan; the step after it is
     /// planned ahead when it can be (<see cref="PlanAhead"/>).
     /// </summary>
     public override StepDecision Begin()
     {
-        if (_ahead is { } ahead && Promote(ahead) is { } promoted)
+        if (_ahead.Count > 0 && Promote(_ahead[0]) is { } promoted)
         {
             return promoted;
         }
