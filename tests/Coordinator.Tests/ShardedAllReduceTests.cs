@@ -30,7 +30,11 @@ public sealed class ShardedAllReduceTests(ITestOutputHelper output) : TrainProce
         Assert.Equal(workers + 1, nodes.Length);
         foreach (NodeBytes n in nodes)
         {
-            output.WriteLine($"N = {workers}, {n.Node}: {n.Sent:N0} sent, {n.Received:N0} received per step over {n.Steps} steps");
+            output.WriteLine($"N = {workers}, {n.Node}: {n.Sent:N0} sent, {n.Received:N0} received per step over {n.Steps} steps, {n.CpuPerStep:N0} µs of CPU a step");
+
+            // every process's CPU per step is counted: a worker's is at least its share of the compute (a step's CPU is over 100 µs here)
+            Assert.InRange(n.CpuPerStep, 1, 10_000_000);
+            Assert.True(n.Node == "coordinator" || n.CpuPerStep > 100, $"{n.Node}: {n.CpuPerStep} µs of CPU a step");
         }
 
         // batch 64 in micro-shards of 8: with N = 1, 2, 4, 8 each worker computes one aligned tree node
@@ -204,8 +208,8 @@ public sealed class ShardedAllReduceTests(ITestOutputHelper output) : TrainProce
     }
 
     private static NodeBytes[] Nodes(JsonElement summary) => summary.GetProperty("node_bytes_per_step").EnumerateArray()
-        .Select(n => new NodeBytes(n.GetProperty("node").GetString()!, n.GetProperty("steps").GetInt64(), n.GetProperty("sent").GetInt64(), n.GetProperty("received").GetInt64(), n.GetProperty("state_received").GetInt64()))
+        .Select(n => new NodeBytes(n.GetProperty("node").GetString()!, n.GetProperty("steps").GetInt64(), n.GetProperty("sent").GetInt64(), n.GetProperty("received").GetInt64(), n.GetProperty("state_received").GetInt64(), n.GetProperty("cpu_us_per_step").GetDouble()))
         .ToArray();
 
-    private sealed record NodeBytes(string Node, long Steps, long Sent, long Received, long StateReceived);
+    private sealed record NodeBytes(string Node, long Steps, long Sent, long Received, long StateReceived, double CpuPerStep);
 }

@@ -71,12 +71,12 @@ internal static class ProtocolSamples
         new PartsRequest(new StepRef("r1", 7, 3, 13), 1),
         new PartsReply(new StepRef("r1", 7, 3, 13), 1, [new SlicePart(new StepRef("r1", 7, 3, 13), new TreeNode(4, 2), 1, 3.25, [0.1f, -0.2f])]),
         new NodeDone(new StepRef("r1", 7, 3, 13), new TreeNode(4, 2), 12.5, [1, 2, 3]),
-        new StepDone(new StepRef("r1", 7, 3, 13), "ab", 12.75, 246824, 246830, 1000, 2000),
+        new StepDone(new StepRef("r1", 7, 3, 13), "ab", 12.75, 246824, 246830, 1000, 2000, CpuMicroseconds: 9_876_543),
         new ReplicaState("r1", 7, 13, [1f, 2f], [0.5f, -0.5f]),
         new ReplicaReady("r1", 7, 12),
         new SlicePart(new StepRef("r1", 7, 3, 13), new TreeNode(4, 2), 0, 3.25, [0.1f, -0.2f]),
         new SliceSum(new StepRef("r1", 7, 3, 13), 1, 6.5, [0.3f, 0.4f]),
         new PartRefused(new StepRef("r1", 7, 3, 13), new TreeNode(4, 2), "its loss is NaN", "127.0.0.1:5001"),
-        new NodeTraffic("127.0.0.1:5000", 24, 5_923_776, 5_923_900, 0, 493_702),
+        new NodeTraffic("127.0.0.1:5000", 24, 5_923_776, 5_923_900, 0, 493_702, 7_041.5),
     }.ToDictionary(m => m.GetType());
 }

@@ -113,15 +113,17 @@ public sealed record RunSummary
     public string ToJsonLine() => JsonSerializer.Serialize(this);
 }
 
-/// <summary>One node's mean data-plane bytes per step, and its whole-state transfers in all.</summary>
+/// <summary>One node's mean data-plane bytes per step, its whole-state transfers in all, and its process's CPU microseconds per step.</summary>
 public sealed record NodeBytes(
     [property: JsonPropertyName("node")] string Node,
     [property: JsonPropertyName("steps")] long Steps,
     [property: JsonPropertyName("sent")] long Sent,
     [property: JsonPropertyName("received")] long Received,
     [property: JsonPropertyName("state_sent")] long StateSent,
-    [property: JsonPropertyName("state_received")] long StateReceived)
+    [property: JsonPropertyName("state_received")] long StateReceived,
+    [property: JsonPropertyName("cpu_us_per_step")] double CpuMicrosecondsPerStep)
 {
     public static NodeBytes From(Shared.Protocol.NodeTraffic t) => new(
-        t.Node, t.Steps, t.Steps > 0 ? t.StepBytesSent / t.Steps : 0, t.Steps > 0 ? t.StepBytesReceived / t.Steps : 0, t.StateBytesSent, t.StateBytesReceived);
+        t.Node, t.Steps, t.Steps > 0 ? t.StepBytesSent / t.Steps : 0, t.Steps > 0 ? t.StepBytesReceived / t.Steps : 0, t.StateBytesSent, t.StateBytesReceived,
+        Math.Round(t.CpuMicrosecondsPerStep));
 }

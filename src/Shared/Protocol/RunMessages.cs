@@ -112,7 +112,8 @@ public sealed record ResultChecks(
 /// <summary>
 /// One node's data-plane bytes in a sharded run, as the node counted them: those of the steps' exchange
 /// over <see cref="Steps"/> steps, and those of whole-state transfers (replicas sent at start and joins,
-/// states captured for snapshots and test metrics) apart.
+/// states captured for snapshots and test metrics) apart; and its process's CPU time per step (every thread: compute,
+/// exchange, actors, I/O, spinning), over the steps it reported (0 when unknown).
 /// </summary>
 [MessagePackObject]
 public sealed record NodeTraffic(
@@ -121,7 +122,8 @@ public sealed record NodeTraffic(
     [property: Key(2)] long StepBytesSent,
     [property: Key(3)] long StepBytesReceived,
     [property: Key(4)] long StateBytesSent,
-    [property: Key(5)] long StateBytesReceived) : IProtocolMessage;
+    [property: Key(5)] long StateBytesReceived,
+    [property: Key(6)] double CpuMicrosecondsPerStep = 0) : IProtocolMessage;
 
 /// <summary>Client → registry: what is run <see cref="RunId"/>? Answered with its <see cref="RunRegistered"/> or a <see cref="RunRejected"/>.</summary>
 [MessagePackObject]

@@ -125,7 +125,8 @@ public sealed record NodeDone(
 /// tree's sum of the batch's losses.
 /// <see cref="BytesSent"/> and <see cref="BytesReceived"/> are the data-plane bytes of this step on this
 /// worker (frames of the step's exchange with peers and the coordinator, state transfers apart);
-/// <see cref="StateBytesSent"/> and <see cref="StateBytesReceived"/> its whole-state transfers so far.
+/// <see cref="StateBytesSent"/> and <see cref="StateBytesReceived"/> its whole-state transfers so far;
+/// <see cref="CpuMicroseconds"/> its process's CPU time so far (user and system: a run's CPU per step, every thread of it).
 /// </summary>
 [MessagePackObject]
 public sealed record StepDone(
@@ -137,7 +138,8 @@ public sealed record StepDone(
     [property: Key(5)] long StateBytesSent = 0,
     [property: Key(6)] long StateBytesReceived = 0,
     [property: Key(7)] ulong Checksum = 0,
-    [property: Key(8)] string StateSha256 = "") : IStepMessage;
+    [property: Key(8)] string StateSha256 = "",
+    [property: Key(9)] long CpuMicroseconds = 0) : IStepMessage;
 
 /// <summary>Worker → coordinator: its replica's parameters and optimizer state after step <see cref="Step"/> (snapshots, test metrics, joins).</summary>
 [MessagePackObject]

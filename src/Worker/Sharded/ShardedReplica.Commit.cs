@@ -59,7 +59,8 @@ public sealed partial class ShardedReplica
         string hash = HashesStep(exchange.Plan) ? ParameterHash.Of(captured?.Parameters ?? _session.Parameters) : "";
         string state = exchange.Plan.Digest ? ParameterHash.OfState(captured?.Parameters ?? _session.Parameters, captured?.Velocity ?? _session.Optimizer.Velocity) : "";
         _ports.ToCoordinator(new StepDone(exchange.Key, hash, exchange.LossSum,
-            sent - _trafficAtLastStep.Sent, received - _trafficAtLastStep.Received, stateSent, stateReceived, checksum, state));
+            sent - _trafficAtLastStep.Sent, received - _trafficAtLastStep.Received, stateSent, stateReceived, checksum, state,
+            (long)Environment.CpuUsage.TotalTime.TotalMicroseconds));
         _trafficAtLastStep = (sent, received);
         if (captured is not null)
         {

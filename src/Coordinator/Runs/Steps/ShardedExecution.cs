@@ -131,7 +131,7 @@ public sealed partial class ShardedExecution<TWorker>(StepContext<TWorker> conte
 
     /// <summary>This coordinator's data-plane bytes, then each worker's as it reported them.</summary>
     public override NodeTraffic[] NodeTraffic() =>
-        [new NodeTraffic("coordinator", Telemetry.ShardedSteps, Context.DataTraffic.StepSent, Context.DataTraffic.StepReceived, Context.DataTraffic.StateSent, Context.DataTraffic.StateReceived),
+        [new NodeTraffic("coordinator", Telemetry.ShardedSteps, Context.DataTraffic.StepSent, Context.DataTraffic.StepReceived, Context.DataTraffic.StateSent, Context.DataTraffic.StateReceived, Telemetry.CpuMicrosecondsPerStep),
          .. Workers.ReportedTraffic];
 
     protected override bool TakesPart(TWorker worker) => base.TakesPart(worker) || _group.IsMember(worker);
