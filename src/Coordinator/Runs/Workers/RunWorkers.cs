@@ -63,7 +63,10 @@ public sealed class RunWorkers<TWorker>(Func<TWorker, WorkerCapacity, IWorkerCha
     /// <summary>One more failed result of <paramref name="worker"/>; its count.</summary>
     public int Strike(TWorker worker) => _strikes[worker] = _strikes.GetValueOrDefault(worker) + 1;
 
-    /// <summary>A replica's report of a step: its bytes on the data plane, summed per worker, and its process's CPU per step since its first report.</summary>
+    /// <summary>
+    /// A replica's report of a step: its bytes on the data plane, summed per worker, and its process's CPU per step since
+    /// its first report (none for a worker in this process: the coordinator's own figure is that process's).
+    /// </summary>
     public void Reported(TWorker worker, StepDone done)
     {
         NodeTraffic t = _reported.GetValueOrDefault(worker) ?? new NodeTraffic(Capacity(worker)?.DataEndpoint ?? worker.ToString()!, 0, 0, 0, 0, 0);
@@ -73,7 +76,7 @@ public sealed class RunWorkers<TWorker>(Func<TWorker, WorkerCapacity, IWorkerCha
         {
             Steps = t.Steps + 1, StepBytesSent = t.StepBytesSent + done.BytesSent, StepBytesReceived = t.StepBytesReceived + done.BytesReceived,
             StateBytesSent = done.StateBytesSent, StateBytesReceived = done.StateBytesReceived,
-            CpuMicrosecondsPerStep = since > 0 ? (double)(done.CpuMicroseconds - first.Cpu) / since : 0,
+            CpuMicrosecondsPerStep = since > 0 && !InProcess(worker) ? (double)(done.CpuMicroseconds - first.Cpu) / since : 0,
         };
     }
 
