@@ -94,8 +94,8 @@ public sealed class GradientWorker : ReceiveActor
         {
             try
             {
-                DataFrames.WarmUp();
                 engine.Preload();
+                DataFrames.WarmUp(); // after the data: a warm-up that failed must not leave it unloaded
             }
             catch (Exception e)
             {

@@ -15,7 +15,7 @@ public sealed class RunWorkers<TWorker>(Func<TWorker, WorkerCapacity, IWorkerCha
     private readonly Dictionary<TWorker, (WorkerCapacity Capacity, IWorkerChannel Channel)> _rows = new();
     private readonly Dictionary<TWorker, int> _strikes = new(); // kept when a worker leaves: a rejoin does not clear its record in this run
     private readonly Dictionary<TWorker, NodeTraffic> _reported = new();
-    private readonly Dictionary<TWorker, (long Cpu, long Steps)> _firstCpu = new(); // a worker's process CPU at its first report, and that report's count
+    private readonly Dictionary<TWorker, long> _firstCpu = new(); // a worker's process CPU at its first report
     private long _retiredSent, _retiredReceived;
     private TimeSpan _retiredEncoding;
 
@@ -70,13 +70,13 @@ public sealed class RunWorkers<TWorker>(Func<TWorker, WorkerCapacity, IWorkerCha
     public void Reported(TWorker worker, StepDone done)
     {
         NodeTraffic t = _reported.GetValueOrDefault(worker) ?? new NodeTraffic(Capacity(worker)?.DataEndpoint ?? worker.ToString()!, 0, 0, 0, 0, 0);
-        (long Cpu, long Steps) first = _firstCpu.TryGetValue(worker, out var f) ? f : _firstCpu[worker] = (done.CpuMicroseconds, t.Steps + 1);
-        long since = t.Steps + 1 - first.Steps;
+        long first = _firstCpu.TryGetValue(worker, out long f) ? f : _firstCpu[worker] = done.CpuMicroseconds;
+        long since = t.Steps; // the steps reported after the first
         _reported[worker] = t with
         {
             Steps = t.Steps + 1, StepBytesSent = t.StepBytesSent + done.BytesSent, StepBytesReceived = t.StepBytesReceived + done.BytesReceived,
             StateBytesSent = done.StateBytesSent, StateBytesReceived = done.StateBytesReceived,
-            CpuMicrosecondsPerStep = since > 0 && !InProcess(worker) ? (double)(done.CpuMicroseconds - first.Cpu) / since : 0,
+            CpuMicrosecondsPerStep = since > 0 && !InProcess(worker) ? (double)(done.CpuMicroseconds - first) / since : 0,
         };
     }
 
