@@ -23,6 +23,10 @@ public sealed class SerializationSpecs : Akka.TestKit.Xunit2.TestKit
     public static IEnumerable<object[]> MessageTypes() => ProtocolSerializer.MessageTypes.Select(t => new object[] { t.Name });
 
     [Fact]
+    public void TheStartUpWarmUpMakesEveryTypesFormatter() =>
+        Assert.Empty(ProtocolSerializer.WarmUp()); // a type that fails there would build its formatter in a run's middle
+
+    [Fact]
     public void EveryTypeOfTheProtocolNamespaceIsAProtocolMessage()
     {
         Type[] inNamespace = typeof(IProtocolMessage).Assembly.GetTypes()

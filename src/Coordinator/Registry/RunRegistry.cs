@@ -3,6 +3,7 @@ using Akka.Event;
 using Akka.Pattern;
 using Akka.Persistence;
 using CnnCluster.Coordinator.Cluster;
+using CnnCluster.Coordinator.Persistence;
 using CnnCluster.Coordinator.Runs;
 using CnnCluster.Coordinator.Telemetry;
 using CnnCluster.Engine.Data;
@@ -109,7 +110,8 @@ public sealed class RunRegistry : ReceivePersistentActor, IWithTimers
     protected override void PreStart()
     {
         _runs.Directory = Context.ActorOf(WorkerDirectory.Props(), "workers");
-        Task.Run(Shared.DataPlane.DataFrames.WarmUp); // the data plane's formatters made before a run's first step needs them
+        Task.Run(Shared.DataPlane.DataFrames.WarmUp); // every message's formatter made before a run's first step needs it
+        Context.ActorOf(PersistenceWarmUp.Props(), "persistence-warm-up"); // and the store's first save and delete
         base.PreStart();
     }
 

@@ -215,12 +215,13 @@ public static class DataFrames
     }
 
     /// <summary>
-    /// Encodes and decodes an empty message of every kind, once per process at start-up: MessagePack makes each type's
-    /// formatter on first use (IL emitted, then compiled), which would otherwise land in a run's first step (tens of
-    /// milliseconds on each side). Best effort: a kind that fails here fails again, in words, when it is sent.
+    /// Encodes and decodes an empty frame of every kind, once per process at start-up, after every protocol message
+    /// (<see cref="ProtocolSerializer.WarmUp"/>): what a run's first step, first snapshot or first epoch would
+    /// otherwise pay in its middle. Best effort: a kind that fails here fails again, in words, when it is sent.
     /// </summary>
     public static void WarmUp()
     {
+        _ = ProtocolSerializer.WarmUp();
         var scratch = new ArrayBufferWriter<byte>();
         foreach (Type type in Types.Values)
         {
@@ -233,6 +234,10 @@ public static class DataFrames
             {
             }
         }
+
+        scratch.Clear();
+        Encode(new ReplicaState("warm-up", 0, 0, new float[ProtocolSerializer.WarmUpParameters], new float[ProtocolSerializer.WarmUpParameters]), scratch);
+        _ = Decode(typeof(ReplicaState), new ReadOnlySequence<byte>(scratch.WrittenMemory));
     }
 
     /// <summary>Reads frames until the peer closes (returns) or sends something malformed (throws).</summary>
