@@ -34,11 +34,13 @@ out=$(mktemp -d /tmp/cnn-bench.XXXX)
 train() { dotnet "${root[$tree]}/src/Coordinator/bin/Release/net10.0/CnnCluster.Coordinator.dll" train --epochs "$epochs" --out "$out" "$@" 2>/dev/null | tail -1; }
 cluster() { rm -f "$out/runs.db"; train --db "$out/runs.db" "$@"; }
 field() { sed -E "s/.*\"$1\":\"?([^,\"}]*).*/\1/"; }
-phases=(assign serialize transfer compute reduce optimizer hash journal snapshot step step_mean step_p90 step_p99 cpu_coordinator cpu_workers)
-# a sharded run's CPU microseconds per step, every thread of each process (its summary's node_bytes_per_step): the coordinator's, the workers' summed
+phases=(assign serialize transfer compute reduce optimizer hash journal snapshot step step_mean step_p90 step_p99 cpu_coordinator cpu_workers cpu_all)
+# a sharded run's CPU microseconds per step, every thread of each process (its summary's node_bytes_per_step): the coordinator's, the workers' summed;
+# cpu_all: every process that trained (the summary's own cpu_us_per_step: the engine alone's too)
 cpu() {
   local all coordinator
-  all=$(echo "$1" | grep -o '"cpu_us_per_step":[0-9.]*' | cut -d: -f2)
+  if [ "$2" = cpu_all ]; then echo "$1" | sed -E 's/"node_bytes_per_step":\[[^]]*\]//' | grep -o '"cpu_us_per_step":[0-9.]*' | cut -d: -f2; return 0; fi
+  all=$(echo "$1" | grep -o '"node_bytes_per_step":\[[^]]*\]' | grep -o '"cpu_us_per_step":[0-9.]*' | cut -d: -f2)
   coordinator=$(echo "$1" | grep -o '"node":"coordinator"[^}]*"cpu_us_per_step":[0-9.]*' | grep -o '[0-9.]*$')
   [ -n "$all" ] || return 0
   case $2 in
@@ -91,7 +93,8 @@ for tree in "${trees[@]}"; do
 echo
 echo "== $tree ($( [ "$tree" = current ] && echo "$current_rev" || git -C "${root[$tree]}" rev-parse --short HEAD))"
 echo "median microseconds per step and phase (median over the repeats of each run's median; step_mean: the mean step; step_p90/p99: its percentiles;"
-echo "cpu_coordinator, cpu_workers: a sharded run's CPU time per step of the coordinator's process and of the workers' together, every thread):"
+echo "cpu_coordinator, cpu_workers: a sharded run's CPU time per step of the coordinator's process and of the workers' together, every thread;"
+echo "cpu_all: every process that trained, the engine alone's too: two cores give at most 2 x step_mean):"
 awk -F'\t' -v names="${phases[*]}" -v order="${modes[*]}" -v tree="$tree" '
   function median(list,   n, a, i, j, t) { n = split(list, a, " "); for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
     return n == 0 ? "-" : (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2) }

@@ -19,7 +19,7 @@ public interface ITrainingBackend : IDisposable
 }
 
 /// <summary>What a backend reports at the end, besides the step and epoch reports.</summary>
-public sealed record BackendResult(long Steps, string ParamSha256, double ImagesPerSecond, int Workers, RunTraffic? Traffic, float[]? Parameters, double[]? PhaseMicroseconds);
+public sealed record BackendResult(long Steps, string ParamSha256, double ImagesPerSecond, int Workers, RunTraffic? Traffic, float[]? Parameters, double[]? PhaseMicroseconds, double? CpuMicrosecondsPerStep = null);
 
 /// <summary>The engine alone: <see cref="Trainer"/> on this process's threads; nothing is persisted.</summary>
 public sealed class EngineBackend : ITrainingBackend
@@ -34,7 +34,7 @@ public sealed class EngineBackend : ITrainingBackend
     {
         using var trainer = new Trainer(Network.Build(spec), request.Training, data.Train, data.Test);
         trainer.Run(observer, cancellation);
-        return new BackendResult(trainer.Step, ParameterHash.Of(trainer.Parameters), trainer.Session.Images / Math.Max(1e-9, trainer.Session.TrainSeconds), 0, null, trainer.Parameters, trainer.Phases.Figures());
+        return new BackendResult(trainer.Step, ParameterHash.Of(trainer.Parameters), trainer.Session.Images / Math.Max(1e-9, trainer.Session.TrainSeconds), 0, null, trainer.Parameters, trainer.Phases.Figures(), trainer.Cpu.MicrosecondsPerStep);
     }
 
     public void Dispose()

@@ -103,6 +103,7 @@ public static class LocalTraining
                 : result.Traffic is { } t && result.Steps > 0 ? (t.ParameterBytesSent + t.GradientBytesReceived) / result.Steps : null,
             Reduction = request.Cluster?.Reduction.ToString().ToLowerInvariant(),
             NodeBytesPerStep = nodeBytes,
+            CpuMicrosecondsPerStep = result.CpuMicrosecondsPerStep is { } cpu ? Math.Round(cpu) : nodeBytes?.Sum(n => n.CpuMicrosecondsPerStep),
             Reassigned = result.Traffic?.Reassigned,
             Speculative = result.Traffic?.Speculative,
             RefusedResults = result.Traffic?.Checks?.Refused,

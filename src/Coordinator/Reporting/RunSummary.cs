@@ -81,6 +81,14 @@ public sealed record RunSummary
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<NodeBytes>? NodeBytesPerStep { get; init; }
 
+    /// <summary>
+    /// CPU microseconds per step of every process that trained, every thread: the engine's own, or a sharded run's
+    /// coordinator and worker processes together (<see cref="NodeBytesPerStep"/> has each; in-process workers are the coordinator's).
+    /// </summary>
+    [JsonPropertyName("cpu_us_per_step")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? CpuMicrosecondsPerStep { get; init; }
+
     [JsonPropertyName("reassigned_nodes")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public long? Reassigned { get; init; }

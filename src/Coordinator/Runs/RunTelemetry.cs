@@ -13,8 +13,7 @@ namespace CnnCluster.Coordinator.Runs;
 public sealed class RunTelemetry(bool meters = true)
 {
     private long _lastStepStart;
-    private long _stepsTimed;
-    private TimeSpan _cpuAtFirstStep, _cpuAtLastStep;
+    private readonly StepCpu _cpu = new();
 
     public StepPhaseLog Phases { get; } = new(meters ? ClusterMeters.PhaseTimed : null);
 
@@ -38,20 +37,15 @@ public sealed class RunTelemetry(bool meters = true)
         if (_lastStepStart != 0)
         {
             Phases.Add(StepPhase.Step, Stopwatch.GetElapsedTime(_lastStepStart, start));
-            _stepsTimed++;
-            _cpuAtLastStep = Environment.CpuUsage.TotalTime;
-        }
-        else
-        {
-            _cpuAtFirstStep = Environment.CpuUsage.TotalTime;
         }
 
+        _cpu.StepBegins();
         _lastStepStart = start;
         return start;
     }
 
-    /// <summary>This process's CPU time per step (every thread) from the first step this incarnation began to the last (the last one's own after it, e.g. a final evaluation, not counted).</summary>
-    public double CpuMicrosecondsPerStep => _stepsTimed > 0 ? (_cpuAtLastStep - _cpuAtFirstStep).TotalMicroseconds / _stepsTimed : 0;
+    /// <summary>This process's CPU time per step (every thread) from the first step this incarnation began to the last (<see cref="StepCpu"/>).</summary>
+    public double CpuMicrosecondsPerStep => _cpu.MicrosecondsPerStep;
 
     /// <summary>
     /// A step's nodes are in: of the time since it was assigned, the slowest worker's compute, the encoding

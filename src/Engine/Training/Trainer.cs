@@ -26,6 +26,9 @@ public sealed class Trainer : IDisposable
     /// <summary>Where each step's time went (compute, optimizer, step).</summary>
     public StepPhaseLog Phases { get; private set; } = new();
 
+    /// <summary>This process's CPU time per step of the last <see cref="Run"/>, every thread.</summary>
+    public StepCpu Cpu { get; private set; } = new();
+
     public float[] Parameters => Session.Parameters;
 
     public long Step => Session.Step;
@@ -39,9 +42,11 @@ public sealed class Trainer : IDisposable
     {
         EpochReport? last = null;
         Phases = new StepPhaseLog();
+        Cpu = new StepCpu();
         while (!Session.Finished)
         {
             cancellation.ThrowIfCancellationRequested();
+            Cpu.StepBegins();
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
             ArraySegment<int> batch = Session.BeginStep();
             (float[] gradient, double lossSum) = _gradient.Compute(Session.Parameters, Session.TrainingData, batch, Session.Pass);
