@@ -7,7 +7,9 @@
 #   BASELINE=REV bench/cluster-scaling.sh ...: also builds commit REV (in a git worktree under /tmp) and
 #   runs it alternately with this tree, mode by mode, for a before/after table from the same command.
 #   modes (default all): engine-b256 inproc1-b256 proc1x2-b256 engine1-b256 proc1x1-b256 proc2x1-b256 engine-b64 inproc1-b64
-#     shard1x2-b256 shard1x1-b256 shard2x1-b256 (and, not by default, engine1-b64 shard1x2-b64 shard2x1-b64: the default batch)
+#     shard1x2-b256 shard1x1-b256 shard2x1-b256 (and, not by default, engine1-b64 shard1x2-b64 shard2x1-b64: the default batch;
+#     deployed1x2-b64 deployed1x2-b256: shard1x2 in the deployed form, PostgreSQL and mutual TLS, against the server that
+#     scripts/setup.sh --test-deps starts, or CNN_BENCH_POSTGRES's connection string, with secrets made here)
 #   (engine1: the engine alone on 1 thread, whose ratio to 2 threads bounds what 2 single-thread workers can reach;
 #   proc*: worker processes through the star; shard*: the same processes with the sharded all-reduce, in trees that have it)
 set -euo pipefail
@@ -33,6 +35,12 @@ fi
 out=$(mktemp -d /tmp/cnn-bench.XXXX)
 train() { dotnet "${root[$tree]}/src/Coordinator/bin/Release/net10.0/CnnCluster.Coordinator.dll" train --epochs "$epochs" --out "$out" "$@" 2>/dev/null | tail -1; }
 cluster() { rm -f "$out/runs.db"; train --db "$out/runs.db" "$@"; }
+# the deployed form: PostgreSQL (its journal grows by a run each time: run ids differ) and the cluster's own CA, every link mutual TLS
+deployed() {
+  [ -d "$out/secrets" ] || dotnet src/Coordinator/bin/Release/net10.0/CnnCluster.Coordinator.dll secrets --out "$out/secrets" >/dev/null
+  CLUSTER_SECRETS="$out/secrets" PERSISTENCE_PROVIDER=PostgreSQL.15 \
+    PERSISTENCE_CONNECTION="${CNN_BENCH_POSTGRES:-Host=127.0.0.1;Port=5432;Username=cnn;Password=cnn;Database=cnncluster}" train "$@"
+}
 field() { sed -E "s/.*\"$1\":\"?([^,\"}]*).*/\1/"; }
 phases=(assign serialize transfer compute reduce optimizer hash journal snapshot step step_mean step_p90 step_p99 cpu_coordinator cpu_workers cpu_all)
 # a sharded run's CPU microseconds per step, every thread of each process (its summary's node_bytes_per_step): the coordinator's, the workers' summed;
@@ -55,7 +63,7 @@ for r in $(seq "$repeats"); do
    for tree in "${trees[@]}"; do
     # worker processes go through the star unless the mode says otherwise (trees before the sharded all-reduce know nothing else)
     star=(); [ "${sharded[$tree]}" = 1 ] && star=(--reduce star)
-    [[ $name == shard* && "${sharded[$tree]}" != 1 ]] && continue
+    [[ ( $name == shard* || $name == deployed* ) && "${sharded[$tree]}" != 1 ]] && continue
     case $name in
       engine-b256)  json=$(train --batch-size 256 --threads 2) ;;
       engine1-b256) json=$(train --batch-size 256 --threads 1) ;;
@@ -68,6 +76,8 @@ for r in $(seq "$repeats"); do
       shard2x1-b256) json=$(cluster --batch-size 256 --worker-processes 2 --worker-threads 1 --reduce sharded) ;;
       shard1x2-b64) json=$(cluster --batch-size 64 --worker-processes 1 --worker-threads 2 --reduce sharded) ;;
       shard2x1-b64) json=$(cluster --batch-size 64 --worker-processes 2 --worker-threads 1 --reduce sharded) ;;
+      deployed1x2-b64)  json=$(deployed --batch-size 64 --worker-processes 1 --worker-threads 2 --reduce sharded) ;;
+      deployed1x2-b256) json=$(deployed --batch-size 256 --worker-processes 1 --worker-threads 2 --reduce sharded) ;;
       engine-b64)   json=$(train --batch-size 64 --threads 2) ;;
       engine1-b64)  json=$(train --batch-size 64 --threads 1) ;;
       inproc1-b64)  json=$(cluster --batch-size 64 --workers 1 --worker-threads 2) ;;
@@ -118,6 +128,7 @@ echo "2 worker processes (1 thread each), sharded / star:                    $(r
 echo "batch 64: 1 worker process (2 threads), sharded / engine alone (2 threads): $(ratio shard1x2-b64 engine-b64)   (target >= 0.90)"
 echo "batch 64: 2 worker processes (1 thread each), sharded / engine alone (1 thread): $(ratio shard2x1-b64 engine1-b64)"
 echo "  the engine alone, 2 threads / 1 thread, batch 64: $(ratio engine-b64 engine1-b64)   (the first should be >= 0.95 of it)"
+echo "deployed (PostgreSQL + mutual TLS) / SQLite without TLS, 1 worker process (2 threads), sharded, batch 64: $(ratio deployed1x2-b64 shard1x2-b64), 256: $(ratio deployed1x2-b256 shard1x2-b256)   (target >= 0.95)"
 done
 
 if [ ${#trees[@]} -gt 1 ]; then
