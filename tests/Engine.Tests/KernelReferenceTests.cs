@@ -95,6 +95,10 @@ public sealed class KernelReferenceTests
     [InlineData(28, 28)]
     [InlineData(10, 10)]
     [InlineData(7, 13)]
+    [InlineData(6, 6)]
+    [InlineData(8, 8)]
+    [InlineData(4, 18)]
+    [InlineData(5, 11)]
     public void TwoByTwoMaxPoolIsTheFirstMaximumInWindowOrder(int h, int w)
     {
         // ties (ReLU zeros), NaNs and infinities, against the plain rule: strictly greater, or a NaN over a number

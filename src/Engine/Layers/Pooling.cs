@@ -182,7 +182,10 @@ internal static class Windows
 /// The 2×2 max-pool forward of one output row, 4 windows per step: the two input rows are loaded as
 /// 8-lane vectors, split into even and odd columns, and the window's four candidates compared in
 /// window order with the scalar loop's rule (strictly greater, or a NaN over a number), so results
-/// and argmax are the same as the scalar form, which handles the tail.
+/// and argmax are the same as the scalar form. A row whose width is not a multiple of 4 ends with one
+/// step over its last 4 windows, overlapping the step before (those windows are written twice, with the
+/// same values): the scalar form, whose NaN checks branch on every candidate, was most of the time of a
+/// 14-window row (convnet's and lenet5's first pooling). Rows of fewer than 4 windows are the caller's.
 /// </summary>
 internal static class MaxPairs
 {
@@ -202,22 +205,34 @@ internal static class MaxPairs
             return 0;
         }
 
-        Vector128<int> lane = Vector128.Create(0, 2, 4, 6);
         Cursor top = new Cursor(x).At(rowStart), ys = new(y), indices = new(MemoryMarshal.Cast<int, float>(argmax));
         for (; done + 4 <= outputs; done += 4)
         {
-            Vector256<float> r0 = Vector256.Shuffle(top.Load<V256, Vector256<float>>(2 * done), EvenOdd);
-            Vector256<float> r1 = Vector256.Shuffle(top.Load<V256, Vector256<float>>(w + (2 * done)), EvenOdd);
-            Vector128<float> m = r0.GetLower();
-            Vector128<int> at = Vector128<int>.Zero;
-            Take(r0.GetUpper(), 1, ref m, ref at);
-            Take(r1.GetLower(), w, ref m, ref at);
-            Take(r1.GetUpper(), w + 1, ref m, ref at);
-            ys.Store<V128, Vector128<float>>(m, done);
-            indices.Store<V128, Vector128<float>>((at + lane + Vector128.Create(rowStart + (2 * done))).AsSingle(), done);
+            Four(top, ys, indices, rowStart, w, done);
+        }
+
+        if (done < outputs && outputs >= 4)
+        {
+            Four(top, ys, indices, rowStart, w, outputs - 4);
+            done = outputs;
         }
 
         return done;
+    }
+
+    // windows [first, first + 4) of the row
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Four(Cursor top, Cursor ys, Cursor indices, int rowStart, int w, int first)
+    {
+        Vector256<float> r0 = Vector256.Shuffle(top.Load<V256, Vector256<float>>(2 * first), EvenOdd);
+        Vector256<float> r1 = Vector256.Shuffle(top.Load<V256, Vector256<float>>(w + (2 * first)), EvenOdd);
+        Vector128<float> m = r0.GetLower();
+        Vector128<int> at = Vector128<int>.Zero;
+        Take(r0.GetUpper(), 1, ref m, ref at);
+        Take(r1.GetLower(), w, ref m, ref at);
+        Take(r1.GetUpper(), w + 1, ref m, ref at);
+        ys.Store<V128, Vector128<float>>(m, first);
+        indices.Store<V128, Vector128<float>>((at + Vector128.Create(0, 2, 4, 6) + Vector128.Create(rowStart + (2 * first))).AsSingle(), first);
     }
 
     // m, at ← v, offset where v > m, or v is NaN and m is not
