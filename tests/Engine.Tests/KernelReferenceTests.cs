@@ -12,6 +12,8 @@ public sealed class KernelReferenceTests
     [Theory]
     [InlineData(VectorWidth.W128, 1, 7, 3)]
     [InlineData(VectorWidth.W256, 2, 25, 8)]
+    [InlineData(VectorWidth.W256, 3, 9, 3)]
+    [InlineData(VectorWidth.W256, 4, 288, 5)]
     [InlineData(VectorWidth.W512, 3, 150, 5)]
     [InlineData(VectorWidth.W512, 1, 1, 1)]
     public void TheGatherTileIsItsPlainForm(VectorWidth width, int vectors, int terms, int validRows)
