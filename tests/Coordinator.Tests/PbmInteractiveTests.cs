@@ -40,7 +40,7 @@ public sealed class PbmInteractiveTests(ServeNode node) : IClassFixture<ServeNod
             tmux.SendKeys("cluster show", "Enter");
             tmux.WaitFor(@"Count: 1 nodes\n.*pbm>$", Wait);
             tmux.SendKeys("train stop -r tmux-tail", "Enter");
-            tmux.WaitFor(@"run tmux-tail \w+ at step", Wait);
+            tmux.WaitFor(@"run tmux-tail \w+ at step [0-9]+\n.*pbm>$", Wait); // the prompt back: keys typed before it would race the command's end
 
             // Up recalls the last command; Ctrl-C drops that line for a new prompt, as in a shell
             tmux.SendKeys("Up");
