@@ -101,23 +101,15 @@ internal static class GatherGemm
                     s7 = TOps.MultiplyAdd(x, p, s7); u7 = TOps.MultiplyAdd(x, q, u7);
                 }
 
-                Cursor cv = c0.At(v * lanes), cu = cv.At(lanes);
-                Put<TOps, TVec>(cv, 0, ldc, validRows, accumulate, s0);
-                Put<TOps, TVec>(cu, 0, ldc, validRows, accumulate, u0);
-                Put<TOps, TVec>(cv, 1, ldc, validRows, accumulate, s1);
-                Put<TOps, TVec>(cu, 1, ldc, validRows, accumulate, u1);
-                Put<TOps, TVec>(cv, 2, ldc, validRows, accumulate, s2);
-                Put<TOps, TVec>(cu, 2, ldc, validRows, accumulate, u2);
-                Put<TOps, TVec>(cv, 3, ldc, validRows, accumulate, s3);
-                Put<TOps, TVec>(cu, 3, ldc, validRows, accumulate, u3);
-                Put<TOps, TVec>(cv, 4, ldc, validRows, accumulate, s4);
-                Put<TOps, TVec>(cu, 4, ldc, validRows, accumulate, u4);
-                Put<TOps, TVec>(cv, 5, ldc, validRows, accumulate, s5);
-                Put<TOps, TVec>(cu, 5, ldc, validRows, accumulate, u5);
-                Put<TOps, TVec>(cv, 6, ldc, validRows, accumulate, s6);
-                Put<TOps, TVec>(cu, 6, ldc, validRows, accumulate, u6);
-                Put<TOps, TVec>(cv, 7, ldc, validRows, accumulate, s7);
-                Put<TOps, TVec>(cu, 7, ldc, validRows, accumulate, u7);
+                Cursor cv = c0.At(v * lanes);
+                PutPair<TOps, TVec>(cv, lanes, 0, ldc, validRows, accumulate, s0, u0);
+                PutPair<TOps, TVec>(cv, lanes, 1, ldc, validRows, accumulate, s1, u1);
+                PutPair<TOps, TVec>(cv, lanes, 2, ldc, validRows, accumulate, s2, u2);
+                PutPair<TOps, TVec>(cv, lanes, 3, ldc, validRows, accumulate, s3, u3);
+                PutPair<TOps, TVec>(cv, lanes, 4, ldc, validRows, accumulate, s4, u4);
+                PutPair<TOps, TVec>(cv, lanes, 5, ldc, validRows, accumulate, s5, u5);
+                PutPair<TOps, TVec>(cv, lanes, 6, ldc, validRows, accumulate, s6, u6);
+                PutPair<TOps, TVec>(cv, lanes, 7, ldc, validRows, accumulate, s7, u7);
             }
         }
 
@@ -190,15 +182,20 @@ internal static class GatherGemm
             s3 = TOps.MultiplyAdd(x, p, s3); u3 = TOps.MultiplyAdd(x, q, u3);
         }
 
-        Cursor cu = cv.At(lanes);
-        Put<TOps, TVec>(cv, first, ldc, validRows, accumulate, s0);
-        Put<TOps, TVec>(cu, first, ldc, validRows, accumulate, u0);
-        Put<TOps, TVec>(cv, first + 1, ldc, validRows, accumulate, s1);
-        Put<TOps, TVec>(cu, first + 1, ldc, validRows, accumulate, u1);
-        Put<TOps, TVec>(cv, first + 2, ldc, validRows, accumulate, s2);
-        Put<TOps, TVec>(cu, first + 2, ldc, validRows, accumulate, u2);
-        Put<TOps, TVec>(cv, first + 3, ldc, validRows, accumulate, s3);
-        Put<TOps, TVec>(cu, first + 3, ldc, validRows, accumulate, u3);
+        PutPair<TOps, TVec>(cv, lanes, first, ldc, validRows, accumulate, s0, u0);
+        PutPair<TOps, TVec>(cv, lanes, first + 1, ldc, validRows, accumulate, s1, u1);
+        PutPair<TOps, TVec>(cv, lanes, first + 2, ldc, validRows, accumulate, s2, u2);
+        PutPair<TOps, TVec>(cv, lanes, first + 3, ldc, validRows, accumulate, s3, u3);
+    }
+
+    // row of two adjacent vectors of C: s at c, u one vector further on
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PutPair<TOps, TVec>(Cursor c, int lanes, int row, int ldc, int validRows, bool accumulate, TVec s, TVec u)
+        where TOps : struct, IVectorOps<TVec>
+        where TVec : struct
+    {
+        Put<TOps, TVec>(c, row, ldc, validRows, accumulate, s);
+        Put<TOps, TVec>(c.At(lanes), row, ldc, validRows, accumulate, u);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,7 +1,6 @@
 using System.Collections.Frozen;
 using Akka.Actor;
 using Akka.Serialization;
-using CnnCluster.Engine.Training;
 using CnnCluster.Shared.Protocol;
 using MessagePack;
 using MessagePack.Resolvers;
@@ -66,11 +65,10 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
     /// <summary>
     /// Serializes and deserializes an empty message of every type, once per process at start-up: MessagePack makes each
     /// type's formatter on first use (IL emitted, then compiled), which would otherwise land in a run's first step, its
-    /// first snapshot or its first epoch's end (each tens of milliseconds, while the workers wait). Then a run's state
-    /// of a small model's size with its SHA-256 digests: a sharded run's first snapshot step is the first to send one,
-    /// hash it and store it, and stalled ~20 ms there (code compiled on first call, the hash library's set-up, the
-    /// buffers' growth; later ones ~2 ms). Best effort: a type that fails here fails again, in words, when it is used;
-    /// returns the names of those that failed (none, as the protocol's specs check).
+    /// first snapshot or its first epoch's end (each tens of milliseconds, while the workers wait). Then a snapshot of a
+    /// small model's size, so the float arrays' formatter and the buffers have grown to a run's. Best effort: a type that
+    /// fails here fails again, in words, when it is used; returns the names of those that failed (none, as the
+    /// protocol's specs check).
     /// </summary>
     public static IReadOnlyList<string> WarmUp()
     {
@@ -91,8 +89,6 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         var parameters = new float[WarmUpParameters];
         var snapshot = new RunSnapshot("warm-up", 0, parameters, parameters, 0, 0, 0, 0, string.Empty);
         _ = MessagePackSerializer.Deserialize<RunSnapshot>(MessagePackSerializer.Serialize(snapshot, Options), Options);
-        _ = ParameterHash.Of(parameters);
-        _ = ParameterHash.OfState(parameters, parameters);
         return failed;
     }
 
