@@ -1,3 +1,4 @@
+using Akka.Actor;
 using CnnCluster.Shared.Protocol;
 
 namespace CnnCluster.Worker;
@@ -17,9 +18,15 @@ internal static class ResultFaults
     /// <summary>Every sum a replica makes of its own slice passes through it before it is reported, sent and applied.</summary>
     public static Func<SliceSum, SliceSum>? Sum { get; set; }
 
+    /// <summary>Hears every plan a replica gets, before the replica does, with this member's ways out: a hostile member's way in.</summary>
+    public static Action<StepPlan, MemberWays>? Plan { get; set; }
+
+    /// <summary>Hears the worker node's actor system once its actors are made.</summary>
+    public static Action<ActorSystem>? Started { get; set; }
+
     /// <summary>
-    /// Hears every plan a replica gets, with the model's parameter count and a way to send a slice as this member
-    /// (over its own proven peer links): a hostile member's way in.
+    /// What a member can send as itself: <paramref name="SendAsMe"/> a slice (or anything) to a peer over its own proven
+    /// link, <paramref name="ToCoordinator"/> a message on the plan's connection; <paramref name="Parameters"/>, the model's size.
     /// </summary>
-    public static Action<StepPlan, int, Action<string, ISliceMessage>>? Plan { get; set; }
+    public sealed record MemberWays(int Parameters, Action<string, IProtocolMessage> SendAsMe, Action<IProtocolMessage> ToCoordinator);
 }

@@ -24,6 +24,8 @@ public static class WorkerHosting
                 {
                     system.ActorOf(GradientWorker.Props(new WorkerEngine(threadsEach, dataDirectory), dataPlane?.ForActor(i)).WithDispatcher(Dispatcher), ActorNamePrefix + i);
                 }
+
+                ResultFaults.Started?.Invoke(system);
             });
     }
 }

@@ -102,10 +102,11 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
     }
 
     /// <summary>
-    /// A hostile member (tests/FaultyWorker, FAULT=hostile) with the cluster's worker certificate, over mutual TLS: it
-    /// forges the sum of its own slice and tries every attack on its two peers' data planes. Each attack is refused in
-    /// words by the peer it targets, the forger is caught by its checker and quarantined, and the run ends with the
-    /// engine's hash.
+    /// A hostile member (tests/FaultyWorker, FAULT=hostile) with the cluster's worker certificate, over mutual TLS,
+    /// tries every attack issue 30 names (<c>HostileMember</c>): on its peers' data planes as itself and on
+    /// connections of its own, on the coordinator's data plane and over remoting, a flood and an oversized frame;
+    /// then it forges the sum of its own slice. Each attack is refused in one line by the node it targets, the
+    /// forger is caught by its checker and quarantined, and the run ends with the engine's hash.
     /// </summary>
     [Fact]
     public void AHostileMemberWithTheClustersCertificateTriesEveryAttackAndTheRunKeepsTheEnginesBits()
@@ -116,17 +117,41 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
         string[] args = ["--steps", "2000", "--epochs", "100", "--limit", "4096", "--seed", "13", "--verify", "1"];
         string engine = Hash(Train(args[..^2]));
         (JsonElement summary, string log) = RunWith("hostile:1", good: 2, args, reduce: "sharded", FaultyJoins.Last, secrets);
-        output.WriteLine(string.Join("\n", Attacks.Split('\n').Where(l => l.StartsWith("attack:", StringComparison.Ordinal)).Take(5)));
-        output.WriteLine(string.Join("\n", Peers.Split('\n').Where(l => l.Contains("refused", StringComparison.Ordinal) || l.Contains("did not prove", StringComparison.Ordinal))));
+        output.WriteLine(string.Join("\n", Attacks.Split('\n').Where(l => l.StartsWith("attack:", StringComparison.Ordinal)).Distinct().Take(40)));
+        output.WriteLine(string.Join("\n", Peers.Split('\n').Where(l => l.Contains("refused", StringComparison.Ordinal) || l.Contains("closed", StringComparison.Ordinal)).Take(60)));
+        output.WriteLine(string.Join("\n", log.Split('\n').Where(l => l.Contains("may not come from another node", StringComparison.Ordinal) || l.Contains("unasked", StringComparison.Ordinal))));
 
         Assert.Equal(engine, Hash(summary));
         Assert.Single(summary.GetProperty("quarantined").EnumerateArray());
         Assert.Contains("is wrong: it reported a sum of slice", log);
-        Assert.Contains("attack: as myself, the sum of slice", Attacks);
+        foreach (string attack in (string[])["as myself, the sum of slice", "as myself, an early sum", "as myself, a sum without values", "a replica's state, as if", "a poisoned state after step",
+            "a run's end notice over remoting", "a quarantine of the worker", "to the registry, the type's name escaped", "a flood of 532 connections", "a step plan frame of 209715200 bytes"])
+        {
+            Assert.Contains(attack, Attacks);
+        }
+
+        // on the peers' data planes
         Assert.Contains("came from 127.0.0.1:", Peers); // a sum or a part as itself, of what is not its to send
+        Assert.Contains("(it came before the step's plan and was held for it)", Peers);
+        Assert.Contains("the sum of slice 5000", Peers);
+        Assert.Contains("without values", Peers);
+        Assert.Contains("a part of slice -1", Peers);
         Assert.Contains("refused: a SliceSum from a peer that did not say which member it is", Peers);
         Assert.Contains("and did not prove it within 10 s", Peers);
         Assert.Contains("refused: a StepPlan comes only from the coordinator, and this connection holds the worker's certificate", Peers);
+        Assert.Contains("refused: a ReplicaInit comes only from the coordinator, and this connection holds the worker's certificate", Peers);
+        Assert.Matches(@"data plane: refused a connection from 127\.0\.0\.1:\d+: 512 are open, the limit", Peers);
+        Assert.Contains($"a StepPlan frame announces {200 << 20} bytes", Peers);
+        Assert.DoesNotContain("Restarting", Peers);
+        Assert.True(Peers.Split('\n').Count(l => l.Contains("TLS handshake failed", StringComparison.Ordinal)) < 10, "a flood is told once a second, not once a connection");
+
+        // on the coordinator's
+        Assert.Contains("sent unasked (a state is taken only from member 0", log);
+        // over remoting: the plain JSON refused on its text, the escaped one once read
+        Assert.Contains("a message naming CnnCluster.Coordinator.Runs.RunEndedNotice may not come from another node", log);
+        Assert.Contains("a message naming CnnCluster.Coordinator.Cluster.QuarantineWorker may not come from another node", log);
+        Assert.Contains("a RunEndedNotice may not come from another node", log);
+        Assert.Contains("a QuarantineWorker may not come from another node", log);
     }
 
     private string Peers { get; set; } = "";

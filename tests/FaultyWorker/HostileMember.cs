@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using CnnCluster.Engine.Models;
 using CnnCluster.Security;
 using CnnCluster.Shared.DataPlane;
@@ -8,31 +7,58 @@ using CnnCluster.Worker;
 namespace CnnCluster.FaultyWorker;
 
 /// <summary>
-/// FAULT=hostile: a member that tries, at the first plan of each of its steps (and generations), every attack on its peers' data planes
-/// that issue 30 names, besides forging the sum of the slice it owns (as FAULT=forge-sum): as itself, the sum of a
-/// slice it does not own and a part of a node it was not given (finite, of the right length); on connections of its
-/// own, a sum before saying which member it is, a sum after claiming another member's endpoint, and a step plan and
-/// a replica's state, which only the coordinator sends. Each attack is told on stderr ("attack: ...").
+/// FAULT=hostile: a member holding the cluster's worker certificate that tries every attack issue 30 names, each
+/// told on stderr ("attack: ..."), in two rounds at the first plans it gets of two steps:
+/// <list type="number">
+/// <item>As itself (its own proven links): the sum of a slice it does not own, a part of a node it was not given, the
+/// next step's sum of that slice before anyone has its plan, a sum without values and sums and parts of slices out
+/// of range. On connections of its own: a sum before saying which member it is, a sum after claiming another
+/// member's endpoint, a step plan and a replica's state (only the coordinator sends those). To the coordinator: a
+/// poisoned state nobody asked for on its data-plane connection, and, over Akka remoting to the registry, a run's
+/// end notice and a worker's quarantine (JSON naming the coordinator's own types, plainly and escaped). Its own
+/// computations in this step are honest, so the step commits and the next one's plan finds the early sum.</item>
+/// <item>A connection flood on one peer's data plane and a frame larger than its kind may be; and from this step on
+/// it forges the sum of the slice it owns (as FAULT=forge-sum), which its checker catches: struck, quarantined.</item>
+/// </list>
 /// </summary>
 internal static class HostileMember
 {
-    private static readonly ConcurrentDictionary<StepRef, bool> Attacked = new();
+    private static int _rounds;
+    private static long _firstStep = long.MaxValue;
 
     public static void Install()
     {
         ClusterTrust? trust = ClusterTrust.FromEnvironment(NodeRole.Worker);
+        ResultFaults.Started = RemotingAttacks.Keep;
         ResultFaults.Sum = s =>
         {
+            if (s.Ref.Step <= Volatile.Read(ref _firstStep))
+            {
+                return s;
+            }
+
             Console.Error.WriteLine($"fault: forged the sum of slice {s.Slice} at step {s.Ref.Step}");
             return s with { Values = s.Values.Select(v => v + 0.01f).ToArray() };
         };
-        ResultFaults.Plan = (plan, parameters, sendAsMe) =>
+        ResultFaults.Plan = (plan, ways) =>
         {
-            if (plan.Members.Length > 1 && Attacked.TryAdd(plan.Ref, true))
+            if (plan.Members.Length < 2 || plan.Ref.Step <= Volatile.Read(ref _firstStep) && _rounds > 0)
             {
-                // before its replica takes the plan: its own links carry these ahead of anything of its step
-                AsItself(plan, parameters, sendAsMe);
-                _ = Task.Run(() => OnLinksOfItsOwn(plan, parameters, trust));
+                return;
+            }
+
+            // before its replica takes the plan: its own links carry these ahead of anything of its step
+            switch (++_rounds)
+            {
+                case 1:
+                    Volatile.Write(ref _firstStep, plan.Ref.Step);
+                    AsItself(plan, ways);
+                    RemotingAttacks.Send(plan.Ref.RunId, plan.Members);
+                    _ = Task.Run(() => OnLinksOfItsOwn(plan, ways.Parameters, trust));
+                    break;
+                case 2:
+                    _ = Task.Run(() => Overload(plan.Members[Other(plan)], trust));
+                    break;
             }
         };
     }
@@ -42,22 +68,35 @@ internal static class HostileMember
     /// <summary>A slice this member neither owns nor checks (with three members or more; on a checked step a checker may send its slice's sum).</summary>
     private static int Other(StepPlan plan) => (plan.Me + 1) % plan.Members.Length;
 
-    private static void AsItself(StepPlan plan, int parameters, Action<string, ISliceMessage> sendAsMe)
+    private static void AsItself(StepPlan plan, ResultFaults.MemberWays ways)
     {
-        ParameterSlice[] slices = ParameterSlice.Partition(parameters, plan.Members.Length);
+        ParameterSlice[] slices = ParameterSlice.Partition(ways.Parameters, plan.Members.Length);
+        int other = Other(plan);
+        StepRef next = plan.Ref with { Step = plan.Ref.Step + 1, Generation = plan.Ref.Generation + 1 }; // each step's plan is a new generation
         foreach (int victim in Enumerable.Range(0, plan.Members.Length).Where(k => k != plan.Me))
         {
             string at = plan.Members[victim];
-            int other = Other(plan);
             Tell($"as myself, the sum of slice {other} to {at}");
-            sendAsMe(at, new SliceSum(plan.Ref, other, 1.0, Finite(slices, other)));
+            ways.SendAsMe(at, new SliceSum(plan.Ref, other, 1.0, Finite(slices, other)));
             int given = plan.Computers is null ? -1 : Array.FindIndex(plan.Computers, c => !c.Contains(plan.Me));
             if (given >= 0)
             {
                 Tell($"as myself, a part of node {plan.Nodes[given]}, not mine, to {at}");
-                sendAsMe(at, new SlicePart(plan.Ref, plan.Nodes[given], victim, 1.0, Finite(slices, victim)));
+                ways.SendAsMe(at, new SlicePart(plan.Ref, plan.Nodes[given], victim, 1.0, Finite(slices, victim)));
             }
+
+            Tell($"as myself, an early sum of slice {other} for step {next.Step}, to {at}");
+            ways.SendAsMe(at, new SliceSum(next, other, 1.0, Finite(slices, other)));
+
+            Tell($"as myself, a sum without values, a sum of slice 5000 and a part of slice -1, to {at}");
+            ways.SendAsMe(at, new SliceSum(plan.Ref, other, 1.0, null!));
+            ways.SendAsMe(at, new SliceSum(plan.Ref, 5000, 1.0, Finite(slices, other)));
+            ways.SendAsMe(at, new SlicePart(plan.Ref, plan.Nodes.FirstOrDefault(), -1, 1.0, Finite(slices, victim)));
         }
+
+        // a state of the model's size, every parameter off by 1, after the step it was given: nobody asked for it
+        Tell($"a poisoned state after step {plan.Ref.Step}, unasked, to the coordinator");
+        ways.ToCoordinator(new ReplicaState(plan.Ref.RunId, plan.Ref.Incarnation, plan.Ref.Step, Enumerable.Repeat(1f, ways.Parameters).ToArray(), new float[ways.Parameters]));
     }
 
     private static async Task OnLinksOfItsOwn(StepPlan plan, int parameters, ClusterTrust? trust)
@@ -77,11 +116,23 @@ internal static class HostileMember
 
             Tell($"a step plan, as if I were the coordinator, to {at}");
             links.Add(Link(at, trust, plan with { Me = victim, Mine = [] }));
+
+            Tell($"a replica's state, as if I were the coordinator, to {at}");
+            links.Add(Link(at, trust, new ReplicaInit(key.RunId, key.Incarnation, null!, null!, key.Step - 1, new float[parameters], new float[parameters])));
         }
 
         // long enough for a claim that is never proven to be closed by its receiver
         await Task.Delay(DataPlaneServer.DefaultProofTimeout + TimeSpan.FromSeconds(3)).ConfigureAwait(false);
         links.ForEach(l => l.Dispose());
+    }
+
+    /// <summary>More connections than a data plane takes, held a few seconds; then one frame announcing more than its kind may carry.</summary>
+    private static async Task Overload(string endpoint, ClusterTrust? trust)
+    {
+        Tell($"a flood of {DataPlaneServer.MaxConnections + 20} connections, to {endpoint}");
+        await RawConnections.Flood(endpoint, DataPlaneServer.MaxConnections + 20, TimeSpan.FromSeconds(3)).ConfigureAwait(false);
+        Tell($"a step plan frame of {200 << 20} bytes, to {endpoint}");
+        await RawConnections.OversizedFrame(endpoint, trust).ConfigureAwait(false);
     }
 
     private static DataLink Link(string endpoint, ClusterTrust? trust, params IProtocolMessage[] messages)
@@ -95,5 +146,5 @@ internal static class HostileMember
         return link;
     }
 
-    private static void Tell(string attack) => Console.Error.WriteLine($"attack: {attack}");
+    internal static void Tell(string attack) => Console.Error.WriteLine($"attack: {attack}");
 }

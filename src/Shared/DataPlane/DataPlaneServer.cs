@@ -41,7 +41,8 @@ public sealed class DataPlaneServer(string bind, int port, string advertisedHost
     private TcpListener? _listener;
     private long _refused;
     private int _open;
-    private long _floodLoggedAt = -1_000_000; // long before the first refusal (not MinValue: the difference would overflow)
+    private readonly OncePerSecond _floods = new(log);
+    private readonly OncePerSecond _failedHandshakes = new(log);
     private long _unprovenBytes;
 
     /// <summary>This worker's links to its peers, for the peer handshake; without them no peer connection is proven (and no slice taken).</summary>
@@ -88,12 +89,8 @@ public sealed class DataPlaneServer(string bind, int port, string advertisedHost
             {
                 Interlocked.Decrement(ref _open);
                 long refused = Interlocked.Increment(ref _refused);
-                if (Environment.TickCount64 - _floodLoggedAt > 1000)
-                {
-                    // a flood is told once a second, not once a connection
-                    _floodLoggedAt = Environment.TickCount64;
-                    log($"data plane: refused a connection from {socket.RemoteEndPoint}: {MaxConnections} are open, the limit ({refused} refused so far)");
-                }
+                EndPoint? from = socket.RemoteEndPoint;
+                _floods.Tell(() => $"data plane: refused a connection from {from}: {MaxConnections} are open, the limit ({refused} refused so far)");
 
                 socket.Dispose();
                 continue;
@@ -131,7 +128,8 @@ public sealed class DataPlaneServer(string bind, int port, string advertisedHost
             }
             catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException)
             {
-                log($"data plane: refused {peer}: {Tls.Reason(e, HandshakeTimeout)}");
+                // a flood of connections that never finish their handshake is told once a second
+                _failedHandshakes.Tell(() => $"data plane: refused {peer}: {Tls.Reason(e, HandshakeTimeout)}");
                 await stream.DisposeAsync().ConfigureAwait(false);
                 return;
             }

@@ -45,9 +45,10 @@ public sealed class LocalOnlyJsonSerializer : NewtonSoftJsonSerializer
     public override object FromBinary(byte[] bytes, Type type)
     {
         Refuse(type, "come from another node");
-        if (bytes.AsSpan().IndexOf(OurAssemblies) >= 0)
+        int at = bytes.AsSpan().IndexOf(OurAssemblies);
+        if (at >= 0)
         {
-            throw new System.Runtime.Serialization.SerializationException("a message naming one of this project's types may not come from another node: only protocol messages cross the network");
+            throw new System.Runtime.Serialization.SerializationException($"a message naming {NamedAt(bytes, at)} may not come from another node: only protocol messages cross the network");
         }
 
         object message = base.FromBinary(bytes, type);
@@ -56,6 +57,14 @@ public sealed class LocalOnlyJsonSerializer : NewtonSoftJsonSerializer
     }
 
     private static ReadOnlySpan<byte> OurAssemblies => ", CnnCluster."u8;
+
+    /// <summary>The type name that ends where one of our assemblies is named (from its opening quote), made safe to print.</summary>
+    private static string NamedAt(byte[] bytes, int at)
+    {
+        int start = bytes.AsSpan(0, at).LastIndexOf((byte)'"') + 1;
+        start = Math.Max(start, at - 200);
+        return CnnCluster.Security.TerminalText.Safe(System.Text.Encoding.UTF8.GetString(bytes, start, at - start));
+    }
 
     /// <summary>True for a type of this project (any generic argument included).</summary>
     public static bool IsOurs(Type? type) => type is not null

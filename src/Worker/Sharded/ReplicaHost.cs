@@ -73,7 +73,7 @@ public sealed class ReplicaHost(WorkerEngine engine, PeerLinks peers, ComputeThr
                 Init(init, replies);
                 break;
             case StepPlan plan when Replica(plan.Ref.RunId, plan.Ref.Incarnation) is { } r:
-                ResultFaults.Plan?.Invoke(plan, r.Replica.Parameters.Length, (endpoint, slice) => peers.Send([endpoint], slice, slice.Values ?? new float[1]));
+                ResultFaults.Plan?.Invoke(plan, new ResultFaults.MemberWays(r.Replica.Parameters.Length, (endpoint, m) => peers.Send([endpoint], m, (m as ISliceMessage)?.Values ?? new float[1]), replies.Send));
                 r.Ports.Coordinator = replies;
                 r.Ports.LastPlan = DateTime.UtcNow;
                 r.Replica.OnPlan(plan);

@@ -11,7 +11,10 @@ public sealed partial class ShardedReplica
     /// the step is committed. What is refused is said (<see cref="IReplicaPorts.Refused"/>) and changes nothing:
     /// the owner's own sum still counts when it comes.
     /// </summary>
-    public void OnSum(SliceSum sum, string from)
+    public void OnSum(SliceSum sum, string from) => OnSum(sum, from, early: false);
+
+    /// <summary>A slice's sum; <paramref name="early"/> for one held because it came before its step's plan.</summary>
+    private void OnSum(SliceSum sum, string from, bool early)
     {
         StepRef key = sum.Ref;
         if (!Matches(key, sum, from))
@@ -22,12 +25,15 @@ public sealed partial class ShardedReplica
         Exchange exchange = _exchange!;
         if (SumProblem(exchange, sum, from) is { } problem)
         {
-            _ports.Refused(sum, $"run {key.RunId} step {key.Step}: the sum of slice {sum.Slice} {problem}");
+            _ports.Refused(sum, $"run {key.RunId} step {key.Step}: the sum of slice {sum.Slice} {problem}{HeldNote(early)}");
             return;
         }
 
         TakeSum(exchange, sum);
     }
+
+    /// <summary>What a refusal adds for a message held because it came before its step's plan.</summary>
+    private static string HeldNote(bool early) => early ? " (it came before the step's plan and was held for it)" : "";
 
     private static string? SumProblem(Exchange exchange, SliceSum sum, string from) =>
         sum.Slice < 0 || sum.Slice >= exchange.Sums.Length ? $"is of no slice of the step's {exchange.Sums.Length}"

@@ -140,11 +140,11 @@ public sealed partial class ShardedReplica
 
             if (m is SlicePart part)
             {
-                OnPart(part, from);
+                OnPart(part, from, early: true);
             }
             else if (m is SliceSum sum)
             {
-                OnSum(sum, from);
+                OnSum(sum, from, early: true);
             }
         }
     }
@@ -207,7 +207,10 @@ public sealed partial class ShardedReplica
     /// A part of this replica's slice from member <paramref name="from"/> (or itself): reduced in the tree's order
     /// once complete, and the sum goes to all. A part from a member not given its node is refused in words.
     /// </summary>
-    public void OnPart(SlicePart part, string from)
+    public void OnPart(SlicePart part, string from) => OnPart(part, from, early: false);
+
+    /// <summary>A part; <paramref name="early"/> for one held because it came before its step's plan.</summary>
+    private void OnPart(SlicePart part, string from, bool early)
     {
         StepRef key = part.Ref;
         if (!Matches(key, part, from))
@@ -221,7 +224,7 @@ public sealed partial class ShardedReplica
             // the plan that gives the node to this member too may still be on its way (a late node's); else refused at the commit
             if (!exchange.HoldUnassigned(part, from))
             {
-                RefuseUnassigned(exchange, part, from);
+                RefuseUnassigned(exchange, part, from, early);
             }
 
             return;
@@ -302,7 +305,7 @@ public sealed partial class ShardedReplica
         return null;
     }
 
-    private void RefuseUnassigned(Exchange exchange, SlicePart part, string from)
+    private void RefuseUnassigned(Exchange exchange, SlicePart part, string from, bool early = false)
     {
         if (part.Slice == exchange.Plan.Me && part.Values?.Length == exchange.Slices[part.Slice].Count)
         {
@@ -310,7 +313,7 @@ public sealed partial class ShardedReplica
         }
 
         string given = exchange.Computers.TryGetValue(part.Node, out string[]? computers) ? $"given to {string.Join(", ", computers)}" : "not in the step";
-        _ports.Refused(part, $"run {exchange.Key.RunId} step {exchange.Key.Step}: a part of node {part.Node} came from {from}, and the node is {given}");
+        _ports.Refused(part, $"run {exchange.Key.RunId} step {exchange.Key.Step}: a part of node {part.Node} came from {from}, and the node is {given}{HeldNote(early)}");
     }
 
     /// <summary>True for a message of the current step; one of a step still to come is kept for its plan, an older one dropped.</summary>

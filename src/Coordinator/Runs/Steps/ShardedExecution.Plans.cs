@@ -16,6 +16,11 @@ public sealed partial class ShardedExecution<TWorker>
     private ShardedStep<TWorker> Planned(long step, int batchSize, IReadOnlyList<TWorker> members, IReadOnlyList<Dispatch<TWorker>> dispatches)
     {
         bool capture = _group.Waiting.Count > 0 || step % Context.Config.SnapshotEvery == 0 || step % Session.StepsPerEpoch == 0 || step >= Session.TotalSteps;
+        if (capture)
+        {
+            _statesAsked.Asked(step);
+        }
+
         var progress = new ShardedStepProgress<TWorker>(_group.NextGeneration(), members, capture)
         {
             Endpoints = members.Select(_group.EndpointOf).ToArray(),

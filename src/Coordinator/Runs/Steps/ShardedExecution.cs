@@ -23,6 +23,7 @@ public sealed partial class ShardedExecution<TWorker>(StepContext<TWorker> conte
     private readonly ShardedGroup<TWorker> _group = new(context.Order);
     private readonly HashSet<TWorker> _making = new(); // a first generation's members whose replicas are not made yet
     private ShardedStep<TWorker>? _step;
+    private readonly StatesAsked _statesAsked = new(); // the steps after which member 0 was asked for its state
     private long _parametersStep = context.Session.Step; // the step the session's parameters belong to (behind the run's between captures)
     private string? _lastHash;
 
@@ -261,9 +262,16 @@ public sealed partial class ShardedExecution<TWorker>(StepContext<TWorker> conte
         return Commit(step);
     }
 
-    /// <summary>The state asked of member 0 after the step (and only its, only then, only of the model's size).</summary>
+    /// <summary>The state asked of member 0 after the step (and only its, only then, only of the model's size); one of the current step that nobody was asked for is refused in words.</summary>
     private StepDecision OnReplicaState(TWorker sender, ReplicaState r)
     {
+        if (_step is { } current && current.Ref.Of(r.RunId, r.Incarnation) && r.Step == current.Step && !_statesAsked.Contains(r.Step))
+        {
+            Telemetry.Refused++;
+            Log.Warning($"run {RunId} step {r.Step}: refused a state worker {Context.Name(sender)} sent unasked (a state is taken only from member 0, after a step whose plan asks for it)");
+            return StepDecision.Pending;
+        }
+
         if (_step is not { } step || !step.Ref.Of(r.RunId, r.Incarnation) || r.Step != step.Step || step.Progress is not { Capture: true, Captured: null }
             || !sender.Equals(step.Progress.Members[0]) || r.Parameters.Length != Session.Network.ParameterCount || r.Velocity.Length != r.Parameters.Length)
         {
