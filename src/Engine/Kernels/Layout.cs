@@ -19,6 +19,24 @@ internal static class Layout
             throw new ArgumentException("strided copy out of range");
         }
 
+        if (srcOuter == 1 && dstInner == 1)
+        {
+            Transpose.Copy(src, srcInner, dst, dstOuter, rows: inner, cols: outer); // dst[o, i] = src[i, o]
+            return;
+        }
+
+        if (srcInner == 1 && dstOuter == 1)
+        {
+            Transpose.Copy(src, srcOuter, dst, dstInner, rows: outer, cols: inner);
+            return;
+        }
+
+        Plain(src, srcOuter, srcInner, dst, dstOuter, dstInner, outer, inner);
+    }
+
+    /// <summary><see cref="StridedCopy"/> one value at a time: the reference of <see cref="Transpose"/>.</summary>
+    internal static void Plain(ReadOnlySpan<float> src, int srcOuter, int srcInner, Span<float> dst, int dstOuter, int dstInner, int outer, int inner)
+    {
         var s0 = new Cursor(src);
         var d0 = new Cursor(dst);
         for (int o = 0; o < outer; o++)
