@@ -47,7 +47,7 @@ public sealed class MaxPool2d : PoolingLayer
                 int j = 0;
                 if (s == 2 && Vector256.IsHardwareAccelerated)
                 {
-                    j = MaxPairs.Row(x, basePlane + (2 * i * w), w, ow, y.Slice(o, ow), argmax.Slice(o, ow));
+                    j = MaxPairs.Row(x, basePlane + (2 * i * w), w, ow, y[o..], argmax[o..]);
                     o += j;
                 }
 
@@ -185,13 +185,18 @@ internal static class Windows
 /// and argmax are the same as the scalar form. A row whose width is not a multiple of 4 ends with one
 /// step over its last 4 windows, overlapping the step before (those windows are written twice, with the
 /// same values): the scalar form, whose NaN checks branch on every candidate, was most of the time of a
-/// 14-window row (convnet's and lenet5's first pooling). Rows of fewer than 4 windows are the caller's.
+/// 14-window row (convnet's and lenet5's first pooling). A row of fewer than 4 windows spills (see <see cref="Row"/>).
 /// </summary>
 internal static class MaxPairs
 {
     private static readonly Vector256<int> EvenOdd = Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7);
 
-    /// <summary>Windows [0, returned) of the row whose top-left input is x[rowStart]; the rest are the caller's.</summary>
+    /// <summary>
+    /// Windows [0, returned) of the row whose top-left input is x[rowStart]; the rest are the caller's. <paramref name="y"/>
+    /// and <paramref name="argmax"/> start at the row's first output and run on to the batch's last: a row of fewer than
+    /// 4 windows is one step whose last windows spill into the outputs after it (junk, written again by the rows they
+    /// belong to, which come later), where there are 4 outputs and 8 inputs per row left.
+    /// </summary>
     public static int Row(ReadOnlySpan<float> x, int rowStart, int w, int outputs, Span<float> y, Span<int> argmax)
     {
         int done = 0;
@@ -200,12 +205,18 @@ internal static class MaxPairs
             throw new ArgumentException("max-pool row outputs shorter than the row");
         }
 
-        if (rowStart + w + (2 * outputs) > x.Length)
+        if (rowStart + w + Math.Max(2 * outputs, 8) > x.Length || (outputs < 4 && (y.Length < 4 || argmax.Length < 4)))
         {
             return 0;
         }
 
         Cursor top = new Cursor(x).At(rowStart), ys = new(y), indices = new(MemoryMarshal.Cast<int, float>(argmax));
+        if (outputs < 4)
+        {
+            Four(top, ys, indices, rowStart, w, 0);
+            return outputs;
+        }
+
         for (; done + 4 <= outputs; done += 4)
         {
             Four(top, ys, indices, rowStart, w, done);
@@ -224,8 +235,8 @@ internal static class MaxPairs
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Four(Cursor top, Cursor ys, Cursor indices, int rowStart, int w, int first)
     {
-        Vector256<float> r0 = Vector256.Shuffle(top.Load<V256, Vector256<float>>(2 * first), EvenOdd);
-        Vector256<float> r1 = Vector256.Shuffle(top.Load<V256, Vector256<float>>(w + (2 * first)), EvenOdd);
+        Vector256<float> r0 = EvenThenOdd(top.Load<V256, Vector256<float>>(2 * first));
+        Vector256<float> r1 = EvenThenOdd(top.Load<V256, Vector256<float>>(w + (2 * first)));
         Vector128<float> m = r0.GetLower();
         Vector128<int> at = Vector128<int>.Zero;
         Take(r0.GetUpper(), 1, ref m, ref at);
@@ -234,6 +245,11 @@ internal static class MaxPairs
         ys.Store<V128, Vector128<float>>(m, first);
         indices.Store<V128, Vector128<float>>((at + Vector128.Create(0, 2, 4, 6) + Vector128.Create(rowStart + (2 * first))).AsSingle(), first);
     }
+
+    // (x0 x2 x4 x6 | x1 x3 x5 x7): one permute where AVX2 is (Vector256.Shuffle with indices from a field is not one)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> EvenThenOdd(Vector256<float> v) =>
+        System.Runtime.Intrinsics.X86.Avx2.IsSupported ? System.Runtime.Intrinsics.X86.Avx2.PermuteVar8x32(v, EvenOdd) : Vector256.Shuffle(v, EvenOdd);
 
     // m, at ← v, offset where v > m, or v is NaN and m is not
     private static void Take(Vector128<float> v, int offset, ref Vector128<float> m, ref Vector128<int> at)
