@@ -37,10 +37,14 @@ public sealed class LayerFuzzTests
             ConvReference.Forward(g, n, x, w, b, yRef);
             ConvReference.Backward(g, n, x, dy, dxRef, dwRef, dbRef, w);
 
-            foreach (bool byPosition in g.Stride == 1 && g.K <= SpatialKernels.Channels ? new[] { false, true } : [false])
+            // by channels; by position (both passes, few output channels); and what production chooses where that is
+            // another path (the forward alone by position, for one input channel)
+            bool?[] paths = g.Stride == 1 && g.K <= SpatialKernels.Channels ? [false, true] : g.Stride == 1 && g.C == 1 ? [false, null] : [false];
+            float[]? byChannels = null;
+            foreach (bool? byPosition in paths)
             {
                 var conv = new ConvDirect(g, byPosition);
-                string what = $"case {seed}: conv {g.C}->{g.K} k{g.Kernel} s{g.Stride} p{g.Pad} on {n}x{g.H}x{g.W} {(byPosition ? "by position" : "by channels")}";
+                string what = $"case {seed}: conv {g.C}->{g.K} k{g.Kernel} s{g.Stride} p{g.Pad} on {n}x{g.H}x{g.W} {(byPosition switch { false => "by channels", true => "by position", null => "forward by position" })}";
                 GuardedBuffer gx = GuardedBuffer.Of(x), gw = GuardedBuffer.Of(w), gb = GuardedBuffer.Of(b), gdy = GuardedBuffer.Of(dy);
                 GuardedBuffer y = GuardedBuffer.Poisoned(yRef.Length), dx = GuardedBuffer.Poisoned(x.Length), scratch = GuardedBuffer.Poisoned(conv.ScratchSize(n));
                 GuardedBuffer dw = GuardedBuffer.Zeroed(w.Length), db = GuardedBuffer.Zeroed(b.Length);
@@ -48,6 +52,9 @@ public sealed class LayerFuzzTests
                 conv.Backward(n, gdy.Span, dx.Span, gw.Span, dw.Span, db.Span, scratch.Span);
 
                 Agreement.AssertClose(yRef, y.ToArray(), $"{what}: y", ofLargest: 1e-5);
+                // every forward path sums the same terms in the same order: the same bits (the numeric contract)
+                byChannels ??= y.ToArray();
+                Assert.True(byChannels.AsSpan().SequenceEqual(y.Span), $"{what}: y differs in its bits from the forward by channels");
                 Agreement.AssertClose(dxRef, dx.ToArray(), $"{what}: dx", ofLargest: 1e-5);
                 Agreement.AssertClose(dwRef, dw.ToArray(), $"{what}: dw", ofLargest: 1e-5);
                 Agreement.AssertClose(dbRef, db.ToArray(), $"{what}: db", ofLargest: 1e-5);
@@ -207,10 +214,10 @@ public sealed class LayerFuzzTests
     {
         while (true)
         {
-            // a third of the cases take the by-position shapes (stride 1, at most 6 outputs)
-            bool narrow = seed % 3 == 0;
-            int c = 1 + rng.NextInt(32), k = 1 + rng.NextInt(narrow ? SpatialKernels.Channels : 32);
-            int kernel = 1 + rng.NextInt(7), s = stride ?? (narrow ? 1 : 1 + rng.NextInt(3)), pad = rng.NextInt(4);
+            // a third of the cases take the by-position shapes (stride 1, at most 6 outputs), a sixth one input channel at stride 1 (the forward by position)
+            bool narrow = seed % 3 == 0, single = seed % 6 == 1;
+            int c = single ? 1 : 1 + rng.NextInt(32), k = 1 + rng.NextInt(narrow ? SpatialKernels.Channels : 32);
+            int kernel = 1 + rng.NextInt(7), s = stride ?? (narrow || single ? 1 : 1 + rng.NextInt(3)), pad = rng.NextInt(4);
             int h = kernel + rng.NextInt(41 - kernel), w = kernel + rng.NextInt(41 - kernel), n = 1 + rng.NextInt(5);
             var g = new ConvGeometry(c, h, w, k, kernel, s, pad);
             if ((long)n * g.OutSize * c * kernel * kernel <= 4_000_000)

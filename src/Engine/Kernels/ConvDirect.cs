@@ -21,6 +21,8 @@ public sealed class ConvDirect
     private readonly int[] _posRow;      // per output position (padded to 8 rows): its row in the channels-last delta
     private readonly int[] _channel;     // 0..K-1: the contraction of the input-delta pass
     private readonly bool _byPosition;   // forward and kernel gradient vectorized over positions (SpatialKernels)
+    private readonly bool _forwardByPosition; // the forward alone so: also one input channel, in groups of 6 output channels
+    private readonly int _groups;        // groups of SpatialKernels.Channels output channels in the forward by position
     private readonly int _grid;          // output rows at the padded pitch, rounded up to whole blocks of positions
 
     public ConvDirect(ConvGeometry g)
@@ -55,8 +57,15 @@ public sealed class ConvDirect
         _byPosition = byPosition == true && !fits
             ? throw new ArgumentException("the by-position forward needs stride 1 and at most 6 output channels")
             : byPosition ?? fits;
+
+        // one input channel gives the product 9 or 25 terms: the channels-last tile spends more on its set-up, stores and
+        // the transpose back than on its FMAs. By position the output comes out in planes, with the same sums (each
+        // Σ_t w·x from 0 in the taps' order, then the bias added): the forward only, as the kernel gradient by position
+        // sums in another order (the numeric contract)
+        _forwardByPosition = _byPosition || (byPosition is null && g.C == 1 && g.Stride == 1);
+        _groups = (g.K + SpatialKernels.Channels - 1) / SpatialKernels.Channels;
         _grid = (g.OutH * _wp + SpatialKernels.Block - 1) / SpatialKernels.Block * SpatialKernels.Block;
-        PaddedInput = _byPosition ? Math.Max(g.C * _plane, _grid + _patchOffset[g.Patch - 1]) : g.C * _plane;
+        PaddedInput = _forwardByPosition ? Math.Max(g.C * _plane, _grid + _patchOffset[g.Patch - 1]) : g.C * _plane;
     }
 
     /// <summary>Logical vector width over output channels (forward, kernel gradient) and over input channels (input delta).</summary>
@@ -79,7 +88,7 @@ public sealed class ConvDirect
     /// <summary>Floats of scratch past the padded inputs: see <see cref="Regions"/>.</summary>
     private int WorkSize =>
         (2 * _g.Patch * KPad) + (_spatial * KPad) + (_g.K * DeltaRow) + (_spatial * DeltaRow) + (_plane * CPad)
-        + (_byPosition ? (2 * _g.Patch * SpatialKernels.Channels) + (SpatialKernels.Channels * _grid) : 0);
+        + (_forwardByPosition ? ((_groups + 1) * _g.Patch * SpatialKernels.Channels) + (SpatialKernels.Channels * _grid) : 0);
 
     public int ScratchSize(int n) => (n * PaddedInput) + WorkSize;
 
@@ -96,7 +105,7 @@ public sealed class ConvDirect
         public Span<float> Regrouped;     // wr (K, DeltaRow): input delta
         public Span<float> Patches;       // dcol (S, DeltaRow)
         public Span<float> InputDelta;    // dxcl (Hp·Wp, Cpad)
-        public Span<float> Weights6;      // w6 (P, 6): by position
+        public Span<float> Weights6;      // w6 (groups, P, 6): by position
         public Span<float> KernelGrad6;   // dw6 (P, 6)
         public Span<float> Grid;          // y or dy grid (6, grid)
     }
@@ -112,10 +121,10 @@ public sealed class ConvDirect
         r.Regrouped = scratch.Slice(at += _spatial * KPad, _g.K * DeltaRow);
         r.Patches = scratch.Slice(at += _g.K * DeltaRow, _spatial * DeltaRow);
         r.InputDelta = scratch.Slice(at += _spatial * DeltaRow, _plane * CPad);
-        if (_byPosition)
+        if (_forwardByPosition)
         {
-            r.Weights6 = scratch.Slice(at += _plane * CPad, p6);
-            r.KernelGrad6 = scratch.Slice(at += p6, p6);
+            r.Weights6 = scratch.Slice(at += _plane * CPad, _groups * p6);
+            r.KernelGrad6 = scratch.Slice(at += _groups * p6, p6);
             r.Grid = scratch.Slice(at + p6, SpatialKernels.Channels * _grid);
         }
 
@@ -125,7 +134,7 @@ public sealed class ConvDirect
     // x is (n, C, H, W), w is (K, C, k, k), b is (K), y is (n, K, Ho, Wo)
     public void Forward(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, Span<float> scratch)
     {
-        if (_byPosition)
+        if (_forwardByPosition)
         {
             ForwardByPosition(n, x, w, b, y, scratch);
             return;
@@ -267,34 +276,45 @@ public sealed class ConvDirect
     {
         Regions r = Carve(scratch, n);
         Span<float> xpad = r.PaddedInputs, w6 = r.Weights6, ygrid = r.Grid;
+        const int six = SpatialKernels.Channels;
+        int p6 = _g.Patch * six;
 
-        // w6[q, k] = w[k, q], channels past K zero
+        // w6[group, q, k] = w[6·group + k, q], channels past K zero
         w6.Clear();
-        Layout.StridedCopy(w, _g.Patch, 1, w6, 1, SpatialKernels.Channels, _g.K, _g.Patch);
+        for (int group = 0; group < _groups; group++)
+        {
+            Layout.StridedCopy(w[(group * six * _g.Patch)..], _g.Patch, 1, w6[(group * p6)..], 1, six, Math.Min(six, _g.K - (group * six)), _g.Patch);
+        }
 
         for (int s = 0; s < n; s++)
         {
             Span<float> xs = xpad.Slice(s * PaddedInput, PaddedInput);
             PadInput(x.Slice(s * _g.InSize, _g.InSize), xs);
-            switch (Simd.Widest)
-            {
-                case VectorWidth.W512:
-                    SpatialKernels.Forward<V512, Vector512<float>>(xs, _patchOffset.AsSpan(0, _g.Patch), w6, ygrid, _grid, _g.K);
-                    break;
-                case VectorWidth.W256:
-                    SpatialKernels.Forward<V256, Vector256<float>>(xs, _patchOffset.AsSpan(0, _g.Patch), w6, ygrid, _grid, _g.K);
-                    break;
-                default:
-                    SpatialKernels.Forward<V128, Vector128<float>>(xs, _patchOffset.AsSpan(0, _g.Patch), w6, ygrid, _grid, _g.K);
-                    break;
-            }
-
             Span<float> ys = y.Slice(s * _g.OutSize, _g.OutSize);
-            for (int k = 0; k < _g.K; k++)
+            for (int group = 0; group < _groups; group++)
             {
-                for (int oh = 0; oh < _g.OutH; oh++)
+                int first = group * six, channels = Math.Min(six, _g.K - first);
+                ReadOnlySpan<float> wg = w6.Slice(group * p6, p6);
+                switch (Simd.Widest)
                 {
-                    TensorPrimitives.Add(ygrid.Slice((k * _grid) + (oh * _wp), _g.OutW), b[k], ys.Slice((k * _spatial) + (oh * _g.OutW), _g.OutW));
+                    case VectorWidth.W512:
+                        SpatialKernels.Forward<V512, Vector512<float>>(xs, _patchOffset.AsSpan(0, _g.Patch), wg, ygrid, _grid, channels);
+                        break;
+                    case VectorWidth.W256:
+                        SpatialKernels.Forward<V256, Vector256<float>>(xs, _patchOffset.AsSpan(0, _g.Patch), wg, ygrid, _grid, channels);
+                        break;
+                    default:
+                        SpatialKernels.Forward<V128, Vector128<float>>(xs, _patchOffset.AsSpan(0, _g.Patch), wg, ygrid, _grid, channels);
+                        break;
+                }
+
+                // y[k, oh, :] = ygrid[k, oh·Wp .. + Wo] + b[k]: the grid's junk columns dropped
+                for (int k = 0; k < channels; k++)
+                {
+                    for (int oh = 0; oh < _g.OutH; oh++)
+                    {
+                        TensorPrimitives.Add(ygrid.Slice((k * _grid) + (oh * _wp), _g.OutW), b[first + k], ys.Slice(((first + k) * _spatial) + (oh * _g.OutW), _g.OutW));
+                    }
                 }
             }
         }
