@@ -168,9 +168,15 @@ internal static class GatherGemm
         }
 
         TVec s0 = TOps.Zero, s1 = TOps.Zero, s2 = TOps.Zero, s3 = TOps.Zero, u0 = TOps.Zero, u1 = TOps.Zero, u2 = TOps.Zero, u3 = TOps.Zero;
+        Cursor bt = bv; // row t of B: stepped by ldb, not recomputed (one multiply less a step: the loop is issue-bound)
         for (int t = 0; t < offsets.Length; t++)
         {
-            Cursor bt = bv.At(t * ldb), at = a0.At(Mem.Get(offsets, t));
+            if (t > 0)
+            {
+                bt = bt.At(ldb);
+            }
+
+            Cursor at = a0.At(Mem.Get(offsets, t));
             TVec p = bt.Load<TOps, TVec>(0), q = bt.Load<TOps, TVec>(lanes);
             TVec x = TOps.Broadcast(at.Get(ra));
             s0 = TOps.MultiplyAdd(x, p, s0); u0 = TOps.MultiplyAdd(x, q, u0);
