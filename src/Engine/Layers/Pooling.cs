@@ -217,6 +217,22 @@ internal static class MaxPairs
             return outputs;
         }
 
+        if (System.Runtime.Intrinsics.X86.Avx2.IsSupported && outputs >= 8)
+        {
+            // 8 windows a step; a last partial step overlaps the one before it (same values written twice)
+            for (; done + 8 <= outputs; done += 8)
+            {
+                Eight(top, ys, indices, rowStart, w, done);
+            }
+
+            if (done < outputs)
+            {
+                Eight(top, ys, indices, rowStart, w, outputs - 8);
+            }
+
+            return outputs;
+        }
+
         for (; done + 4 <= outputs; done += 4)
         {
             Four(top, ys, indices, rowStart, w, done);
@@ -244,6 +260,39 @@ internal static class MaxPairs
         Take(r1.GetUpper(), w + 1, ref m, ref at);
         ys.Store<V128, Vector128<float>>(m, first);
         indices.Store<V128, Vector128<float>>((at + Vector128.Create(0, 2, 4, 6) + Vector128.Create(rowStart + (2 * first))).AsSingle(), first);
+    }
+
+    // windows [first, first + 8) of the row: the four candidates of each as 8-lane vectors, compared in window order
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Eight(Cursor top, Cursor ys, Cursor indices, int rowStart, int w, int first)
+    {
+        (Vector256<float> topLeft, Vector256<float> topRight) = Split(top, 2 * first);
+        (Vector256<float> bottomLeft, Vector256<float> bottomRight) = Split(top, w + (2 * first));
+        Vector256<float> m = topLeft;
+        Vector256<int> at = Vector256<int>.Zero;
+        Take(topRight, 1, ref m, ref at);
+        Take(bottomLeft, w, ref m, ref at);
+        Take(bottomRight, w + 1, ref m, ref at);
+        ys.Store<V256, Vector256<float>>(m, first);
+        indices.Store<V256, Vector256<float>>((at + Vector256.Create(0, 2, 4, 6, 8, 10, 12, 14) + Vector256.Create(rowStart + (2 * first))).AsSingle(), first);
+    }
+
+    // 16 inputs from x[at]: the windows' left columns (x0 x2 .. x14) and right columns (x1 x3 .. x15)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<float> Left, Vector256<float> Right) Split(Cursor x, int at)
+    {
+        Vector256<float> a = EvenThenOdd(x.Load<V256, Vector256<float>>(at)), b = EvenThenOdd(x.Load<V256, Vector256<float>>(at + 8));
+        return (System.Runtime.Intrinsics.X86.Avx.Permute2x128(a, b, 0x20), System.Runtime.Intrinsics.X86.Avx.Permute2x128(a, b, 0x31));
+    }
+
+    // m, at ← v, offset where v > m, or v is NaN and m is not (8 windows)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Take(Vector256<float> v, int offset, ref Vector256<float> m, ref Vector256<int> at)
+    {
+        Vector256<float> vIsNumber = Vector256.Equals(v, v), mIsNumber = Vector256.Equals(m, m);
+        Vector256<float> higher = Vector256.GreaterThan(v, m) | Vector256.AndNot(mIsNumber, vIsNumber);
+        m = Vector256.ConditionalSelect(higher, v, m);
+        at = Vector256.ConditionalSelect(higher.AsInt32(), Vector256.Create(offset), at);
     }
 
     // (x0 x2 x4 x6 | x1 x3 x5 x7): one permute where AVX2 is (Vector256.Shuffle with indices from a field is not one)
