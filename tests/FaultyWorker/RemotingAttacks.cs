@@ -32,7 +32,7 @@ internal static class RemotingAttacks
         }
 
         ActorSelection registry = system.ActorSelection(new RootActorPath(coordinator.Address) / "user" / "run-registry" / "singleton");
-        string worker = new RootActorPath(coordinator.Address) / "user" / "worker-0" + ""; // any path: it is never read
+        string worker = (new RootActorPath(coordinator.Address) / "user" / "worker-0").ToString(); // any path: it is never read
         foreach (bool escaped in new[] { false, true })
         {
             string C(string name) => escaped ? name.Replace("C", "\\u0043", StringComparison.Ordinal) : name;
