@@ -24,6 +24,8 @@ public sealed class ConvDirect
     private readonly bool _forwardByPosition; // the forward alone so: also one input channel, in groups of 6 output channels
     private readonly int _groups;        // groups of SpatialKernels.Channels output channels in the forward by position
     private readonly int _grid;          // output rows at the padded pitch, rounded up to whole blocks of positions
+    private readonly int _run, _runPitch; // input delta: a kernel row's taps and channels (k·C), and its padded length
+    private readonly VectorWidth _runWidth;
 
     public ConvDirect(ConvGeometry g)
         : this(g, byPosition: null)
@@ -40,11 +42,16 @@ public sealed class ConvDirect
         _spatial = g.OutH * g.OutW;
         _taps = g.Kernel * g.Kernel;
         OutWidth = Simd.For(g.K);
-        InWidth = Simd.For(g.C);
         KPad = Simd.Pad(g.K, OutWidth);
-        CPad = Simd.Pad(g.C, InWidth);
-        DeltaWidth = Simd.For(_taps * CPad);
-        DeltaRow = Simd.Pad(_taps * CPad, DeltaWidth);
+
+        // the input delta's patch rows by kernel rows: row i of a patch is k·C contiguous floats in a channels-last
+        // image of pitch C (taps j, channels c), padded to whole vectors; the padding lanes are zeros that the scatter
+        // adds past the window (x + 0 = x: no sum here is −0), so 6 channels are not padded to 8 per tap
+        _run = g.Kernel * g.C;
+        _runWidth = Simd.For(_run);
+        _runPitch = Simd.Pad(_run, _runWidth);
+        DeltaWidth = Simd.For(g.Kernel * _runPitch);
+        DeltaRow = Simd.Pad(g.Kernel * _runPitch, DeltaWidth);
 
         _posBase = Layout.RowTable(_spatial, p => (p / g.OutW * g.Stride * _wp) + (p % g.OutW * g.Stride));
         _patchOffset = Layout.RowTable(g.Patch, q => (q / _taps * _plane) + (q % _taps / g.Kernel * _wp) + (q % g.Kernel));
@@ -68,16 +75,12 @@ public sealed class ConvDirect
         PaddedInput = _forwardByPosition ? Math.Max(g.C * _plane, _grid + _patchOffset[g.Patch - 1]) : g.C * _plane;
     }
 
-    /// <summary>Logical vector width over output channels (forward, kernel gradient) and over input channels (input delta).</summary>
+    /// <summary>Logical vector width over output channels (forward, kernel gradient).</summary>
     public VectorWidth OutWidth { get; }
-
-    public VectorWidth InWidth { get; }
 
     public int KPad { get; }
 
-    public int CPad { get; }
-
-    /// <summary>Vector width of the input-delta product, whose rows hold every tap's channels (k·k·Cpad, padded).</summary>
+    /// <summary>Vector width of the input-delta product, whose rows hold a patch's kernel rows (k·C each, padded).</summary>
     public VectorWidth DeltaWidth { get; }
 
     private int DeltaRow { get; }
@@ -87,8 +90,11 @@ public sealed class ConvDirect
 
     /// <summary>Floats of scratch past the padded inputs: see <see cref="Regions"/>.</summary>
     private int WorkSize =>
-        (2 * _g.Patch * KPad) + (_spatial * KPad) + (_g.K * DeltaRow) + (_spatial * DeltaRow) + (_plane * CPad)
+        (2 * _g.Patch * KPad) + (_spatial * KPad) + (_g.K * DeltaRow) + (_spatial * DeltaRow) + InputDeltaSize
         + (_forwardByPosition ? ((_groups + 1) * _g.Patch * SpatialKernels.Channels) + (SpatialKernels.Channels * _grid) : 0);
+
+    /// <summary>The channels-last input delta (Hp·Wp, C) and the tail the last kernel row's padding lanes reach.</summary>
+    private int InputDeltaSize => (_plane * _g.C) + _runPitch - _run;
 
     public int ScratchSize(int n) => (n * PaddedInput) + WorkSize;
 
@@ -104,7 +110,7 @@ public sealed class ConvDirect
         public Span<float> ChannelsLast;  // ycl or dycl (S, Kpad)
         public Span<float> Regrouped;     // wr (K, DeltaRow): input delta
         public Span<float> Patches;       // dcol (S, DeltaRow)
-        public Span<float> InputDelta;    // dxcl (Hp·Wp, Cpad)
+        public Span<float> InputDelta;    // dxcl (Hp·Wp, C) and a tail
         public Span<float> Weights6;      // w6 (groups, P, 6): by position
         public Span<float> KernelGrad6;   // dw6 (P, 6)
         public Span<float> Grid;          // y or dy grid (6, grid)
@@ -120,10 +126,10 @@ public sealed class ConvDirect
         r.ChannelsLast = scratch.Slice(at += pk, _spatial * KPad);
         r.Regrouped = scratch.Slice(at += _spatial * KPad, _g.K * DeltaRow);
         r.Patches = scratch.Slice(at += _g.K * DeltaRow, _spatial * DeltaRow);
-        r.InputDelta = scratch.Slice(at += _spatial * DeltaRow, _plane * CPad);
+        r.InputDelta = scratch.Slice(at += _spatial * DeltaRow, InputDeltaSize);
         if (_forwardByPosition)
         {
-            r.Weights6 = scratch.Slice(at += _plane * CPad, _groups * p6);
+            r.Weights6 = scratch.Slice(at += InputDeltaSize, _groups * p6);
             r.KernelGrad6 = scratch.Slice(at += _groups * p6, p6);
             r.Grid = scratch.Slice(at + p6, SpatialKernels.Channels * _grid);
         }
@@ -182,7 +188,7 @@ public sealed class ConvDirect
         dwcl.Clear();
         if (!dx.IsEmpty)
         {
-            // wr[k, (i, j), c] = w[k, c, i, j]
+            // wr[k, i, (j, c)] = w[k, c, i, j], each kernel row padded with zeros to the run's pitch
             wr.Clear();
             for (int k = 0; k < _g.K; k++)
             {
@@ -190,7 +196,7 @@ public sealed class ConvDirect
                 {
                     for (int tap = 0; tap < _taps; tap++)
                     {
-                        wr[(k * DeltaRow) + (tap * CPad) + c] = w[(k * _g.Patch) + (c * _taps) + tap];
+                        wr[(k * DeltaRow) + (tap / _g.Kernel * _runPitch) + (tap % _g.Kernel * _g.C) + c] = w[(k * _g.Patch) + (c * _taps) + tap];
                     }
                 }
             }
@@ -254,7 +260,7 @@ public sealed class ConvDirect
             Span<float> dxs = dx.Slice(s * _g.InSize, _g.InSize);
             for (int c = 0; c < _g.C; c++)
             {
-                Layout.StridedCopy(dxcl[((((_g.Pad * _wp) + _g.Pad) * CPad) + c)..], _wp * CPad, CPad, dxs.Slice(c * _g.H * _g.W, _g.H * _g.W), _g.W, 1, _g.H, _g.W);
+                Layout.StridedCopy(dxcl[((((_g.Pad * _wp) + _g.Pad) * _g.C) + c)..], _wp * _g.C, _g.C, dxs.Slice(c * _g.H * _g.W, _g.H * _g.W), _g.W, 1, _g.H, _g.W);
             }
         }
 
@@ -340,10 +346,14 @@ public sealed class ConvDirect
         }
     }
 
-    /// <summary>dxcl[corner(pos) + (i, j), :] += dcol[pos, (i, j), :] for every position and tap.</summary>
+    /// <summary>
+    /// dxcl[corner(pos) + (i, j), :] += dcol[pos, i, (j, :)] for every position and tap: one kernel row of a patch is
+    /// one run of k·C floats in the channels-last image, added in vectors (its padding lanes, zeros, past the window).
+    /// Each element takes the positions' terms in order of position, whatever the vectors' width.
+    /// </summary>
     private void ScatterPatches(ReadOnlySpan<float> dcol, Span<float> dxcl)
     {
-        switch (Simd.Physical(InWidth))
+        switch (Simd.Physical(_runWidth))
         {
             case VectorWidth.W512:
                 ScatterPatches<V512, Vector512<float>>(dcol, dxcl);
@@ -361,8 +371,8 @@ public sealed class ConvDirect
         where TOps : struct, IVectorOps<TVec>
         where TVec : struct
     {
-        int lanes = TOps.Count, k = _g.Kernel;
-        if (dcol.Length < _spatial * DeltaRow || dxcl.Length < _plane * CPad || _posBase[_spatial - 1] + ((k - 1) * _wp) + k > _plane)
+        int lanes = TOps.Count, k = _g.Kernel, c = _g.C;
+        if (dcol.Length < _spatial * DeltaRow || dxcl.Length < InputDeltaSize || ((_posBase[_spatial - 1] + ((k - 1) * _wp)) * c) + _runPitch > InputDeltaSize)
         {
             throw new ArgumentException("scatter operands out of range");
         }
@@ -371,17 +381,13 @@ public sealed class ConvDirect
         var dst0 = new Cursor(dxcl);
         for (int pos = 0; pos < _spatial; pos++)
         {
-            Cursor patch = src0.At(pos * DeltaRow), corner = dst0.At(_posBase[pos] * CPad);
+            Cursor patch = src0.At(pos * DeltaRow), corner = dst0.At(_posBase[pos] * c);
             for (int i = 0; i < k; i++)
             {
-                Cursor row = corner.At(i * _wp * CPad), taps = patch.At(i * k * CPad);
-                for (int j = 0; j < k; j++)
+                Cursor dst = corner.At(i * _wp * c), src = patch.At(i * _runPitch);
+                for (int v = 0; v < _runPitch; v += lanes)
                 {
-                    Cursor dst = row.At(j * CPad), src = taps.At(j * CPad);
-                    for (int v = 0; v < CPad; v += lanes)
-                    {
-                        dst.Store<TOps, TVec>(TOps.Add(dst.Load<TOps, TVec>(v), src.Load<TOps, TVec>(v)), v);
-                    }
+                    dst.Store<TOps, TVec>(TOps.Add(dst.Load<TOps, TVec>(v), src.Load<TOps, TVec>(v)), v);
                 }
             }
         }

@@ -121,8 +121,8 @@ internal static class GatherGemm
             for (; v + 1 < vectors; v += 2)
             {
                 Cursor bv = b0.At(v * lanes), cv = c0.At(v * lanes);
-                FourRows<TOps, TVec>(a0, bv, offsets, ldb, lanes, r0, r1, r2, r3, cv, 0, ldc, validRows, accumulate);
-                FourRows<TOps, TVec>(a0, bv, offsets, ldb, lanes, r4, r5, r6, r7, cv, 4, ldc, validRows, accumulate);
+                FourRows<TOps, TVec>(a0, bv, offsets, ldb, r0, r1, r2, r3, cv, 0, ldc, validRows, accumulate);
+                FourRows<TOps, TVec>(a0, bv, offsets, ldb, r4, r5, r6, r7, cv, 4, ldc, validRows, accumulate);
             }
         }
 
@@ -157,8 +157,10 @@ internal static class GatherGemm
     }
 
     // rows first..first+3 (their bases ra..rd) of two vectors of C: C[row, v..v+1] (+)= Σ_t A[base + offset[t]] · B[t, v..v+1]
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void FourRows<TOps, TVec>(Cursor a0, Cursor bv, ReadOnlySpan<int> offsets, int ldb, int lanes, int ra, int rb, int rc, int rd, Cursor cv, int first, int ldc, int validRows, bool accumulate)
+    // (not inlined: in a method of its own the JIT keeps the four row cursors in registers; inlined into Tile they were
+    // spilled to the stack, a load more per broadcast)
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void FourRows<TOps, TVec>(Cursor a0, Cursor bv, ReadOnlySpan<int> offsets, int ldb, int ra, int rb, int rc, int rd, Cursor cv, int first, int ldc, int validRows, bool accumulate)
         where TOps : struct, IVectorOps<TVec>
         where TVec : struct
     {
@@ -168,24 +170,30 @@ internal static class GatherGemm
         }
 
         TVec s0 = TOps.Zero, s1 = TOps.Zero, s2 = TOps.Zero, s3 = TOps.Zero, u0 = TOps.Zero, u1 = TOps.Zero, u2 = TOps.Zero, u3 = TOps.Zero;
-        Cursor bt = bv; // row t of B: stepped by ldb, not recomputed (one multiply less a step: the loop is issue-bound)
-        for (int t = 0; t < offsets.Length; t++)
+
+        // each row's own cursor, so a step's four broadcasts are one load each at (row + offset[t]); B's row t is
+        // stepped by its pitch after the step's loads (the loop is bound by issue, not by its FMAs)
+        Cursor pa = a0.At(ra), pb = a0.At(rb), pc = a0.At(rc), pd = a0.At(rd), bt = bv;
+        int lanes = TOps.Count, last = offsets.Length - 1;
+        nint pitch = ldb;
+        for (int t = 0; ; t++)
         {
-            if (t > 0)
+            int o = Mem.Get(offsets, t);
+            TVec p = bt.Load<TOps, TVec>(0), q = bt.Load<TOps, TVec>(lanes);
+            TVec x = TOps.Broadcast(pa.Get(o));
+            s0 = TOps.MultiplyAdd(x, p, s0); u0 = TOps.MultiplyAdd(x, q, u0);
+            x = TOps.Broadcast(pb.Get(o));
+            s1 = TOps.MultiplyAdd(x, p, s1); u1 = TOps.MultiplyAdd(x, q, u1);
+            x = TOps.Broadcast(pc.Get(o));
+            s2 = TOps.MultiplyAdd(x, p, s2); u2 = TOps.MultiplyAdd(x, q, u2);
+            x = TOps.Broadcast(pd.Get(o));
+            s3 = TOps.MultiplyAdd(x, p, s3); u3 = TOps.MultiplyAdd(x, q, u3);
+            if (t == last)
             {
-                bt = bt.At(ldb);
+                break;
             }
 
-            Cursor at = a0.At(Mem.Get(offsets, t));
-            TVec p = bt.Load<TOps, TVec>(0), q = bt.Load<TOps, TVec>(lanes);
-            TVec x = TOps.Broadcast(at.Get(ra));
-            s0 = TOps.MultiplyAdd(x, p, s0); u0 = TOps.MultiplyAdd(x, q, u0);
-            x = TOps.Broadcast(at.Get(rb));
-            s1 = TOps.MultiplyAdd(x, p, s1); u1 = TOps.MultiplyAdd(x, q, u1);
-            x = TOps.Broadcast(at.Get(rc));
-            s2 = TOps.MultiplyAdd(x, p, s2); u2 = TOps.MultiplyAdd(x, q, u2);
-            x = TOps.Broadcast(at.Get(rd));
-            s3 = TOps.MultiplyAdd(x, p, s3); u3 = TOps.MultiplyAdd(x, q, u3);
+            bt = bt.At(pitch);
         }
 
         PutPair<TOps, TVec>(cv, lanes, first, ldc, validRows, accumulate, s0, u0);

@@ -64,6 +64,9 @@ internal readonly ref struct Cursor
     /// <summary>The position <paramref name="offset"/> floats further on.</summary>
     public Cursor At(int offset) => new(_s[offset..]);
 
+    /// <summary>The same with a native-sized offset (a loop-invariant step the JIT need not widen again).</summary>
+    public Cursor At(nint offset) => new(_s[checked((int)offset)..]);
+
     public float Get(int i) => _s[i];
 
     public void Set(int i, float value) => _s[i] = value;
@@ -85,6 +88,10 @@ internal readonly ref struct Cursor
     /// <summary>The position <paramref name="offset"/> floats further on.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Cursor At(int offset) => new(ref Unsafe.Add(ref _r, offset));
+
+    /// <summary>The same with a native-sized offset (a loop-invariant step the JIT need not widen again).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Cursor At(nint offset) => new(ref Unsafe.Add(ref _r, offset));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float Get(int i) => Unsafe.Add(ref _r, i);
