@@ -12,7 +12,7 @@ namespace CnnCluster.Engine.Kernels;
 /// channels. One plan per layer geometry holds the gather tables; it is immutable and shared by all
 /// threads. Tested against <see cref="ConvReference"/> (the literal Bouvrie form) and <see cref="ConvIm2Col"/>.
 /// </summary>
-public sealed class ConvDirect
+public sealed partial class ConvDirect
 {
     private readonly ConvGeometry _g;
     private readonly int _wp, _plane, _spatial, _taps;
@@ -194,9 +194,12 @@ public sealed class ConvDirect
             {
                 for (int c = 0; c < _g.C; c++)
                 {
-                    for (int tap = 0; tap < _taps; tap++)
+                    for (int i = 0; i < _g.Kernel; i++)
                     {
-                        wr[(k * DeltaRow) + (tap / _g.Kernel * _runPitch) + (tap % _g.Kernel * _g.C) + c] = w[(k * _g.Patch) + (c * _taps) + tap];
+                        for (int j = 0; j < _g.Kernel; j++)
+                        {
+                            wr[(k * DeltaRow) + (i * _runPitch) + (j * _g.C) + c] = w[(k * _g.Patch) + (c * _taps) + (i * _g.Kernel) + j];
+                        }
                     }
                 }
             }
@@ -342,53 +345,6 @@ public sealed class ConvDirect
             for (int ih = 0; ih < _g.H; ih++)
             {
                 x.Slice((c * _g.H * _g.W) + (ih * _g.W), _g.W).CopyTo(xpad[((c * _plane) + ((ih + _g.Pad) * _wp) + _g.Pad)..]);
-            }
-        }
-    }
-
-    /// <summary>
-    /// dxcl[corner(pos) + (i, j), :] += dcol[pos, i, (j, :)] for every position and tap: one kernel row of a patch is
-    /// one run of k·C floats in the channels-last image, added in vectors (its padding lanes, zeros, past the window).
-    /// Each element takes the positions' terms in order of position, whatever the vectors' width.
-    /// </summary>
-    private void ScatterPatches(ReadOnlySpan<float> dcol, Span<float> dxcl)
-    {
-        switch (Simd.Physical(_runWidth))
-        {
-            case VectorWidth.W512:
-                ScatterPatches<V512, Vector512<float>>(dcol, dxcl);
-                break;
-            case VectorWidth.W256:
-                ScatterPatches<V256, Vector256<float>>(dcol, dxcl);
-                break;
-            default:
-                ScatterPatches<V128, Vector128<float>>(dcol, dxcl);
-                break;
-        }
-    }
-
-    private void ScatterPatches<TOps, TVec>(ReadOnlySpan<float> dcol, Span<float> dxcl)
-        where TOps : struct, IVectorOps<TVec>
-        where TVec : struct
-    {
-        int lanes = TOps.Count, k = _g.Kernel, c = _g.C;
-        if (dcol.Length < _spatial * DeltaRow || dxcl.Length < InputDeltaSize || ((_posBase[_spatial - 1] + ((k - 1) * _wp)) * c) + _runPitch > InputDeltaSize)
-        {
-            throw new ArgumentException("scatter operands out of range");
-        }
-
-        var src0 = new Cursor(dcol);
-        var dst0 = new Cursor(dxcl);
-        for (int pos = 0; pos < _spatial; pos++)
-        {
-            Cursor patch = src0.At(pos * DeltaRow), corner = dst0.At(_posBase[pos] * c);
-            for (int i = 0; i < k; i++)
-            {
-                Cursor dst = corner.At(i * _wp * c), src = patch.At(i * _runPitch);
-                for (int v = 0; v < _runPitch; v += lanes)
-                {
-                    dst.Store<TOps, TVec>(TOps.Add(dst.Load<TOps, TVec>(v), src.Load<TOps, TVec>(v)), v);
-                }
             }
         }
     }

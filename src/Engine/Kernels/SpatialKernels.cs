@@ -70,12 +70,14 @@ internal static class SpatialKernels
 
     /// <summary>
     /// dw6[r, q] += Σ_g dygrid[r, g] · xpad[g + offset[q]] over g below <paramref name="grid"/> (a
-    /// multiple of 8), for the 6 rows r of dygrid (missing channels must be zero rows) and every q: tiles of 6 channels × 4 taps. The sums over g run
+    /// multiple of 8), for the 6 rows r of dygrid (missing channels must be zero rows) and every q: tiles of 6 channels × 4 taps
+    /// (× 2 with 16 vector registers; the same sums either way). The sums over g run
     /// in 8 logical lanes, lane l taking g ≡ l (mod 8) in order, folded by <see cref="Fold"/>: 256-bit
     /// vectors on every CPU (.NET emulates them exactly where AVX2 is missing), so the bits do not depend on it.
     /// </summary>
+    /// <param name="taps">Taps per tile, 2 or 4 (null: 4 with 32 vector registers, AVX-512, else 2): tests force each.</param>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void KernelGradient(ReadOnlySpan<float> xpad, ReadOnlySpan<int> offsets, ReadOnlySpan<float> dygrid, int grid, Span<float> dw6)
+    public static void KernelGradient(ReadOnlySpan<float> xpad, ReadOnlySpan<int> offsets, ReadOnlySpan<float> dygrid, int grid, Span<float> dw6, int? taps = null)
     {
         const int lanes = 8;
         int terms = offsets.Length;
@@ -88,6 +90,17 @@ internal static class SpatialKernels
 
         var x0 = new Cursor(xpad);
         var d0 = new Cursor(dygrid);
+        if ((taps ?? (Simd.Widest == VectorWidth.W512 ? 4 : 2)) == 2)
+        {
+            // 16 vector registers: 6 channels × 2 taps (12 sums), as 6 × 4 would spill half its 24 sums every step
+            for (int q = 0; q < terms; q += 2)
+            {
+                TwoTaps(x0, d0, grid, dw6, q, offsets[q], offsets[Math.Min(q + 1, terms - 1)], Math.Min(2, terms - q));
+            }
+
+            return;
+        }
+
         for (int q = 0; q < terms; q += 4)
         {
             int o0 = offsets[q], o1 = offsets[Math.Min(q + 1, terms - 1)], o2 = offsets[Math.Min(q + 2, terms - 1)], o3 = offsets[Math.Min(q + 3, terms - 1)];
@@ -124,6 +137,43 @@ internal static class SpatialKernels
             AddSums(dw6, q, 4, valid, s40, s41, s42, s43);
             AddSums(dw6, q, 5, valid, s50, s51, s52, s53);
         }
+    }
+
+    // dw6[q + i, r] += Σ_g dygrid[r, g] · xpad[g + o_i] for taps i < valid of 2: the same lanes and order as the 4-tap tile
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void TwoTaps(Cursor x0, Cursor d0, int grid, Span<float> dw6, int q, int o0, int o1, int valid)
+    {
+        const int lanes = 8;
+        Vector256<float> s00 = Vector256<float>.Zero, s01 = Vector256<float>.Zero, s10 = Vector256<float>.Zero, s11 = Vector256<float>.Zero;
+        Vector256<float> s20 = Vector256<float>.Zero, s21 = Vector256<float>.Zero, s30 = Vector256<float>.Zero, s31 = Vector256<float>.Zero;
+        Vector256<float> s40 = Vector256<float>.Zero, s41 = Vector256<float>.Zero, s50 = Vector256<float>.Zero, s51 = Vector256<float>.Zero;
+        Cursor xa = x0.At(o0), xb = x0.At(o1);
+        nint g2 = grid;
+        for (int g = 0; g < grid; g += lanes)
+        {
+            Cursor dg = d0.At(g);
+            Vector256<float> x0v = xa.Load<V256, Vector256<float>>(g), x1v = xb.Load<V256, Vector256<float>>(g);
+            Vector256<float> d = dg.Load<V256, Vector256<float>>(0);
+            s00 = V256.MultiplyAdd(d, x0v, s00); s01 = V256.MultiplyAdd(d, x1v, s01);
+            d = (dg = dg.At(g2)).Load<V256, Vector256<float>>(0);
+            s10 = V256.MultiplyAdd(d, x0v, s10); s11 = V256.MultiplyAdd(d, x1v, s11);
+            d = (dg = dg.At(g2)).Load<V256, Vector256<float>>(0);
+            s20 = V256.MultiplyAdd(d, x0v, s20); s21 = V256.MultiplyAdd(d, x1v, s21);
+            d = (dg = dg.At(g2)).Load<V256, Vector256<float>>(0);
+            s30 = V256.MultiplyAdd(d, x0v, s30); s31 = V256.MultiplyAdd(d, x1v, s31);
+            d = (dg = dg.At(g2)).Load<V256, Vector256<float>>(0);
+            s40 = V256.MultiplyAdd(d, x0v, s40); s41 = V256.MultiplyAdd(d, x1v, s41);
+            d = dg.At(g2).Load<V256, Vector256<float>>(0);
+            s50 = V256.MultiplyAdd(d, x0v, s50); s51 = V256.MultiplyAdd(d, x1v, s51);
+        }
+
+        Vector256<float> none = Vector256<float>.Zero;
+        AddSums(dw6, q, 0, valid, s00, s01, none, none);
+        AddSums(dw6, q, 1, valid, s10, s11, none, none);
+        AddSums(dw6, q, 2, valid, s20, s21, none, none);
+        AddSums(dw6, q, 3, valid, s30, s31, none, none);
+        AddSums(dw6, q, 4, valid, s40, s41, none, none);
+        AddSums(dw6, q, 5, valid, s50, s51, none, none);
     }
 
     // dw6 is (q, 6): dw6[q + i, r] += the folded lanes of s_i
