@@ -128,32 +128,49 @@ internal static class GatherGemm
 
         for (; v < vectors; v++)
         {
-            TVec s0 = TOps.Zero, s1 = TOps.Zero, s2 = TOps.Zero, s3 = TOps.Zero, s4 = TOps.Zero, s5 = TOps.Zero, s6 = TOps.Zero, s7 = TOps.Zero;
-            Cursor bv = b0.At(v * lanes);
-            for (int t = 0; t < terms; t++)
+            EightRows<TOps, TVec>(a0, b0.At(v * lanes), offsets, ldb, r0, r1, r2, r3, r4, r5, r6, r7, c0.At(v * lanes), ldc, validRows, accumulate);
+        }
+    }
+
+    // rows 0..7 (their bases r0..r7) of one vector of C: C[row, v] (+)= Σ_t A[base + offset[t]] · B[t, v]; in a method of
+    // its own, with a cursor per row, for the reason FourRows is
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void EightRows<TOps, TVec>(Cursor a0, Cursor bv, ReadOnlySpan<int> offsets, int ldb, int r0, int r1, int r2, int r3, int r4, int r5, int r6, int r7, Cursor cv, int ldc, int validRows, bool accumulate)
+        where TOps : struct, IVectorOps<TVec>
+        where TVec : struct
+    {
+        TVec s0 = TOps.Zero, s1 = TOps.Zero, s2 = TOps.Zero, s3 = TOps.Zero, s4 = TOps.Zero, s5 = TOps.Zero, s6 = TOps.Zero, s7 = TOps.Zero;
+        Cursor p0 = a0.At(r0), p1 = a0.At(r1), p2 = a0.At(r2), p3 = a0.At(r3), p4 = a0.At(r4), p5 = a0.At(r5), p6 = a0.At(r6), p7 = a0.At(r7), bt = bv;
+        int last = offsets.Length - 1;
+        nint pitch = ldb;
+        for (int t = 0; ; t++)
+        {
+            int o = Mem.Get(offsets, t);
+            TVec b = bt.Load<TOps, TVec>(0);
+            s0 = TOps.MultiplyAdd(TOps.Broadcast(p0.Get(o)), b, s0);
+            s1 = TOps.MultiplyAdd(TOps.Broadcast(p1.Get(o)), b, s1);
+            s2 = TOps.MultiplyAdd(TOps.Broadcast(p2.Get(o)), b, s2);
+            s3 = TOps.MultiplyAdd(TOps.Broadcast(p3.Get(o)), b, s3);
+            s4 = TOps.MultiplyAdd(TOps.Broadcast(p4.Get(o)), b, s4);
+            s5 = TOps.MultiplyAdd(TOps.Broadcast(p5.Get(o)), b, s5);
+            s6 = TOps.MultiplyAdd(TOps.Broadcast(p6.Get(o)), b, s6);
+            s7 = TOps.MultiplyAdd(TOps.Broadcast(p7.Get(o)), b, s7);
+            if (t == last)
             {
-                TVec bt = bv.Load<TOps, TVec>(t * ldb);
-                Cursor at = a0.At(Mem.Get(offsets, t));
-                s0 = TOps.MultiplyAdd(TOps.Broadcast(at.Get(r0)), bt, s0);
-                s1 = TOps.MultiplyAdd(TOps.Broadcast(at.Get(r1)), bt, s1);
-                s2 = TOps.MultiplyAdd(TOps.Broadcast(at.Get(r2)), bt, s2);
-                s3 = TOps.MultiplyAdd(TOps.Broadcast(at.Get(r3)), bt, s3);
-                s4 = TOps.MultiplyAdd(TOps.Broadcast(at.Get(r4)), bt, s4);
-                s5 = TOps.MultiplyAdd(TOps.Broadcast(at.Get(r5)), bt, s5);
-                s6 = TOps.MultiplyAdd(TOps.Broadcast(at.Get(r6)), bt, s6);
-                s7 = TOps.MultiplyAdd(TOps.Broadcast(at.Get(r7)), bt, s7);
+                break;
             }
 
-            Cursor cv = c0.At(v * lanes);
-            Put<TOps, TVec>(cv, 0, ldc, validRows, accumulate, s0);
-            Put<TOps, TVec>(cv, 1, ldc, validRows, accumulate, s1);
-            Put<TOps, TVec>(cv, 2, ldc, validRows, accumulate, s2);
-            Put<TOps, TVec>(cv, 3, ldc, validRows, accumulate, s3);
-            Put<TOps, TVec>(cv, 4, ldc, validRows, accumulate, s4);
-            Put<TOps, TVec>(cv, 5, ldc, validRows, accumulate, s5);
-            Put<TOps, TVec>(cv, 6, ldc, validRows, accumulate, s6);
-            Put<TOps, TVec>(cv, 7, ldc, validRows, accumulate, s7);
+            bt = bt.At(pitch);
         }
+
+        Put<TOps, TVec>(cv, 0, ldc, validRows, accumulate, s0);
+        Put<TOps, TVec>(cv, 1, ldc, validRows, accumulate, s1);
+        Put<TOps, TVec>(cv, 2, ldc, validRows, accumulate, s2);
+        Put<TOps, TVec>(cv, 3, ldc, validRows, accumulate, s3);
+        Put<TOps, TVec>(cv, 4, ldc, validRows, accumulate, s4);
+        Put<TOps, TVec>(cv, 5, ldc, validRows, accumulate, s5);
+        Put<TOps, TVec>(cv, 6, ldc, validRows, accumulate, s6);
+        Put<TOps, TVec>(cv, 7, ldc, validRows, accumulate, s7);
     }
 
     // rows first..first+3 (their bases ra..rd) of two vectors of C: C[row, v..v+1] (+)= Σ_t A[base + offset[t]] · B[t, v..v+1]
