@@ -118,11 +118,19 @@ internal static class GatherGemm
         // which bounds it near half of peak on 256-bit machines; here it is 6 loads for 8. Same sums, same order.
         if (TOps.Count == 8)
         {
+            // three vectors where they come in threes (48 or 96 channels): 12 accumulators, 7 loads for 12 FMAs
+            for (; v + 2 < vectors && vectors - v != 4; v += 3)
+            {
+                Cursor bv = b0.At(v * lanes), cv = c0.At(v * lanes);
+                FourRows<TOps, TVec, Three>(a0, bv, offsets, ldb, r0, r1, r2, r3, cv, 0, ldc, validRows, accumulate);
+                FourRows<TOps, TVec, Three>(a0, bv, offsets, ldb, r4, r5, r6, r7, cv, 4, ldc, validRows, accumulate);
+            }
+
             for (; v + 1 < vectors; v += 2)
             {
                 Cursor bv = b0.At(v * lanes), cv = c0.At(v * lanes);
-                FourRows<TOps, TVec>(a0, bv, offsets, ldb, r0, r1, r2, r3, cv, 0, ldc, validRows, accumulate);
-                FourRows<TOps, TVec>(a0, bv, offsets, ldb, r4, r5, r6, r7, cv, 4, ldc, validRows, accumulate);
+                FourRows<TOps, TVec, Two>(a0, bv, offsets, ldb, r0, r1, r2, r3, cv, 0, ldc, validRows, accumulate);
+                FourRows<TOps, TVec, Two>(a0, bv, offsets, ldb, r4, r5, r6, r7, cv, 4, ldc, validRows, accumulate);
             }
         }
 
@@ -173,23 +181,26 @@ internal static class GatherGemm
         Put<TOps, TVec>(cv, 7, ldc, validRows, accumulate, s7);
     }
 
-    // rows first..first+3 (their bases ra..rd) of two vectors of C: C[row, v..v+1] (+)= Σ_t A[base + offset[t]] · B[t, v..v+1]
-    // (not inlined: in a method of its own the JIT keeps the four row cursors in registers; inlined into Tile they were
-    // spilled to the stack, a load more per broadcast)
+    // rows first..first+3 (their bases ra..rd) of TColumns.Count (2 or 3) vectors of C:
+    //   C[row, v..] (+)= Σ_t A[base + offset[t]] · B[t, v..]
+    // 8 or 12 sums in 16 registers, each broadcast feeding 2 or 3 FMAs (6 loads for 8, 7 for 12). Not inlined: in a
+    // method of its own the JIT keeps the four row cursors in registers (inlined into Tile they were spilled to the
+    // stack, a load more per broadcast); B's row t is stepped by its pitch after the step's loads (the loop is bound
+    // by issue, not by its FMAs). The column count is a type, so each form is compiled without the other's branches.
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void FourRows<TOps, TVec>(Cursor a0, Cursor bv, ReadOnlySpan<int> offsets, int ldb, int ra, int rb, int rc, int rd, Cursor cv, int first, int ldc, int validRows, bool accumulate)
+    private static void FourRows<TOps, TVec, TColumns>(Cursor a0, Cursor bv, ReadOnlySpan<int> offsets, int ldb, int ra, int rb, int rc, int rd, Cursor cv, int first, int ldc, int validRows, bool accumulate)
         where TOps : struct, IVectorOps<TVec>
         where TVec : struct
+        where TColumns : struct, IColumns
     {
         if (first >= validRows)
         {
             return; // nothing of these rows is written
         }
 
+        bool three = TColumns.Count == 3;
         TVec s0 = TOps.Zero, s1 = TOps.Zero, s2 = TOps.Zero, s3 = TOps.Zero, u0 = TOps.Zero, u1 = TOps.Zero, u2 = TOps.Zero, u3 = TOps.Zero;
-
-        // each row's own cursor, so a step's four broadcasts are one load each at (row + offset[t]); B's row t is
-        // stepped by its pitch after the step's loads (the loop is bound by issue, not by its FMAs)
+        TVec w0 = TOps.Zero, w1 = TOps.Zero, w2 = TOps.Zero, w3 = TOps.Zero, r = TOps.Zero;
         Cursor pa = a0.At(ra), pb = a0.At(rb), pc = a0.At(rc), pd = a0.At(rd), bt = bv;
         int lanes = TOps.Count, last = offsets.Length - 1;
         nint pitch = ldb;
@@ -197,14 +208,39 @@ internal static class GatherGemm
         {
             int o = Mem.Get(offsets, t);
             TVec p = bt.Load<TOps, TVec>(0), q = bt.Load<TOps, TVec>(lanes);
+            if (three)
+            {
+                r = bt.Load<TOps, TVec>(2 * lanes);
+            }
+
             TVec x = TOps.Broadcast(pa.Get(o));
             s0 = TOps.MultiplyAdd(x, p, s0); u0 = TOps.MultiplyAdd(x, q, u0);
+            if (three)
+            {
+                w0 = TOps.MultiplyAdd(x, r, w0);
+            }
+
             x = TOps.Broadcast(pb.Get(o));
             s1 = TOps.MultiplyAdd(x, p, s1); u1 = TOps.MultiplyAdd(x, q, u1);
+            if (three)
+            {
+                w1 = TOps.MultiplyAdd(x, r, w1);
+            }
+
             x = TOps.Broadcast(pc.Get(o));
             s2 = TOps.MultiplyAdd(x, p, s2); u2 = TOps.MultiplyAdd(x, q, u2);
+            if (three)
+            {
+                w2 = TOps.MultiplyAdd(x, r, w2);
+            }
+
             x = TOps.Broadcast(pd.Get(o));
             s3 = TOps.MultiplyAdd(x, p, s3); u3 = TOps.MultiplyAdd(x, q, u3);
+            if (three)
+            {
+                w3 = TOps.MultiplyAdd(x, r, w3);
+            }
+
             if (t == last)
             {
                 break;
@@ -217,6 +253,14 @@ internal static class GatherGemm
         PutPair<TOps, TVec>(cv, lanes, first + 1, ldc, validRows, accumulate, s1, u1);
         PutPair<TOps, TVec>(cv, lanes, first + 2, ldc, validRows, accumulate, s2, u2);
         PutPair<TOps, TVec>(cv, lanes, first + 3, ldc, validRows, accumulate, s3, u3);
+        if (three)
+        {
+            Cursor third = cv.At(2 * lanes);
+            Put<TOps, TVec>(third, first, ldc, validRows, accumulate, w0);
+            Put<TOps, TVec>(third, first + 1, ldc, validRows, accumulate, w1);
+            Put<TOps, TVec>(third, first + 2, ldc, validRows, accumulate, w2);
+            Put<TOps, TVec>(third, first + 3, ldc, validRows, accumulate, w3);
+        }
     }
 
     // row of two adjacent vectors of C: s at c, u one vector further on
@@ -260,4 +304,20 @@ internal static class GatherGemm
             }
         }
     }
+}
+
+/// <summary>How many vectors of C a pass of <see cref="GatherGemm"/>'s four-row loop holds: a type, so the JIT compiles each form apart.</summary>
+internal interface IColumns
+{
+    static abstract int Count { get; }
+}
+
+internal readonly struct Two : IColumns
+{
+    public static int Count => 2;
+}
+
+internal readonly struct Three : IColumns
+{
+    public static int Count => 3;
 }
