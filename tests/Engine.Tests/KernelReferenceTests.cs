@@ -16,6 +16,12 @@ public sealed class KernelReferenceTests
     [InlineData(VectorWidth.W256, 4, 288, 5)]
     [InlineData(VectorWidth.W512, 3, 150, 5)]
     [InlineData(VectorWidth.W512, 1, 1, 1)]
+    [InlineData(VectorWidth.W256, 3, 40, 8)]   // three vectors a pass on AVX2 (Three)
+    [InlineData(VectorWidth.W256, 3, 17, 4)]   // ... the second four rows not written
+    [InlineData(VectorWidth.W256, 5, 33, 6)]   // three, then two
+    [InlineData(VectorWidth.W256, 7, 12, 5)]   // three, then two and two
+    [InlineData(VectorWidth.W256, 6, 2, 1)]
+    [InlineData(VectorWidth.W512, 3, 21, 7)]   // six 256-bit vectors
     public void TheGatherTileIsItsPlainForm(VectorWidth width, int vectors, int terms, int validRows)
     {
         // a logical width wider than this CPU's registers runs as several narrower vectors: the same bits
