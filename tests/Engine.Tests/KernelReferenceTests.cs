@@ -217,4 +217,29 @@ public sealed class KernelReferenceTests
         Assert.True(float.IsNaN(Reduce.Sum([1f, float.NaN, 2f])));
         Assert.Equal(float.PositiveInfinity, Reduce.Sum([1f, float.PositiveInfinity]));
     }
+
+    [Theory]
+    [InlineData(784, 32)]  // convnet's first conv: 28·28 positions, 32 channels
+    [InlineData(100, 16)]
+    [InlineData(17, 5)]    // an odd count: the last row alone
+    [InlineData(3, 2)]     // rows shorter than the 16 lanes
+    [InlineData(0, 3)]
+    public void RowSumsAreEachRowsSum(int length, int rows)
+    {
+        var rng = new Rng((ulong)((length * 131) + rows));
+        float[] x = TestData.Gaussian(rng, (length * rows) + 7);
+        if (length > 3)
+        {
+            x[length + 1] = -0f;
+            x[length / 2] = 1e30f;
+        }
+
+        GuardedBuffer sums = GuardedBuffer.Poisoned(rows);
+        Reduce.SumEach(x, length, sums.Span);
+        sums.AssertCanaries("sums");
+        for (int p = 0; p < rows; p++)
+        {
+            Assert.Equal(BitConverter.SingleToUInt32Bits(Reduce.SumReference(x.AsSpan(p * length, length))), BitConverter.SingleToUInt32Bits(sums.Span[p]));
+        }
+    }
 }

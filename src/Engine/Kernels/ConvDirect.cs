@@ -90,7 +90,7 @@ public sealed partial class ConvDirect
 
     /// <summary>Floats of scratch past the padded inputs: see <see cref="Regions"/>.</summary>
     private int WorkSize =>
-        (2 * _g.Patch * KPad) + (_spatial * KPad) + (_g.K * DeltaRow) + (_spatial * DeltaRow) + InputDeltaSize
+        (2 * _g.Patch * KPad) + (_spatial * KPad) + (_g.K * DeltaRow) + (_spatial * DeltaRow) + InputDeltaSize + _g.K
         + (_forwardByPosition ? ((_groups + 1) * _g.Patch * SpatialKernels.Channels) + (SpatialKernels.Channels * _grid) : 0);
 
     /// <summary>The channels-last input delta (Hp·Wp, C) and the tail the last kernel row's padding lanes reach.</summary>
@@ -111,6 +111,7 @@ public sealed partial class ConvDirect
         public Span<float> Regrouped;     // wr (K, DeltaRow): input delta
         public Span<float> Patches;       // dcol (S, DeltaRow)
         public Span<float> InputDelta;    // dxcl (Hp·Wp, C) and a tail
+        public Span<float> BiasSums;      // (K): one sample's Σ_pos dy[k, pos]
         public Span<float> Weights6;      // w6 (groups, P, 6): by position
         public Span<float> KernelGrad6;   // dw6 (P, 6)
         public Span<float> Grid;          // y or dy grid (6, grid)
@@ -127,9 +128,10 @@ public sealed partial class ConvDirect
         r.Regrouped = scratch.Slice(at += _spatial * KPad, _g.K * DeltaRow);
         r.Patches = scratch.Slice(at += _g.K * DeltaRow, _spatial * DeltaRow);
         r.InputDelta = scratch.Slice(at += _spatial * DeltaRow, InputDeltaSize);
+        r.BiasSums = scratch.Slice(at += InputDeltaSize, _g.K);
         if (_forwardByPosition)
         {
-            r.Weights6 = scratch.Slice(at += InputDeltaSize, _groups * p6);
+            r.Weights6 = scratch.Slice(at += _g.K, _groups * p6);
             r.KernelGrad6 = scratch.Slice(at += _groups * p6, p6);
             r.Grid = scratch.Slice(at + p6, SpatialKernels.Channels * _grid);
         }
@@ -183,7 +185,7 @@ public sealed partial class ConvDirect
     {
         Regions r = Carve(scratch, n);
         Span<float> xpad = r.PaddedInputs, dycl = r.ChannelsLast, dwcl = r.KernelGrad, wr = r.Regrouped, dcol = r.Patches, dxcl = r.InputDelta;
-        Span<float> dw6 = r.KernelGrad6, dygrid = r.Grid;
+        Span<float> dw6 = r.KernelGrad6, dygrid = r.Grid, biasSums = r.BiasSums;
 
         dwcl.Clear();
         if (!dx.IsEmpty)
@@ -210,9 +212,10 @@ public sealed partial class ConvDirect
         {
             ReadOnlySpan<float> dys = dy.Slice(s * _g.OutSize, _g.OutSize);
             ReadOnlySpan<float> xs = xpad.Slice(s * PaddedInput, PaddedInput);
+            Reduce.SumEach(dys, _spatial, biasSums);
             for (int k = 0; k < _g.K; k++)
             {
-                db[k] += Reduce.Sum(dys.Slice(k * _spatial, _spatial));
+                db[k] += biasSums[k];
             }
 
             if (_byPosition)

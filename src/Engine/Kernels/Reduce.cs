@@ -44,6 +44,59 @@ public static class Reduce
         return Fold(lanes);
     }
 
+    /// <summary>
+    /// sums[p] = Σ x[p·length .. (p + 1)·length) in the contract's order, for every p &lt; sums.Length: the same bits as
+    /// <see cref="Sum(ReadOnlySpan{float})"/> of each, two rows at a time, so that one row's additions wait less on
+    /// the last ones' (each lane's sum is a chain of dependent additions).
+    /// </summary>
+    public static void SumEach(ReadOnlySpan<float> x, int length, Span<float> sums)
+    {
+        if (length < 0 || x.Length < (long)length * sums.Length)
+        {
+            throw new ArgumentException("rows to sum out of range");
+        }
+
+        switch (Simd.Widest)
+        {
+            case VectorWidth.W512:
+                SumEach<V512, Vector512<float>>(x, length, sums);
+                break;
+            case VectorWidth.W256:
+                SumEach<V256, Vector256<float>>(x, length, sums);
+                break;
+            default:
+                SumEach<V128, Vector128<float>>(x, length, sums);
+                break;
+        }
+    }
+
+    private static void SumEach<TOps, TVec>(ReadOnlySpan<float> x, int length, Span<float> sums)
+        where TOps : struct, IVectorOps<TVec>
+        where TVec : struct
+    {
+        int p = 0, whole = length - (length % Lanes);
+        for (; p + 1 < sums.Length; p += 2)
+        {
+            TVec a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero;
+            TVec b0 = TOps.Zero, b1 = TOps.Zero, b2 = TOps.Zero, b3 = TOps.Zero;
+            ReadOnlySpan<float> first = x.Slice(p * length, length), second = x.Slice((p + 1) * length, length);
+            Cursor ca = new(first), cb = new(second);
+            for (int i = 0; i < whole; i += Lanes)
+            {
+                AddRow<TOps, TVec>(ca.At(i), ref a0, ref a1, ref a2, ref a3);
+                AddRow<TOps, TVec>(cb.At(i), ref b0, ref b1, ref b2, ref b3);
+            }
+
+            sums[p] = Finish<TOps, TVec>(first[whole..], a0, a1, a2, a3);
+            sums[p + 1] = Finish<TOps, TVec>(second[whole..], b0, b1, b2, b3);
+        }
+
+        if (p < sums.Length)
+        {
+            sums[p] = Sum<TOps, TVec>(x.Slice(p * length, length));
+        }
+    }
+
     internal static float Sum<TOps, TVec>(ReadOnlySpan<float> x)
         where TOps : struct, IVectorOps<TVec>
         where TVec : struct
@@ -57,12 +110,20 @@ public static class Reduce
             AddRow<TOps, TVec>(cx.At(i), ref a0, ref a1, ref a2, ref a3);
         }
 
+        return Finish<TOps, TVec>(x[whole..], a0, a1, a2, a3);
+    }
+
+    // the partial last row (fewer than 16 elements, padded with zeros) added, the lanes folded
+    private static float Finish<TOps, TVec>(ReadOnlySpan<float> tail, TVec a0, TVec a1, TVec a2, TVec a3)
+        where TOps : struct, IVectorOps<TVec>
+        where TVec : struct
+    {
         Span<float> lanes = stackalloc float[Lanes];
         lanes.Clear();
         var row = new Cursor(lanes);
-        if (whole < x.Length)
+        if (!tail.IsEmpty)
         {
-            x[whole..].CopyTo(lanes);
+            tail.CopyTo(lanes);
             AddRow<TOps, TVec>(row, ref a0, ref a1, ref a2, ref a3);
         }
 
