@@ -242,4 +242,26 @@ public sealed class KernelReferenceTests
             Assert.Equal(BitConverter.SingleToUInt32Bits(Reduce.SumReference(x.AsSpan(p * length, length))), BitConverter.SingleToUInt32Bits(sums.Span[p]));
         }
     }
+
+    [Theory]
+    [InlineData(28, 28, 30)]  // convnet's first conv: 28 rows of 28 at the grid's pitch 30
+    [InlineData(3, 10, 12)]
+    [InlineData(5, 4, 4)]
+    [InlineData(2, 3, 7)]     // narrower than any vector
+    [InlineData(4, 17, 17)]
+    public void GridRowsPlusABiasAreEachValuePlusIt(int rows, int width, int pitch)
+    {
+        var rng = new Rng((ulong)((rows * 97) + width));
+        float[] grid = TestData.Gaussian(rng, ((rows - 1) * pitch) + width);
+        GuardedBuffer y = GuardedBuffer.Poisoned(rows * width);
+        Layout.AddRows(grid, pitch, y.Span, width, rows, width, 0.3f);
+        y.AssertCanaries("rows");
+        for (int r = 0; r < rows; r++)
+        {
+            for (int j = 0; j < width; j++)
+            {
+                Assert.Equal(BitConverter.SingleToUInt32Bits(grid[(r * pitch) + j] + 0.3f), BitConverter.SingleToUInt32Bits(y.Span[(r * width) + j]));
+            }
+        }
+    }
 }

@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -323,10 +322,7 @@ public sealed partial class ConvDirect
                 // y[k, oh, :] = ygrid[k, oh·Wp .. + Wo] + b[k]: the grid's junk columns dropped
                 for (int k = 0; k < channels; k++)
                 {
-                    for (int oh = 0; oh < _g.OutH; oh++)
-                    {
-                        TensorPrimitives.Add(ygrid.Slice((k * _grid) + (oh * _wp), _g.OutW), b[first + k], ys.Slice(((first + k) * _spatial) + (oh * _g.OutW), _g.OutW));
-                    }
+                    Layout.AddRows(ygrid[(k * _grid)..], _wp, ys[((first + k) * _spatial)..], _g.OutW, _g.OutH, _g.OutW, b[first + k]);
                 }
             }
         }
