@@ -7,7 +7,8 @@ namespace CnnCluster.Bench.Engine;
 
 /// <summary>
 /// Each layer of a network on one thread, forward and backward on a micro-shard of n samples (the unit
-/// a training thread works on): µs per call, and for conv and dense GFLOP/s and % of one core's peak.
+/// a training thread works on): µs per call, and for conv and dense GFLOP/s and % of one core's peak; a conv that
+/// the network runs with its ReLU and max pool as one stage (<see cref="ConvReluPool"/>) also as that stage.
 /// </summary>
 public static class LayerTimes
 {
@@ -33,9 +34,26 @@ public static class LayerTimes
             (double fwdFlops, double bwdFlops) = Flops(l, n, first);
             Console.WriteLine($"  {l.Describe(),-28} {fwd * 1e6,9:F1} {Rate(fwdFlops, fwd)} {Percent(fwdFlops, fwd, corePeak)}   {bwd * 1e6,9:F1} {Rate(bwdFlops, bwd)} {Percent(bwdFlops, bwd, corePeak)}");
             verdict.Add(l, fwd, bwd, fwdFlops / fwd / 1e9 / corePeak, bwdFlops / bwd / 1e9 / corePeak);
+            if (ConvReluPool.At(network.Layers, i) is { } stage)
+            {
+                (double stageFwd, double stageBwd) = TimeStage(stage, n, x, first, pl, gl, rng);
+                Console.WriteLine($"  {"  with relu, pool: a stage",-28} {stageFwd * 1e6,9:F1} {"",8} {"",6}   {stageBwd * 1e6,9:F1}");
+                verdict.AddStage(stageFwd, stageBwd);
+            }
         }
 
         Console.WriteLine(verdict.Line(CnnCluster.Engine.Kernels.NumericContract.Instructions));
+    }
+
+    // the conv, ReLU and pool as the network runs them (one stage): forward and backward seconds
+    private static (double Forward, double Backward) TimeStage(ConvReluPool stage, int n, float[] x, bool first, ArraySegment<float> p, ArraySegment<float> g, Rng rng)
+    {
+        float[] pooled = new float[n * stage.Pool.Output.Size], dpooled = Random(rng, pooled.Length), du = new float[n * stage.Conv.Output.Size];
+        float[] dx = new float[n * stage.Conv.Input.Size], convScratch = new float[stage.Conv.ScratchSize(n)], poolScratch = new float[stage.Pool.ScratchSize(n)];
+        stage.Forward(n, x, pooled, p, convScratch, poolScratch);
+        double fwd = Time(() => stage.Forward(n, x, pooled, p, convScratch, poolScratch));
+        double bwd = Time(() => stage.Backward(n, x, pooled, dpooled, du, first ? Span<float>.Empty : dx, p, g, convScratch, poolScratch));
+        return (fwd, bwd);
     }
 
     /// <summary>
@@ -47,7 +65,11 @@ public static class LayerTimes
         private readonly List<(string Pass, double Share, double Target)> _convs = new();
         private readonly List<(string Conv, double Forward, double Backward)> _after = new();
         private (string Name, double Fwd, double Bwd)? _conv;
+        private (double Fwd, double Bwd)? _stage;
         private double _afterFwd, _afterBwd;
+
+        /// <summary>The last conv with its ReLU and pool as one stage: what follows the conv is the stage's time past the conv's.</summary>
+        public void AddStage(double fwd, double bwd) => _stage = (fwd, bwd);
 
         public void Add(Layer layer, double fwd, double bwd, double fwdShare, double bwdShare)
         {
@@ -72,12 +94,16 @@ public static class LayerTimes
 
         private void Close()
         {
-            if (_conv is { } c && (_afterFwd > 0 || _afterBwd > 0))
+            if (_conv is { } c && _stage is { } stage)
             {
-                _after.Add((c.Name, _afterFwd / c.Fwd, _afterBwd / c.Bwd));
+                _after.Add((c.Name, Math.Max(0, stage.Fwd - c.Fwd) / c.Fwd, Math.Max(0, stage.Bwd - c.Bwd) / c.Bwd));
+            }
+            else if (_conv is { } alone && (_afterFwd > 0 || _afterBwd > 0))
+            {
+                _after.Add((alone.Name, _afterFwd / alone.Fwd, _afterBwd / alone.Bwd));
             }
 
-            (_conv, _afterFwd, _afterBwd) = (null, 0, 0);
+            (_conv, _stage, _afterFwd, _afterBwd) = (null, null, 0, 0);
         }
 
         public string Line(string instructions)

@@ -90,7 +90,7 @@ public sealed partial class ConvDirect
     /// <summary>Floats of scratch past the padded inputs: see <see cref="Regions"/>.</summary>
     private int WorkSize =>
         (2 * _g.Patch * KPad) + (_spatial * KPad) + (_g.K * DeltaRow) + (_spatial * DeltaRow) + InputDeltaSize + _g.K
-        + (_forwardByPosition ? ((_groups + 1) * _g.Patch * SpatialKernels.Channels) + (SpatialKernels.Channels * _grid) : 0);
+        + (_forwardByPosition ? ((_groups + 1) * _g.Patch * SpatialKernels.Channels) + (SpatialKernels.Channels * _grid) : 2 * PooledSpatial * KPad);
 
     /// <summary>The channels-last input delta (Hp·Wp, C) and the tail the last kernel row's padding lanes reach.</summary>
     private int InputDeltaSize => (_plane * _g.C) + _runPitch - _run;
@@ -114,6 +114,7 @@ public sealed partial class ConvDirect
         public Span<float> Weights6;      // w6 (groups, P, 6): by position
         public Span<float> KernelGrad6;   // dw6 (P, 6)
         public Span<float> Grid;          // y or dy grid (6, grid)
+        public Span<float> Pooled;        // pcl and its window numbers (2, Ho/2 · Wo/2, Kpad): the pooling epilogue by channels
     }
 
     private Regions Carve(Span<float> scratch, int n)
@@ -134,16 +135,24 @@ public sealed partial class ConvDirect
             r.KernelGrad6 = scratch.Slice(at += _groups * p6, p6);
             r.Grid = scratch.Slice(at + p6, SpatialKernels.Channels * _grid);
         }
+        else
+        {
+            r.Pooled = scratch.Slice(at + _g.K, 2 * PooledSpatial * KPad);
+        }
 
         return r;
     }
 
     // x is (n, C, H, W), w is (K, C, k, k), b is (K), y is (n, K, Ho, Wo)
-    public void Forward(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, Span<float> scratch)
+    public void Forward(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, Span<float> scratch) =>
+        Forward(n, x, w, b, y, default, scratch);
+
+    // y, or (pool not empty) each sample's output handed to the pooling epilogue instead of written out
+    private void Forward(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, PoolTarget pool, Span<float> scratch)
     {
         if (_forwardByPosition)
         {
-            ForwardByPosition(n, x, w, b, y, scratch);
+            ForwardByPosition(n, x, w, b, y, pool, scratch);
             return;
         }
 
@@ -170,8 +179,15 @@ public sealed partial class ConvDirect
                 Tile(OutWidth, xs, _posBase.AsSpan(pos, GatherGemm.Rows), _patchOffset.AsSpan(0, _g.Patch), wt, KPad, ycl[(pos * KPad)..], KPad, Math.Min(GatherGemm.Rows, _spatial - pos), accumulate: true);
             }
 
-            // y[k, pos] = ycl[pos, k]
-            Layout.StridedCopy(ycl, 1, KPad, y.Slice(s * _g.OutSize, _g.OutSize), _spatial, 1, _g.K, _spatial);
+            if (pool.IsEmpty)
+            {
+                // y[k, pos] = ycl[pos, k]
+                Layout.StridedCopy(ycl, 1, KPad, y.Slice(s * _g.OutSize, _g.OutSize), _spatial, 1, _g.K, _spatial);
+            }
+            else
+            {
+                PoolChannelsLast(ycl, s, pool, r.Pooled);
+            }
         }
     }
 
@@ -283,7 +299,7 @@ public sealed partial class ConvDirect
     }
 
     // y[k, oh, ow] = b[k] + Σ_q w[k, q] · xpad[oh·Wp + ow + offset(q)]: vectors over positions of the grid
-    private void ForwardByPosition(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, Span<float> scratch)
+    private void ForwardByPosition(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, PoolTarget pool, Span<float> scratch)
     {
         Regions r = Carve(scratch, n);
         Span<float> xpad = r.PaddedInputs, w6 = r.Weights6, ygrid = r.Grid;
@@ -301,7 +317,7 @@ public sealed partial class ConvDirect
         {
             Span<float> xs = xpad.Slice(s * PaddedInput, PaddedInput);
             PadInput(x.Slice(s * _g.InSize, _g.InSize), xs);
-            Span<float> ys = y.Slice(s * _g.OutSize, _g.OutSize);
+            Span<float> ys = pool.IsEmpty ? y.Slice(s * _g.OutSize, _g.OutSize) : default;
             for (int group = 0; group < _groups; group++)
             {
                 int first = group * six, channels = Math.Min(six, _g.K - first);
@@ -317,6 +333,12 @@ public sealed partial class ConvDirect
                     default:
                         SpatialKernels.Forward<V128, Vector128<float>>(xs, _patchOffset.AsSpan(0, _g.Patch), wg, ygrid, _grid, channels);
                         break;
+                }
+
+                if (!pool.IsEmpty)
+                {
+                    PoolGrid(ygrid, s, first, channels, b, pool);
+                    continue;
                 }
 
                 // y[k, oh, :] = ygrid[k, oh·Wp .. + Wo] + b[k]: the grid's junk columns dropped

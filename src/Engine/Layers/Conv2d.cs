@@ -48,6 +48,15 @@ public sealed class Conv2d : Layer
         _conv.Forward(n, x, p[.._g.WeightCount], p[_g.WeightCount..], y, scratch);
     }
 
+    /// <summary>
+    /// pooled = maxpool2(relu(x ⋆ w + b)) and the pool's argmax (indices into the (n, K, Ho, Wo) output), without writing
+    /// that output: what this layer, a ReLU and a 2×2 max pool give (<see cref="ConvReluPool"/>).
+    /// </summary>
+    internal void ForwardReluPool(int n, ReadOnlySpan<float> x, Span<float> pooled, Span<int> argmax, ReadOnlySpan<float> p, Span<float> scratch)
+    {
+        _conv.ForwardReluPool(n, x, p[.._g.WeightCount], p[_g.WeightCount..], pooled, argmax, scratch);
+    }
+
     // backward of: y = x ⋆ w + b
     public override void Backward(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, ReadOnlySpan<float> p, Span<float> g, Span<float> scratch)
     {
