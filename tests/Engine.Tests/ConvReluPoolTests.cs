@@ -1,4 +1,6 @@
 using CnnCluster.Engine.Layers;
+using CnnCluster.Engine.Models;
+using CnnCluster.Engine.Training;
 using CnnCluster.Engine.Tensors;
 using Xunit;
 
@@ -81,6 +83,30 @@ public sealed class ConvReluPoolTests
         Assert.Equal(poolScratch.Select(BitConverter.SingleToInt32Bits), fPool.ToArray().Select(BitConverter.SingleToInt32Bits)); // argmax
         AssertSameBits(dx, fdx.ToArray(), "dx");
         AssertSameBits(g, fg.ToArray(), "gradient");
+    }
+
+    [Theory]
+    [InlineData("lenet5")]
+    [InlineData("convnet")]
+    public void ANetworkGivesTheSameLossAndGradientWithItsStagesAsLayerByLayer(string model)
+    {
+        Network network = Network.Build(Presets.Find(model)!);
+        const int n = 5;
+        var rng = new Rng(11);
+        float[] x = TestData.Gaussian(rng, n * network.Input.Size), p = network.InitialParameters(7);
+        int[] labels = [.. Enumerable.Range(0, n).Select(i => (i * 3) % network.Classes)];
+        var results = new List<(double Loss, float[] Gradient)>();
+        foreach (bool fuse in new[] { true, false })
+        {
+            var workspace = new Workspace(network, n, fuse);
+            workspace.SetInput(x, labels);
+            float[] g = new float[p.Length];
+            results.Add((workspace.ForwardBackward(p, g, n), g));
+        }
+
+        Assert.Equal(results[1].Loss, results[0].Loss);
+        AssertSameBits(results[1].Gradient, results[0].Gradient, $"{model} gradient");
+        Assert.Contains(results[0].Gradient, v => v != 0f);
     }
 
     // bit for bit; any NaN matches any NaN (a ReLU may keep a NaN's payload or make its own)
