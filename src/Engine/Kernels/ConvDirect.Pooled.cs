@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace CnnCluster.Engine.Kernels;
@@ -62,15 +63,18 @@ public sealed partial class ConvDirect
         ReadOnlySpan<int> step = [0, 1, ow, ow + 1];
         for (int k = 0; k < _g.K; k++)
         {
-            int planeBase = (s * _g.OutSize) + (k * _spatial);
-            for (int pp = 0; pp < ps; pp++)
+            int planeBase = (s * _g.OutSize) + (k * _spatial), pp = 0;
+            for (int row = 0; row < ps / pw; row++)
             {
-                int corner = (pp / pw * 2 * ow) + (pp % pw * 2);
-                argmax[(k * ps) + pp] = planeBase + corner + step[(int)win[(pp * KPad) + k]];
+                for (int col = 0; col < pw; col++, pp++)
+                {
+                    argmax[(k * ps) + pp] = planeBase + (2 * row * ow) + (2 * col) + step[(int)win[(pp * KPad) + k]];
+                }
             }
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PoolChannelsLast<TOps, TVec>(ReadOnlySpan<float> ycl, Span<float> pcl, Span<float> win)
         where TOps : struct, IVectorOps<TVec>
         where TVec : struct
@@ -85,9 +89,13 @@ public sealed partial class ConvDirect
         var p0 = new Cursor(pcl);
         var w0 = new Cursor(win);
         TVec one = TOps.Broadcast(1f), two = TOps.Broadcast(2f), three = TOps.Broadcast(3f);
-        for (int pp = 0; pp < ps; pp++)
+        for (int pp = 0, corner = 0; pp < ps; pp++, corner += 2)
         {
-            int corner = (pp / pw * 2 * ow) + (pp % pw * 2);
+            if (pp % pw == 0 && pp > 0)
+            {
+                corner += (2 * ow) - (2 * pw); // the next pair of rows (a last odd column skipped)
+            }
+
             Cursor a = y0.At(corner * KPad), c = y0.At((corner + ow) * KPad), m = p0.At(pp * KPad), at = w0.At(pp * KPad);
             for (int v = 0; v < KPad; v += lanes)
             {
@@ -102,12 +110,14 @@ public sealed partial class ConvDirect
     }
 
     // max(v, 0) as the ReLU layer makes it: v where v > 0 or v is NaN, else +0
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TVec Relu<TOps, TVec>(TVec v)
         where TOps : struct, IVectorOps<TVec>
         where TVec : struct =>
         TOps.Select(TOps.IsNaN(v), v, TOps.WherePositive(v, v));
 
     // best, number ← v, its number where v > best, or v is NaN and best is not (the pool's rule)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Take<TOps, TVec>(TVec v, TVec candidate, ref TVec best, ref TVec number)
         where TOps : struct, IVectorOps<TVec>
         where TVec : struct
@@ -122,20 +132,19 @@ public sealed partial class ConvDirect
     private void PoolGrid(ReadOnlySpan<float> ygrid, int s, int first, int channels, ReadOnlySpan<float> b, PoolTarget pool)
     {
         int ph = _g.OutH / 2, pw = _g.OutW / 2, ps = PooledSpatial, ow = _g.OutW;
+        ReadOnlySpan<int> reads = [1, _wp, _wp + 1], names = [1, ow, ow + 1];
         for (int k = 0; k < channels; k++)
         {
-            int channel = first + k, planeBase = (s * _g.OutSize) + (channel * _spatial);
+            int channel = first + k, planeBase = (s * _g.OutSize) + (channel * _spatial), o = ((s * _g.K) + channel) * ps;
+            var row = new PoolRow(k * _grid, _wp, planeBase, ow, Relu: true, b[channel]);
+            int done = MaxPairs.Rows(ygrid, row, ph, 2 * _wp, 2 * ow, pw, pool.Pooled[o..], pool.Argmax[o..], pw);
             for (int i = 0; i < ph; i++)
             {
-                int o = (((s * _g.K) + channel) * ps) + (i * pw);
-                var row = new PoolRow((k * _grid) + (2 * i * _wp), _wp, planeBase + (2 * i * ow), ow, Relu: true, b[channel]);
-                int j = MaxPairs.Row(ygrid, row, pw, pool.Pooled[o..], pool.Argmax[o..]);
-                for (; j < pw; j++)
+                for (int j = done; j < pw; j++)
                 {
-                    int g = row.Start + (2 * j);
+                    int g = row.Start + (2 * i * _wp) + (2 * j);
                     float best = row.Prepare(ygrid[g]);
                     int at = 0;
-                    ReadOnlySpan<int> reads = [1, _wp, _wp + 1], names = [1, ow, ow + 1];
                     for (int c = 0; c < 3; c++)
                     {
                         float v = row.Prepare(ygrid[g + reads[c]]);
@@ -146,8 +155,8 @@ public sealed partial class ConvDirect
                         }
                     }
 
-                    pool.Pooled[o + j] = best;
-                    pool.Argmax[o + j] = row.IndexStart + (2 * j) + at;
+                    pool.Pooled[o + (i * pw) + j] = best;
+                    pool.Argmax[o + (i * pw) + j] = planeBase + (2 * i * ow) + (2 * j) + at;
                 }
             }
         }

@@ -53,104 +53,129 @@ internal static class MaxPairs
     /// last windows spill into the outputs after it (junk, written again by the rows they belong to, which come
     /// later), where there are 4 outputs and 8 inputs per row left.
     /// </summary>
-    public static int Row(ReadOnlySpan<float> x, in PoolRow row, int outputs, Span<float> y, Span<int> argmax)
-    {
-        int done = 0;
-        if (y.Length < outputs || argmax.Length < outputs)
-        {
-            throw new ArgumentException("max-pool row outputs shorter than the row");
-        }
+    public static int Row(ReadOnlySpan<float> x, in PoolRow row, int outputs, Span<float> y, Span<int> argmax) =>
+        Rows(x, row, 1, 0, 0, outputs, y, argmax, 0);
 
-        if (!Vector256.IsHardwareAccelerated || row.Start < 0 || row.Start + row.Pitch + Math.Max(2 * outputs, 8) > x.Length || (outputs < 4 && (y.Length < 4 || argmax.Length < 4)))
+    /// <summary>
+    /// <see cref="Row"/> for <paramref name="count"/> rows in one call: row r read from Start + r·<paramref name="rowStep"/>,
+    /// named from IndexStart + r·<paramref name="indexStep"/>, its outputs at r·<paramref name="outputStep"/>; every row
+    /// the same windows [0, returned), 0 when the vectors do not fit (the caller's then, all of them).
+    /// </summary>
+    public static int Rows(ReadOnlySpan<float> x, PoolRow row, int count, int rowStep, int indexStep, int outputs, Span<float> y, Span<int> argmax, int outputStep)
+    {
+        if (count < 1 || outputs < 1)
         {
             return 0;
         }
 
-        Cursor top = new Cursor(x).At(row.Start), ys = new(y), indices = new(MemoryMarshal.Cast<int, float>(argmax));
-        if (outputs < 4)
+        long lastOutput = ((long)(count - 1) * outputStep) + Math.Max(outputs, 4);
+        long lastRead = row.Start + ((long)(count - 1) * rowStep) + row.Pitch + Math.Max(2 * outputs, 8);
+        if (!Vector256.IsHardwareAccelerated || row.Start < 0 || lastRead > x.Length || lastOutput > y.Length || lastOutput > argmax.Length)
         {
-            Four(top, ys, indices, row, 0);
-            return outputs;
-        }
-
-        if (Avx2.IsSupported && outputs >= 8)
-        {
-            // 8 windows a step; a last partial step overlaps the one before it (same values written twice)
-            for (; done + 8 <= outputs; done += 8)
+            if ((long)(count - 1) * outputStep + outputs > Math.Min(y.Length, argmax.Length))
             {
-                Eight(top, ys, indices, row, done);
+                throw new ArgumentException("max-pool row outputs shorter than the rows");
             }
 
-            if (done < outputs)
+            return 0;
+        }
+
+        // the row's description in registers, not read again through a reference at every step
+        var prep = new Prep(row.Relu, Vector256.Create(row.Bias));
+        int pitch = row.Pitch, namePitch = row.IndexPitch;
+        Cursor x0 = new(x), y0 = new(y), i0 = new(MemoryMarshal.Cast<int, float>(argmax));
+        bool eights = Avx2.IsSupported && outputs >= 8;
+        for (int r = 0; r < count; r++)
+        {
+            Cursor top = x0.At(row.Start + (r * rowStep)), ys = y0.At(r * outputStep), indices = i0.At(r * outputStep);
+            int name = row.IndexStart + (r * indexStep);
+            if (outputs < 4)
             {
-                Eight(top, ys, indices, row, outputs - 8);
+                Four(top, ys, indices, pitch, name, namePitch, prep, 0);
             }
+            else if (eights)
+            {
+                // 8 windows a step; a last partial step overlaps the one before it (same values written twice)
+                int done = 0;
+                for (; done + 8 <= outputs; done += 8)
+                {
+                    Eight(top, ys, indices, pitch, name, namePitch, prep, done);
+                }
 
-            return outputs;
+                if (done < outputs)
+                {
+                    Eight(top, ys, indices, pitch, name, namePitch, prep, outputs - 8);
+                }
+            }
+            else
+            {
+                int done = 0;
+                for (; done + 4 <= outputs; done += 4)
+                {
+                    Four(top, ys, indices, pitch, name, namePitch, prep, done);
+                }
+
+                if (done < outputs)
+                {
+                    Four(top, ys, indices, pitch, name, namePitch, prep, outputs - 4);
+                }
+            }
         }
 
-        for (; done + 4 <= outputs; done += 4)
-        {
-            Four(top, ys, indices, row, done);
-        }
-
-        if (done < outputs && outputs >= 4)
-        {
-            Four(top, ys, indices, row, outputs - 4);
-            done = outputs;
-        }
-
-        return done;
+        return outputs;
     }
+
+    // what a candidate goes through before the comparison: as it is, or + bias and the ReLU
+    private readonly record struct Prep(bool Relu, Vector256<float> Bias);
 
     // windows [first, first + 4) of the row
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Four(Cursor top, Cursor ys, Cursor indices, in PoolRow row, int first)
+    private static void Four(Cursor top, Cursor ys, Cursor indices, int pitch, int name, int namePitch, Prep prep, int first)
     {
-        Vector256<float> r0 = EvenThenOdd(Prepare(top.Load<V256, Vector256<float>>(2 * first), row));
-        Vector256<float> r1 = EvenThenOdd(Prepare(top.Load<V256, Vector256<float>>(row.Pitch + (2 * first)), row));
+        Vector256<float> r0 = EvenThenOdd(Prepare(top.Load<V256, Vector256<float>>(2 * first), prep));
+        Vector256<float> r1 = EvenThenOdd(Prepare(top.Load<V256, Vector256<float>>(pitch + (2 * first)), prep));
         Vector128<float> m = r0.GetLower();
         Vector128<int> at = Vector128<int>.Zero;
         Take(r0.GetUpper(), 1, ref m, ref at);
-        Take(r1.GetLower(), row.IndexPitch, ref m, ref at);
-        Take(r1.GetUpper(), row.IndexPitch + 1, ref m, ref at);
+        Take(r1.GetLower(), namePitch, ref m, ref at);
+        Take(r1.GetUpper(), namePitch + 1, ref m, ref at);
         ys.Store<V128, Vector128<float>>(m, first);
-        indices.Store<V128, Vector128<float>>((at + Vector128.Create(0, 2, 4, 6) + Vector128.Create(row.IndexStart + (2 * first))).AsSingle(), first);
+        indices.Store<V128, Vector128<float>>((at + Vector128.Create(0, 2, 4, 6) + Vector128.Create(name + (2 * first))).AsSingle(), first);
     }
 
     // windows [first, first + 8) of the row: the four candidates of each as 8-lane vectors, compared in window order
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Eight(Cursor top, Cursor ys, Cursor indices, in PoolRow row, int first)
+    private static void Eight(Cursor top, Cursor ys, Cursor indices, int pitch, int name, int namePitch, Prep prep, int first)
     {
-        (Vector256<float> topLeft, Vector256<float> topRight) = Split(top, 2 * first, row);
-        (Vector256<float> bottomLeft, Vector256<float> bottomRight) = Split(top, row.Pitch + (2 * first), row);
+        (Vector256<float> topLeft, Vector256<float> topRight) = Split(top, 2 * first, prep);
+        (Vector256<float> bottomLeft, Vector256<float> bottomRight) = Split(top, pitch + (2 * first), prep);
         Vector256<float> m = topLeft;
         Vector256<int> at = Vector256<int>.Zero;
         Take(topRight, 1, ref m, ref at);
-        Take(bottomLeft, row.IndexPitch, ref m, ref at);
-        Take(bottomRight, row.IndexPitch + 1, ref m, ref at);
+        Take(bottomLeft, namePitch, ref m, ref at);
+        Take(bottomRight, namePitch + 1, ref m, ref at);
         ys.Store<V256, Vector256<float>>(m, first);
-        indices.Store<V256, Vector256<float>>((at + Vector256.Create(0, 2, 4, 6, 8, 10, 12, 14) + Vector256.Create(row.IndexStart + (2 * first))).AsSingle(), first);
+        indices.Store<V256, Vector256<float>>((at + Vector256.Create(0, 2, 4, 6, 8, 10, 12, 14) + Vector256.Create(name + (2 * first))).AsSingle(), first);
     }
 
     // 16 inputs from x[at]: the windows' left columns (x0 x2 .. x14) and right columns (x1 x3 .. x15)
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector256<float> Left, Vector256<float> Right) Split(Cursor x, int at, in PoolRow row)
+    private static (Vector256<float> Left, Vector256<float> Right) Split(Cursor x, int at, Prep prep)
     {
-        Vector256<float> a = EvenThenOdd(Prepare(x.Load<V256, Vector256<float>>(at), row)), b = EvenThenOdd(Prepare(x.Load<V256, Vector256<float>>(at + 8), row));
+        Vector256<float> a = EvenThenOdd(Prepare(x.Load<V256, Vector256<float>>(at), prep)), b = EvenThenOdd(Prepare(x.Load<V256, Vector256<float>>(at + 8), prep));
         return (Avx.Permute2x128(a, b, 0x20), Avx.Permute2x128(a, b, 0x31));
     }
 
     // the candidates as the window compares them: max(v + bias, 0) for a conv's grid read through a ReLU, else v
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Prepare(Vector256<float> v, in PoolRow row)
+    private static Vector256<float> Prepare(Vector256<float> v, Prep prep)
     {
-        if (!row.Relu)
+        if (!prep.Relu)
         {
             return v;
         }
 
-        v += Vector256.Create(row.Bias);
+        v += prep.Bias;
         Vector256<float> keep = Vector256.GreaterThan(v, Vector256<float>.Zero) | ~Vector256.Equals(v, v);
         return keep & v;
     }
