@@ -277,11 +277,11 @@ public sealed partial class ConvDirect
 
             dxcl.Clear();
             ScatterPatches(dcol, dxcl);
-            // dx[c, ih, iw] = dxpad[ih + p, iw + p, c]
+            // dx[c, ih, iw] = dxpad[ih + p, iw + p, c]: a transpose of each input row (W positions by C channels)
             Span<float> dxs = dx.Slice(s * _g.InSize, _g.InSize);
-            for (int c = 0; c < _g.C; c++)
+            for (int ih = 0; ih < _g.H; ih++)
             {
-                Layout.StridedCopy(dxcl[((((_g.Pad * _wp) + _g.Pad) * _g.C) + c)..], _wp * _g.C, _g.C, dxs.Slice(c * _g.H * _g.W, _g.H * _g.W), _g.W, 1, _g.H, _g.W);
+                Layout.StridedCopy(dxcl[((((ih + _g.Pad) * _wp) + _g.Pad) * _g.C)..], 1, _g.C, dxs[(ih * _g.W)..], _g.H * _g.W, 1, _g.C, _g.W);
             }
         }
 
