@@ -48,11 +48,11 @@ public static class LayerTimes
     // the conv, ReLU and pool as the network runs them (one stage): forward and backward seconds
     private static (double Forward, double Backward) TimeStage(ConvReluPool stage, int n, float[] x, bool first, ArraySegment<float> p, ArraySegment<float> g, Rng rng)
     {
-        float[] pooled = new float[n * stage.Pool.Output.Size], dpooled = Random(rng, pooled.Length), du = new float[n * stage.Conv.Output.Size];
+        float[] pooled = new float[n * stage.Pool.Output.Size], dpooled = Random(rng, pooled.Length);
         float[] dx = new float[n * stage.Conv.Input.Size], convScratch = new float[stage.Conv.ScratchSize(n)], poolScratch = new float[stage.Pool.ScratchSize(n)];
         stage.Forward(n, x, pooled, p, convScratch, poolScratch);
         double fwd = Time(() => stage.Forward(n, x, pooled, p, convScratch, poolScratch));
-        double bwd = Time(() => stage.Backward(n, x, pooled, dpooled, du, first ? Span<float>.Empty : dx, p, g, convScratch, poolScratch));
+        double bwd = Time(() => stage.Backward(n, x, pooled, dpooled, first ? Span<float>.Empty : dx, p, g, convScratch, poolScratch));
         return (fwd, bwd);
     }
 

@@ -90,7 +90,7 @@ public sealed partial class ConvDirect
     /// <summary>Floats of scratch past the padded inputs: see <see cref="Regions"/>.</summary>
     private int WorkSize =>
         (2 * _g.Patch * KPad) + (_spatial * KPad) + (_g.K * DeltaRow) + (_spatial * DeltaRow) + InputDeltaSize + _g.K
-        + (_forwardByPosition ? ((_groups + 1) * _g.Patch * SpatialKernels.Channels) + (SpatialKernels.Channels * _grid) : 2 * PooledSpatial * KPad);
+        + _g.OutSize + (_forwardByPosition ? ((_groups + 1) * _g.Patch * SpatialKernels.Channels) + (SpatialKernels.Channels * _grid) : 2 * PooledSpatial * KPad);
 
     /// <summary>The channels-last input delta (Hp·Wp, C) and the tail the last kernel row's padding lanes reach.</summary>
     private int InputDeltaSize => (_plane * _g.C) + _runPitch - _run;
@@ -115,6 +115,7 @@ public sealed partial class ConvDirect
         public Span<float> KernelGrad6;   // dw6 (P, 6)
         public Span<float> Grid;          // y or dy grid (6, grid)
         public Span<float> Pooled;        // pcl and its window numbers (2, Ho/2 · Wo/2, Kpad): the pooling epilogue by channels
+        public Span<float> SampleDelta;   // (K, Ho, Wo): one sample's dy made from a pooled delta
     }
 
     private Regions Carve(Span<float> scratch, int n)
@@ -129,15 +130,16 @@ public sealed partial class ConvDirect
         r.Patches = scratch.Slice(at += _g.K * DeltaRow, _spatial * DeltaRow);
         r.InputDelta = scratch.Slice(at += _spatial * DeltaRow, InputDeltaSize);
         r.BiasSums = scratch.Slice(at += InputDeltaSize, _g.K);
+        r.SampleDelta = scratch.Slice(at += _g.K, _g.OutSize);
         if (_forwardByPosition)
         {
-            r.Weights6 = scratch.Slice(at += _g.K, _groups * p6);
+            r.Weights6 = scratch.Slice(at += _g.OutSize, _groups * p6);
             r.KernelGrad6 = scratch.Slice(at += _groups * p6, p6);
             r.Grid = scratch.Slice(at + p6, SpatialKernels.Channels * _grid);
         }
         else
         {
-            r.Pooled = scratch.Slice(at + _g.K, 2 * PooledSpatial * KPad);
+            r.Pooled = scratch.Slice(at + _g.OutSize, 2 * PooledSpatial * KPad);
         }
 
         return r;
@@ -196,7 +198,11 @@ public sealed partial class ConvDirect
     //   db[k]    += Σ_pos dy[pos, k]
     //   dcol[pos, (i, j), c] = Σ_k dy[pos, k] · w[k, c, i, j];  dxpad[corner(pos) + (i, j), c] += dcol[pos, (i, j), c]
     //   (the full convolution of the delta with the rotated kernel, as a scatter of each position's patch)
-    public void Backward(int n, ReadOnlySpan<float> dy, Span<float> dx, ReadOnlySpan<float> w, Span<float> dw, Span<float> db, Span<float> scratch)
+    public void Backward(int n, ReadOnlySpan<float> dy, Span<float> dx, ReadOnlySpan<float> w, Span<float> dw, Span<float> db, Span<float> scratch) =>
+        Backward(n, dy, default, dx, w, dw, db, scratch);
+
+    // dy, or (pooled not empty) each sample's dy made from the pooled delta just before it is used
+    private void Backward(int n, ReadOnlySpan<float> dy, PooledDelta pooled, Span<float> dx, ReadOnlySpan<float> w, Span<float> dw, Span<float> db, Span<float> scratch)
     {
         Regions r = Carve(scratch, n);
         Span<float> xpad = r.PaddedInputs, dycl = r.ChannelsLast, dwcl = r.KernelGrad, wr = r.Regrouped, dcol = r.Patches, dxcl = r.InputDelta;
@@ -225,7 +231,7 @@ public sealed partial class ConvDirect
         dw6.Clear();
         for (int s = 0; s < n; s++)
         {
-            ReadOnlySpan<float> dys = dy.Slice(s * _g.OutSize, _g.OutSize);
+            ReadOnlySpan<float> dys = pooled.IsEmpty ? dy.Slice(s * _g.OutSize, _g.OutSize) : pooled.Sample(s, _g.OutSize, r.SampleDelta);
             ReadOnlySpan<float> xs = xpad.Slice(s * PaddedInput, PaddedInput);
             Reduce.SumEach(dys, _spatial, biasSums);
             for (int k = 0; k < _g.K; k++)

@@ -57,6 +57,12 @@ public sealed class Conv2d : Layer
         _conv.ForwardReluPool(n, x, p[.._g.WeightCount], p[_g.WeightCount..], pooled, argmax, scratch);
     }
 
+    /// <summary>The backward of <see cref="ForwardReluPool"/>, from the pooled values, their delta and the argmax.</summary>
+    internal void BackwardReluPool(int n, ReadOnlySpan<float> pooled, ReadOnlySpan<float> dpooled, ReadOnlySpan<int> argmax, Span<float> dx, ReadOnlySpan<float> p, Span<float> g, Span<float> scratch)
+    {
+        _conv.BackwardReluPool(n, pooled, dpooled, argmax, dx, p[.._g.WeightCount], g[.._g.WeightCount], g[_g.WeightCount..], scratch);
+    }
+
     // backward of: y = x ⋆ w + b
     public override void Backward(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, ReadOnlySpan<float> p, Span<float> g, Span<float> scratch)
     {

@@ -1,6 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
-using CnnCluster.Engine.Kernels;
 
 namespace CnnCluster.Engine.Layers;
 
@@ -10,7 +8,8 @@ namespace CnnCluster.Engine.Layers;
 /// so neither the conv's nor the ReLU's output is written or read again. Forward and backward give the three layers'
 /// bits: the pooled values are max over each window of max(u, 0), the argmax the same first maximum, and
 ///   backward of: pooled[o] = relu(u[argmax[o]])  →  du[argmax[o]] = 0 + dpooled[o] where pooled[o] &gt; 0, du = 0 elsewhere
-/// (the pool's backward, adding into a cleared delta, then the ReLU's mask of its output), then the conv's backward.
+/// (the pool's backward, adding into a cleared delta, then the ReLU's mask of its output), then the conv's backward,
+/// one sample's du at a time, made in the conv's scratch just before it is used.
 /// </summary>
 public sealed class ConvReluPool
 {
@@ -43,43 +42,10 @@ public sealed class ConvReluPool
         _conv.ForwardReluPool(n, x, pooled, Argmax(n, poolScratch), p, convScratch);
     }
 
-    // du is room for the conv's output delta (n, K, Ho, Wo); dx empty for a first layer
-    public void Backward(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> pooled, ReadOnlySpan<float> dpooled, Span<float> du, Span<float> dx, ReadOnlySpan<float> p, Span<float> g, Span<float> convScratch, Span<float> poolScratch)
+    // dx empty for a first layer; each sample's conv output delta is made in the conv's scratch as its backward needs it
+    public void Backward(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> pooled, ReadOnlySpan<float> dpooled, Span<float> dx, ReadOnlySpan<float> p, Span<float> g, Span<float> convScratch, Span<float> poolScratch)
     {
-        ReadOnlySpan<int> argmax = Argmax(n, poolScratch);
-        int size = n * _pool.Output.Size;
-        if (pooled.Length < size || dpooled.Length < size)
-        {
-            throw new ArgumentException("pooled values or their delta shorter than the batch's");
-        }
-
-        du = du[..(n * _conv.Output.Size)];
-        du.Clear();
-
-        // the argmax is this stage's own forward's (indices into du); unchecked here, bounds-checked in the Checked build.
-        // The mask is taken 8 values at a time as the ReLU layer's backward takes it (a branch on data mispredicts half the time)
-        var to = new Cursor(du);
-        var value = new Cursor(pooled);
-        var delta = new Cursor(dpooled);
-        Span<float> masked = stackalloc float[8];
-        var lanes = new Cursor(masked);
-        int o = 0;
-        for (; o + 8 <= size; o += 8)
-        {
-            // 0 + dy where the pooled value > 0, else +0: what the pool's backward (into a cleared delta) and the ReLU's give
-            lanes.Store<V256, Vector256<float>>(V256.WherePositive(value.Load<V256, Vector256<float>>(o), Vector256<float>.Zero + delta.Load<V256, Vector256<float>>(o)), 0);
-            for (int i = 0; i < 8; i++)
-            {
-                to.Set(Mem.Get(argmax, o + i), lanes.Get(i));
-            }
-        }
-
-        for (; o < size; o++)
-        {
-            to.Set(Mem.Get(argmax, o), ReluGrad.Invoke(value.Get(o), 0f + delta.Get(o)));
-        }
-
-        _conv.Backward(n, x, default, du, dx, p, g, convScratch);
+        _conv.BackwardReluPool(n, pooled, dpooled, Argmax(n, poolScratch), dx, p, g, convScratch);
     }
 
     public string Describe() => $"{_conv.Describe()} + relu + {_pool.Describe()}";

@@ -164,14 +164,12 @@ public sealed class Workspace
             int first = i - ConvReluPool.Layers + 1;
             if (first >= 0 && _stages[first] is { } stage)
             {
-                // the conv's output buffer, not written by the fused forward, holds its delta
                 Layer conv = layers[first];
                 stage.Backward(
                     n,
                     _activations[first].AsSpan(0, n * conv.Input.Size),
                     _activations[i + 1].AsSpan(0, n * layers[i].Output.Size),
                     dy.AsSpan(0, n * layers[i].Output.Size),
-                    _activations[first + 1],
                     first == 0 ? Span<float>.Empty : dx.AsSpan(0, n * conv.Input.Size),
                     parameters.Slice(conv.ParameterOffset, conv.ParameterCount),
                     gradient.Slice(conv.ParameterOffset, conv.ParameterCount),
