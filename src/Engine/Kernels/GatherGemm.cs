@@ -306,7 +306,10 @@ internal static class GatherGemm
     }
 }
 
-/// <summary>How many vectors of C a pass of <see cref="GatherGemm"/>'s four-row loop holds: a type, so the JIT compiles each form apart.</summary>
+/// <summary>
+/// How many vectors of C a pass of <see cref="GatherGemm"/>'s four-row loop holds, or taps a tile of
+/// <see cref="SpatialKernels"/>' kernel gradient: a type, so the JIT compiles each form apart, without the other's registers.
+/// </summary>
 internal interface IColumns
 {
     static abstract int Count { get; }
@@ -320,4 +323,9 @@ internal readonly struct Two : IColumns
 internal readonly struct Three : IColumns
 {
     public static int Count => 3;
+}
+
+internal readonly struct Four : IColumns
+{
+    public static int Count => 4;
 }

@@ -95,85 +95,95 @@ internal static class SpatialKernels
             // 16 vector registers: 6 channels × 2 taps (12 sums), as 6 × 4 would spill half its 24 sums every step
             for (int q = 0; q < terms; q += 2)
             {
-                TwoTaps(x0, d0, grid, dw6, q, offsets[q], offsets[Math.Min(q + 1, terms - 1)], Math.Min(2, terms - q));
+                Tile<Two>(x0, d0, grid, dw6, q, offsets);
             }
-
-            return;
         }
-
-        for (int q = 0; q < terms; q += 4)
+        else
         {
-            int o0 = offsets[q], o1 = offsets[Math.Min(q + 1, terms - 1)], o2 = offsets[Math.Min(q + 2, terms - 1)], o3 = offsets[Math.Min(q + 3, terms - 1)];
-            Vector256<float> s00 = Vector256<float>.Zero, s01 = Vector256<float>.Zero, s02 = Vector256<float>.Zero, s03 = Vector256<float>.Zero;
-            Vector256<float> s10 = Vector256<float>.Zero, s11 = Vector256<float>.Zero, s12 = Vector256<float>.Zero, s13 = Vector256<float>.Zero;
-            Vector256<float> s20 = Vector256<float>.Zero, s21 = Vector256<float>.Zero, s22 = Vector256<float>.Zero, s23 = Vector256<float>.Zero;
-            Vector256<float> s30 = Vector256<float>.Zero, s31 = Vector256<float>.Zero, s32 = Vector256<float>.Zero, s33 = Vector256<float>.Zero;
-            Vector256<float> s40 = Vector256<float>.Zero, s41 = Vector256<float>.Zero, s42 = Vector256<float>.Zero, s43 = Vector256<float>.Zero;
-            Vector256<float> s50 = Vector256<float>.Zero, s51 = Vector256<float>.Zero, s52 = Vector256<float>.Zero, s53 = Vector256<float>.Zero;
-            for (int g = 0; g < grid; g += lanes)
+            for (int q = 0; q < terms; q += 4)
             {
-                Cursor xg = x0.At(g), dg = d0.At(g);
-                Vector256<float> x0v = xg.Load<V256, Vector256<float>>(o0), x1v = xg.Load<V256, Vector256<float>>(o1);
-                Vector256<float> x2v = xg.Load<V256, Vector256<float>>(o2), x3v = xg.Load<V256, Vector256<float>>(o3);
-                Vector256<float> d = dg.Load<V256, Vector256<float>>(0);
-                s00 = V256.MultiplyAdd(d, x0v, s00); s01 = V256.MultiplyAdd(d, x1v, s01); s02 = V256.MultiplyAdd(d, x2v, s02); s03 = V256.MultiplyAdd(d, x3v, s03);
-                d = dg.Load<V256, Vector256<float>>(grid);
-                s10 = V256.MultiplyAdd(d, x0v, s10); s11 = V256.MultiplyAdd(d, x1v, s11); s12 = V256.MultiplyAdd(d, x2v, s12); s13 = V256.MultiplyAdd(d, x3v, s13);
-                d = dg.Load<V256, Vector256<float>>(2 * grid);
-                s20 = V256.MultiplyAdd(d, x0v, s20); s21 = V256.MultiplyAdd(d, x1v, s21); s22 = V256.MultiplyAdd(d, x2v, s22); s23 = V256.MultiplyAdd(d, x3v, s23);
-                d = dg.Load<V256, Vector256<float>>(3 * grid);
-                s30 = V256.MultiplyAdd(d, x0v, s30); s31 = V256.MultiplyAdd(d, x1v, s31); s32 = V256.MultiplyAdd(d, x2v, s32); s33 = V256.MultiplyAdd(d, x3v, s33);
-                d = dg.Load<V256, Vector256<float>>(4 * grid);
-                s40 = V256.MultiplyAdd(d, x0v, s40); s41 = V256.MultiplyAdd(d, x1v, s41); s42 = V256.MultiplyAdd(d, x2v, s42); s43 = V256.MultiplyAdd(d, x3v, s43);
-                d = dg.Load<V256, Vector256<float>>(5 * grid);
-                s50 = V256.MultiplyAdd(d, x0v, s50); s51 = V256.MultiplyAdd(d, x1v, s51); s52 = V256.MultiplyAdd(d, x2v, s52); s53 = V256.MultiplyAdd(d, x3v, s53);
+                Tile<Four>(x0, d0, grid, dw6, q, offsets);
             }
-
-            int valid = Math.Min(4, terms - q);
-            AddSums(dw6, q, 0, valid, s00, s01, s02, s03);
-            AddSums(dw6, q, 1, valid, s10, s11, s12, s13);
-            AddSums(dw6, q, 2, valid, s20, s21, s22, s23);
-            AddSums(dw6, q, 3, valid, s30, s31, s32, s33);
-            AddSums(dw6, q, 4, valid, s40, s41, s42, s43);
-            AddSums(dw6, q, 5, valid, s50, s51, s52, s53);
         }
     }
 
-    // dw6[q + i, r] += Σ_g dygrid[r, g] · xpad[g + o_i] for taps i < valid of 2: the same lanes and order as the 4-tap tile
+    // dw6[q + i, r] += Σ_g dygrid[r, g] · xpad[g + offset[q + i]] for the tile's taps i (TTaps.Count, 2 or 4, those past the
+    // last tap repeating it and not written): 6 × 2 or 6 × 4 sums, each lane its own sum in order of g. The tap count is a type,
+    // so each form is compiled without the other's registers.
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void TwoTaps(Cursor x0, Cursor d0, int grid, Span<float> dw6, int q, int o0, int o1, int valid)
+    private static void Tile<TTaps>(Cursor x0, Cursor d0, int grid, Span<float> dw6, int q, ReadOnlySpan<int> offsets)
+        where TTaps : struct, IColumns
     {
         const int lanes = 8;
-        Vector256<float> s00 = Vector256<float>.Zero, s01 = Vector256<float>.Zero, s10 = Vector256<float>.Zero, s11 = Vector256<float>.Zero;
-        Vector256<float> s20 = Vector256<float>.Zero, s21 = Vector256<float>.Zero, s30 = Vector256<float>.Zero, s31 = Vector256<float>.Zero;
-        Vector256<float> s40 = Vector256<float>.Zero, s41 = Vector256<float>.Zero, s50 = Vector256<float>.Zero, s51 = Vector256<float>.Zero;
-        Cursor xa = x0.At(o0), xb = x0.At(o1);
-        nint g2 = grid;
+        bool four = TTaps.Count == 4;
+        int terms = offsets.Length, last = terms - 1;
+        Cursor xa = x0.At(offsets[q]), xb = x0.At(offsets[Math.Min(q + 1, last)]);
+        Cursor xc = four ? x0.At(offsets[Math.Min(q + 2, last)]) : xa, xd = four ? x0.At(offsets[Math.Min(q + 3, last)]) : xa;
+        Vector256<float> s00 = default, s01 = default, s02 = default, s03 = default, s10 = default, s11 = default, s12 = default, s13 = default;
+        Vector256<float> s20 = default, s21 = default, s22 = default, s23 = default, s30 = default, s31 = default, s32 = default, s33 = default;
+        Vector256<float> s40 = default, s41 = default, s42 = default, s43 = default, s50 = default, s51 = default, s52 = default, s53 = default;
+        Vector256<float> x2v = default, x3v = default;
+        nint pitch = grid;
         for (int g = 0; g < grid; g += lanes)
         {
             Cursor dg = d0.At(g);
             Vector256<float> x0v = xa.Load<V256, Vector256<float>>(g), x1v = xb.Load<V256, Vector256<float>>(g);
+            if (four)
+            {
+                x2v = xc.Load<V256, Vector256<float>>(g);
+                x3v = xd.Load<V256, Vector256<float>>(g);
+            }
+
             Vector256<float> d = dg.Load<V256, Vector256<float>>(0);
             s00 = V256.MultiplyAdd(d, x0v, s00); s01 = V256.MultiplyAdd(d, x1v, s01);
-            d = (dg = dg.At(g2)).Load<V256, Vector256<float>>(0);
+            if (four)
+            {
+                s02 = V256.MultiplyAdd(d, x2v, s02); s03 = V256.MultiplyAdd(d, x3v, s03);
+            }
+
+            d = (dg = dg.At(pitch)).Load<V256, Vector256<float>>(0);
             s10 = V256.MultiplyAdd(d, x0v, s10); s11 = V256.MultiplyAdd(d, x1v, s11);
-            d = (dg = dg.At(g2)).Load<V256, Vector256<float>>(0);
+            if (four)
+            {
+                s12 = V256.MultiplyAdd(d, x2v, s12); s13 = V256.MultiplyAdd(d, x3v, s13);
+            }
+
+            d = (dg = dg.At(pitch)).Load<V256, Vector256<float>>(0);
             s20 = V256.MultiplyAdd(d, x0v, s20); s21 = V256.MultiplyAdd(d, x1v, s21);
-            d = (dg = dg.At(g2)).Load<V256, Vector256<float>>(0);
+            if (four)
+            {
+                s22 = V256.MultiplyAdd(d, x2v, s22); s23 = V256.MultiplyAdd(d, x3v, s23);
+            }
+
+            d = (dg = dg.At(pitch)).Load<V256, Vector256<float>>(0);
             s30 = V256.MultiplyAdd(d, x0v, s30); s31 = V256.MultiplyAdd(d, x1v, s31);
-            d = (dg = dg.At(g2)).Load<V256, Vector256<float>>(0);
+            if (four)
+            {
+                s32 = V256.MultiplyAdd(d, x2v, s32); s33 = V256.MultiplyAdd(d, x3v, s33);
+            }
+
+            d = (dg = dg.At(pitch)).Load<V256, Vector256<float>>(0);
             s40 = V256.MultiplyAdd(d, x0v, s40); s41 = V256.MultiplyAdd(d, x1v, s41);
-            d = dg.At(g2).Load<V256, Vector256<float>>(0);
+            if (four)
+            {
+                s42 = V256.MultiplyAdd(d, x2v, s42); s43 = V256.MultiplyAdd(d, x3v, s43);
+            }
+
+            d = dg.At(pitch).Load<V256, Vector256<float>>(0);
             s50 = V256.MultiplyAdd(d, x0v, s50); s51 = V256.MultiplyAdd(d, x1v, s51);
+            if (four)
+            {
+                s52 = V256.MultiplyAdd(d, x2v, s52); s53 = V256.MultiplyAdd(d, x3v, s53);
+            }
         }
 
-        Vector256<float> none = Vector256<float>.Zero;
-        AddSums(dw6, q, 0, valid, s00, s01, none, none);
-        AddSums(dw6, q, 1, valid, s10, s11, none, none);
-        AddSums(dw6, q, 2, valid, s20, s21, none, none);
-        AddSums(dw6, q, 3, valid, s30, s31, none, none);
-        AddSums(dw6, q, 4, valid, s40, s41, none, none);
-        AddSums(dw6, q, 5, valid, s50, s51, none, none);
+        int valid = Math.Min(TTaps.Count, terms - q);
+        AddSums(dw6, q, 0, valid, s00, s01, s02, s03);
+        AddSums(dw6, q, 1, valid, s10, s11, s12, s13);
+        AddSums(dw6, q, 2, valid, s20, s21, s22, s23);
+        AddSums(dw6, q, 3, valid, s30, s31, s32, s33);
+        AddSums(dw6, q, 4, valid, s40, s41, s42, s43);
+        AddSums(dw6, q, 5, valid, s50, s51, s52, s53);
     }
 
     // dw6 is (q, 6): dw6[q + i, r] += the folded lanes of s_i
