@@ -14,7 +14,7 @@ namespace CnnCluster.FaultyWorker;
 /// next step's sum of that slice before anyone has its plan, a sum without values and sums and parts of slices out
 /// of range. On connections of its own: a sum before saying which member it is, a sum after claiming another
 /// member's endpoint, a step plan and a replica's state (only the coordinator sends those). To the coordinator: a
-/// poisoned state nobody asked for on its data-plane connection, and, over Akka remoting to the registry, a run's
+/// poisoned state nobody asked for on its data-plane connection (with the first plan that asks no state of anyone), and, over Akka remoting to the registry, a run's
 /// end notice and a worker's quarantine (JSON naming the coordinator's own types, plainly and escaped). Its own
 /// computations in this step are honest, so the step commits and the next one's plan finds the early sum.</item>
 /// <item>A connection flood on one peer's data plane and a frame larger than its kind may be; and from this step on
@@ -24,6 +24,7 @@ namespace CnnCluster.FaultyWorker;
 internal static class HostileMember
 {
     private static int _rounds;
+    private static bool _stateSent;
     private static long _firstStep = long.MaxValue;
 
     public static void Install()
@@ -42,7 +43,21 @@ internal static class HostileMember
         };
         ResultFaults.Plan = (plan, ways) =>
         {
-            if (plan.Members.Length < 2 || plan.Ref.Step <= Volatile.Read(ref _firstStep) && _rounds > 0)
+            if (plan.Members.Length < 2)
+            {
+                return;
+            }
+
+            // the state nobody asked for goes with the first plan that asks no state of anyone: on a capture step (a
+            // snapshot, an epoch's end, a member waiting to join) a state from another member than member 0 is only
+            // stale to the coordinator (a late one of a rerun looks the same), taken without a word
+            if (!_stateSent && !plan.Digest)
+            {
+                _stateSent = true;
+                PoisonedState(plan, ways);
+            }
+
+            if (plan.Ref.Step <= Volatile.Read(ref _firstStep) && _rounds > 0)
             {
                 return;
             }
@@ -93,8 +108,11 @@ internal static class HostileMember
             ways.SendAsMe(at, new SliceSum(plan.Ref, 5000, 1.0, Finite(slices, other)));
             ways.SendAsMe(at, new SlicePart(plan.Ref, plan.Nodes.FirstOrDefault(), -1, 1.0, Finite(slices, victim)));
         }
+    }
 
-        // a state of the model's size, every parameter off by 1, after the step it was given: nobody asked for it
+    // a state of the model's size, every parameter off by 1, after the step it was given: nobody asked for it
+    private static void PoisonedState(StepPlan plan, ResultFaults.MemberWays ways)
+    {
         Tell($"a poisoned state after step {plan.Ref.Step}, unasked, to the coordinator");
         ways.ToCoordinator(new ReplicaState(plan.Ref.RunId, plan.Ref.Incarnation, plan.Ref.Step, Enumerable.Repeat(1f, ways.Parameters).ToArray(), new float[ways.Parameters]));
     }
