@@ -85,7 +85,7 @@ public sealed partial class ConvDirect
 
             for (; o < perSample; o++)
             {
-                to.Set(Mem.Get(argmax, o) - offset, value.Get(o) > 0f ? 0f + delta.Get(o) : 0f);
+                to.Set(Mem.Get(argmax, o) - offset, ReluGrad.Invoke(value.Get(o), 0f + delta.Get(o)));
             }
 
             return buffer;
@@ -212,7 +212,7 @@ public sealed partial class ConvDirect
                     for (int c = 0; c < 3; c++)
                     {
                         float v = row.Prepare(ygrid[g + reads[c]]);
-                        if (v > best || (float.IsNaN(v) && !float.IsNaN(best)))
+                        if (MaxPairs.Beats(v, best))
                         {
                             best = v;
                             at = names[c];

@@ -45,6 +45,9 @@ internal readonly record struct PoolRow(int Start, int Pitch, int IndexStart, in
 /// </summary>
 internal static class MaxPairs
 {
+    /// <summary>The pool's rule, one candidate at a time: v takes the window from best where greater, or a NaN over a number.</summary>
+    public static bool Beats(float v, float best) => v > best || (float.IsNaN(v) && !float.IsNaN(best));
+
     private static readonly Vector256<int> EvenOdd = Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7);
 
     /// <summary>

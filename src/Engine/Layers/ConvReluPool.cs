@@ -13,13 +13,10 @@ namespace CnnCluster.Engine.Layers;
 /// </summary>
 public sealed class ConvReluPool
 {
-    private readonly Conv2d _conv;
-    private readonly MaxPool2d _pool;
-
     private ConvReluPool(Conv2d conv, MaxPool2d pool)
     {
-        _conv = conv;
-        _pool = pool;
+        Conv = conv;
+        Pool = pool;
     }
 
     /// <summary>Layers i, i + 1, i + 2 as one stage, or null when they are not conv2d, relu, maxpool2d 2.</summary>
@@ -32,23 +29,23 @@ public sealed class ConvReluPool
     /// <summary>Layers a stage stands for.</summary>
     public const int Layers = 3;
 
-    public Conv2d Conv => _conv;
+    public Conv2d Conv { get; }
 
-    public MaxPool2d Pool => _pool;
+    public MaxPool2d Pool { get; }
 
     // x is the conv's input (n, C, H, W), pooled the pool's output (n, K, Ho/2, Wo/2); the argmax in the pool's scratch
     public void Forward(int n, ReadOnlySpan<float> x, Span<float> pooled, ReadOnlySpan<float> p, Span<float> convScratch, Span<float> poolScratch)
     {
-        _conv.ForwardReluPool(n, x, pooled, Argmax(n, poolScratch), p, convScratch);
+        Conv.ForwardReluPool(n, x, pooled, Argmax(n, poolScratch), p, convScratch);
     }
 
     // dx empty for a first layer; each sample's conv output delta is made in the conv's scratch as its backward needs it
     public void Backward(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> pooled, ReadOnlySpan<float> dpooled, Span<float> dx, ReadOnlySpan<float> p, Span<float> g, Span<float> convScratch, Span<float> poolScratch)
     {
-        _conv.BackwardReluPool(n, pooled, dpooled, Argmax(n, poolScratch), dx, p, g, convScratch);
+        Conv.BackwardReluPool(n, pooled, dpooled, Argmax(n, poolScratch), dx, p, g, convScratch);
     }
 
-    public string Describe() => $"{_conv.Describe()} + relu + {_pool.Describe()}";
+    public string Describe() => $"{Conv.Describe()} + relu + {Pool.Describe()}";
 
-    private Span<int> Argmax(int n, Span<float> poolScratch) => MemoryMarshal.Cast<float, int>(poolScratch[..(n * _pool.Output.Size)]);
+    private Span<int> Argmax(int n, Span<float> poolScratch) => MemoryMarshal.Cast<float, int>(poolScratch[..(n * Pool.Output.Size)]);
 }

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using CnnCluster.Engine.Kernels;
@@ -62,7 +61,7 @@ public sealed class MaxPool2d : PoolingLayer
                         for (int b = 0; b < s; b++)
                         {
                             float v = x[row + b];
-                            if (v > m || (float.IsNaN(v) && !float.IsNaN(m)))
+                            if (MaxPairs.Beats(v, m))
                             {
                                 m = v;
                                 best = row + b;
