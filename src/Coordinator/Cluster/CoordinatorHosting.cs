@@ -18,12 +18,14 @@ public static class CoordinatorHosting
     /// </summary>
     public static AkkaConfigurationBuilder WithCoordinator(this AkkaConfigurationBuilder builder, CoordinatorOptions options)
     {
-        Props supervised = BackoffSupervisor.Props(Backoff.OnStop(
-            RunRegistry.Props(options), "registry", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2, maxNrOfRetries: -1));
         return builder.WithSingleton<RunRegistry>(
             "run-registry",
-            supervised,
+            SupervisedRegistry(options),
             new ClusterSingletonOptions { Role = Roles.Coordinator },
             createProxyToo: true);
     }
+
+    /// <summary>The registry under its backoff supervisor: the singleton's actor.</summary>
+    public static Props SupervisedRegistry(CoordinatorOptions options) =>
+        BackoffSupervisor.Props(Backoff.OnStop(RunRegistry.Props(options), "registry", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2, maxNrOfRetries: -1));
 }

@@ -24,8 +24,16 @@ namespace CnnCluster.Coordinator.Local;
 /// </summary>
 public sealed class ClusterBackend(ClusterMode mode, string? dataDirectory, int evaluationThreads, string logDirectory) : ITrainingBackend
 {
-    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan UpTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Like a launcher of ranks, the run starts once the workers this command started are in (a step planned for
+    /// fewer workers than asked for would be measured as the wrong cluster), or with those in 30 s after the
+    /// registry first answers; the registry may take a recovery of up to 30 s (Akka's limit), a failed one's
+    /// backoff and a second recovery to answer at all.
+    /// </summary>
+    private static readonly RegistryWait.Limits StartLimits = new(Ask: TimeSpan.FromSeconds(5), Registry: TimeSpan.FromSeconds(120), Workers: TimeSpan.FromSeconds(30));
 
     private IHost? _host;
     private StoreLease? _lease;
@@ -81,33 +89,11 @@ public sealed class ClusterBackend(ClusterMode mode, string? dataDirectory, int 
         }
 
         _registry = _host.Services.GetRequiredService<ActorRegistry>().Get<RunRegistry>();
-        WaitForWorkers(mode.Workers + mode.WorkerProcesses, output, cancellation);
-    }
-
-    /// <summary>
-    /// Like a launcher of ranks, starts the run once the workers it started are in (a step planned
-    /// for fewer workers than asked for would be measured as the wrong cluster); after
-    /// <see cref="StartTimeout"/> it goes on with those that joined, which the run's membership handles.
-    /// </summary>
-    private void WaitForWorkers(int expected, TextWriter output, CancellationToken cancellation)
-    {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        int joined = 0;
-        while (expected > 0 && clock.Elapsed < StartTimeout && !cancellation.IsCancellationRequested)
+        int expected = mode.Workers + mode.WorkerProcesses;
+        int joined = new RegistryWait(_registry, StartLimits).ForWorkers(expected, persistence.Describe(), cancellation);
+        if (joined < expected && !cancellation.IsCancellationRequested)
         {
-            WorkerList list = _registry.Ask<WorkerList>(new ListWorkers(), AskTimeout).GetAwaiter().GetResult();
-            joined = list.Workers.Count(w => string.IsNullOrEmpty(w.Refused));
-            if (joined >= expected)
-            {
-                return;
-            }
-
-            Thread.Sleep(200);
-        }
-
-        if (expected > 0)
-        {
-            output.WriteLine($"cluster: {joined} of {expected} workers joined within {StartTimeout.TotalSeconds:F0} s; the run starts with them and takes the others as they join");
+            output.WriteLine($"cluster: {joined} of {expected} workers joined within {StartLimits.Workers.TotalSeconds:F0} s; the run starts with them and takes the others as they join");
         }
     }
 
@@ -160,9 +146,9 @@ public sealed class ClusterBackend(ClusterMode mode, string? dataDirectory, int 
         var cluster = Akka.Cluster.Cluster.Get(system);
         var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         cluster.RegisterOnMemberUp(() => up.TrySetResult());
-        if (!up.Task.Wait(StartTimeout))
+        if (!up.Task.Wait(UpTimeout))
         {
-            throw new TimeoutException($"the coordinator node did not come up within {StartTimeout.TotalSeconds}s");
+            throw new TimeoutException($"the coordinator node did not come up within {UpTimeout.TotalSeconds}s");
         }
 
         return cluster.SelfAddress;
