@@ -83,8 +83,16 @@ internal static class MaxPairs
             return 0;
         }
 
-        // the row's description in registers, not read again through a reference at every step
-        var prep = new Prep(row.Relu, Vector256.Create(row.Bias));
+        return row.Relu
+            ? Rows<BiasRelu>(x, row, count, rowStep, indexStep, outputs, y, argmax, outputStep)
+            : Rows<AsIs>(x, row, count, rowStep, indexStep, outputs, y, argmax, outputStep);
+    }
+
+    // the rows once checked; the candidates' preparation a type, so no step branches on it
+    private static int Rows<TPrep>(ReadOnlySpan<float> x, PoolRow row, int count, int rowStep, int indexStep, int outputs, Span<float> y, Span<int> argmax, int outputStep)
+        where TPrep : struct, IPrepare
+    {
+        Vector256<float> bias = Vector256.Create(row.Bias); // the row's description in registers, not read again at every step
         int pitch = row.Pitch, namePitch = row.IndexPitch;
         Cursor x0 = new(x), y0 = new(y), i0 = new(MemoryMarshal.Cast<int, float>(argmax));
         bool eights = Avx2.IsSupported && outputs >= 8;
@@ -94,7 +102,7 @@ internal static class MaxPairs
             int name = row.IndexStart + (r * indexStep);
             if (outputs < 4)
             {
-                Four(top, ys, indices, pitch, name, namePitch, prep, 0);
+                Four<TPrep>(top, ys, indices, pitch, name, namePitch, bias, 0);
             }
             else if (eights)
             {
@@ -102,12 +110,12 @@ internal static class MaxPairs
                 int done = 0;
                 for (; done + 8 <= outputs; done += 8)
                 {
-                    Eight(top, ys, indices, pitch, name, namePitch, prep, done);
+                    Eight<TPrep>(top, ys, indices, pitch, name, namePitch, bias, done);
                 }
 
                 if (done < outputs)
                 {
-                    Eight(top, ys, indices, pitch, name, namePitch, prep, outputs - 8);
+                    Eight<TPrep>(top, ys, indices, pitch, name, namePitch, bias, outputs - 8);
                 }
             }
             else
@@ -115,12 +123,12 @@ internal static class MaxPairs
                 int done = 0;
                 for (; done + 4 <= outputs; done += 4)
                 {
-                    Four(top, ys, indices, pitch, name, namePitch, prep, done);
+                    Four<TPrep>(top, ys, indices, pitch, name, namePitch, bias, done);
                 }
 
                 if (done < outputs)
                 {
-                    Four(top, ys, indices, pitch, name, namePitch, prep, outputs - 4);
+                    Four<TPrep>(top, ys, indices, pitch, name, namePitch, bias, outputs - 4);
                 }
             }
         }
@@ -128,15 +136,13 @@ internal static class MaxPairs
         return outputs;
     }
 
-    // what a candidate goes through before the comparison: as it is, or + bias and the ReLU
-    private readonly record struct Prep(bool Relu, Vector256<float> Bias);
-
     // windows [first, first + 4) of the row
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Four(Cursor top, Cursor ys, Cursor indices, int pitch, int name, int namePitch, Prep prep, int first)
+    private static void Four<TPrep>(Cursor top, Cursor ys, Cursor indices, int pitch, int name, int namePitch, Vector256<float> bias, int first)
+        where TPrep : struct, IPrepare
     {
-        Vector256<float> r0 = EvenThenOdd(Prepare(top.Load<V256, Vector256<float>>(2 * first), prep));
-        Vector256<float> r1 = EvenThenOdd(Prepare(top.Load<V256, Vector256<float>>(pitch + (2 * first)), prep));
+        Vector256<float> r0 = EvenThenOdd(TPrep.Apply(top.Load<V256, Vector256<float>>(2 * first), bias));
+        Vector256<float> r1 = EvenThenOdd(TPrep.Apply(top.Load<V256, Vector256<float>>(pitch + (2 * first)), bias));
         Vector128<float> m = r0.GetLower();
         Vector128<int> at = Vector128<int>.Zero;
         Take(r0.GetUpper(), 1, ref m, ref at);
@@ -146,51 +152,64 @@ internal static class MaxPairs
         indices.Store<V128, Vector128<float>>((at + Vector128.Create(0, 2, 4, 6) + Vector128.Create(name + (2 * first))).AsSingle(), first);
     }
 
-    // windows [first, first + 8) of the row: the four candidates of each as 8-lane vectors, compared in window order
+    // windows [first, first + 8) of the row (AVX2): 16 inputs of each row as two vectors a, b; one shufps takes the windows'
+    // left columns (a0 a2 b0 b2 | a4 a6 b4 b6), another the right ones, so the lanes hold windows 0 1 4 5 2 3 6 7; the four
+    // candidates compared in window order; one permute of 64-bit pairs puts the results back in window order
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Eight(Cursor top, Cursor ys, Cursor indices, int pitch, int name, int namePitch, Prep prep, int first)
+    private static void Eight<TPrep>(Cursor top, Cursor ys, Cursor indices, int pitch, int name, int namePitch, Vector256<float> bias, int first)
+        where TPrep : struct, IPrepare
     {
-        (Vector256<float> topLeft, Vector256<float> topRight) = Split(top, 2 * first, prep);
-        (Vector256<float> bottomLeft, Vector256<float> bottomRight) = Split(top, pitch + (2 * first), prep);
-        Vector256<float> m = topLeft;
-        Vector256<int> at = Vector256<int>.Zero;
-        Take(topRight, 1, ref m, ref at);
-        Take(bottomLeft, namePitch, ref m, ref at);
-        Take(bottomRight, namePitch + 1, ref m, ref at);
-        ys.Store<V256, Vector256<float>>(m, first);
-        indices.Store<V256, Vector256<float>>((at + Vector256.Create(0, 2, 4, 6, 8, 10, 12, 14) + Vector256.Create(name + (2 * first))).AsSingle(), first);
+        int at0 = 2 * first;
+        Vector256<float> a = TPrep.Apply(top.Load<V256, Vector256<float>>(at0), bias), b = TPrep.Apply(top.Load<V256, Vector256<float>>(at0 + 8), bias);
+        Vector256<float> c = TPrep.Apply(top.Load<V256, Vector256<float>>(pitch + at0), bias), d = TPrep.Apply(top.Load<V256, Vector256<float>>(pitch + at0 + 8), bias);
+        Vector256<float> m = Avx.Shuffle(a, b, 0x88);
+        Vector256<float> at = Vector256<float>.Zero; // window numbers as int bits (0 is +0f)
+        Take(Avx.Shuffle(a, b, 0xDD), Vector256.Create(1).AsSingle(), ref m, ref at);
+        Take(Avx.Shuffle(c, d, 0x88), Vector256.Create(namePitch).AsSingle(), ref m, ref at);
+        Take(Avx.Shuffle(c, d, 0xDD), Vector256.Create(namePitch + 1).AsSingle(), ref m, ref at);
+        ys.Store<V256, Vector256<float>>(InWindowOrder(m), first);
+        Vector256<int> index = InWindowOrder(at).AsInt32() + Vector256.Create(0, 2, 4, 6, 8, 10, 12, 14) + Vector256.Create(name + at0);
+        indices.Store<V256, Vector256<float>>(index.AsSingle(), first);
     }
 
-    // 16 inputs from x[at]: the windows' left columns (x0 x2 .. x14) and right columns (x1 x3 .. x15)
+    // lanes of windows 0 1 4 5 2 3 6 7 back to 0 .. 7: the 64-bit pairs 0 2 1 3
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector256<float> Left, Vector256<float> Right) Split(Cursor x, int at, Prep prep)
+    private static Vector256<float> InWindowOrder(Vector256<float> v) => Avx2.Permute4x64(v.AsDouble(), 0b11_01_10_00).AsSingle();
+
+    // m, at ← v, offset where v > m, or v is NaN and m is not: "not v ≤ m" is true for v > m and for either a NaN, and a NaN
+    // m keeps the window (ordered(m, m) is false); the same rule as the scalar Beats in three instructions and two blends
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Take(Vector256<float> v, Vector256<float> offset, ref Vector256<float> m, ref Vector256<float> at)
     {
-        Vector256<float> a = EvenThenOdd(Prepare(x.Load<V256, Vector256<float>>(at), prep)), b = EvenThenOdd(Prepare(x.Load<V256, Vector256<float>>(at + 8), prep));
-        return (Avx.Permute2x128(a, b, 0x20), Avx.Permute2x128(a, b, 0x31));
+        Vector256<float> higher = Avx.And(Avx.CompareNotLessThanOrEqual(v, m), Avx.CompareOrdered(m, m));
+        m = Avx.BlendVariable(m, v, higher);
+        at = Avx.BlendVariable(at, offset, higher);
     }
 
-    // the candidates as the window compares them: max(v + bias, 0) for a conv's grid read through a ReLU, else v
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Prepare(Vector256<float> v, Prep prep)
+    /// <summary>What a candidate goes through before the window compares it.</summary>
+    private interface IPrepare
     {
-        if (!prep.Relu)
+        static abstract Vector256<float> Apply(Vector256<float> v, Vector256<float> bias);
+    }
+
+    // a pool layer's input, as it is
+    private readonly struct AsIs : IPrepare
+    {
+        public static Vector256<float> Apply(Vector256<float> v, Vector256<float> bias) => v;
+    }
+
+    // a conv's grid read through its bias and a ReLU: max(v + bias, 0) as the ReLU layer makes it (v where v > 0 or v is a
+    // NaN, else +0): maxps returns its second operand for a NaN and for equal values, so −0 comes out −0 and + 0 makes it +0
+    private readonly struct BiasRelu : IPrepare
+    {
+        public static Vector256<float> Apply(Vector256<float> v, Vector256<float> bias) =>
+            Avx.IsSupported ? Avx.Max(Vector256<float>.Zero, v + bias) + Vector256<float>.Zero : Relu(v + bias);
+
+        private static Vector256<float> Relu(Vector256<float> v)
         {
-            return v;
+            Vector256<float> keep = Vector256.GreaterThan(v, Vector256<float>.Zero) | ~Vector256.Equals(v, v);
+            return keep & v;
         }
-
-        v += prep.Bias;
-        Vector256<float> keep = Vector256.GreaterThan(v, Vector256<float>.Zero) | ~Vector256.Equals(v, v);
-        return keep & v;
-    }
-
-    // m, at ← v, offset where v > m, or v is NaN and m is not (8 windows)
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Take(Vector256<float> v, int offset, ref Vector256<float> m, ref Vector256<int> at)
-    {
-        Vector256<float> vIsNumber = Vector256.Equals(v, v), mIsNumber = Vector256.Equals(m, m);
-        Vector256<float> higher = Vector256.GreaterThan(v, m) | Vector256.AndNot(mIsNumber, vIsNumber);
-        m = Vector256.ConditionalSelect(higher, v, m);
-        at = Vector256.ConditionalSelect(higher.AsInt32(), Vector256.Create(offset), at);
     }
 
     // (x0 x2 x4 x6 | x1 x3 x5 x7): one permute where AVX2 is (Vector256.Shuffle with indices from a field is not one)
