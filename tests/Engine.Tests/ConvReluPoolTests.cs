@@ -109,6 +109,29 @@ public sealed class ConvReluPoolTests
         Assert.Contains(results[0].Gradient, v => v != 0f);
     }
 
+    [Theory]
+    [InlineData(28, 3)]   // rows of 14 windows: the 8-window steps
+    [InlineData(28, 13)]  // the overlapping last step
+    [InlineData(10, 4)]   // rows of 5 windows: one window at a time
+    public void AnArgmaxOutsideItsOwnWindowIsRefusedBeforeTheBackwardUsesIt(int size, int window)
+    {
+        // an argmax moved to the next window's same corner is still inside the sample's output: only its window can tell
+        const int n = 2;
+        var conv = new Conv2d(new Shape3(1, size, size), 6, 3, 1, 1);
+        ConvReluPool stage = Assert.IsType<ConvReluPool>(ConvReluPool.At([conv, new ActivationLayer(conv.Output, ActivationKind.ReLU), new MaxPool2d(conv.Output, 2)], 0));
+        var rng = new Rng(3);
+        float[] x = TestData.Gaussian(rng, n * conv.Input.Size), p = TestData.Gaussian(rng, conv.ParameterCount);
+        float[] pooled = new float[n * stage.Pool.Output.Size], dy = TestData.Gaussian(rng, pooled.Length), dx = new float[x.Length], g = new float[p.Length];
+        float[] convScratch = new float[conv.ScratchSize(n)], poolScratch = new float[stage.Pool.ScratchSize(n)];
+        stage.Forward(n, x, pooled, p, convScratch, poolScratch);
+        stage.Backward(n, x, pooled, dy, dx, p, g, convScratch, poolScratch); // as the forward left it: accepted
+
+        Span<int> argmax = System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(poolScratch.AsSpan());
+        argmax[stage.Pool.Output.Size + window] += 2; // the second sample's window
+        var e = Assert.Throws<ArgumentException>(() => stage.Backward(n, x, pooled, dy, dx, p, g, convScratch, poolScratch));
+        Assert.Contains("outside its window", e.Message);
+    }
+
     // bit for bit; any NaN matches any NaN (a ReLU may keep a NaN's payload or make its own)
     private static void AssertSameBits(float[] expected, float[] actual, string what)
     {

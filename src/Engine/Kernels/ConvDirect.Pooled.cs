@@ -41,55 +41,7 @@ public sealed partial class ConvDirect
             throw new ArgumentException("pooled values, their delta or argmax shorter than the batch's");
         }
 
-        Backward(n, default, new PooledDelta(pooled, dpooled, argmax, _g.K * PooledSpatial), dx, w, dw, db, scratch);
-    }
-
-    /// <summary>A pooled delta and what the forward kept (values, argmax), from which each sample's output delta is made.</summary>
-    private readonly ref struct PooledDelta(ReadOnlySpan<float> pooled, ReadOnlySpan<float> dpooled, ReadOnlySpan<int> argmax, int perSample)
-    {
-        private readonly ReadOnlySpan<float> _pooled = pooled, _dpooled = dpooled;
-        private readonly ReadOnlySpan<int> _argmax = argmax;
-
-        public bool IsEmpty => _pooled.IsEmpty;
-
-        /// <summary>Sample s's output delta (outSize floats) in <paramref name="buffer"/>.</summary>
-        public ReadOnlySpan<float> Sample(int s, int outSize, Span<float> buffer)
-        {
-            buffer = buffer[..outSize];
-            buffer.Clear();
-            int first = s * perSample, end = first + perSample, offset = s * outSize;
-            ReadOnlySpan<int> argmax = _argmax[first..end];
-            foreach (int at in argmax)
-            {
-                if ((uint)(at - offset) >= (uint)outSize)
-                {
-                    throw new ArgumentException("a pooled window's argmax outside its sample's output");
-                }
-            }
-
-            // the mask 8 values at a time as the ReLU layer's backward takes it (a branch on data mispredicts half the time)
-            var to = new Cursor(buffer);
-            var value = new Cursor(_pooled[first..end]);
-            var delta = new Cursor(_dpooled[first..end]);
-            Span<float> masked = stackalloc float[8];
-            var lanes = new Cursor(masked);
-            int o = 0;
-            for (; o + 8 <= perSample; o += 8)
-            {
-                lanes.Store<V256, Vector256<float>>(V256.WherePositive(value.Load<V256, Vector256<float>>(o), Vector256<float>.Zero + delta.Load<V256, Vector256<float>>(o)), 0);
-                for (int i = 0; i < 8; i++)
-                {
-                    to.Set(Mem.Get(argmax, o + i) - offset, lanes.Get(i));
-                }
-            }
-
-            for (; o < perSample; o++)
-            {
-                to.Set(Mem.Get(argmax, o) - offset, ReluGrad.Invoke(value.Get(o), 0f + delta.Get(o)));
-            }
-
-            return buffer;
-        }
+        Backward(n, default, new PooledDelta(pooled, dpooled, argmax, _g.K, _g.OutH, _g.OutW), dx, w, dw, db, scratch);
     }
 
     /// <summary>Where the pooling epilogue writes: the pooled planes and their argmax, of the whole batch.</summary>

@@ -231,7 +231,7 @@ public sealed partial class ConvDirect
         dw6.Clear();
         for (int s = 0; s < n; s++)
         {
-            ReadOnlySpan<float> dys = pooled.IsEmpty ? dy.Slice(s * _g.OutSize, _g.OutSize) : pooled.Sample(s, _g.OutSize, r.SampleDelta);
+            ReadOnlySpan<float> dys = pooled.IsEmpty ? dy.Slice(s * _g.OutSize, _g.OutSize) : pooled.Sample(s, r.SampleDelta);
             ReadOnlySpan<float> xs = xpad.Slice(s * PaddedInput, PaddedInput);
             Reduce.SumEach(dys, _spatial, biasSums);
             for (int k = 0; k < _g.K; k++)
