@@ -257,8 +257,12 @@ public sealed partial class ConvDirect
 
             if (!_byPosition || !dx.IsEmpty)
             {
-                // dycl[pos, k] = dy[k, pos], lanes past K zero
-                dycl.Clear();
+                // dycl[pos, k] = dy[k, pos], lanes past K zero (where there are none, the copy writes every float)
+                if (KPad > _g.K)
+                {
+                    dycl.Clear();
+                }
+
                 Layout.StridedCopy(dys, _spatial, 1, dycl, 1, KPad, _g.K, _spatial);
             }
 
