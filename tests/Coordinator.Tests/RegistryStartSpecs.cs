@@ -1,14 +1,10 @@
 using Akka.Actor;
-using Akka.Actor.Setup;
-using Akka.Configuration;
 using Akka.Event;
-using Akka.Serialization;
 using CnnCluster.Coordinator.Cluster;
 using CnnCluster.Coordinator.Local;
 using CnnCluster.Coordinator.Persistence;
 using CnnCluster.Coordinator.Registry;
 using CnnCluster.Shared.Protocol;
-using CnnCluster.Shared.Serialization;
 using Microsoft.Data.Sqlite;
 using Xunit;
 
@@ -20,31 +16,17 @@ namespace CnnCluster.Coordinator.Tests;
 /// fails: the file is held by another connection (BEGIN EXCLUSIVE) past a 2 s recovery limit, as a starved store
 /// was past Akka's 30 s one when eight worker processes started beside the coordinator on two cores.
 /// </summary>
-public sealed class RegistryStartSpecs : Akka.TestKit.Xunit2.TestKit, IDisposable
+public sealed class RegistryStartSpecs : SqliteStoreSpecs
 {
-    private readonly string _db;
-
     public RegistryStartSpecs()
-        : this(Path.Combine(Path.GetTempPath(), $"cnn-registry-start-{Guid.NewGuid():N}.db"))
+        : base("registry-start", """
+            akka.loglevel = WARNING
+            akka.actor.provider = cluster
+            akka.remote.dot-netty.tcp.hostname = 127.0.0.1
+            akka.remote.dot-netty.tcp.port = 0
+            akka.persistence.journal.sql.recovery-event-timeout = 2s
+            """)
     {
-    }
-
-    private RegistryStartSpecs(string db)
-        : base(ActorSystem.Create(
-            "registry-start",
-            ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(ConfigurationFactory.ParseString($$"""
-                akka.loglevel = WARNING
-                akka.actor.provider = cluster
-                akka.remote.dot-netty.tcp.hostname = 127.0.0.1
-                akka.remote.dot-netty.tcp.port = 0
-                akka.persistence.journal.plugin = "akka.persistence.journal.sql"
-                akka.persistence.journal.sql { connection-string = "Data Source={{db}}", provider-name = "{{PersistenceSettings.Sqlite}}", auto-initialize = true, recovery-event-timeout = 2s }
-                akka.persistence.snapshot-store.plugin = "akka.persistence.snapshot-store.sql"
-                akka.persistence.snapshot-store.sql { connection-string = "Data Source={{db}}", provider-name = "{{PersistenceSettings.Sqlite}}", auto-initialize = true }
-                """).WithFallback(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration)))
-                .And(SerializationSetup.Create(system => [SerializerDetails.Create(ProtocolSerializer.Name, new ProtocolSerializer(system), [typeof(IProtocolMessage)])]))))
-    {
-        _db = db;
     }
 
     [Fact]
@@ -83,7 +65,7 @@ public sealed class RegistryStartSpecs : Akka.TestKit.Xunit2.TestKit, IDisposabl
     /// <summary>Another program holding the file: every read and write of the store waits behind it.</summary>
     private SqliteConnection Hold()
     {
-        var c = new SqliteConnection($"Data Source={_db};Pooling=False");
+        var c = new SqliteConnection($"Data Source={Db};Pooling=False");
         c.Open();
         using SqliteCommand begin = c.CreateCommand();
         begin.CommandText = "BEGIN EXCLUSIVE";
@@ -96,12 +78,5 @@ public sealed class RegistryStartSpecs : Akka.TestKit.Xunit2.TestKit, IDisposabl
         using SqliteCommand commit = holder.CreateCommand();
         commit.CommandText = "COMMIT";
         commit.ExecuteNonQuery();
-    }
-
-    void IDisposable.Dispose()
-    {
-        Shutdown();
-        SqliteConnection.ClearAllPools();
-        File.Delete(_db);
     }
 }
