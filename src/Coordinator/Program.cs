@@ -28,6 +28,7 @@ public static class Program
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(EvaluateCommand.Create());
+        root.Subcommands.Add(ExportCommand.Create());
         root.Subcommands.Add(SecretsCommand.Create());
         root.Subcommands.Add(HealthCommand.Create());
 

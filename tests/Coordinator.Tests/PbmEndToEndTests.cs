@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using CnnCluster.Engine.Data;
 using CnnCluster.PbmProtocol;
 using Xunit;
 
@@ -243,6 +244,22 @@ public sealed partial class PbmEndToEndTests(ServeNode node, Xunit.Abstractions.
         string file = Path.Combine(Out, "m.cnnm");
         Assert.Equal(0, node.Pbm("train", "export", "-r", id, "-o", file).Code);
         Assert.True(new FileInfo(file).Length > 240_000);
+
+        // as ONNX: the README's sample (ONNX Runtime alone) gives the run's reported accuracy on the run's test images
+        string onnx = Path.Combine(Out, "m.onnx");
+        var exported = node.Pbm("train", "export", "-r", id, "-o", onnx, "--format", "onnx");
+        Assert.True(exported.Code == 0, exported.Stderr);
+        Assert.Contains("as onnx to", exported.Stdout);
+        double reported = JsonDocument.Parse(node.Pbm("train", "status", "-r", id, "--json").Stdout).RootElement.GetProperty("test_accuracy").GetDouble();
+        LabeledImages test = MnistFormat.Load(null).Test.Take(2048); // the run's --limit
+        string images = Path.Combine(Out, "test-images-idx3-ubyte"), labels = Path.Combine(Out, "test-labels-idx1-ubyte");
+        Idx.Write(images, test.Pixels, [test.Count, test.Shape.H, test.Shape.W]);
+        Idx.Write(labels, test.Labels, [test.Count]);
+        using ChildProcess sample = ChildProcess.Start("OnnxPredict.dll", [onnx, images, labels]);
+        Assert.Equal(0, sample.WaitForExit(Timeout));
+        Match right = Regex.Match(sample.Stdout, @"(\d+) of 2048 images right");
+        Assert.True(right.Success, sample.Stdout + sample.Stderr);
+        Assert.Equal((int)Math.Round(reported * 2048), int.Parse(right.Groups[1].Value));
     }
 
     [Theory]

@@ -77,7 +77,7 @@ internal static class ServeCommand
                 .WithPbmHost(pbm, pbmListener, (system, registry) =>
                 {
                     var client = new RegistryClient(registry.Get<RunRegistry>());
-                    return [new TrainPalette(system, client), new SnapshotPalette(client), new WorkerPalette(client)];
+                    return [new TrainPalette(system, client, dataDirectory: dataDirectory), new SnapshotPalette(client), new WorkerPalette(client)];
                 });
             if (endpoint is not null)
             {

@@ -25,7 +25,8 @@ internal static partial class TrainCommand
     private static readonly RunOption Resume = new("resume", null, OptionKind.Text, "continue run ID from its last snapshot (cluster mode; options come from its journal)") { Rule = id => Shared.Naming.RunIds.IsValid(id) ? null : Shared.Naming.RunIds.Rule, Example = "a" };
     private static readonly RunOption Fork = new("fork", null, OptionKind.Text, "start from snapshot SEQ of run ID, given as ID:SEQ, with this command's options") { Rule = v => ForkPattern().IsMatch(v) ? null : "give ID:SEQ, e.g. lenet5-a:120", Example = "a:1" };
 
-    private static readonly RunOption[] MachineOptions = [Threads, Data, Out, Workers, WorkerProcesses, WorkerThreads, ClusterPort, Db, Resume, Fork];
+    private static readonly RunOption Export = new("export", null, OptionKind.Text, "also write the trained model as runs/<id>/model.onnx (ONNX, raw 0-255 pixels in)") { Choices = ["onnx"], Example = "onnx" };
+    private static readonly RunOption[] MachineOptions = [Threads, Data, Out, Workers, WorkerProcesses, WorkerThreads, ClusterPort, Db, Resume, Fork, Export];
 
     public static Command Create()
     {
@@ -86,7 +87,7 @@ internal static partial class TrainCommand
         }
 
         TrainingOptions training = run.Training(threads);
-        return new TrainRequest(run.Model, training, run.Limit, given(Data), given(Out) ?? "runs", runId, cluster);
+        return new TrainRequest(run.Model, training, run.Limit, given(Data), given(Out) ?? "runs", runId, cluster) { ExportOnnx = given(Export) is not null };
     }
 
     [GeneratedRegex(@"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}:[0-9]{1,18}\z")]

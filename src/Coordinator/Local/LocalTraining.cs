@@ -1,9 +1,11 @@
 using System.Diagnostics;
 using CnnCluster.Coordinator.Cluster;
+using CnnCluster.Coordinator.Export;
 using CnnCluster.Coordinator.Reporting;
 using CnnCluster.Coordinator.Runs;
 using CnnCluster.Engine.Models;
 using CnnCluster.Engine.Training;
+using CnnCluster.Export;
 using CnnCluster.Shared.Protocol;
 
 namespace CnnCluster.Coordinator.Local;
@@ -81,6 +83,12 @@ public static class LocalTraining
         }
 
         EpochReport last = metrics.Epochs[^1];
+        if (request.ExportOnnx && result.Parameters is { } trained)
+        {
+            OnnxWritten onnx = OnnxFile.Write(Path.Combine(runDirectory, "model.onnx"), spec, trained, new InputNormalization(data.Train.Mean, data.Train.Std), new RunFacts(request.RunId, Math.Round(last.TestAccuracy, 6), result.Steps));
+            output.WriteLine($"onnx: {onnx.Path} ({onnx.Bytes:N0} bytes, opset {OnnxExport.Opset}; input raw 0-255 pixels, outputs logits and probabilities)");
+        }
+
         var summary = new RunSummary
         {
             Run = request.RunId,

@@ -10,7 +10,11 @@ public sealed record TrainRequest(
     string? DataDirectory,
     string OutputDirectory,
     string RunId,
-    ClusterMode? Cluster = null);
+    ClusterMode? Cluster = null)
+{
+    /// <summary>Also write the trained model as ONNX (runs/&lt;id&gt;/model.onnx) beside model.cnnm.</summary>
+    public bool ExportOnnx { get; init; }
+}
 
 /// <summary>
 /// Train through the actor cluster instead of the engine alone: <see cref="Workers"/> worker actors in

@@ -2,8 +2,10 @@ using System.Globalization;
 using System.Threading.Channels;
 using Akka.Actor;
 using CnnCluster.Engine.Models;
+using CnnCluster.Coordinator.Export;
 using CnnCluster.Coordinator.Options;
 using CnnCluster.Coordinator.Reporting;
+using CnnCluster.Export;
 using CnnCluster.PbmProtocol;
 using CnnCluster.Shared.Pbm;
 using CnnCluster.Shared.Protocol;
@@ -15,9 +17,12 @@ namespace CnnCluster.Coordinator.Pbm;
 /// `train submit | list | status | tail | stop | export`: runs on the cluster, driven from pbm.
 /// `submit -m` takes a preset or a JSON spec file in the coordinator's models folder only (<see cref="ModelFolder"/>).
 /// </summary>
-public sealed class TrainPalette(ActorSystem system, RegistryClient registry, ModelFolder? models = null) : IPalette
+public sealed class TrainPalette(ActorSystem system, RegistryClient registry, ModelFolder? models = null, string? dataDirectory = null) : IPalette
 {
     private readonly ModelFolder _models = models ?? ModelFolder.FromEnvironment();
+
+    // the input normalisation of an ONNX export: the coordinator's training set's statistics, read once
+    private readonly Lazy<InputNormalization> _normalization = new(() => OnnxFile.NormalizationOf(dataDirectory));
 
     private static readonly SwitchInfo Run = Switch("run", "r", "the run's id", mandatory: true);
 
@@ -34,7 +39,8 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry, Mo
         Command("metrics", "a run's figures from the store into a folder on this machine: metrics.csv, steps.csv, metrics.png (loss, test loss, accuracy), config.json, summary.json", Run, Switch("output-dir", "o", "folder to write the files into", mandatory: true)),
         Command("stop", "stop a run (it keeps its snapshots; train resume continues it)", Run),
         Command("resume", "continue a stopped or failed run from its last snapshot", Run),
-        Command("export", "the run's model (spec and parameters) into a file on this machine", Run, Switch("output", "o", "file to write, e.g. model.cnnm", mandatory: true)),
+        Command("export", "the run's model (spec and parameters) into a file on this machine: ours (cnnm, for evaluate) or ONNX", Run, Switch("output", "o", "file to write, e.g. model.cnnm or model.onnx", mandatory: true),
+            Switch("format", null, "cnnm (the default) or onnx (input raw 0-255 pixels, outputs logits and probabilities)")),
     ]);
 
     public async Task<int> ExecuteAsync(ParsedCommand c, ICommandOutput output, CancellationToken cancellation)
@@ -75,14 +81,7 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry, Mo
                 output.Line($"resumed run {resumed.RunId} from its last snapshot; follow it with: train tail -r {resumed.RunId}");
                 return 0;
             case "export":
-                ModelExport export = await registry.Ask<ModelExport>(new ExportRun(c.Required("run")), cancellation);
-                ModelSpec spec = ModelSpecJson.Parse(export.ModelJson);
-                string tmp = Path.Combine(Path.GetTempPath(), $"export-{Guid.NewGuid():N}.cnnm");
-                ModelFile.Write(tmp, spec, export.Parameters);
-                output.File(c.Required("output"), File.ReadAllBytes(tmp));
-                File.Delete(tmp);
-                output.Line($"exported run {export.RunId} at step {export.Step} ({spec.Name}, {export.Parameters.Length:N0} parameters, sha256 {export.ParamSha256[..16]}) to {c.Required("output")}");
-                return 0;
+                return await Export(c, output, cancellation);
             case "logs":
                 foreach (string line in RunRecord.Log(await registry.Ask<RunHistory>(new RunHistoryRequest(c.Required("run")), cancellation)))
                 {
@@ -95,6 +94,40 @@ public sealed class TrainPalette(ActorSystem system, RegistryClient registry, Mo
             default:
                 return await Tail(c.Required("run"), output, cancellation);
         }
+    }
+
+    private async Task<int> Export(ParsedCommand c, ICommandOutput output, CancellationToken cancellation)
+    {
+        string format = c.String("format") ?? "cnnm";
+        if (format is not ("cnnm" or "onnx"))
+        {
+            throw new CommandException($"--format {format} is not one of cnnm, onnx");
+        }
+
+        ModelExport export = await registry.Ask<ModelExport>(new ExportRun(c.Required("run")), cancellation);
+        ModelSpec spec = ModelSpecJson.Parse(export.ModelJson);
+        string tmp = Path.Combine(Path.GetTempPath(), $"export-{Guid.NewGuid():N}.{format}");
+        try
+        {
+            if (format == "onnx")
+            {
+                RunStatus status = await registry.Ask<RunStatus>(new RunStatusRequest(export.RunId), cancellation);
+                OnnxFile.Write(tmp, spec, export.Parameters, _normalization.Value, new RunFacts(export.RunId, status.TestAccuracy, export.Step));
+            }
+            else
+            {
+                ModelFile.Write(tmp, spec, export.Parameters);
+            }
+
+            output.File(c.Required("output"), File.ReadAllBytes(tmp));
+        }
+        finally
+        {
+            File.Delete(tmp);
+        }
+
+        output.Line($"exported run {export.RunId} at step {export.Step} ({spec.Name}, {export.Parameters.Length:N0} parameters, sha256 {export.ParamSha256[..16]}) as {format} to {c.Required("output")}");
+        return 0;
     }
 
     private static readonly Table<RunListEntry> Runs = new("runs",
