@@ -38,8 +38,10 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output) : TrainProces
         using ChildProcess w1 = ChildProcess.Worker(port);
         using ChildProcess w2 = ChildProcess.Worker(port);
         using ChildProcess w3 = ChildProcess.Worker(port);
-        // kill only once all three hold work: a worker still starting up when killed has nothing to move
+        // kill only once all three hold work: a worker still starting up when killed has nothing to move, and neither
+        // has one killed before the run starts (the registry's recovery on a loaded machine can outlast the workers' joining)
         coordinator.WaitForLog("; 3 workers", Timeout);
+        coordinator.WaitForLog(" accepted: ", Timeout);
         Thread.Sleep(500);
         DateTime killed = DateTime.UtcNow;
         w2.KillHard();
