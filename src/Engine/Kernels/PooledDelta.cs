@@ -50,17 +50,14 @@ internal readonly ref struct PooledDelta(ReadOnlySpan<float> pooled, ReadOnlySpa
                 int done = 0;
                 if (eights)
                 {
-                    for (; done + 8 <= pw; done += 8)
+                    // 8 windows a step; a last partial step covers the row's last 8, overlapping the one before (same values again)
+                    for (; done < pw; done += 8)
                     {
-                        Eight(value.At(o + done), delta.At(o + done), named.At(o + done), to.At(corner + (2 * done)), name + (2 * done), outW);
+                        int j = Math.Min(done, pw - 8);
+                        Eight(value.At(o + j), delta.At(o + j), named.At(o + j), to.At(corner + (2 * j)), name + (2 * j), outW);
                     }
 
-                    if (done < pw)
-                    {
-                        // a last step over the row's last 8 windows, overlapping the one before (the same values written again)
-                        Eight(value.At(o + pw - 8), delta.At(o + pw - 8), named.At(o + pw - 8), to.At(corner + (2 * (pw - 8))), name + (2 * (pw - 8)), outW);
-                        done = pw;
-                    }
+                    done = pw;
                 }
 
                 for (int j = done; j < pw; j++)
