@@ -25,6 +25,8 @@ public sealed class ConvReluPoolTests
     [InlineData(2, 5, 5, 3, 3, 1, 0, 7)]       // one window a plane (rows spill)
     [InlineData(2, 9, 21, 5, 3, 1, 1, 8)]      // by position, rows of 10 windows
     [InlineData(1, 7, 7, 9, 3, 1, 1, 9)]       // one input channel, 7x7
+    [InlineData(2, 10, 10, 5, 3, 1, 0, 10)]    // rows of 4 windows: one 4-window step (AVX2 or SSE)
+    [InlineData(3, 16, 16, 4, 3, 1, 0, 11)]    // rows of 7 windows: two 4-window steps, overlapping
     public void TheFusedStageGivesTheThreeLayersBits(int c, int h, int w, int k, int kernel, int stride, int pad, int seed)
     {
         Compare(c, h, w, k, kernel, stride, pad, seed, nan: false);
@@ -112,7 +114,9 @@ public sealed class ConvReluPoolTests
     [Theory]
     [InlineData(28, 3)]   // rows of 14 windows: the 8-window steps
     [InlineData(28, 13)]  // the overlapping last step
-    [InlineData(10, 4)]   // rows of 5 windows: one window at a time
+    [InlineData(10, 4)]   // rows of 5 windows: the 4-window steps, the overlapping last one
+    [InlineData(10, 1)]   // the first 4-window step
+    [InlineData(6, 4)]    // rows of 3 windows: one window at a time
     public void AnArgmaxOutsideItsOwnWindowIsRefusedBeforeTheBackwardUsesIt(int size, int window)
     {
         // an argmax moved to the next window's same corner is still inside the sample's output: only its window can tell

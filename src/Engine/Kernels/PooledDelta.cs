@@ -10,8 +10,8 @@ namespace CnnCluster.Engine.Kernels;
 /// delta (K, Ho, Wo) is made just before the conv's backward uses it: the pool's backward into a cleared delta, then the
 /// ReLU's mask, i.e. 0 + dpooled[o] at argmax[o] where pooled[o] &gt; 0, and +0 everywhere else.
 /// Written densely, window by window: each window's four outputs get the masked delta where the argmax names them and +0
-/// elsewhere (8 windows at a time as two 16-float rows where AVX2 is), so only positions no window covers (a last odd
-/// row or column) are cleared first; an argmax outside its own window is refused before anything is written from it.
+/// elsewhere (8 windows at a time as two 16-float rows where AVX2 is, 4 as two 8-float rows in shorter rows or where only
+/// SSE is), so only positions no window covers (a last odd row or column) are cleared first; an argmax outside its own window is refused before anything is written from it.
 /// </summary>
 internal readonly ref struct PooledDelta(ReadOnlySpan<float> pooled, ReadOnlySpan<float> dpooled, ReadOnlySpan<int> argmax, int channels, int outH, int outW)
 {
@@ -35,7 +35,7 @@ internal readonly ref struct PooledDelta(ReadOnlySpan<float> pooled, ReadOnlySpa
             buffer.Clear(); // the last odd row or column, which no window covers
         }
 
-        bool eights = Avx2.IsSupported && pw >= 8;
+        bool eights = Avx2.IsSupported && pw >= 8, fours = !eights && Sse2.IsSupported && pw >= 4;
         var to = new Cursor(buffer);
         var value = new Cursor(_pooled);
         var delta = new Cursor(_dpooled);
@@ -55,6 +55,17 @@ internal readonly ref struct PooledDelta(ReadOnlySpan<float> pooled, ReadOnlySpa
                     {
                         int j = Math.Min(done, pw - 8);
                         Eight(value.At(o + j), delta.At(o + j), named.At(o + j), to.At(corner + (2 * j)), name + (2 * j), outW);
+                    }
+
+                    done = pw;
+                }
+                else if (fours)
+                {
+                    // the same 4 windows a step (lenet5's second conv: rows of 5 windows, two steps)
+                    for (; done < pw; done += 4)
+                    {
+                        int j = Math.Min(done, pw - 4);
+                        Four(value.At(o + j), delta.At(o + j), named.At(o + j), to.At(corner + (2 * j)), name + (2 * j), outW);
                     }
 
                     done = pw;
@@ -96,6 +107,31 @@ internal readonly ref struct PooledDelta(ReadOnlySpan<float> pooled, ReadOnlySpa
 
         Interleave(d & topLeft.AsSingle(), d & topRight.AsSingle(), to, 0);
         Interleave(d & bottomLeft.AsSingle(), d & bottomRight.AsSingle(), to, outW);
+    }
+
+    // 4 windows of a row: as Eight, in 128-bit registers
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Four(Cursor value, Cursor delta, Cursor named, Cursor to, int name, int outW)
+    {
+        Vector128<float> d = V128.WherePositive(value.Load<V128, Vector128<float>>(0), Vector128<float>.Zero + delta.Load<V128, Vector128<float>>(0));
+        Vector128<int> at = named.Load<V128, Vector128<float>>(0).AsInt32() - (Vector128.Create(name) + Vector128.Create(0, 2, 4, 6));
+        Vector128<int> topLeft = Vector128.Equals(at, Vector128<int>.Zero), topRight = Vector128.Equals(at, Vector128.Create(1));
+        Vector128<int> bottomLeft = Vector128.Equals(at, Vector128.Create(outW)), bottomRight = Vector128.Equals(at, Vector128.Create(outW + 1));
+        if (((topLeft | topRight | bottomLeft | bottomRight) != Vector128<int>.AllBitsSet))
+        {
+            throw new ArgumentException("a pooled window's argmax outside its window");
+        }
+
+        Interleave(d & topLeft.AsSingle(), d & topRight.AsSingle(), to, 0);
+        Interleave(d & bottomLeft.AsSingle(), d & bottomRight.AsSingle(), to, outW);
+    }
+
+    // to[at + 2j] = left[j], to[at + 2j + 1] = right[j] for j < 4
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Interleave(Vector128<float> left, Vector128<float> right, Cursor to, int at)
+    {
+        to.Store<V128, Vector128<float>>(Sse.UnpackLow(left, right), at);      // l0 r0 l1 r1
+        to.Store<V128, Vector128<float>>(Sse.UnpackHigh(left, right), at + 4); // l2 r2 l3 r3
     }
 
     // to[at + 2j] = left[j], to[at + 2j + 1] = right[j] for j < 8
