@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using CnnCluster.Engine.Tensors;
 
 namespace CnnCluster.Engine.Data;
@@ -64,10 +65,10 @@ public sealed class LabeledImages
             int index = indices[s];
             ReadOnlySpan<byte> src = Pixels.AsSpan(index * size, size);
             Span<float> dst = x.Slice(s * size, size);
-            for (int i = 0; i < size; i++)
-            {
-                dst[i] = src[i] * scale - shift;
-            }
+            // dst[i] = src[i] · scale − shift, two roundings as the scalar form (not fused): the byte's float is exact
+            TensorPrimitives.ConvertTruncating<byte, float>(src, dst);
+            TensorPrimitives.Multiply(dst, scale, dst);
+            TensorPrimitives.Subtract(dst, shift, dst);
 
             labels[s] = Labels[index];
         }
