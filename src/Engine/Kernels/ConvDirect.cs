@@ -211,19 +211,24 @@ public sealed partial class ConvDirect
         dwcl.Clear();
         if (!dx.IsEmpty)
         {
-            // wr[k, i, (j, c)] = w[k, c, i, j], each kernel row padded with zeros to the run's pitch
-            wr.Clear();
+            // wr[k, i, (j, c)] = w[k, c, i, j], each kernel row padded with zeros to the run's pitch: per output channel a
+            // transpose of (C, k·k) to (k·k, C), whole where no row is padded, else kernel row by kernel row
+            if (_runPitch > _run || DeltaRow > _g.Kernel * _runPitch)
+            {
+                wr.Clear();
+            }
+
             for (int k = 0; k < _g.K; k++)
             {
-                for (int c = 0; c < _g.C; c++)
+                if (_runPitch == _run)
                 {
-                    for (int i = 0; i < _g.Kernel; i++)
-                    {
-                        for (int j = 0; j < _g.Kernel; j++)
-                        {
-                            wr[(k * DeltaRow) + (i * _runPitch) + (j * _g.C) + c] = w[(k * _g.Patch) + (c * _taps) + (i * _g.Kernel) + j];
-                        }
-                    }
+                    Layout.StridedCopy(w[(k * _g.Patch)..], _taps, 1, wr[(k * DeltaRow)..], 1, _g.C, _g.C, _taps);
+                    continue;
+                }
+
+                for (int i = 0; i < _g.Kernel; i++)
+                {
+                    Layout.StridedCopy(w[((k * _g.Patch) + (i * _g.Kernel))..], _taps, 1, wr[((k * DeltaRow) + (i * _runPitch))..], 1, _g.C, _g.C, _g.Kernel);
                 }
             }
         }
@@ -295,17 +300,11 @@ public sealed partial class ConvDirect
             }
         }
 
-        // dw[k, q] += dwcl[q, k]
-        Span<float> channelsLast = _byPosition ? dw6 : dwcl;
-        int pitch = _byPosition ? SpatialKernels.Channels : KPad;
-        for (int k = 0; k < _g.K; k++)
-        {
-            Span<float> dwk = dw.Slice(k * _g.Patch, _g.Patch);
-            for (int q = 0; q < _g.Patch; q++)
-            {
-                dwk[q] += channelsLast[q * pitch + k];
-            }
-        }
+        // dw[k, q] += dwcl[q, k]: the channels-last sums transposed into wr (free by now), then one addition each
+        ReadOnlySpan<float> channelsLast = _byPosition ? dw6 : dwcl;
+        int pitch = _byPosition ? SpatialKernels.Channels : KPad, weights = _g.K * _g.Patch;
+        Layout.StridedCopy(channelsLast, 1, pitch, wr, _g.Patch, 1, _g.K, _g.Patch);
+        System.Numerics.Tensors.TensorPrimitives.Add(dw[..weights], wr[..weights], dw[..weights]);
     }
 
     // y[k, oh, ow] = b[k] + Σ_q w[k, q] · xpad[oh·Wp + ow + offset(q)]: vectors over positions of the grid
