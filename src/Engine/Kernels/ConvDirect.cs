@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -107,7 +108,7 @@ public sealed partial class ConvDirect
         public Span<float> Weights;       // wt (P, Kpad): forward by channels
         public Span<float> KernelGrad;    // dwcl (P, Kpad): kernel gradient by channels
         public Span<float> ChannelsLast;  // ycl or dycl (S, Kpad)
-        public Span<float> Regrouped;     // wr (K, DeltaRow): input delta
+        public Span<float> Regrouped;     // wr (K, DeltaRow): input delta; at the end the kernel gradient's (K, P) transpose
         public Span<float> Patches;       // dcol (S, DeltaRow)
         public Span<float> InputDelta;    // dxcl (Hp·Wp, C) and a tail
         public Span<float> BiasSums;      // (K): one sample's Σ_pos dy[k, pos]
@@ -304,7 +305,7 @@ public sealed partial class ConvDirect
         ReadOnlySpan<float> channelsLast = _byPosition ? dw6 : dwcl;
         int pitch = _byPosition ? SpatialKernels.Channels : KPad, weights = _g.K * _g.Patch;
         Layout.StridedCopy(channelsLast, 1, pitch, wr, _g.Patch, 1, _g.K, _g.Patch);
-        System.Numerics.Tensors.TensorPrimitives.Add(dw[..weights], wr[..weights], dw[..weights]);
+        TensorPrimitives.Add(dw[..weights], wr[..weights], dw[..weights]);
     }
 
     // y[k, oh, ow] = b[k] + Σ_q w[k, q] · xpad[oh·Wp + ow + offset(q)]: vectors over positions of the grid

@@ -11,7 +11,8 @@ namespace CnnCluster.Engine.Kernels;
 /// ReLU's mask, i.e. 0 + dpooled[o] at argmax[o] where pooled[o] &gt; 0, and +0 everywhere else.
 /// Written densely, window by window: each window's four outputs get the masked delta where the argmax names them and +0
 /// elsewhere (8 windows at a time as two 16-float rows where AVX2 is, 4 as two 8-float rows in shorter rows or where only
-/// SSE is), so only positions no window covers (a last odd row or column) are cleared first; an argmax outside its own window is refused before anything is written from it.
+/// SSE is), so only positions no window covers (a last odd row or column) are cleared first; an argmax outside its own
+/// window is refused before anything is written from it.
 /// </summary>
 internal readonly ref struct PooledDelta(ReadOnlySpan<float> pooled, ReadOnlySpan<float> dpooled, ReadOnlySpan<int> argmax, int channels, int outH, int outW)
 {
