@@ -16,7 +16,7 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output) : TrainProces
     public void EngineInProcessWorkerAndThreeWorkerProcessesGiveTheSameParameters()
     {
         string[] common = ["--steps", "25", "--limit", "2048", "--seed", "7"];
-        string engine = Hash(Train([.. common]));
+        string engine = EngineHash([.. common]);
         string inProcess = Hash(Train([.. common, "--workers", "1"]));
         JsonElement three = Train([.. common, "--worker-processes", "3", "--worker-threads", "1", "--reduce", "star"]);
         Assert.Equal(engine, inProcess);
@@ -29,7 +29,7 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output) : TrainProces
     public void AWorkerKilledWithSigkillMidRunChangesNothing()
     {
         string[] common = ["--steps", "600", "--epochs", "10", "--limit", "8192", "--seed", "11"];
-        string engine = Hash(Train([.. common]));
+        string engine = EngineHash([.. common]);
 
         int port = FreePort();
         using ChildProcess coordinator = StartTrain([.. common, "--workers", "0", "--reduce", "star", "--cluster-port", port.ToString()], new Dictionary<string, string> { ["CNN_LOG_LEVEL"] = "Information" });
@@ -64,7 +64,7 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output) : TrainProces
     public void AWorkerJoiningMidRunGetsWorkAndChangesNothing()
     {
         string[] common = ["--steps", "600", "--epochs", "10", "--limit", "8192", "--seed", "13"];
-        string engine = Hash(Train([.. common]));
+        string engine = EngineHash([.. common]);
 
         int port = FreePort();
         using ChildProcess coordinator = StartTrain([.. common, "--worker-processes", "1", "--worker-threads", "1", "--reduce", "star", "--cluster-port", port.ToString()], new Dictionary<string, string> { ["CNN_LOG_LEVEL"] = "Information" });

@@ -24,7 +24,7 @@ public sealed class CoordinatorRestartTests(ITestOutputHelper output) : TrainPro
 
     private void Outlive(string reduce, bool graceful)
     {
-        string engine = Hash(Train(["--steps", "1000", "--epochs", "100", "--limit", "4096", "--seed", "11"]));
+        string engine = EngineHash(["--steps", "1000", "--epochs", "100", "--limit", "4096", "--seed", "11"]);
         int clusterPort = FreePort(), pbmPort = FreePort();
         string db = Path.Combine(Out, "runs.db");
         using ChildProcess first = Serve(clusterPort, pbmPort, db);

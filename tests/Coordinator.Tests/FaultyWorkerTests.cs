@@ -20,7 +20,7 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
     [InlineData("perturb:25", "--verify 1")]
     public void AFaultyWorkersResultsAreRecomputedItIsQuarantinedAndTheHashIsTheEngines(string fault, string extra)
     {
-        string engine = Hash(Train(Common));
+        string engine = EngineHash(Common);
         string[] verify = extra == "[]" ? [] : extra.Split(' ');
         (JsonElement summary, string log) = RunWith(fault, good: verify.Length > 0 ? 2 : 1, [.. Common, .. verify]);
 
@@ -48,7 +48,7 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
     [InlineData(FaultyJoins.Alone)]
     public void InAShardedRunTheSliceOwnersRefuseAFaultyWorkersNanAndTheStepRunsAgain(FaultyJoins joins)
     {
-        string engine = Hash(Train(Common));
+        string engine = EngineHash(Common);
         (JsonElement summary, string log) = RunWith("nan:40", good: 1, Common, reduce: "sharded", joins);
         Assert.Equal(engine, Hash(summary));
         Assert.Single(summary.GetProperty("quarantined").EnumerateArray());
@@ -70,7 +70,7 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
     public void InAShardedRunAPoisonedStateIsRefusedAndItsSenderQuarantined()
     {
         string[] args = ["--steps", "2000", "--epochs", "100", "--limit", "4096", "--seed", "13", "--snapshot-every", "50"];
-        string engine = Hash(Train(args));
+        string engine = EngineHash(args);
         (JsonElement summary, string log) = RunWith("poison-state:1", good: 1, args, reduce: "sharded", FaultyJoins.FirstMember);
         Assert.Equal(engine, Hash(summary));
         Assert.Single(summary.GetProperty("quarantined").EnumerateArray());
@@ -92,7 +92,7 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
     [InlineData("perturb:25", "differently from two others")]
     public void InAShardedRunVerifyingCatchesAFaultyOrLyingMemberAndTheHashIsTheEngines(string fault, string caught)
     {
-        string engine = Hash(Train(Common));
+        string engine = EngineHash(Common);
         (JsonElement summary, string log) = RunWith(fault, good: 2, [.. Common, "--verify", "1"], reduce: "sharded");
         Assert.Equal(engine, Hash(summary));
         Assert.Single(summary.GetProperty("quarantined").EnumerateArray());
@@ -115,7 +115,7 @@ public sealed class FaultyWorkerTests(ITestOutputHelper output) : TrainProcesses
         CnnCluster.Security.ClusterSecrets.Ensure(secrets);
         // long enough for the attacks' connections to be closed by their receivers (a claim never proven: 10 s)
         string[] args = ["--steps", "2000", "--epochs", "100", "--limit", "4096", "--seed", "13", "--verify", "1"];
-        string engine = Hash(Train(args[..^2]));
+        string engine = EngineHash(args[..^2]);
         (JsonElement summary, string log) = RunWith("hostile:1", good: 2, args, reduce: "sharded", FaultyJoins.Last, secrets);
         output.WriteLine(string.Join("\n", Attacks.Split('\n').Where(l => l.StartsWith("attack:", StringComparison.Ordinal)).Distinct().Take(40)));
         output.WriteLine(string.Join("\n", Peers.Split('\n').Where(l => l.Contains("refused", StringComparison.Ordinal) || l.Contains("closed", StringComparison.Ordinal)).Take(60)));

@@ -21,7 +21,7 @@ public sealed class PersistenceEndToEndTests(ITestOutputHelper output) : TrainPr
     [MemberData(nameof(Stores))]
     public void ACoordinatorKilledMidRunResumesToTheSameParameters(string store)
     {
-        string engine = Hash(Train([.. Common]));
+        string engine = EngineHash([.. Common]);
         (string[] db, Dictionary<string, string>? env) = Store(store);
         string id = $"kill-{store}-{Guid.NewGuid():N}"[..24];
 
@@ -44,7 +44,7 @@ public sealed class PersistenceEndToEndTests(ITestOutputHelper output) : TrainPr
     public void ACorruptSnapshotIsRejectedAndThePreviousOneUsed()
     {
         string db = Path.Combine(Out, "runs.db");
-        string engine = Hash(Train([.. Common]));
+        string engine = EngineHash([.. Common]);
         Assert.Equal(engine, Hash(Train([.. Common, "--db", db, "--run-id", "c1"])));
 
         // flip bytes in the middle of the newest snapshot (its parameters)
@@ -141,7 +141,7 @@ public sealed class PersistenceEndToEndTests(ITestOutputHelper output) : TrainPr
     [Fact]
     public void APostgresOutageMidRunLosesNothing()
     {
-        string engine = Hash(Train([.. Common]));
+        string engine = EngineHash([.. Common]);
         (string[] _, Dictionary<string, string>? env) = Store("postgres");
         string id = $"outage-{Guid.NewGuid():N}"[..24];
         using ChildProcess run = StartTrain([.. Common, "--workers", "1", "--run-id", id], env);
@@ -184,7 +184,7 @@ public sealed class PersistenceEndToEndTests(ITestOutputHelper output) : TrainPr
     public void AFullDiskPausesTheRunAndItResumesByItselfWhenThereIsRoom()
     {
         string[] common = ["--steps", "1200", "--epochs", "100", "--limit", "4096", "--seed", "7"];
-        string engine = Hash(Train(common));
+        string engine = EngineHash(common);
         string mount = Directory.CreateDirectory(Path.Combine(Out, "tmpfs")).FullName;
         Privileged("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mount);
         try

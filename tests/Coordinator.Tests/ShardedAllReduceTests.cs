@@ -22,7 +22,7 @@ public sealed class ShardedAllReduceTests(ITestOutputHelper output) : TrainProce
     [InlineData(8)]
     public void AnyNumberOfWorkerProcessesGivesTheEnginesBits(int workers)
     {
-        string engine = Hash(Train(Lenet[..^2]));
+        string engine = EngineHash(Lenet[..^2]);
         JsonElement cluster = Train([.. Lenet, "--worker-processes", workers.ToString(), "--worker-threads", "1"]);
         Assert.Equal(engine, Hash(cluster));
         Assert.Equal("sharded", cluster.GetProperty("reduction").GetString());
@@ -64,7 +64,7 @@ public sealed class ShardedAllReduceTests(ITestOutputHelper output) : TrainProce
         // (it joined by step ~300 with two training runs beside the suite on two cores) and on a fast one (on the
         // AVX-512 machine 1,500 steps ended before its replica was sent)
         string[] common = ["--steps", "4000", "--epochs", "100", "--limit", "4096", "--seed", "11"];
-        string engine = Hash(Train(common));
+        string engine = EngineHash(common);
 
         int port = FreePort();
         using ChildProcess coordinator = StartTrain([.. common, "--workers", "0", "--reduce", "sharded", "--cluster-port", port.ToString()], new Dictionary<string, string> { ["CNN_LOG_LEVEL"] = "Information" });
@@ -104,7 +104,7 @@ public sealed class ShardedAllReduceTests(ITestOutputHelper output) : TrainProce
     [Fact]
     public void RunsAfterTheFirstStartWithoutWaitingForLostSlices()
     {
-        string engine = Hash(Train(Lenet[..^2]));
+        string engine = EngineHash(Lenet[..^2]);
         int clusterPort = FreePort(), pbmPort = FreePort();
         using ChildProcess serve = ServeWithoutWorkers(clusterPort, pbmPort);
         using ChildProcess w1 = ChildProcess.Worker(clusterPort, threads: 2);
@@ -130,7 +130,7 @@ public sealed class ShardedAllReduceTests(ITestOutputHelper output) : TrainProce
     [Fact]
     public void MalformedMessagesOnAWorkersDataPlaneAreRefusedAndItsRunsGoOn()
     {
-        string engine = Hash(Train(Lenet[..^2]));
+        string engine = EngineHash(Lenet[..^2]);
         int clusterPort = FreePort(), pbmPort = FreePort();
         using ChildProcess serve = ServeWithoutWorkers(clusterPort, pbmPort);
         using ChildProcess worker = ChildProcess.Worker(clusterPort);

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
@@ -29,7 +30,16 @@ public abstract class TrainProcesses : IDisposable
         return spec;
     }
 
+    private static readonly ConcurrentDictionary<string, string> EngineHashes = new();
+
     protected static string Hash(JsonElement summary) => summary.GetProperty("param_sha256").GetString()!;
+
+    /// <summary>
+    /// The engine alone's param_sha256 for these options, the reference a cluster run must end with. The numeric
+    /// contract makes it a function of the options, so each set is trained once per suite run rather than by every
+    /// test that compares with it.
+    /// </summary>
+    protected string EngineHash(string[] args) => EngineHashes.GetOrAdd(string.Join('\u001f', args), _ => Hash(Train(args)));
 
     protected JsonElement Train(string[] args, IReadOnlyDictionary<string, string>? env = null)
     {

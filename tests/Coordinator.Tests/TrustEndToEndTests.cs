@@ -27,7 +27,7 @@ public sealed class TrustEndToEndTests(ITestOutputHelper output) : TrainProcesse
         string ours = Path.Combine(Out, "ours"), theirs = Path.Combine(Out, "theirs");
         ClusterSecrets.Ensure(ours);
         ClusterSecrets.Ensure(theirs);
-        string engine = Hash(Train(Common));
+        string engine = EngineHash(Common);
 
         int port = FreePort();
         using ChildProcess coordinator = StartTrain([.. Common, "--workers", "0", "--reduce", "sharded", "--cluster-port", port.ToString()],
@@ -63,7 +63,7 @@ public sealed class TrustEndToEndTests(ITestOutputHelper output) : TrainProcesse
     {
         string ours = Path.Combine(Out, "ours");
         ClusterSecrets.Ensure(ours);
-        string engine = Hash(Train(Common));
+        string engine = EngineHash(Common);
 
         int port = FreePort();
         using ChildProcess coordinator = StartTrain([.. Common, "--workers", "0", "--reduce", "sharded", "--cluster-port", port.ToString()],
