@@ -89,6 +89,9 @@ public static class ClusterHosting
                 # a step is one round trip: DotNetty's write batching (40 ms flushes) would be most of it
                 akka.remote.dot-netty.tcp.batching.enabled = false
                 akka.coordinated-shutdown.run-by-clr-shutdown-hook = on
+                # a leaving oldest hands the registry singleton over, or stops it when no node takes it, at this
+                # retry's first tick: Akka's 1 s made every coordinator's exit (each `train` run's end) 1 s longer
+                akka.cluster.singleton.hand-over-retry-interval = 250ms
                 akka.cluster.run-coordinated-shutdown-when-down = on
                 # workers come and go (killed, scaled, restarted): with Akka's default 20 s of stability and
                 # down-all-when-unstable, a worker SIGKILLed every 15-30 s kept the cluster "unstable" and the
