@@ -13,6 +13,7 @@ using CnnCluster.Engine.Training;
 //   dotnet run -c Release --project bench/EngineBench [-- --rounds 5 --images 32768 --batches 64,256 --threads 1,2]
 //   dotnet run -c Release --project bench/EngineBench -- --kernels-only      (peak and layer kernels only)
 //   dotnet run -c Release --project bench/EngineBench -- --kernels-only --layers-of convnet   (another preset's layers)
+//   dotnet run -c Release --project bench/EngineBench -- --ab BASE.dll [--ab-rounds 7] [--layers-of M]   (layers against another build: scripts/engine-ab.sh)
 //   dotnet run -c Release --project bench/EngineBench -- --memory-epochs 10  (memory of the training loop per epoch)
 //   dotnet run -c Release --project bench/EngineBench -- --time-to 0.90 [--epochs 10 --threads 2 --eval-every 235]
 // The last is time to a test accuracy (TimeToAccuracy.cs): both train lenet5 with the project's default
@@ -34,6 +35,12 @@ if (Presets.Find(layersName) is not ModelSpec layersOf)
 {
     Console.Error.WriteLine($"error: --layers-of '{layersName}' is not a preset; give one of {string.Join(", ", Presets.Names)}");
     Environment.ExitCode = 2;
+    return;
+}
+
+if (ArgText("--ab") is string baselineDll)
+{
+    Environment.ExitCode = AbCompare.Run(baselineDll, layersName, Arg("--ab-rounds", 7));
     return;
 }
 
