@@ -90,7 +90,7 @@ public sealed partial class ConvDirect
 
     /// <summary>Floats of scratch past the padded inputs: see <see cref="Regions"/>.</summary>
     private int WorkSize =>
-        (2 * _g.Patch * KPad) + (_spatial * KPad) + (_g.K * DeltaRow) + (_spatial * DeltaRow) + InputDeltaSize + _g.K
+        (2 * _g.Patch * KPad) + (_spatial * KPad) + (_g.K * DeltaRow) + (GatherGemm.Rows * DeltaRow) + InputDeltaSize + _g.K
         + _g.OutSize + (_forwardByPosition ? ((_groups + 1) * _g.Patch * SpatialKernels.Channels) + (SpatialKernels.Channels * _grid) : 2 * PooledSpatial * KPad);
 
     /// <summary>The channels-last input delta (Hp·Wp, C) and the tail the last kernel row's padding lanes reach.</summary>
@@ -109,7 +109,7 @@ public sealed partial class ConvDirect
         public Span<float> KernelGrad;    // dwcl (P, Kpad): kernel gradient by channels
         public Span<float> ChannelsLast;  // ycl or dycl (S, Kpad)
         public Span<float> Regrouped;     // wr (K, DeltaRow): input delta; at the end the kernel gradient's (K, P) transpose
-        public Span<float> Patches;       // dcol (S, DeltaRow)
+        public Span<float> Patches;       // dcol (8, DeltaRow): one tile of positions' patches
         public Span<float> InputDelta;    // dxcl (Hp·Wp, C) and a tail
         public Span<float> BiasSums;      // (K): one sample's Σ_pos dy[k, pos]
         public Span<float> Weights6;      // w6 (groups, P, 6): by position
@@ -128,8 +128,8 @@ public sealed partial class ConvDirect
         r.KernelGrad = scratch.Slice(at += pk, pk);
         r.ChannelsLast = scratch.Slice(at += pk, _spatial * KPad);
         r.Regrouped = scratch.Slice(at += _spatial * KPad, _g.K * DeltaRow);
-        r.Patches = scratch.Slice(at += _g.K * DeltaRow, _spatial * DeltaRow);
-        r.InputDelta = scratch.Slice(at += _spatial * DeltaRow, InputDeltaSize);
+        r.Patches = scratch.Slice(at += _g.K * DeltaRow, GatherGemm.Rows * DeltaRow);
+        r.InputDelta = scratch.Slice(at += GatherGemm.Rows * DeltaRow, InputDeltaSize);
         r.BiasSums = scratch.Slice(at += InputDeltaSize, _g.K);
         r.SampleDelta = scratch.Slice(at += _g.K, _g.OutSize);
         if (_forwardByPosition)
@@ -286,13 +286,16 @@ public sealed partial class ConvDirect
                 continue;
             }
 
+            // dcol[pos, (i, j), c] = Σ_k dy[pos, k] · w[k, c, i, j] for one tile of positions, added into dxcl while it is
+            // in L1 (the whole dcol of a sample, S·DeltaRow floats, went out to L2 and back: lenet5's second conv 64 KB).
+            // Tiles in order of position and each tile's patches in that order: every element's terms in the same order
+            dxcl.Clear();
             for (int pos = 0; pos < _spatial; pos += GatherGemm.Rows)
             {
-                Tile(DeltaWidth, dycl, _posRow.AsSpan(pos, GatherGemm.Rows), _channel, wr, DeltaRow, dcol[(pos * DeltaRow)..], DeltaRow, Math.Min(GatherGemm.Rows, _spatial - pos), accumulate: false);
+                int rows = Math.Min(GatherGemm.Rows, _spatial - pos);
+                Tile(DeltaWidth, dycl, _posRow.AsSpan(pos, GatherGemm.Rows), _channel, wr, DeltaRow, dcol, DeltaRow, rows, accumulate: false);
+                ScatterPatches(dcol, dxcl, pos, rows);
             }
-
-            dxcl.Clear();
-            ScatterPatches(dcol, dxcl);
             // dx[c, ih, iw] = dxpad[ih + p, iw + p, c]: a transpose of each input row (W positions by C channels)
             Span<float> dxs = dx.Slice(s * _g.InSize, _g.InSize);
             for (int ih = 0; ih < _g.H; ih++)
