@@ -12,14 +12,16 @@ namespace CnnCluster.Bench.Engine;
 /// </summary>
 public static class LayerTimes
 {
-    public static void Print(Network network, int n, double corePeak)
+    /// <summary>One row of the table: a layer (or a conv's fused stage) with its forward and backward on prepared buffers.</summary>
+    public sealed record Item(string Name, Layer? Layer, bool First, bool Stage, Action Forward, Action Backward);
+
+    /// <summary>The rows of <paramref name="network"/> on a micro-shard of <paramref name="n"/>: each layer, and after a conv that runs as a stage, the stage.</summary>
+    public static List<Item> Items(Network network, int n)
     {
         var rng = Rng.For(3, 0);
         float[] p = network.InitialParameters(5);
         var g = new float[p.Length];
-        Console.WriteLine($"layers on 1 thread, micro-shard of {n} samples (FLOPs: 2 per multiply-add; % of one core's {corePeak:F0} GFLOP/s)");
-        Console.WriteLine($"  {"layer",-28} {"fwd µs",9} {"GFLOP/s",8} {"%peak",6}   {"bwd µs",9} {"GFLOP/s",8} {"%peak",6}");
-        var verdict = new Verdict();
+        var items = new List<Item>();
         for (int i = 0; i < network.Layers.Count; i++)
         {
             Layer l = network.Layers[i];
@@ -29,31 +31,44 @@ public static class LayerTimes
             var gl = new ArraySegment<float>(g, l.ParameterOffset, l.ParameterCount);
             l.Forward(n, x, y, pl, scratch);
             bool first = i == 0;
-            double fwd = Time(() => l.Forward(n, x, y, pl, scratch));
-            double bwd = Time(() => l.Backward(n, x, y, dy, first ? Span<float>.Empty : dx, pl, gl, scratch));
-            (double fwdFlops, double bwdFlops) = Flops(l, n, first);
-            Console.WriteLine($"  {l.Describe(),-28} {fwd * 1e6,9:F1} {Rate(fwdFlops, fwd)} {Percent(fwdFlops, fwd, corePeak)}   {bwd * 1e6,9:F1} {Rate(bwdFlops, bwd)} {Percent(bwdFlops, bwd, corePeak)}");
-            verdict.Add(l, fwd, bwd, fwdFlops / fwd / 1e9 / corePeak, bwdFlops / bwd / 1e9 / corePeak);
+            items.Add(new Item(l.Describe(), l, first, false, () => l.Forward(n, x, y, pl, scratch), () => l.Backward(n, x, y, dy, first ? Span<float>.Empty : dx, pl, gl, scratch)));
             if (ConvReluPool.At(network.Layers, i) is { } stage)
             {
-                (double stageFwd, double stageBwd) = TimeStage(stage, n, x, first, pl, gl, rng);
-                Console.WriteLine($"  {"  with relu, pool: a stage",-28} {stageFwd * 1e6,9:F1} {"",8} {"",6}   {stageBwd * 1e6,9:F1}");
-                verdict.AddStage(stageFwd, stageBwd);
+                float[] pooled = new float[n * stage.Pool.Output.Size], dpooled = Random(rng, pooled.Length);
+                float[] sdx = new float[n * stage.Conv.Input.Size], convScratch = new float[stage.Conv.ScratchSize(n)], poolScratch = new float[stage.Pool.ScratchSize(n)];
+                stage.Forward(n, x, pooled, pl, convScratch, poolScratch);
+                items.Add(new Item("  with relu, pool: a stage", null, first, true,
+                    () => stage.Forward(n, x, pooled, pl, convScratch, poolScratch),
+                    () => stage.Backward(n, x, pooled, dpooled, first ? Span<float>.Empty : sdx, pl, gl, convScratch, poolScratch)));
             }
         }
 
-        Console.WriteLine(verdict.Line(CnnCluster.Engine.Kernels.NumericContract.Instructions));
+        return items;
     }
 
-    // the conv, ReLU and pool as the network runs them (one stage): forward and backward seconds
-    private static (double Forward, double Backward) TimeStage(ConvReluPool stage, int n, float[] x, bool first, ArraySegment<float> p, ArraySegment<float> g, Rng rng)
+    public static void Print(Network network, int n, double corePeak)
     {
-        float[] pooled = new float[n * stage.Pool.Output.Size], dpooled = Random(rng, pooled.Length);
-        float[] dx = new float[n * stage.Conv.Input.Size], convScratch = new float[stage.Conv.ScratchSize(n)], poolScratch = new float[stage.Pool.ScratchSize(n)];
-        stage.Forward(n, x, pooled, p, convScratch, poolScratch);
-        double fwd = Time(() => stage.Forward(n, x, pooled, p, convScratch, poolScratch));
-        double bwd = Time(() => stage.Backward(n, x, pooled, dpooled, first ? Span<float>.Empty : dx, p, g, convScratch, poolScratch));
-        return (fwd, bwd);
+        Console.WriteLine($"layers on 1 thread, micro-shard of {n} samples (FLOPs: 2 per multiply-add; % of one core's {corePeak:F0} GFLOP/s)");
+        Console.WriteLine($"  {"layer",-28} {"fwd µs",9} {"GFLOP/s",8} {"%peak",6}   {"bwd µs",9} {"GFLOP/s",8} {"%peak",6}");
+        var verdict = new Verdict();
+        foreach (Item item in Items(network, n))
+        {
+            double fwd = Time(item.Forward);
+            double bwd = Time(item.Backward);
+            if (item.Stage)
+            {
+                Console.WriteLine($"  {item.Name,-28} {fwd * 1e6,9:F1} {"",8} {"",6}   {bwd * 1e6,9:F1}");
+                verdict.AddStage(fwd, bwd);
+                continue;
+            }
+
+            Layer l = item.Layer!;
+            (double fwdFlops, double bwdFlops) = Flops(l, n, item.First);
+            Console.WriteLine($"  {item.Name,-28} {fwd * 1e6,9:F1} {Rate(fwdFlops, fwd)} {Percent(fwdFlops, fwd, corePeak)}   {bwd * 1e6,9:F1} {Rate(bwdFlops, bwd)} {Percent(bwdFlops, bwd, corePeak)}");
+            verdict.Add(l, fwd, bwd, fwdFlops / fwd / 1e9 / corePeak, bwdFlops / bwd / 1e9 / corePeak);
+        }
+
+        Console.WriteLine(verdict.Line(CnnCluster.Engine.Kernels.NumericContract.Instructions));
     }
 
     /// <summary>
@@ -136,7 +151,7 @@ public static class LayerTimes
     private static string Percent(double flops, double seconds, double peak) => flops == 0 ? $"{"",6}" : $"{100 * flops / seconds / 1e9 / peak,5:F1}%";
 
     /// <summary>Seconds per call: the median of 7 batches of calls sized to about 20 ms each.</summary>
-    private static double Time(Action action)
+    public static double Time(Action action)
     {
         int calls = 1;
         var clock = Stopwatch.StartNew();

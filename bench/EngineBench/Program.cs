@@ -38,6 +38,12 @@ if (Presets.Find(layersName) is not ModelSpec layersOf)
     return;
 }
 
+if (args.Contains(LayerServer.Flag))
+{
+    Environment.ExitCode = LayerServer.Run(layersOf);
+    return;
+}
+
 if (ArgText("--ab") is string baselineDll)
 {
     Environment.ExitCode = AbCompare.Run(baselineDll, layersName, Arg("--ab-rounds", 7));
