@@ -2,9 +2,10 @@
 # The engine's layer kernels in this working tree against those of another revision, on this machine now:
 #   scripts/engine-ab.sh REV [--ab-rounds N] [--layers-of lenet5|bouvrie|convnet]
 # builds REV's EngineBench in a worktree under ${TMPDIR:-/tmp}/cnncluster-ab (kept for the next call), builds this
-# tree's, and runs both `--kernels-only` one at a time in ABBA order (EngineBench --ab): per layer the median time of
-# each and the median of the per-round ratios REV/this with their range. Ratios of neighbouring runs are what a shared
-# machine can tell apart; a single run's figures move by a third between minutes. Never beside other work.
+# tree's, and runs EngineBench --ab: both builds resident as layer servers, alternating ABBA layer by layer (a REV from
+# before the server, c6c970b and older, run whole with --kernels-only, run by run); per layer the median time of each
+# and the median of the per-round ratios REV/this with their range. Run it against HEAD first for the machine's noise
+# floor (README, Engine speed). Never beside other work.
 set -euo pipefail
 rev=${1:?usage: scripts/engine-ab.sh REV [--ab-rounds N] [--layers-of MODEL]}
 shift

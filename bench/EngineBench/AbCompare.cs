@@ -29,7 +29,17 @@ public static class AbCompare
             + (resident ? "layer by layer (both builds resident)" : "run by run (the baseline has no layer server)"));
         var baseline = new Samples();
         var current = new Samples();
-        List<string>? names = resident ? Resident(baselineDll, self, model, rounds, baseline, current) : Whole(baselineDll, self, model, rounds, baseline, current);
+        List<string>? names;
+        try
+        {
+            names = resident ? Resident(baselineDll, self, model, rounds, baseline, current) : Whole(baselineDll, self, model, rounds, baseline, current);
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException)
+        {
+            Console.Error.WriteLine($"error: a build stopped answering ({e.Message}); run each alone with --kernels-only to see why");
+            return 1;
+        }
+
         if (names is null)
         {
             return 1;

@@ -12,8 +12,8 @@ namespace CnnCluster.Bench.Engine;
 /// </summary>
 public static class LayerTimes
 {
-    /// <summary>One row of the table: a layer (or a conv's fused stage) with its forward and backward on prepared buffers.</summary>
-    public sealed record Item(string Name, Layer? Layer, bool First, bool Stage, Action Forward, Action Backward);
+    /// <summary>One row of the table: a layer, or (Layer null) a conv's fused stage, with its forward and backward on prepared buffers.</summary>
+    public sealed record Item(string Name, Layer? Layer, bool First, Action Forward, Action Backward);
 
     /// <summary>The rows of <paramref name="network"/> on a micro-shard of <paramref name="n"/>: each layer, and after a conv that runs as a stage, the stage.</summary>
     public static List<Item> Items(Network network, int n)
@@ -31,13 +31,13 @@ public static class LayerTimes
             var gl = new ArraySegment<float>(g, l.ParameterOffset, l.ParameterCount);
             l.Forward(n, x, y, pl, scratch);
             bool first = i == 0;
-            items.Add(new Item(l.Describe(), l, first, false, () => l.Forward(n, x, y, pl, scratch), () => l.Backward(n, x, y, dy, first ? Span<float>.Empty : dx, pl, gl, scratch)));
+            items.Add(new Item(l.Describe(), l, first, () => l.Forward(n, x, y, pl, scratch), () => l.Backward(n, x, y, dy, first ? Span<float>.Empty : dx, pl, gl, scratch)));
             if (ConvReluPool.At(network.Layers, i) is { } stage)
             {
                 float[] pooled = new float[n * stage.Pool.Output.Size], dpooled = Random(rng, pooled.Length);
                 float[] sdx = new float[n * stage.Conv.Input.Size], convScratch = new float[stage.Conv.ScratchSize(n)], poolScratch = new float[stage.Pool.ScratchSize(n)];
                 stage.Forward(n, x, pooled, pl, convScratch, poolScratch);
-                items.Add(new Item("  with relu, pool: a stage", null, first, true,
+                items.Add(new Item("  with relu, pool: a stage", null, first,
                     () => stage.Forward(n, x, pooled, pl, convScratch, poolScratch),
                     () => stage.Backward(n, x, pooled, dpooled, first ? Span<float>.Empty : sdx, pl, gl, convScratch, poolScratch)));
             }
@@ -55,14 +55,13 @@ public static class LayerTimes
         {
             double fwd = Time(item.Forward);
             double bwd = Time(item.Backward);
-            if (item.Stage)
+            if (item.Layer is not { } l)
             {
                 Console.WriteLine($"  {item.Name,-28} {fwd * 1e6,9:F1} {"",8} {"",6}   {bwd * 1e6,9:F1}");
                 verdict.AddStage(fwd, bwd);
                 continue;
             }
 
-            Layer l = item.Layer!;
             (double fwdFlops, double bwdFlops) = Flops(l, n, item.First);
             Console.WriteLine($"  {item.Name,-28} {fwd * 1e6,9:F1} {Rate(fwdFlops, fwd)} {Percent(fwdFlops, fwd, corePeak)}   {bwd * 1e6,9:F1} {Rate(bwdFlops, bwd)} {Percent(bwdFlops, bwd, corePeak)}");
             verdict.Add(l, fwd, bwd, fwdFlops / fwd / 1e9 / corePeak, bwdFlops / bwd / 1e9 / corePeak);
